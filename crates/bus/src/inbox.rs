@@ -1,0 +1,442 @@
+//! Idempotent consumers: durable pull consumers, explicit acks, bounded redelivery with backoff,
+//! and dead letters an operator can list and replay.
+
+use crate::{Bus, BusError};
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::{AckKind, Message};
+use bytes::Bytes;
+use events::Envelope;
+use futures_util::StreamExt;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, Statement, TransactionTrait,
+};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+pub const H_DL_REASON: &str = "x-dead-letter-reason";
+pub const H_DL_SUBJECT: &str = "x-original-subject";
+pub const H_DL_CONSUMER: &str = "x-dead-letter-consumer";
+pub const H_DL_DELIVERIES: &str = "x-deliveries";
+
+/// One durable consumer, declared in code and created idempotently at start.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// Durable name, unique per service and purpose (`cart-order-prices`).
+    pub durable: String,
+    /// Base name of the stream (`COMMERCE` or `INBOUND`).
+    pub stream: &'static str,
+    /// Relative subject filter (`commerce.catalog.price.>`).
+    pub filter: String,
+    /// Deliveries before a message is dead-lettered.
+    pub max_deliver: i64,
+    /// How long the server waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// Delay before redelivery after the n-th failure (the last entry repeats).
+    pub backoff: Vec<Duration>,
+}
+
+impl ConsumerSpec {
+    pub fn new(durable: &str, stream: &'static str, filter: &str) -> Self {
+        ConsumerSpec {
+            durable: durable.to_string(),
+            stream,
+            filter: filter.to_string(),
+            max_deliver: 5,
+            ack_wait: Duration::from_secs(30),
+            backoff: vec![
+                Duration::from_millis(200),
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+            ],
+        }
+    }
+
+    fn delay_after(&self, deliveries: i64) -> Duration {
+        let i = usize::try_from(deliveries.saturating_sub(1)).unwrap_or(0);
+        self.backoff
+            .get(i)
+            .or(self.backoff.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// What a handler sees of one message.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub envelope: Envelope,
+    /// Relative subject.
+    pub subject: String,
+    pub headers: HeaderMap,
+    pub payload: Bytes,
+    /// 1 for the first delivery.
+    pub attempt: i64,
+}
+
+impl Delivery {
+    /// Decodes the protobuf body.
+    pub fn decode<E: events::Event>(&self) -> Result<E, HandlerError> {
+        E::decode(self.payload.as_ref())
+            .map_err(|e| HandlerError(format!("undecodable {}: {e}", E::TYPE)))
+    }
+}
+
+/// A handler failure; the message is retried with backoff, then dead-lettered.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct HandlerError(pub String);
+
+impl From<sea_orm::DbErr> for HandlerError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        HandlerError(format!("database: {e}"))
+    }
+}
+
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'a>>;
+
+/// The effect of one event. It runs inside `txn`, which already holds the inbox row; it must do
+/// all its writes (including outbox rows) through `txn` so they commit or roll back together.
+pub trait Handler: Send + Sync + 'static {
+    fn handle<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        delivery: &'a Delivery,
+    ) -> HandlerFuture<'a>;
+}
+
+/// Fault injection for tests: the next `die_after_commit` deliveries are committed but never
+/// acked, and the consumer drops its subscription as if the process had died.
+#[derive(Debug, Clone, Default)]
+pub struct FaultPlan {
+    pub die_after_commit: Arc<AtomicU32>,
+}
+
+enum Outcome {
+    Applied,
+    Duplicate,
+}
+
+/// Runs one consumer until `shutdown` turns true, re-subscribing after NATS outages.
+pub async fn run_consumer(
+    bus: Bus,
+    db: DatabaseConnection,
+    spec: ConsumerSpec,
+    handler: Arc<dyn Handler>,
+    faults: FaultPlan,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let consumer = match create_consumer(&bus, &spec).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(consumer = %spec.durable, error = %e, "cannot create consumer; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.changed() => return,
+                }
+            }
+        };
+        let mut messages = match consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(consumer = %spec.durable, error = %e, "cannot subscribe; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            let next = tokio::select! {
+                n = messages.next() => n,
+                _ = shutdown.changed() => return,
+            };
+            match next {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::debug!(consumer = %spec.durable, error = %e, "consumer stream error");
+                    if bus.is_connected() {
+                        continue;
+                    }
+                    break;
+                }
+                Some(Ok(msg)) => {
+                    let died = process(&bus, &db, &spec, handler.as_ref(), &faults, msg).await;
+                    if died {
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn create_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<PullConsumer, BusError> {
+    bus.ensure_streams().await?;
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name(spec.stream))
+        .await
+        .map_err(BusError::nats)?;
+    stream
+        .get_or_create_consumer(
+            &spec.durable,
+            pull::Config {
+                durable_name: Some(spec.durable.clone()),
+                filter_subject: bus.subject(&spec.filter),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: spec.ack_wait,
+                // The server's own limit is a backstop above ours: we dead-letter at max_deliver.
+                max_deliver: spec.max_deliver + 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(BusError::nats)
+}
+
+/// Handles one message; returns true when a fault plan says the consumer "died".
+async fn process(
+    bus: &Bus,
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    handler: &dyn Handler,
+    faults: &FaultPlan,
+    msg: Message,
+) -> bool {
+    let attempt = msg.info().map(|i| i.delivered).unwrap_or(1);
+    let subject = bus.relative(msg.subject.as_str()).to_string();
+    let headers = msg.headers.clone().unwrap_or_default();
+    let envelope = match Envelope::from_headers(&headers) {
+        Ok(e) => e,
+        Err(e) => {
+            // It can never succeed: dead-letter it at once.
+            dead_letter(
+                bus,
+                spec,
+                &msg,
+                &subject,
+                attempt,
+                &format!("bad envelope: {e}"),
+            )
+            .await;
+            return false;
+        }
+    };
+    let span = tracing::info_span!("consume", consumer = %spec.durable, subject = %subject, event_id = %envelope.id, attempt);
+    if let Some(tp) = &envelope.traceparent {
+        telemetry::continue_trace(&span, tp);
+    }
+    let delivery = Delivery {
+        envelope,
+        subject: subject.clone(),
+        headers,
+        payload: msg.payload.clone(),
+        attempt,
+    };
+    let result = apply(db, spec, handler, &delivery)
+        .instrument(span.clone())
+        .await;
+    let _g = span.enter();
+    match result {
+        Ok(outcome) => {
+            if faults
+                .die_after_commit
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                tracing::warn!("fault plan: dying after commit, before ack");
+                return true;
+            }
+            if matches!(outcome, Outcome::Duplicate) {
+                metrics::counter!("inbox_duplicates_total", "consumer" => spec.durable.clone())
+                    .increment(1);
+            }
+            if let Err(e) = msg.double_ack().await {
+                tracing::warn!(error = %e, "ack failed; the message will be redelivered and skipped");
+            }
+            metrics::counter!("events_consumed_total", "consumer" => spec.durable.clone())
+                .increment(1);
+        }
+        Err(e) if attempt >= spec.max_deliver => {
+            tracing::error!(error = %e, "handler failed for the last time; dead-lettering");
+            dead_letter(bus, spec, &msg, &subject, attempt, &e.0).await;
+        }
+        Err(e) => {
+            let delay = spec.delay_after(attempt);
+            tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
+            let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+        }
+    }
+    false
+}
+
+async fn apply(
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    handler: &dyn Handler,
+    delivery: &Delivery,
+) -> Result<Outcome, HandlerError> {
+    let txn = db.begin().await?;
+    let inserted = txn
+        .execute_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            vec![
+                spec.durable.clone().into(),
+                delivery.envelope.id.into(),
+                delivery.envelope.event_type.clone().into(),
+            ],
+        ))
+        .await?
+        .rows_affected();
+    if inserted == 0 {
+        txn.rollback().await?;
+        return Ok(Outcome::Duplicate);
+    }
+    handler.handle(&txn, delivery).await?;
+    txn.commit().await?;
+    Ok(Outcome::Applied)
+}
+
+async fn dead_letter(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    msg: &Message,
+    subject: &str,
+    attempt: i64,
+    reason: &str,
+) {
+    let mut headers = msg.headers.clone().unwrap_or_default();
+    let id = headers
+        .get(events::envelope::H_ID)
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    headers.insert(
+        events::envelope::H_MSG_ID,
+        format!("dl-{}-{}", spec.durable, id).as_str(),
+    );
+    headers.insert(
+        H_DL_REASON,
+        reason.chars().take(500).collect::<String>().as_str(),
+    );
+    headers.insert(H_DL_SUBJECT, subject);
+    headers.insert(H_DL_CONSUMER, spec.durable.as_str());
+    headers.insert(H_DL_DELIVERIES, attempt.to_string().as_str());
+    let dl_subject = format!("{}.{}", events::subjects::DEAD_LETTER, spec.durable);
+    match bus.publish(&dl_subject, headers, msg.payload.clone()).await {
+        Ok(_) => {
+            metrics::counter!("events_dead_lettered_total", "consumer" => spec.durable.clone())
+                .increment(1);
+            let _ = msg.ack_with(AckKind::Term).await;
+        }
+        Err(e) => {
+            // Never drop a message we could not park: let it come back.
+            tracing::error!(error = %e, "cannot dead-letter; will retry");
+            let _ = msg
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                .await;
+        }
+    }
+}
+
+/// A parked message as an operator sees it.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub seq: u64,
+    pub consumer: String,
+    pub original_subject: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub reason: String,
+    pub deliveries: String,
+    pub headers: HeaderMap,
+    pub payload: Bytes,
+}
+
+impl Bus {
+    /// Every message parked in the dead-letter stream, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, BusError> {
+        self.ensure_streams().await?;
+        let mut stream = self
+            .jetstream()
+            .get_stream(self.stream_name("DEADLETTER"))
+            .await
+            .map_err(BusError::nats)?;
+        let state = stream.info().await.map_err(BusError::nats)?.state.clone();
+        let mut out = Vec::new();
+        if state.messages == 0 {
+            return Ok(out);
+        }
+        for seq in state.first_sequence..=state.last_sequence {
+            let Ok(m) = stream.get_raw_message(seq).await else {
+                continue;
+            };
+            let h = m.headers.clone();
+            let get = |k: &str| h.get(k).map(|v| v.as_str().to_string()).unwrap_or_default();
+            out.push(DeadLetter {
+                seq,
+                consumer: get(H_DL_CONSUMER),
+                original_subject: get(H_DL_SUBJECT),
+                event_id: get(events::envelope::H_ID),
+                event_type: get(events::envelope::H_TYPE),
+                reason: get(H_DL_REASON),
+                deliveries: get(H_DL_DELIVERIES),
+                headers: h.clone(),
+                payload: m.payload.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Publishes a dead letter again on its original subject (with a fresh `Nats-Msg-Id`, the same
+    /// event id) and removes it from the dead-letter stream.
+    pub async fn replay_dead_letter(&self, seq: u64) -> Result<(), BusError> {
+        let letters = self.dead_letters().await?;
+        let Some(dl) = letters.into_iter().find(|d| d.seq == seq) else {
+            return Err(BusError::Nats(format!(
+                "no dead letter with sequence {seq}"
+            )));
+        };
+        let mut headers = HeaderMap::new();
+        for (k, vs) in dl.headers.iter() {
+            let key: &str = k.as_ref();
+            if [
+                H_DL_REASON,
+                H_DL_SUBJECT,
+                H_DL_CONSUMER,
+                H_DL_DELIVERIES,
+                events::envelope::H_MSG_ID,
+            ]
+            .contains(&key)
+            {
+                continue;
+            }
+            for v in vs {
+                headers.append(key, v.as_str());
+            }
+        }
+        headers.insert(
+            events::envelope::H_MSG_ID,
+            format!("replay-{}-{}", seq, uuid::Uuid::now_v7()).as_str(),
+        );
+        self.publish(&dl.original_subject, headers, dl.payload.clone())
+            .await?;
+        let stream = self
+            .jetstream()
+            .get_stream(self.stream_name("DEADLETTER"))
+            .await
+            .map_err(BusError::nats)?;
+        stream.delete_message(seq).await.map_err(BusError::nats)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,296 @@
+//! Transactional outbox: events are rows written in the same transaction as the state change
+//! they describe, and a relay moves them to JetStream.
+
+use crate::{Bus, BusError};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use events::{Envelope, Event};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, Statement, TransactionTrait,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+/// DDL for the outbox and inbox tables; every service's first migration runs it.
+pub const MIGRATION_SQL: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS outbox (
+        seq          BIGSERIAL PRIMARY KEY,
+        event_id     UUID NOT NULL UNIQUE,
+        subject      TEXT NOT NULL,
+        event_type   TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        occurred_at  TIMESTAMPTZ NOT NULL,
+        traceparent  TEXT,
+        payload      BYTEA NOT NULL,
+        published_at TIMESTAMPTZ,
+        attempts     INT NOT NULL DEFAULT 0,
+        last_error   TEXT
+    )",
+    "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL",
+    "CREATE TABLE IF NOT EXISTS inbox (
+        consumer    TEXT NOT NULL,
+        event_id    UUID NOT NULL,
+        event_type  TEXT NOT NULL,
+        received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, event_id)
+    )",
+];
+
+fn pg(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
+}
+
+/// Writes `event` to the outbox through `conn`, which should be the transaction that also writes
+/// the state change. The trace context of the current span travels with it.
+pub async fn enqueue<E: Event>(
+    conn: &impl ConnectionTrait,
+    source: &str,
+    subject: &str,
+    event: &E,
+) -> Result<Uuid, DbErr> {
+    let env = Envelope::new(
+        E::TYPE,
+        source,
+        Utc::now(),
+        telemetry::current_traceparent(),
+    );
+    conn.execute_raw(pg(
+        "INSERT INTO outbox (event_id, subject, event_type, source, occurred_at, traceparent, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        vec![
+            env.id.into(),
+            subject.into(),
+            env.event_type.clone().into(),
+            env.source.clone().into(),
+            env.time.into(),
+            env.traceparent.clone().into(),
+            event.encode_to_vec().into(),
+        ],
+    ))
+    .await?;
+    Ok(env.id)
+}
+
+#[derive(Debug, FromQueryResult)]
+struct OutboxRow {
+    seq: i64,
+    event_id: Uuid,
+    subject: String,
+    event_type: String,
+    source: String,
+    occurred_at: DateTime<Utc>,
+    traceparent: Option<String>,
+    payload: Vec<u8>,
+}
+
+/// Marks rows `from..=to` unsent so the relay publishes them again (operator replay). Consumers
+/// are idempotent, so a replay only fills gaps.
+pub async fn replay(conn: &impl ConnectionTrait, from_seq: i64, to_seq: i64) -> Result<u64, DbErr> {
+    let r = conn
+        .execute_raw(pg(
+            "UPDATE outbox SET published_at = NULL WHERE seq BETWEEN $1 AND $2",
+            vec![from_seq.into(), to_seq.into()],
+        ))
+        .await?;
+    Ok(r.rows_affected())
+}
+
+/// Rows not yet acknowledged by JetStream.
+pub async fn pending(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Count {
+        n: i64,
+    }
+    let c = Count::find_by_statement(pg(
+        "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL",
+        vec![],
+    ))
+    .one(conn)
+    .await?;
+    Ok(c.map(|c| c.n).unwrap_or(0))
+}
+
+/// Publishes a service's outbox. One relay per schema holds the advisory lock at a time, so rows
+/// leave in `seq` order even with several replicas.
+#[derive(Clone)]
+pub struct OutboxRelay {
+    db: DatabaseConnection,
+    bus: Bus,
+    batch: u64,
+    poll: Duration,
+    retention: Duration,
+    wake: Arc<Notify>,
+}
+
+impl OutboxRelay {
+    pub fn new(db: DatabaseConnection, bus: Bus, poll: Duration, retention: Duration) -> Self {
+        OutboxRelay {
+            db,
+            bus,
+            batch: 256,
+            poll,
+            retention,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Lets a writer nudge the relay right after its commit instead of waiting for the next poll.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs until `shutdown` turns true: publish, back off on failure (100 ms doubling to 10 s),
+    /// prune rows older than the retention period once an hour.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        let mut streams_ready = false;
+        let mut last_prune = std::time::Instant::now();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if !streams_ready {
+                streams_ready = self.bus.ensure_streams().await.is_ok();
+            }
+            let wait = match self.publish_batch().await {
+                Ok(n) => {
+                    backoff = Duration::from_millis(100);
+                    if n as u64 >= self.batch {
+                        Duration::ZERO
+                    } else {
+                        self.poll
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox publish failed");
+                    streams_ready = false;
+                    let w = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    w
+                }
+            };
+            if last_prune.elapsed() > Duration::from_secs(3600) {
+                last_prune = std::time::Instant::now();
+                if let Err(e) = self.prune().await {
+                    tracing::warn!(error = %e, "outbox prune failed");
+                }
+            }
+            if wait.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Publishes up to one batch of unsent rows. Returns how many were acknowledged.
+    pub async fn publish_batch(&self) -> Result<usize, BusError> {
+        let txn = self.db.begin().await?;
+        #[derive(FromQueryResult)]
+        struct Locked {
+            locked: bool,
+        }
+        let locked = Locked::find_by_statement(pg(
+            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox')) AS locked",
+            vec![],
+        ))
+        .one(&txn)
+        .await?
+        .map(|l| l.locked)
+        .unwrap_or(false);
+        if !locked {
+            return Ok(0);
+        }
+        let rows = OutboxRow::find_by_statement(pg(
+            "SELECT seq, event_id, subject, event_type, source, occurred_at, traceparent, payload
+             FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+            vec![(self.batch as i64).into()],
+        ))
+        .all(&txn)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // Send the whole batch, then await the acks in order; stop marking at the first failure.
+        let mut acks = Vec::with_capacity(rows.len());
+        let mut failure: Option<String> = None;
+        for row in &rows {
+            let env = Envelope {
+                id: row.event_id,
+                event_type: row.event_type.clone(),
+                source: row.source.clone(),
+                time: row.occurred_at,
+                traceparent: row.traceparent.clone(),
+            };
+            match self
+                .bus
+                .jetstream()
+                .publish_with_headers(
+                    self.bus.subject(&row.subject),
+                    env.to_headers(),
+                    Bytes::from(row.payload.clone()),
+                )
+                .await
+            {
+                Ok(ack) => acks.push((row.seq, ack)),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let mut sent: Vec<i64> = Vec::with_capacity(acks.len());
+        let mut failed_seq = None;
+        for (seq, ack) in acks {
+            if failure.is_some() {
+                break;
+            }
+            match ack.await {
+                Ok(_) => sent.push(seq),
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    failed_seq = Some(seq);
+                }
+            }
+        }
+        if !sent.is_empty() {
+            txn.execute_raw(pg(
+                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1)",
+                vec![sent.clone().into()],
+            ))
+            .await?;
+            metrics::counter!("outbox_published_total").increment(sent.len() as u64);
+        }
+        if let Some(err) = &failure {
+            let seq = failed_seq
+                .unwrap_or_else(|| rows.get(sent.len()).map(|r| r.seq).unwrap_or_default());
+            txn.execute_raw(pg(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE seq = $1",
+                vec![seq.into(), err.clone().into()],
+            ))
+            .await?;
+        }
+        txn.commit().await?;
+        match failure {
+            Some(e) => Err(BusError::Nats(e)),
+            None => Ok(sent.len()),
+        }
+    }
+
+    async fn prune(&self) -> Result<u64, DbErr> {
+        let secs = self.retention.as_secs() as i64;
+        let r = self
+            .db
+            .execute_raw(pg(
+                "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+                vec![(secs as f64).into()],
+            ))
+            .await?;
+        Ok(r.rows_affected())
+    }
+}

@@ -1,0 +1,30 @@
+//! Subject names. Every name here is relative: the bus adds the deployment's prefix (empty in
+//! production, unique per test run) so that tests never see each other's messages.
+
+pub const COURSE_CREATED: &str = "commerce.catalog.course.created";
+pub const COURSE_UPDATED: &str = "commerce.catalog.course.updated";
+pub const PROGRAM_CREATED: &str = "commerce.catalog.program.created";
+pub const PROGRAM_UPDATED: &str = "commerce.catalog.program.updated";
+pub const PRICE_CREATED: &str = "commerce.catalog.price.created";
+pub const PRICE_DEACTIVATED: &str = "commerce.catalog.price.deactivated";
+pub const DEPARTMENT_UPDATED: &str = "commerce.catalog.department.updated";
+pub const EXCHANGE_RATE_UPDATED: &str = "commerce.catalog.exchange-rate.updated";
+/// All price events, for consumers.
+pub const PRICE_ALL: &str = "commerce.catalog.price.>";
+
+pub const ORDER_CREATED: &str = "commerce.order.created";
+pub const ORDER_COMPLETED: &str = "commerce.order.completed";
+pub const ORDER_FAILED: &str = "commerce.order.failed";
+pub const ORDER_CANCELLED: &str = "commerce.order.cancelled";
+pub const ORDER_REFUNDED: &str = "commerce.order.refunded";
+pub const PAYMENT_SUCCEEDED: &str = "commerce.payment.succeeded";
+pub const PAYMENT_FAILED: &str = "commerce.payment.failed";
+pub const REFUND_REQUESTED: &str = "commerce.refund.requested";
+pub const REFUND_ISSUED: &str = "commerce.refund.issued";
+pub const REFUND_REJECTED: &str = "commerce.refund.rejected";
+
+/// Inbound webhooks relayed by the gateway: `inbound.lms.<name>` and `inbound.processor.<name>`.
+pub const INBOUND_LMS: &str = "inbound.lms";
+pub const INBOUND_PROCESSOR: &str = "inbound.processor";
+/// Dead letters: `deadletter.<consumer>`.
+pub const DEAD_LETTER: &str = "deadletter";

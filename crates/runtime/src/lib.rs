@@ -1,0 +1,316 @@
+//! One runtime, many shapes: any set of services runs in one process behind one HTTP listener,
+//! through the same [`Host`] the tests use. Splitting into Kubernetes Deployments changes the
+//! `--services` list and the gateway's upstreams, not code.
+//!
+//! # Layout
+//! - [`settings`]: layered configuration.
+//! - [`ServiceFactory`]: what a service provides: schema and migrations, routes, OpenAPI document,
+//!   background tasks (outbox relay, consumers), readiness checks, request filters.
+//! - [`Host`]: connects, migrates, mounts, serves, and shuts everything down.
+
+pub mod settings;
+
+use actix_web::dev::ServiceRequest;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web as aweb};
+use futures_util::future::BoxFuture;
+use sea_orm::DatabaseConnection;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use web::observe::{Health, ReadyCheck};
+
+pub use settings::Settings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    #[error("database: {0}")]
+    Db(#[from] db::DbError),
+    #[error("migration: {0}")]
+    Migration(#[from] sea_orm::DbErr),
+    #[error("event bus: {0}")]
+    Bus(#[from] bus::BusError),
+    #[error("auth: {0}")]
+    Auth(#[from] web::auth::AuthSetupError),
+    #[error("http: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("unknown service `{0}`")]
+    UnknownService(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A synchronous check run before routing (the gateway's rate limiter).
+pub type RequestFilter = Arc<dyn Fn(&ServiceRequest) -> Result<(), web::ApiError> + Send + Sync>;
+pub type Routes = Arc<dyn Fn(&mut aweb::ServiceConfig) + Send + Sync>;
+
+/// What the host needs to know about the services of this process.
+#[derive(Clone)]
+pub struct Context {
+    pub settings: Arc<Settings>,
+    pub bus: bus::Bus,
+    pub verifier: aweb::Data<web::Verifier>,
+    pub shutdown: watch::Receiver<bool>,
+    /// The services running in this process (the gateway routes these in-process).
+    pub local_services: Vec<String>,
+    /// OpenAPI documents of every service the gateway routes, for the merged document.
+    pub openapi: Vec<(String, utoipa::openapi::OpenApi)>,
+}
+
+impl Context {
+    /// Connects to this service's schema and migrates it when configured to.
+    pub async fn database<M: sea_orm_migration::MigratorTrait>(
+        &self,
+        schema: &str,
+    ) -> Result<DatabaseConnection, StartError> {
+        let conn = if self.settings.database.auto_migrate {
+            db::connect_and_migrate::<M>(&self.settings.db(), schema).await?
+        } else {
+            db::connect(&self.settings.db(), schema).await?
+        };
+        Ok(conn)
+    }
+
+    /// The standard outbox relay of a service.
+    pub fn relay(&self, db: &DatabaseConnection) -> bus::OutboxRelay {
+        bus::OutboxRelay::new(
+            db.clone(),
+            self.bus.clone(),
+            Duration::from_millis(self.settings.outbox.poll_ms),
+            Duration::from_secs(self.settings.outbox.retention_hours * 3600),
+        )
+    }
+
+    /// The readiness check of a service's database.
+    pub fn db_ready(&self, name: &str, db: &DatabaseConnection) -> ReadyCheck {
+        let db = db.clone();
+        ReadyCheck {
+            name: name.to_string(),
+            check: Arc::new(move || {
+                let db = db.clone();
+                Box::pin(async move {
+                    if db::ping(&db).await {
+                        Ok(())
+                    } else {
+                        Err("postgres unreachable".into())
+                    }
+                })
+            }),
+        }
+    }
+}
+
+/// A service mounted in a host.
+pub struct Mounted {
+    pub routes: Routes,
+    pub tasks: Vec<BoxFuture<'static, ()>>,
+    pub ready: Vec<ReadyCheck>,
+    pub filters: Vec<RequestFilter>,
+}
+
+/// What each service provides to the runtime.
+pub trait ServiceFactory: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// The service's OpenAPI document (none for services without HTTP endpoints).
+    fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        None
+    }
+    /// Brings the service's schema up to date (`commerce migrate`).
+    fn migrate<'a>(&'a self, settings: &'a Settings) -> BoxFuture<'a, Result<(), StartError>>;
+    /// Connects, migrates when configured, and returns routes and background work.
+    fn build(&self, ctx: Context) -> BoxFuture<'_, Result<Mounted, StartError>>;
+}
+
+/// A running process: one listener, the mounted services, their background tasks.
+pub struct Host {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: actix_web::dev::ServerHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub bus: bus::Bus,
+}
+
+impl Host {
+    /// Starts `selected` services (names from `factories`; `all` selects every one).
+    pub async fn start(
+        settings: Settings,
+        factories: &[Arc<dyn ServiceFactory>],
+        selected: &[String],
+    ) -> Result<Host, StartError> {
+        telemetry::init(&telemetry::TelemetryConfig {
+            service_name: "cadence-commerce".into(),
+            json: settings.telemetry.json,
+            filter: settings.telemetry.filter.clone(),
+            otlp_endpoint: settings
+                .telemetry
+                .otlp_endpoint
+                .clone()
+                .filter(|e| !e.is_empty()),
+        })
+        .map_err(|e| StartError::Other(e.to_string()))?;
+        let chosen = resolve(factories, selected)?;
+        let settings = Arc::new(settings);
+        let bus = bus::Bus::connect(&settings.bus()).await?;
+        if let Err(e) = bus.ensure_streams().await {
+            tracing::warn!(error = %e, "streams not declared yet (NATS unavailable?); will retry");
+        }
+        let verifier = aweb::Data::new(web::Verifier::new(settings.auth.clone()).await?);
+        let (tx, rx) = watch::channel(false);
+        let local: Vec<String> = chosen.iter().map(|f| f.name().to_string()).collect();
+        let openapi = factories
+            .iter()
+            .filter_map(|f| f.openapi().map(|o| (f.name().to_string(), o)))
+            .collect();
+        let ctx = Context {
+            settings: settings.clone(),
+            bus: bus.clone(),
+            verifier: verifier.clone(),
+            shutdown: rx,
+            local_services: local.clone(),
+            openapi,
+        };
+        let mut mounted = Vec::new();
+        for f in &chosen {
+            tracing::info!(service = f.name(), "starting");
+            mounted.push(f.build(ctx.clone()).await?);
+        }
+        let mut health = Health::default();
+        let nats = bus.clone();
+        health.checks.push(ReadyCheck {
+            name: "nats".into(),
+            check: Arc::new(move || {
+                let connected = nats.is_connected();
+                Box::pin(async move {
+                    if connected {
+                        Ok(())
+                    } else {
+                        Err("nats unreachable".into())
+                    }
+                })
+            }),
+        });
+        let mut routes: Vec<Routes> = Vec::new();
+        let mut filters: Vec<RequestFilter> = Vec::new();
+        let mut tasks = Vec::new();
+        for m in mounted {
+            health.checks.extend(m.ready);
+            routes.push(m.routes);
+            filters.extend(m.filters);
+            for t in m.tasks {
+                tasks.push(tokio::spawn(t));
+            }
+        }
+        let filters = Arc::new(filters);
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
+        let addr = listener.local_addr()?;
+        let body_limit = settings.http.body_limit;
+        let server = HttpServer::new(move || {
+            let routes = routes.clone();
+            let health = health.clone();
+            let verifier = verifier.clone();
+            let filters = filters.clone();
+            App::new()
+                .app_data(verifier)
+                .configure(|c| web::configure_extractors(c, body_limit))
+                .configure(|c| web::observe::configure(c, health))
+                .configure(move |c| {
+                    for r in &routes {
+                        r(c);
+                    }
+                })
+                .default_service(aweb::to(web::problem::not_found_route))
+                .wrap(from_fn(move |req: ServiceRequest, next: Next<_>| {
+                    let filters = filters.clone();
+                    async move {
+                        for f in filters.iter() {
+                            f(&req)?;
+                        }
+                        next.call(req).await
+                    }
+                }))
+                .wrap(from_fn(web::observe::observe))
+        })
+        .workers(settings.http.workers)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        }));
+        tracing::info!(%addr, services = ?local, "listening");
+        Ok(Host {
+            addr,
+            shutdown: tx,
+            server: handle,
+            tasks,
+            bus,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Stops serving, tells background tasks to finish, and waits for them (bounded).
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        self.server.stop(true).await;
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+
+    /// Runs until Ctrl-C or SIGTERM, then stops.
+    pub async fn run_until_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Picks factories by name; `all` picks every one. Unknown names are an error.
+pub fn resolve(
+    factories: &[Arc<dyn ServiceFactory>],
+    selected: &[String],
+) -> Result<Vec<Arc<dyn ServiceFactory>>, StartError> {
+    if selected.iter().any(|s| s == "all") {
+        return Ok(factories.to_vec());
+    }
+    selected
+        .iter()
+        .map(|name| {
+            factories
+                .iter()
+                .find(|f| f.name() == name)
+                .cloned()
+                .ok_or_else(|| StartError::UnknownService(name.clone()))
+        })
+        .collect()
+}

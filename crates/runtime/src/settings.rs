@@ -1,0 +1,213 @@
+//! Configuration: defaults compiled in → an optional file → `COMMERCE__…` environment variables,
+//! validated at start so a bad value stops the process with a clear message.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The documented defaults (`deploy/commerce.default.toml`).
+pub const DEFAULTS: &str = include_str!("../../../deploy/commerce.default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub nats: NatsSettings,
+    pub auth: web::auth::AuthSettings,
+    pub telemetry: TelemetrySettings,
+    pub outbox: OutboxSettings,
+    pub commerce: CommerceSettings,
+    pub gateway: GatewaySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+    pub body_limit: usize,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NatsSettings {
+    pub url: String,
+    pub subject_prefix: String,
+    pub stream_suffix: String,
+    pub duplicate_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    pub json: bool,
+    pub filter: String,
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutboxSettings {
+    pub poll_ms: u64,
+    pub retention_hours: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommerceSettings {
+    pub settlement_currency: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GatewaySettings {
+    pub upstreams: BTreeMap<String, String>,
+    pub timeout_ms: u64,
+    pub rate_limit_per_minute: u32,
+    pub rate_limit_burst: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&str>) -> Result<Settings, SettingsError> {
+        Self::load_with(file, &[])
+    }
+
+    /// As [`Settings::load`], with explicit overrides on top (tests use them).
+    pub fn load_with(
+        file: Option<&str>,
+        overrides: &[(&str, String)],
+    ) -> Result<Settings, SettingsError> {
+        let mut b = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(f) = file {
+            b = b.add_source(config::File::with_name(f).required(true));
+        }
+        b = b.add_source(
+            config::Environment::with_prefix("COMMERCE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        for (k, v) in overrides {
+            b = b.set_override(*k, v.clone())?;
+        }
+        let s: Settings = b.build()?.try_deserialize()?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let bad = |m: String| Err(SettingsError::Invalid(m));
+        if self.http.body_limit == 0 {
+            return bad("http.body_limit must be positive".into());
+        }
+        if self.http.workers == 0 {
+            return bad("http.workers must be at least 1".into());
+        }
+        if !self.database.url.starts_with("postgres://")
+            && !self.database.url.starts_with("postgresql://")
+        {
+            return bad(format!(
+                "database.url must be a postgres:// URL, not `{}`",
+                self.database.url
+            ));
+        }
+        if !self.nats.url.starts_with("nats://") && !self.nats.url.contains(':') {
+            return bad(format!(
+                "nats.url must be a nats:// URL, not `{}`",
+                self.nats.url
+            ));
+        }
+        if self.auth.hs256_secret.is_none()
+            && self.auth.jwks_file.is_none()
+            && self.auth.jwks_url.is_none()
+        {
+            return bad(
+                "auth: set auth.hs256_secret (development) or auth.jwks_url / auth.jwks_file"
+                    .into(),
+            );
+        }
+        if let Some(s) = &self.auth.hs256_secret {
+            if s.len() < 16 {
+                return bad("auth.hs256_secret must be at least 16 characters".into());
+            }
+        }
+        if kernel::Currency::parse(&self.commerce.settlement_currency).is_err() {
+            return bad(format!(
+                "commerce.settlement_currency `{}` is not an ISO 4217 code",
+                self.commerce.settlement_currency
+            ));
+        }
+        for (name, url) in &self.gateway.upstreams {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return bad(format!("gateway.upstreams.{name} must be an http(s) URL"));
+            }
+        }
+        if self.gateway.rate_limit_per_minute == 0 || self.gateway.rate_limit_burst == 0 {
+            return bad("gateway rate limits must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn db(&self) -> db::DbSettings {
+        db::DbSettings {
+            url: self.database.url.clone(),
+            max_connections: self.database.max_connections,
+            connect_timeout: Duration::from_secs(self.database.connect_timeout_secs),
+        }
+    }
+
+    pub fn bus(&self) -> bus::BusSettings {
+        bus::BusSettings {
+            url: self.nats.url.clone(),
+            subject_prefix: self.nats.subject_prefix.clone(),
+            stream_suffix: self.nats.stream_suffix.clone(),
+            duplicate_window: Duration::from_secs(self.nats.duplicate_window_secs),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_only_a_secret() {
+        let s = Settings::load_with(
+            None,
+            &[("auth.hs256_secret", "0123456789abcdef0123".into())],
+        )
+        .unwrap();
+        assert_eq!(s.http.port, 8080);
+        assert_eq!(s.commerce.settlement_currency, "USD");
+    }
+
+    #[test]
+    fn rejects_invalid_values() {
+        let secret = ("auth.hs256_secret", "0123456789abcdef0123".to_string());
+        assert!(Settings::load_with(None, &[]).is_err(), "no auth keys");
+        let e = Settings::load_with(
+            None,
+            &[
+                secret.clone(),
+                ("commerce.settlement_currency", "XXX".into()),
+            ],
+        );
+        assert!(matches!(e, Err(SettingsError::Invalid(_))));
+        let e = Settings::load_with(None, &[secret, ("database.url", "mysql://x".into())]);
+        assert!(matches!(e, Err(SettingsError::Invalid(_))));
+    }
+}

@@ -1,0 +1,71 @@
+//! JSON bodies: the size limit answers 413, a malformed body or a wrong type answers 400 naming
+//! the field, and the raw bytes stay available for idempotency fingerprints.
+
+use crate::problem::ApiError;
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, web};
+use bytes::Bytes;
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+pub struct Json<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<T> Json<T> {
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+/// Parses `bytes` as `T`, naming the offending field in the error.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let detail = if path == "." || path.is_empty() {
+            format!("malformed JSON body: {inner}")
+        } else {
+            format!("invalid value for `{path}`: {inner}")
+        };
+        let mut err = ApiError::bad_request("invalid_body", detail);
+        if !(path == "." || path.is_empty()) {
+            err = err.with_field(path);
+        } else if let Some(f) = missing_field(&inner.to_string()) {
+            err = err.with_field(f);
+        }
+        err
+    })
+}
+
+fn missing_field(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("missing field `")?;
+    rest.split('`').next().map(str::to_string)
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let raw = bytes.await.map_err(|e| {
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is too large",
+                    )
+                } else {
+                    ApiError::bad_request("invalid_body", format!("cannot read the body: {e}"))
+                }
+            })?;
+            let value = parse(&raw)?;
+            Ok(Json { value, raw })
+        })
+    }
+}
