@@ -1,1 +1,76 @@
-//! catalog
+//! The catalog: courses, programs, department subscription plans, prices with history, and
+//! exchange rates for display currencies. Public browsing and admin management; every change is
+//! published as a `commerce.v1` catalog event through the outbox.
+//!
+//! # Layout
+//! - [`model`]: API shapes and their validation.
+//! - [`storage`]: SQL, composable in one transaction.
+//! - [`routes`]: one file per resource (`public`, `admin`, `pricing`).
+//! - [`migration`]: the `catalog` schema.
+
+pub mod migration;
+pub mod model;
+pub mod routes;
+pub mod storage;
+
+use futures_util::future::BoxFuture;
+use kernel::{Clock, Currency, SystemClock};
+use runtime::{Context, Mounted, ServiceFactory, Settings, StartError};
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub const NAME: &str = "catalog";
+pub const SCHEMA: &str = "catalog";
+
+/// Shared state of the catalog's routes.
+#[derive(Clone)]
+pub struct Catalog {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    /// Nudges the outbox relay after a commit.
+    pub outbox: Arc<Notify>,
+    pub settlement: Currency,
+}
+
+/// The catalog as the runtime mounts it.
+pub struct CatalogService;
+
+impl ServiceFactory for CatalogService {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(routes::openapi())
+    }
+
+    fn migrate<'a>(&'a self, settings: &'a Settings) -> BoxFuture<'a, Result<(), StartError>> {
+        Box::pin(async move {
+            db::connect_and_migrate::<migration::Migrator>(&settings.db(), SCHEMA).await?;
+            Ok(())
+        })
+    }
+
+    fn build(&self, ctx: Context) -> BoxFuture<'_, Result<Mounted, StartError>> {
+        Box::pin(async move {
+            let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
+            let relay = ctx.relay(&db);
+            let settlement = Currency::parse(&ctx.settings.commerce.settlement_currency)
+                .map_err(|e| StartError::Other(e.to_string()))?;
+            let state = Catalog {
+                db: db.clone(),
+                clock: Arc::new(SystemClock),
+                outbox: relay.waker(),
+                settlement,
+            };
+            let data = actix_web::web::Data::new(state);
+            Ok(Mounted {
+                routes: Arc::new(move |cfg| routes::configure(cfg, data.clone())),
+                tasks: vec![Box::pin(relay.run(ctx.shutdown.clone()))],
+                ready: vec![ctx.db_ready("postgres:catalog", &db)],
+                filters: vec![],
+            })
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! `/api/v2/admin/pricing`: create (or supersede), list with history, deactivate. Prices are
+//! never deleted; a new price for the same target closes the window of the current one.
+
+use super::parse_id;
+use crate::model::*;
+use crate::storage::{self, PriceFilter};
+use crate::{Catalog, NAME};
+use ::web::idempotency::{self, MaybeIdempotencyKey};
+use ::web::page::PageQuery;
+use ::web::{ApiError, Caller, Json, Page, Reply, Role};
+use actix_web::{HttpRequest, HttpResponse, web};
+use events::subjects;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+pub(crate) const ADMINS: &[Role] = &[Role::DeptAdmin, Role::BillingAdmin];
+
+/// Create or update course/program pricing, or a department plan.
+#[utoipa::path(post, path = "/api/v2/admin/pricing", tag = "catalog", request_body = PriceInput,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = PriceView), (status = 400), (status = 401), (status = 403), (status = 422)))]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<Catalog>,
+    caller: Caller,
+    key: MaybeIdempotencyKey,
+    body: Json<PriceInput>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(ADMINS)?;
+    let now = state.clock.now();
+    let v = body.value.clone().validate(now)?;
+    let fp = idempotency::fingerprint(&req, &body.raw);
+    let user = caller.user_id.clone();
+    let resp = idempotency::run(&state.db, &user, key.0.as_ref(), &fp, |txn| async move {
+        let owner = match v.target {
+            PriceTarget::Course(id) => storage::course(&txn, id)
+                .await?
+                .map(|c| c.department_id)
+                .ok_or_else(|| {
+                    ApiError::rule("unknown_course", format!("no course `{id}`"))
+                        .with_field("courseId")
+                })?,
+            PriceTarget::Program(id) => storage::program(&txn, id)
+                .await?
+                .map(|p| p.department_id)
+                .ok_or_else(|| {
+                    ApiError::rule("unknown_program", format!("no program `{id}`"))
+                        .with_field("programId")
+                })?,
+            PriceTarget::Department => v.department_id.clone().unwrap_or_default(),
+        };
+        if let Some(given) = &v.department_id {
+            if *given != owner {
+                return Err(ApiError::rule(
+                    "department_mismatch",
+                    format!("the item belongs to department `{owner}`"),
+                )
+                .with_field("departmentId"));
+            }
+        }
+        caller.require_department(Role::DeptAdmin, &owner)?;
+        let row =
+            storage::insert_price(&txn, kernel::new_id(), &v, &owner, &caller.user_id, now).await?;
+        bus::enqueue(&txn, NAME, subjects::PRICE_CREATED, &row.event()).await?;
+        Ok((txn, Reply::created(row.view())?))
+    })
+    .await?;
+    state.outbox.notify_one();
+    Ok(resp)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct PriceListQuery {
+    pub course_id: Option<Uuid>,
+    pub program_id: Option<Uuid>,
+    pub department_id: Option<String>,
+    /// `true` for active prices only, `false` for deactivated ones; all when absent.
+    pub active: Option<bool>,
+    pub cursor: Option<String>,
+    pub limit: Option<u64>,
+}
+
+/// List pricing configurations, history included.
+#[utoipa::path(get, path = "/api/v2/admin/pricing", tag = "catalog", params(PriceListQuery),
+    responses((status = 200, description = "A page of prices (`items`, `nextCursor`)", body = [PriceView]), (status = 401), (status = 403)))]
+pub async fn list(
+    state: web::Data<Catalog>,
+    caller: Caller,
+    q: web::Query<PriceListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(ADMINS)?;
+    let page = PageQuery {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    };
+    let mut f = PriceFilter {
+        course_id: q.course_id,
+        program_id: q.program_id,
+        department: q.department_id.clone(),
+        departments_in: None,
+        active: q.active,
+        cursor: page.cursor()?,
+        limit: page.limit()?,
+    };
+    if !caller.has(Role::BillingAdmin) {
+        if let Some(d) = &f.department {
+            caller.require_department(Role::DeptAdmin, d)?;
+        }
+        f.departments_in = Some(caller.departments.clone());
+    }
+    let rows = storage::list_prices(&state.db, &f).await?;
+    let page = Page::from_rows(rows, f.limit, |r| r.id.to_string());
+    Ok(HttpResponse::Ok().json(Page {
+        items: page.items.iter().map(|r| r.view()).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Deactivate a price. The row and its history stay.
+#[utoipa::path(delete, path = "/api/v2/admin/pricing/{id}", tag = "catalog", params(("id" = String, Path)),
+    responses((status = 200, body = PriceView), (status = 401), (status = 403), (status = 404)))]
+pub async fn deactivate(
+    req: HttpRequest,
+    state: web::Data<Catalog>,
+    caller: Caller,
+    key: MaybeIdempotencyKey,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(ADMINS)?;
+    let id = parse_id(&id, "price")?;
+    let now = state.clock.now();
+    let fp = idempotency::fingerprint(&req, b"");
+    let user = caller.user_id.clone();
+    let resp = idempotency::run(&state.db, &user, key.0.as_ref(), &fp, |txn| async move {
+        let current = storage::price(&txn, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no price `{id}`")))?;
+        caller.require_department(Role::DeptAdmin, &current.department_id)?;
+        let row = match storage::deactivate_price(&txn, id, now).await? {
+            Some(row) => {
+                bus::enqueue(&txn, NAME, subjects::PRICE_DEACTIVATED, &row.event()).await?;
+                row
+            }
+            // Already inactive: deactivating again changes nothing.
+            None => current,
+        };
+        Ok((txn, Reply::ok(row.view())?))
+    })
+    .await?;
+    state.outbox.notify_one();
+    Ok(resp)
+}
