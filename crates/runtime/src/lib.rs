@@ -314,3 +314,28 @@ pub fn resolve(
         })
         .collect()
 }
+
+/// The body of a single-service `main`: `<service> [--config FILE]`.
+pub async fn serve_one(factory: Arc<dyn ServiceFactory>) -> std::process::ExitCode {
+    telemetry::install_crypto_provider();
+    let config = std::env::args().skip_while(|a| a != "--config").nth(1);
+    let settings = match Settings::load(config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let name = factory.name().to_string();
+    match Host::start(settings, &[factory], std::slice::from_ref(&name)).await {
+        Ok(host) => {
+            host.run_until_signal().await;
+            telemetry::shutdown();
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,122 @@
-fn main() {}
+//! `commerce`: run any set of services in one process, migrate, mint dev tokens, seed a demo
+//! catalog, and operate the event backbone (outbox replay, dead letters).
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "commerce", about = "Cadence Commerce")]
+struct Cli {
+    /// A TOML file layered over the defaults (environment variables still win).
+    #[arg(long, global = true)]
+    config: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve: `--services all` or a list such as `catalog,gateway`.
+    Serve {
+        #[arg(long, default_value = "all")]
+        services: String,
+    },
+    /// Create or update the schemas of the chosen services.
+    Migrate {
+        #[arg(long, default_value = "all")]
+        services: String,
+    },
+    /// Print an HS256 development token (needs auth.hs256_secret).
+    DevToken {
+        #[arg(long)]
+        sub: String,
+        #[arg(long, value_delimiter = ',', default_value = "learner")]
+        roles: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        departments: Vec<String>,
+        #[arg(long, default_value_t = 12)]
+        ttl_hours: u64,
+    },
+    /// Create the demo catalog through the API at `--url`.
+    Seed {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+    /// Re-publish a service's outbox rows `--from..=--to` (consumers ignore what they have seen).
+    Replay {
+        #[arg(long)]
+        schema: String,
+        #[arg(long)]
+        from: i64,
+        #[arg(long)]
+        to: i64,
+    },
+    /// List parked (dead-lettered) messages.
+    DeadLetters,
+    /// Publish a dead letter again on its original subject.
+    Redrive {
+        #[arg(long)]
+        seq: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    telemetry::install_crypto_provider();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("commerce: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = runtime::Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { services } => {
+            let host = commerce::start(settings, &commerce::parse_services(&services)).await?;
+            host.run_until_signal().await;
+            telemetry::shutdown();
+        }
+        Command::Migrate { services } => {
+            for name in commerce::migrate(&settings, &commerce::parse_services(&services)).await? {
+                println!("migrated {name}");
+            }
+        }
+        Command::DevToken { sub, roles, departments, ttl_hours } => {
+            let secret = settings.auth.hs256_secret.as_deref().ok_or("auth.hs256_secret is not set")?;
+            let token = web::auth::mint_dev_token(secret, &sub, &roles, &departments, Duration::from_secs(ttl_hours * 3600))?;
+            println!("{token}");
+        }
+        Command::Seed { url } => {
+            let secret = settings.auth.hs256_secret.as_deref().ok_or("auth.hs256_secret is not set")?;
+            let token = web::auth::mint_dev_token(secret, "seed", &["billing-admin".into()], &[], Duration::from_secs(600))?;
+            commerce::seed::seed(url.trim_end_matches('/'), &token).await?;
+            println!("demo catalog ready");
+        }
+        Command::Replay { schema, from, to } => {
+            let conn = db::connect(&settings.db(), &schema).await?;
+            let n = bus::outbox::replay(&conn, from, to).await?;
+            println!("{n} events will be published again by the {schema} relay");
+        }
+        Command::DeadLetters => {
+            let b = bus::Bus::connect(&settings.bus()).await?;
+            for d in b.dead_letters().await? {
+                println!(
+                    "seq={} consumer={} subject={} type={} event={} deliveries={} reason={}",
+                    d.seq, d.consumer, d.original_subject, d.event_type, d.event_id, d.deliveries, d.reason
+                );
+            }
+        }
+        Command::Redrive { seq } => {
+            let b = bus::Bus::connect(&settings.bus()).await?;
+            b.replay_dead_letter(seq).await?;
+            println!("dead letter {seq} published again");
+        }
+    }
+    Ok(())
+}

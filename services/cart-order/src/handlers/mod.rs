@@ -1,0 +1,3 @@
+//! Event handlers, one file per consumed event.
+
+pub mod price_changed;
