@@ -317,13 +317,11 @@ async fn dead_letter(
     reason: &str,
 ) {
     let mut headers = msg.headers.clone().unwrap_or_default();
-    let id = headers
-        .get(events::envelope::H_ID)
-        .map(|v| v.as_str().to_string())
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    // One dead letter per stored message: a redriven copy has its own stream sequence.
+    let stream_seq = msg.info().map(|i| i.stream_sequence).unwrap_or_default();
     headers.insert(
         events::envelope::H_MSG_ID,
-        format!("dl-{}-{}", spec.durable, id).as_str(),
+        format!("dl-{}-{}", spec.durable, stream_seq).as_str(),
     );
     headers.insert(
         H_DL_REASON,
@@ -334,7 +332,10 @@ async fn dead_letter(
     headers.insert(H_DL_DELIVERIES, attempt.to_string().as_str());
     let dl_subject = format!("{}.{}", events::subjects::DEAD_LETTER, spec.durable);
     match bus.publish(&dl_subject, headers, msg.payload.clone()).await {
-        Ok(_) => {
+        Ok(duplicate) => {
+            if duplicate {
+                tracing::debug!(stream_seq, "already dead-lettered");
+            }
             metrics::counter!("events_dead_lettered_total", "consumer" => spec.durable.clone())
                 .increment(1);
             let _ = msg.ack_with(AckKind::Term).await;

@@ -151,6 +151,8 @@ impl Host {
                 .filter(|e| !e.is_empty()),
         })
         .map_err(|e| StartError::Other(e.to_string()))?;
+        // Install the metrics recorder before anything records.
+        let _ = web::observe::prometheus();
         let chosen = resolve(factories, selected)?;
         let settings = Arc::new(settings);
         let bus = bus::Bus::connect(&settings.bus()).await?;

@@ -139,10 +139,10 @@ impl Settings {
                     .into(),
             );
         }
-        if let Some(s) = &self.auth.hs256_secret {
-            if s.len() < 16 {
-                return bad("auth.hs256_secret must be at least 16 characters".into());
-            }
+        if let Some(s) = &self.auth.hs256_secret
+            && s.len() < 16
+        {
+            return bad("auth.hs256_secret must be at least 16 characters".into());
         }
         if kernel::Currency::parse(&self.commerce.settlement_currency).is_err() {
             return bad(format!(
@@ -198,7 +198,9 @@ mod tests {
     #[test]
     fn rejects_invalid_values() {
         let secret = ("auth.hs256_secret", "0123456789abcdef0123".to_string());
-        assert!(Settings::load_with(None, &[]).is_err(), "no auth keys");
+        let mut no_keys = Settings::load_with(None, std::slice::from_ref(&secret)).unwrap();
+        no_keys.auth = web::auth::AuthSettings::default();
+        assert!(no_keys.validate().is_err(), "no auth keys");
         let e = Settings::load_with(
             None,
             &[

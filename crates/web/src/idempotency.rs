@@ -232,10 +232,10 @@ where
     F: FnOnce(DatabaseTransaction) -> Fut,
     Fut: Future<Output = Result<(DatabaseTransaction, Reply), ApiError>>,
 {
-    if let Some(k) = key {
-        if let Claim::Replay(resp) = claim(db, caller, k.as_str(), fingerprint).await? {
-            return Ok(resp);
-        }
+    if let Some(k) = key
+        && let Claim::Replay(resp) = claim(db, caller, k.as_str(), fingerprint).await?
+    {
+        return Ok(resp);
     }
     let outcome = async {
         let txn = db.begin().await?;

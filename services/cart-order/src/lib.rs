@@ -18,11 +18,14 @@ pub const SCHEMA: &str = "cart_order";
 /// Durable consumer of catalog price events.
 pub const PRICES_CONSUMER: &str = "cart-order-catalog-prices";
 
+/// Adjusts a consumer's limits (tests shorten ack waits and backoff).
+pub type TuneConsumer = Arc<dyn Fn(&mut ConsumerSpec) + Send + Sync>;
+
 /// The cart-order service as the runtime mounts it. Tests may tune its consumer and inject faults.
 #[derive(Clone, Default)]
 pub struct CartOrderService {
     pub faults: FaultPlan,
-    pub tune_consumer: Option<Arc<dyn Fn(&mut ConsumerSpec) + Send + Sync>>,
+    pub tune_consumer: Option<TuneConsumer>,
 }
 
 impl ServiceFactory for CartOrderService {
@@ -41,7 +44,8 @@ impl ServiceFactory for CartOrderService {
         Box::pin(async move {
             let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
             let relay = ctx.relay(&db);
-            let mut spec = ConsumerSpec::new(PRICES_CONSUMER, "COMMERCE", events::subjects::PRICE_ALL);
+            let mut spec =
+                ConsumerSpec::new(PRICES_CONSUMER, "COMMERCE", events::subjects::PRICE_ALL);
             if let Some(tune) = &self.tune_consumer {
                 tune(&mut spec);
             }
@@ -55,7 +59,10 @@ impl ServiceFactory for CartOrderService {
             );
             Ok(Mounted {
                 routes: Arc::new(|_| {}),
-                tasks: vec![Box::pin(relay.run(ctx.shutdown.clone())), Box::pin(consumer)],
+                tasks: vec![
+                    Box::pin(relay.run(ctx.shutdown.clone())),
+                    Box::pin(consumer),
+                ],
                 ready: vec![ctx.db_ready("postgres:cart-order", &db)],
                 filters: vec![],
             })

@@ -104,14 +104,14 @@ fn window(
     until: Option<DateTime<Utc>>,
     until_field: &str,
 ) -> Result<(), ApiError> {
-    if let (Some(f), Some(u)) = (from, until) {
-        if u <= f {
-            return Err(ApiError::rule(
-                "invalid_window",
-                format!("`{until_field}` must be after its start"),
-            )
-            .with_field(until_field));
-        }
+    if let (Some(f), Some(u)) = (from, until)
+        && u <= f
+    {
+        return Err(ApiError::rule(
+            "invalid_window",
+            format!("`{until_field}` must be after its start"),
+        )
+        .with_field(until_field));
     }
     Ok(())
 }
@@ -414,14 +414,13 @@ impl PriceInput {
             )
             .with_field("subscription"));
         }
-        if let Some(t) = self.subscription.as_ref().and_then(|s| s.trial_days) {
-            if t > 365 {
-                return Err(ApiError::rule(
-                    "invalid_subscription",
-                    "trialDays must be at most 365",
-                )
-                .with_field("subscription.trialDays"));
-            }
+        if let Some(t) = self.subscription.as_ref().and_then(|s| s.trial_days)
+            && t > 365
+        {
+            return Err(
+                ApiError::rule("invalid_subscription", "trialDays must be at most 365")
+                    .with_field("subscription.trialDays"),
+            );
         }
         let effective_from = self.effective_from.unwrap_or(now);
         window(Some(effective_from), self.effective_until, "effectiveUntil")?;

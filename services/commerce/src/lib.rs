@@ -18,7 +18,10 @@ pub fn registry() -> Vec<Arc<dyn ServiceFactory>> {
 
 /// Parses `--services all` or `catalog,gateway`.
 pub fn parse_services(list: &str) -> Vec<String> {
-    list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    list.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Starts the chosen services in this process.
@@ -27,7 +30,10 @@ pub async fn start(settings: Settings, services: &[String]) -> Result<Host, Star
 }
 
 /// Migrates the chosen services' schemas.
-pub async fn migrate(settings: &Settings, services: &[String]) -> Result<Vec<&'static str>, StartError> {
+pub async fn migrate(
+    settings: &Settings,
+    services: &[String],
+) -> Result<Vec<&'static str>, StartError> {
     let chosen = runtime::resolve(&registry(), services)?;
     let mut done = Vec::new();
     for f in chosen {

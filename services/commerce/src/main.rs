@@ -87,14 +87,39 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 println!("migrated {name}");
             }
         }
-        Command::DevToken { sub, roles, departments, ttl_hours } => {
-            let secret = settings.auth.hs256_secret.as_deref().ok_or("auth.hs256_secret is not set")?;
-            let token = web::auth::mint_dev_token(secret, &sub, &roles, &departments, Duration::from_secs(ttl_hours * 3600))?;
+        Command::DevToken {
+            sub,
+            roles,
+            departments,
+            ttl_hours,
+        } => {
+            let secret = settings
+                .auth
+                .hs256_secret
+                .as_deref()
+                .ok_or("auth.hs256_secret is not set")?;
+            let token = web::auth::mint_dev_token(
+                secret,
+                &sub,
+                &roles,
+                &departments,
+                Duration::from_secs(ttl_hours * 3600),
+            )?;
             println!("{token}");
         }
         Command::Seed { url } => {
-            let secret = settings.auth.hs256_secret.as_deref().ok_or("auth.hs256_secret is not set")?;
-            let token = web::auth::mint_dev_token(secret, "seed", &["billing-admin".into()], &[], Duration::from_secs(600))?;
+            let secret = settings
+                .auth
+                .hs256_secret
+                .as_deref()
+                .ok_or("auth.hs256_secret is not set")?;
+            let token = web::auth::mint_dev_token(
+                secret,
+                "seed",
+                &["billing-admin".into()],
+                &[],
+                Duration::from_secs(600),
+            )?;
             commerce::seed::seed(url.trim_end_matches('/'), &token).await?;
             println!("demo catalog ready");
         }
@@ -108,7 +133,13 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             for d in b.dead_letters().await? {
                 println!(
                     "seq={} consumer={} subject={} type={} event={} deliveries={} reason={}",
-                    d.seq, d.consumer, d.original_subject, d.event_type, d.event_id, d.deliveries, d.reason
+                    d.seq,
+                    d.consumer,
+                    d.original_subject,
+                    d.event_type,
+                    d.event_id,
+                    d.deliveries,
+                    d.reason
                 );
             }
         }

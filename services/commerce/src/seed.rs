@@ -7,14 +7,19 @@ use serde_json::{Value, json};
 #[derive(Debug)]
 pub struct SeedError(pub String);
 
-
 impl std::fmt::Display for SeedError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-async fn send(client: &reqwest::Client, token: &str, method: reqwest::Method, url: String, body: Value) -> Result<(StatusCode, Value), SeedError> {
+async fn send(
+    client: &reqwest::Client,
+    token: &str,
+    method: reqwest::Method,
+    url: String,
+    body: Value,
+) -> Result<(StatusCode, Value), SeedError> {
     let r = client
         .request(method, &url)
         .bearer_auth(token)
@@ -35,10 +40,26 @@ pub async fn seed(base: &str, admin_token: &str) -> Result<(), SeedError> {
     let c = reqwest::Client::new();
     let put = reqwest::Method::PUT;
     let post = reqwest::Method::POST;
-    send(&c, admin_token, put.clone(), format!("{base}/api/v2/admin/catalog/departments/cs"), json!({"name": "Computer Science"})).await?;
-    send(&c, admin_token, put.clone(), format!("{base}/api/v2/admin/catalog/departments/cs-ai"), json!({"name": "Artificial Intelligence", "parentId": "cs"})).await?;
+    send(
+        &c,
+        admin_token,
+        put.clone(),
+        format!("{base}/api/v2/admin/catalog/departments/cs"),
+        json!({"name": "Computer Science"}),
+    )
+    .await?;
+    send(
+        &c,
+        admin_token,
+        put.clone(),
+        format!("{base}/api/v2/admin/catalog/departments/cs-ai"),
+        json!({"name": "Artificial Intelligence", "parentId": "cs"}),
+    )
+    .await?;
     let existing = c
-        .get(format!("{base}/api/v2/admin/catalog/courses?department=cs&limit=100"))
+        .get(format!(
+            "{base}/api/v2/admin/catalog/courses?department=cs&limit=100"
+        ))
         .bearer_auth(admin_token)
         .send()
         .await
@@ -56,18 +77,33 @@ pub async fn seed(base: &str, admin_token: &str) -> Result<(), SeedError> {
     ];
     let mut ids = Vec::new();
     for (lms, title, price, approval) in courses {
-        let (_, course) = send(&c, admin_token, post.clone(), format!("{base}/api/v2/admin/catalog/courses"), json!({
-            "lmsCourseId": lms, "title": title, "departmentId": "cs",
-            "description": format!("{title}: a Cadence course."),
-            "contentCreatorId": "creator-1", "instructorId": "instructor-1",
-            "approvalRequired": approval, "published": true,
-            "revenueSplit": {"platform": 0.3, "creator": 0.4, "instructor": 0.3}
-        }))
+        let (_, course) = send(
+            &c,
+            admin_token,
+            post.clone(),
+            format!("{base}/api/v2/admin/catalog/courses"),
+            json!({
+                "lmsCourseId": lms, "title": title, "departmentId": "cs",
+                "description": format!("{title}: a Cadence course."),
+                "contentCreatorId": "creator-1", "instructorId": "instructor-1",
+                "approvalRequired": approval, "published": true,
+                "revenueSplit": {"platform": 0.3, "creator": 0.4, "instructor": 0.3}
+            }),
+        )
         .await?;
-        let id = course["id"].as_str().ok_or_else(|| SeedError(format!("no course id in {course}")))?.to_string();
-        send(&c, admin_token, post.clone(), format!("{base}/api/v2/admin/pricing"), json!({
-            "courseId": id, "priceType": "one-time", "currency": "USD", "basePrice": price
-        }))
+        let id = course["id"]
+            .as_str()
+            .ok_or_else(|| SeedError(format!("no course id in {course}")))?
+            .to_string();
+        send(
+            &c,
+            admin_token,
+            post.clone(),
+            format!("{base}/api/v2/admin/pricing"),
+            json!({
+                "courseId": id, "priceType": "one-time", "currency": "USD", "basePrice": price
+            }),
+        )
         .await?;
         ids.push(id);
     }
@@ -75,10 +111,18 @@ pub async fn seed(base: &str, admin_token: &str) -> Result<(), SeedError> {
         "title": "Software Engineering Track", "departmentId": "cs", "courseIds": ids, "published": true
     }))
     .await?;
-    let pid = program["id"].as_str().ok_or_else(|| SeedError(format!("no program id in {program}")))?;
-    send(&c, admin_token, post.clone(), format!("{base}/api/v2/admin/pricing"), json!({
-        "programId": pid, "priceType": "one-time", "currency": "USD", "basePrice": 14900
-    }))
+    let pid = program["id"]
+        .as_str()
+        .ok_or_else(|| SeedError(format!("no program id in {program}")))?;
+    send(
+        &c,
+        admin_token,
+        post.clone(),
+        format!("{base}/api/v2/admin/pricing"),
+        json!({
+            "programId": pid, "priceType": "one-time", "currency": "USD", "basePrice": 14900
+        }),
+    )
     .await?;
     for (interval, price, trial) in [("monthly", 2900, 14), ("annual", 29000, 0)] {
         send(&c, admin_token, post.clone(), format!("{base}/api/v2/admin/pricing"), json!({
@@ -87,7 +131,14 @@ pub async fn seed(base: &str, admin_token: &str) -> Result<(), SeedError> {
         }))
         .await?;
     }
-    send(&c, admin_token, put, format!("{base}/api/v2/admin/catalog/exchange-rates/EUR"), json!({"rate": "0.92"})).await?;
+    send(
+        &c,
+        admin_token,
+        put,
+        format!("{base}/api/v2/admin/catalog/exchange-rates/EUR"),
+        json!({"rate": "0.92"}),
+    )
+    .await?;
     Ok(())
 }
 impl std::error::Error for SeedError {}

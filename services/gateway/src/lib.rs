@@ -63,9 +63,17 @@ impl ServiceFactory for GatewayService {
                 .cloned()
                 .collect();
             let doc = docs::merged(&routed);
-            let limiter = Arc::new(ratelimit::RateLimiter::new(settings.rate_limit_per_minute, settings.rate_limit_burst));
-            let proxy_state = actix_web::web::Data::new(proxy::Proxy { client, upstreams: remote });
-            let relay = actix_web::web::Data::new(webhooks::Relay { bus: ctx.bus.clone() });
+            let limiter = Arc::new(ratelimit::RateLimiter::new(
+                settings.rate_limit_per_minute,
+                settings.rate_limit_burst,
+            ));
+            let proxy_state = actix_web::web::Data::new(proxy::Proxy {
+                client,
+                upstreams: remote,
+            });
+            let relay = actix_web::web::Data::new(webhooks::Relay {
+                bus: ctx.bus.clone(),
+            });
             let filter_limiter = limiter.clone();
             Ok(Mounted {
                 routes: Arc::new(move |cfg| {
@@ -73,7 +81,10 @@ impl ServiceFactory for GatewayService {
                     docs::configure(cfg, doc.clone());
                     proxy::configure(cfg, proxy_state.clone());
                 }),
-                tasks: vec![Box::pin(ratelimit::prune_loop(limiter, ctx.shutdown.clone()))],
+                tasks: vec![Box::pin(ratelimit::prune_loop(
+                    limiter,
+                    ctx.shutdown.clone(),
+                ))],
                 ready: vec![],
                 filters: vec![Arc::new(move |req| filter_limiter.check(req))],
             })

@@ -1,8 +1,8 @@
 //! HTTP proxy to services that run in other processes.
 
+use ::web as web_kit;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use ::web as web_kit;
 use web_kit::ApiError;
 
 pub struct Upstream {
@@ -35,8 +35,16 @@ struct UpstreamIndex(usize);
 
 /// Headers that describe one hop and must not be forwarded.
 const HOP_BY_HOP: &[&str] = &[
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "host", "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
 ];
 
 async fn forward(
@@ -46,7 +54,10 @@ async fn forward(
     index: web::Data<UpstreamIndex>,
     verifier: web::Data<web_kit::Verifier>,
 ) -> Result<HttpResponse, ApiError> {
-    let up = state.upstreams.get(index.0).ok_or_else(|| ApiError::internal("unknown upstream"))?;
+    let up = state
+        .upstreams
+        .get(index.0)
+        .ok_or_else(|| ApiError::internal("unknown upstream"))?;
     let Some(base) = &up.base_url else {
         return Err(ApiError::unavailable(
             "service_unavailable",
@@ -58,7 +69,10 @@ async fn forward(
         let token = auth
             .to_str()
             .ok()
-            .and_then(|t| t.strip_prefix("Bearer ").or_else(|| t.strip_prefix("bearer ")))
+            .and_then(|t| {
+                t.strip_prefix("Bearer ")
+                    .or_else(|| t.strip_prefix("bearer "))
+            })
             .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <token>`"))?;
         verifier.verify(token.trim()).await?;
     }
@@ -66,7 +80,10 @@ async fn forward(
         "{}{}{}",
         base.trim_end_matches('/'),
         req.path(),
-        req.uri().query().map(|q| format!("?{q}")).unwrap_or_default()
+        req.uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default()
     );
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| ApiError::bad_request("invalid_method", "unsupported method"))?;
@@ -85,10 +102,18 @@ async fn forward(
     }
     let resp = out.body(body.to_vec()).send().await.map_err(|e| {
         if e.is_timeout() {
-            ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", format!("the {} service timed out", up.service))
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!("the {} service timed out", up.service),
+            )
         } else {
             tracing::warn!(service = up.service, error = %e, "upstream unreachable");
-            ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", format!("the {} service is unreachable", up.service))
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                format!("the {} service is unreachable", up.service),
+            )
         }
     })?;
     let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -99,9 +124,12 @@ async fn forward(
         }
         builder.append_header((name.as_str(), value.as_bytes()));
     }
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", format!("upstream body: {e}")))?;
+    let bytes = resp.bytes().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            format!("upstream body: {e}"),
+        )
+    })?;
     Ok(builder.body(bytes))
 }

@@ -35,7 +35,10 @@ impl RateLimiter {
     /// Takes one token for `key`; `Err(seconds)` says when the next one is available.
     pub fn take(&self, key: &str, now: Instant) -> Result<(), u64> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = buckets.entry(key.to_string()).or_insert(Bucket { tokens: self.burst, updated: now });
+        let b = buckets.entry(key.to_string()).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
         let elapsed = now.saturating_duration_since(b.updated).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.per_second).min(self.burst);
         b.updated = now;
@@ -55,7 +58,10 @@ impl RateLimiter {
         }
         let key = match req.headers().get(actix_web::http::header::AUTHORIZATION) {
             Some(v) => hex::encode(Sha256::digest(v.as_bytes())),
-            None => req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+            None => req
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
         };
         self.take(&key, Instant::now()).map_err(|secs| {
             metrics::counter!("gateway_rate_limited_total").increment(1);
@@ -90,7 +96,13 @@ mod tests {
         assert!(l.take("a", t0).is_ok());
         assert!(l.take("a", t0).is_ok());
         assert_eq!(l.take("a", t0), Err(1));
-        assert!(l.take("b", t0).is_ok(), "other callers have their own bucket");
-        assert!(l.take("a", t0 + Duration::from_secs(1)).is_ok(), "one token per second refills");
+        assert!(
+            l.take("b", t0).is_ok(),
+            "other callers have their own bucket"
+        );
+        assert!(
+            l.take("a", t0 + Duration::from_secs(1)).is_ok(),
+            "one token per second refills"
+        );
     }
 }

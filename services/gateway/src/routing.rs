@@ -2,22 +2,50 @@
 
 /// (service, path prefixes). A prefix matches whole segments.
 pub const OWNERS: &[(&str, &[&str])] = &[
-    ("catalog", &["/api/v2/catalog", "/api/v2/admin/pricing", "/api/v2/admin/catalog"]),
-    ("cart-order", &["/api/v2/cart", "/api/v2/orders", "/api/v2/admin/orders", "/api/v2/admin/discounts"]),
+    (
+        "catalog",
+        &[
+            "/api/v2/catalog",
+            "/api/v2/admin/pricing",
+            "/api/v2/admin/catalog",
+        ],
+    ),
+    (
+        "cart-order",
+        &[
+            "/api/v2/cart",
+            "/api/v2/orders",
+            "/api/v2/admin/orders",
+            "/api/v2/admin/discounts",
+        ],
+    ),
     (
         "payment",
-        &["/api/v2/payments", "/api/v2/admin/payments", "/api/v2/admin/refunds", "/api/v2/subscriptions", "/api/v2/admin/subscriptions"],
+        &[
+            "/api/v2/payments",
+            "/api/v2/admin/payments",
+            "/api/v2/admin/refunds",
+            "/api/v2/subscriptions",
+            "/api/v2/admin/subscriptions",
+        ],
     ),
-    ("registration", &["/api/v2/registrations", "/api/v2/admin/registrations"]),
+    (
+        "registration",
+        &["/api/v2/registrations", "/api/v2/admin/registrations"],
+    ),
     ("payout", &["/api/v1/revenue"]),
-    ("certificate", &["/api/v2/certificates", "/api/v2/admin/certificates"]),
+    (
+        "certificate",
+        &["/api/v2/certificates", "/api/v2/admin/certificates"],
+    ),
 ];
 
 /// Paths whose POSTs are rate-limited: checkout and payments (webhooks excluded).
 pub fn is_rate_limited(method: &str, path: &str) -> bool {
     method == "POST"
         && (path.starts_with("/api/v2/cart/checkout")
-            || (path.starts_with("/api/v2/payments/") && !path.starts_with("/api/v2/payments/webhook/")))
+            || (path.starts_with("/api/v2/payments/")
+                && !path.starts_with("/api/v2/payments/webhook/")))
 }
 
 /// The service owning `path`, if any.
@@ -25,7 +53,12 @@ pub fn owner_of(path: &str) -> Option<&'static str> {
     OWNERS.iter().find_map(|(service, prefixes)| {
         prefixes
             .iter()
-            .any(|p| path == *p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/')))
+            .any(|p| {
+                path == *p
+                    || path
+                        .strip_prefix(p)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
             .then_some(*service)
     })
 }

@@ -15,33 +15,65 @@ pub struct Relay {
 
 /// Relayed HTTP headers keep their name behind this prefix.
 pub const HTTP_HEADER_PREFIX: &str = "http-";
-const NOT_RELAYED: &[&str] = &["authorization", "cookie", "host", "content-length", "connection", "transfer-encoding"];
+const NOT_RELAYED: &[&str] = &[
+    "authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+];
 
 pub fn configure(cfg: &mut web::ServiceConfig, relay: web::Data<Relay>) {
     cfg.service(
         web::resource("/api/v1/webhooks/{name}")
             .app_data(relay.clone())
-            .route(web::post().to(|req: HttpRequest, body: Bytes, relay: web::Data<Relay>, name: web::Path<String>| async move {
-                relay_to(&relay, &req, body, events::subjects::INBOUND_LMS, &name).await
-            })),
+            .route(web::post().to(
+                |req: HttpRequest,
+                 body: Bytes,
+                 relay: web::Data<Relay>,
+                 name: web::Path<String>| async move {
+                    relay_to(&relay, &req, body, events::subjects::INBOUND_LMS, &name).await
+                },
+            )),
     )
     .service(
         web::resource("/api/v2/payments/webhook/{processor}")
             .app_data(relay)
-            .route(web::post().to(|req: HttpRequest, body: Bytes, relay: web::Data<Relay>, name: web::Path<String>| async move {
-                relay_to(&relay, &req, body, events::subjects::INBOUND_PROCESSOR, &name).await
-            })),
+            .route(web::post().to(
+                |req: HttpRequest,
+                 body: Bytes,
+                 relay: web::Data<Relay>,
+                 name: web::Path<String>| async move {
+                    relay_to(
+                        &relay,
+                        &req,
+                        body,
+                        events::subjects::INBOUND_PROCESSOR,
+                        &name,
+                    )
+                    .await
+                },
+            )),
     );
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// A sender's own delivery id (`webhook-id`, Standard Webhooks) becomes the event id, so a
 /// redelivery of the same webhook is de-duplicated by JetStream and by the consumer's inbox.
 fn event_id(req: &HttpRequest) -> Uuid {
-    match req.headers().get("webhook-id").and_then(|v| v.to_str().ok()) {
+    match req
+        .headers()
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(id) if !id.is_empty() => {
             let digest = Sha256::digest(id.as_bytes());
             let mut bytes = [0u8; 16];
@@ -52,12 +84,23 @@ fn event_id(req: &HttpRequest) -> Uuid {
     }
 }
 
-async fn relay_to(relay: &Relay, req: &HttpRequest, body: Bytes, base: &str, name: &str) -> Result<HttpResponse, ApiError> {
+async fn relay_to(
+    relay: &Relay,
+    req: &HttpRequest,
+    body: Bytes,
+    base: &str,
+    name: &str,
+) -> Result<HttpResponse, ApiError> {
     if !valid_name(name) {
         return Err(ApiError::not_found(format!("no webhook endpoint `{name}`")));
     }
     let subject = format!("{base}.{name}");
-    let mut env = Envelope::new(&subject, "gateway", chrono::Utc::now(), telemetry::current_traceparent());
+    let mut env = Envelope::new(
+        &subject,
+        "gateway",
+        chrono::Utc::now(),
+        telemetry::current_traceparent(),
+    );
     env.id = event_id(req);
     let mut headers = env.to_headers();
     headers.insert(events::envelope::H_CONTENT_TYPE, "application/octet-stream");
@@ -77,7 +120,10 @@ async fn relay_to(relay: &Relay, req: &HttpRequest, body: Bytes, base: &str, nam
         }))),
         Err(e) => {
             tracing::warn!(error = %e, %subject, "webhook not relayed");
-            Err(ApiError::unavailable("relay_unavailable", "the webhook could not be stored; retry later"))
+            Err(ApiError::unavailable(
+                "relay_unavailable",
+                "the webhook could not be stored; retry later",
+            ))
         }
     }
 }

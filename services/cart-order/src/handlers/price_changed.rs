@@ -24,16 +24,23 @@ fn id(field: &str, s: &str) -> Result<Option<Uuid>, HandlerError> {
     if s.is_empty() {
         return Ok(None);
     }
-    Uuid::parse_str(s).map(Some).map_err(|_| HandlerError(format!("`{field}` is not a UUID: {s}")))
+    Uuid::parse_str(s)
+        .map(Some)
+        .map_err(|_| HandlerError(format!("`{field}` is not a UUID: {s}")))
 }
 
 impl Handler for PriceChangedHandler {
-    fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, delivery: &'a Delivery) -> HandlerFuture<'a> {
+    fn handle<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        delivery: &'a Delivery,
+    ) -> HandlerFuture<'a> {
         Box::pin(async move {
             let e: PriceChanged = delivery.decode()?;
-            let price_id = id("price_id", &e.price_id)?.ok_or_else(|| HandlerError("price_id is empty".into()))?;
-            let effective_from =
-                time("effective_from", &e.effective_from)?.ok_or_else(|| HandlerError("effective_from is empty".into()))?;
+            let price_id = id("price_id", &e.price_id)?
+                .ok_or_else(|| HandlerError("price_id is empty".into()))?;
+            let effective_from = time("effective_from", &e.effective_from)?
+                .ok_or_else(|| HandlerError("effective_from is empty".into()))?;
             let changed_at = time("changed_at", &e.changed_at)?.unwrap_or(delivery.envelope.time);
             txn.execute_raw(Statement::from_sql_and_values(
                 sea_orm::DatabaseBackend::Postgres,

@@ -339,14 +339,14 @@ pub async fn put_department(
     let fp = idempotency::fingerprint(&req, &body.raw);
     let user = caller.user_id.clone();
     let resp = idempotency::run(&state.db, &user, key.0.as_ref(), &fp, |txn| async move {
-        if let Some(p) = &parent {
-            if storage::creates_cycle(&txn, &id, p).await? {
-                return Err(ApiError::rule(
-                    "department_cycle",
-                    "a department cannot be its own ancestor",
-                )
-                .with_field("parentId"));
-            }
+        if let Some(p) = &parent
+            && storage::creates_cycle(&txn, &id, p).await?
+        {
+            return Err(ApiError::rule(
+                "department_cycle",
+                "a department cannot be its own ancestor",
+            )
+            .with_field("parentId"));
         }
         let row = storage::upsert_department(&txn, &id, &name, parent.as_deref(), now).await?;
         let event = ev::DepartmentChanged {

@@ -50,14 +50,14 @@ pub async fn create(
                 })?,
             PriceTarget::Department => v.department_id.clone().unwrap_or_default(),
         };
-        if let Some(given) = &v.department_id {
-            if *given != owner {
-                return Err(ApiError::rule(
-                    "department_mismatch",
-                    format!("the item belongs to department `{owner}`"),
-                )
-                .with_field("departmentId"));
-            }
+        if let Some(given) = &v.department_id
+            && *given != owner
+        {
+            return Err(ApiError::rule(
+                "department_mismatch",
+                format!("the item belongs to department `{owner}`"),
+            )
+            .with_field("departmentId"));
         }
         caller.require_department(Role::DeptAdmin, &owner)?;
         let row =

@@ -1,0 +1,36 @@
+# Cadence Commerce — the two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/cadence-target
+# Development secret for HS256 dev tokens; production configures a JWKS instead.
+export COMMERCE__AUTH__HS256_SECRET ?= dev-only-secret-change-me-0123456789
+
+NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
+
+.PHONY: run test services build fmt lint unit bench clean-test-data
+
+## Start Postgres and NATS if needed, migrate, seed a demo catalog, serve everything on :8080.
+run: services build
+	@deploy/local/run.sh
+
+## fmt check, clippy -D warnings, and every test against the real Postgres and NATS.
+test: services fmt lint clean-test-data
+ifeq ($(NEXTEST),yes)
+	cargo nextest run --workspace --no-fail-fast
+else
+	cargo test --workspace --no-fail-fast
+endif
+
+services:
+	@deploy/local/services.sh
+
+build:
+	cargo build --workspace
+
+fmt:
+	cargo fmt --all -- --check
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean-test-data:
+	@deploy/local/clean-test-data.sh

@@ -1,0 +1,264 @@
+//! The event backbone, proven with the catalog's outbox and cart-order's price read model:
+//! (a) an event written while NATS is unreachable arrives after it returns; (b) a row published
+//! twice is one stream message; (c) a consumer dying between commit and ack has no second
+//! effect; (d) a poison message is dead-lettered while the rest keep flowing.
+
+use crate::helpers::*;
+use async_nats::jetstream::consumer::pull;
+use bus::{Bus, FaultPlan};
+use cart_order::{CartOrderService, PRICES_CONSUMER};
+use prost::Message;
+use reqwest::StatusCode;
+use runtime::ServiceFactory;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use testkit::{Cable, TestApp, TestEnv, eventually};
+
+async fn read_model_rows(env: &TestEnv) -> i64 {
+    count(
+        &env.schema("cart_order").await,
+        "SELECT count(*) FROM catalog_prices",
+    )
+    .await
+}
+
+async fn wait_for_rows(env: &TestEnv, n: i64) {
+    let cart = env.schema("cart_order").await;
+    eventually(WAIT, &format!("{n} rows in the price read model"), || {
+        let cart = cart.clone();
+        async move { (count(&cart, "SELECT count(*) FROM catalog_prices").await == n).then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_written_while_nats_is_down_is_delivered_after_it_returns() {
+    let env = TestEnv::new().await;
+    let cable = Cable::to("127.0.0.1:4222").await;
+    let catalog_side: Vec<Arc<dyn ServiceFactory>> = vec![
+        Arc::new(gateway::GatewayService),
+        Arc::new(catalog::CatalogService),
+    ];
+    let app = TestApp::spawn(
+        env.settings(&[("nats.url", cable.url())]),
+        &catalog_side,
+        &["gateway", "catalog"],
+    )
+    .await;
+    let consumer_side: Vec<Arc<dyn ServiceFactory>> = vec![Arc::new(CartOrderService::default())];
+    let cart = TestApp::spawn(env.settings(&[]), &consumer_side, &["cart-order"]).await;
+    let admin = env.token("admin", &["billing-admin"], &[]);
+    let (course, _) = course_with_price(&app, &admin, "lms-a", "cs", 1000).await;
+    wait_for_rows(&env, 1).await;
+
+    cable.cut();
+    eventually(WAIT, "readyz reports NATS down", || async {
+        let (s, b) = get(&app, "/readyz").await;
+        (s == StatusCode::SERVICE_UNAVAILABLE
+            && b["detail"].as_str().unwrap_or("").contains("nats"))
+        .then_some(())
+    })
+    .await;
+    // The write still succeeds: the event waits in the outbox.
+    let (s, _) = post(
+        &app,
+        &admin,
+        "/api/v2/admin/pricing",
+        serde_json::json!({
+            "courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 2000
+        }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cat = env.schema("catalog").await;
+    assert!(
+        bus::outbox::pending(&cat).await.unwrap() >= 1,
+        "the event waits in the outbox"
+    );
+    assert_eq!(
+        read_model_rows(&env).await,
+        1,
+        "nothing delivered while NATS is unreachable"
+    );
+
+    cable.restore();
+    wait_for_rows(&env, 2).await;
+    eventually(WAIT, "outbox drained", || {
+        let cat = cat.clone();
+        async move { (bus::outbox::pending(&cat).await.ok()? == 0).then_some(()) }
+    })
+    .await;
+    app.stop().await;
+    cart.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_the_same_outbox_row_twice_yields_one_stream_message() {
+    let env = TestEnv::new().await;
+    let settings = env.settings(&[]);
+    let bus = Bus::connect(&settings.bus()).await.unwrap();
+    let app = TestApp::spawn(settings, &commerce::registry(), &["gateway", "catalog"]).await;
+    let admin = env.token("admin", &["billing-admin"], &[]);
+    course_with_price(&app, &admin, "lms-b", "cs", 1000).await;
+    let cat = env.schema("catalog").await;
+    eventually(WAIT, "outbox drained", || {
+        let cat = cat.clone();
+        async move { (bus::outbox::pending(&cat).await.ok()? == 0).then_some(()) }
+    })
+    .await;
+    let before = bus.stream_messages("COMMERCE").await.unwrap();
+    assert_eq!(before, 2, "one course event and one price event");
+    let last = count(&cat, "SELECT max(seq) FROM outbox").await;
+
+    // As if the relay crashed after the ack but before marking the row: it publishes again.
+    assert_eq!(bus::outbox::replay(&cat, last, last).await.unwrap(), 1);
+    eventually(WAIT, "the row published again", || {
+        let cat = cat.clone();
+        async move { (bus::outbox::pending(&cat).await.ok()? == 0).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        bus.stream_messages("COMMERCE").await.unwrap(),
+        before,
+        "Nats-Msg-Id de-duplicated it"
+    );
+    app.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_dying_after_commit_before_ack_has_no_second_effect() {
+    let env = TestEnv::new().await;
+    let faults = FaultPlan::default();
+    faults.die_after_commit.store(1, Ordering::SeqCst);
+    let cart = CartOrderService {
+        faults: faults.clone(),
+        tune_consumer: Some(Arc::new(|s| s.ack_wait = Duration::from_secs(1))),
+    };
+    let factories: Vec<Arc<dyn ServiceFactory>> = vec![
+        Arc::new(gateway::GatewayService),
+        Arc::new(catalog::CatalogService),
+        Arc::new(cart),
+    ];
+    let app = TestApp::spawn(env.settings(&[]), &factories, &["all"]).await;
+    let admin = env.token("admin", &["billing-admin"], &[]);
+    course_with_price(&app, &admin, "lms-c", "cs", 1000).await;
+    wait_for_rows(&env, 1).await;
+
+    // The server redelivers the unacked message; the inbox turns it into a no-op.
+    let client = async_nats::connect(testkit::NATS_URL).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = js
+        .get_stream(format!("COMMERCE{}", env.stream_suffix))
+        .await
+        .unwrap();
+    eventually(WAIT, "redelivered and acked", || {
+        let stream = stream.clone();
+        async move {
+            let mut c = stream
+                .get_consumer::<pull::Config>(PRICES_CONSUMER)
+                .await
+                .ok()?;
+            let info = c.info().await.ok()?;
+            (info.delivered.consumer_sequence >= 2
+                && info.num_ack_pending == 0
+                && info.ack_floor.stream_sequence == info.delivered.stream_sequence)
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        faults.die_after_commit.load(Ordering::SeqCst),
+        0,
+        "the fault fired"
+    );
+    let db = env.schema("cart_order").await;
+    assert_eq!(count(&db, "SELECT count(*) FROM catalog_prices").await, 1);
+    assert_eq!(
+        count(&db, "SELECT sum(applied_count)::bigint FROM catalog_prices").await,
+        1,
+        "applied once"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM inbox").await, 1);
+    app.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_is_dead_lettered_while_others_keep_flowing() {
+    let env = TestEnv::new().await;
+    let cart = CartOrderService {
+        faults: FaultPlan::default(),
+        tune_consumer: Some(Arc::new(|s| {
+            s.max_deliver = 3;
+            s.backoff = vec![Duration::from_millis(100)];
+        })),
+    };
+    let factories: Vec<Arc<dyn ServiceFactory>> = vec![
+        Arc::new(gateway::GatewayService),
+        Arc::new(catalog::CatalogService),
+        Arc::new(cart),
+    ];
+    let settings = env.settings(&[]);
+    let bus = Bus::connect(&settings.bus()).await.unwrap();
+    let app = TestApp::spawn(settings, &factories, &["all"]).await;
+    let admin = env.token("admin", &["billing-admin"], &[]);
+
+    // A well-formed envelope whose body breaks the read model's rules (currency `us1`).
+    let poison = events::commerce::v1::PriceChanged {
+        price_id: uuid::Uuid::now_v7().to_string(),
+        department_id: "cs".into(),
+        price_type: "one-time".into(),
+        currency: "us1".into(),
+        amount_minor: 5,
+        effective_from: chrono::Utc::now().to_rfc3339(),
+        active: true,
+        ..Default::default()
+    };
+    let env_headers =
+        events::Envelope::new("commerce.v1.PriceChanged", "test", chrono::Utc::now(), None);
+    bus.publish(
+        events::subjects::PRICE_CREATED,
+        env_headers.to_headers(),
+        poison.encode_to_vec().into(),
+    )
+    .await
+    .unwrap();
+    course_with_price(&app, &admin, "lms-d1", "cs", 100).await;
+    course_with_price(&app, &admin, "lms-d2", "cs", 200).await;
+    wait_for_rows(&env, 2).await;
+
+    let letters = eventually(WAIT, "the poison message dead-lettered", || {
+        let bus = bus.clone();
+        async move { bus.dead_letters().await.ok().filter(|l| !l.is_empty()) }
+    })
+    .await;
+    assert_eq!(letters.len(), 1);
+    let dl = &letters[0];
+    assert_eq!(dl.consumer, PRICES_CONSUMER);
+    assert_eq!(dl.event_id, env_headers.id.to_string());
+    assert_eq!(dl.original_subject, events::subjects::PRICE_CREATED);
+    assert_eq!(dl.deliveries, "3");
+    assert!(dl.reason.contains("database"), "{}", dl.reason);
+    assert_eq!(read_model_rows(&env).await, 2);
+
+    // An operator can redrive it; still poison, it comes back to the dead-letter stream.
+    bus.replay_dead_letter(dl.seq).await.unwrap();
+    let again = eventually(WAIT, "redriven and parked again", || {
+        let bus = bus.clone();
+        let first = dl.seq;
+        async move {
+            bus.dead_letters()
+                .await
+                .ok()
+                .filter(|l| l.len() == 1 && l[0].seq != first)
+        }
+    })
+    .await;
+    assert_eq!(again[0].event_id, env_headers.id.to_string());
+    app.stop().await;
+    env.cleanup().await;
+}

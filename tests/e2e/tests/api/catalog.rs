@@ -1,0 +1,674 @@
+//! Catalog through the gateway: browse, administer, price history, auth, bad input,
+//! idempotency, and events written through the outbox.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use testkit::{Cable, TestApp, TestEnv, eventually};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_builds_a_catalog_that_learners_browse() {
+    let env = TestEnv::new().await;
+    let app = platform(&env).await;
+    let admin = env.token("admin-1", &["billing-admin"], &[]);
+
+    let (s, _) = put(
+        &app,
+        &admin,
+        "/api/v2/admin/catalog/departments/cs",
+        json!({"name": "Computer Science"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = put(
+        &app,
+        &admin,
+        "/api/v2/admin/catalog/departments/cs-ai",
+        json!({"name": "AI", "parentId": "cs"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (c1, _) = course_with_price(&app, &admin, "lms-1", "cs", 4900).await;
+    let (c2, _) = course_with_price(&app, &admin, "lms-2", "cs", 5900).await;
+    let (c3, _) = course_with_price(&app, &admin, "lms-3", "math", 1000).await;
+    // An unpublished course is not shown publicly.
+    let mut hidden = course_body("lms-4", "Hidden", "cs");
+    hidden["published"] = json!(false);
+    let (s, h) = post(&app, &admin, "/api/v2/admin/catalog/courses", hidden).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    // Public list, pagination with a cursor.
+    let (s, page1) = get(&app, "/api/v2/catalog/courses?limit=2").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(page1["items"].as_array().unwrap().len(), 2);
+    let cursor = page1["nextCursor"].as_str().expect("a next page");
+    let (_, page2) = get(
+        &app,
+        &format!("/api/v2/catalog/courses?limit=2&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(page2["items"].as_array().unwrap().len(), 1);
+    assert!(page2["nextCursor"].is_null());
+    let ids: Vec<String> = page1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["items"].as_array().unwrap())
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec![c1.clone(), c2.clone(), c3.clone()]);
+
+    // Department filter and title search.
+    let (_, cs) = get(&app, "/api/v2/catalog/courses?department=math").await;
+    assert_eq!(cs["items"].as_array().unwrap().len(), 1);
+    assert_eq!(cs["items"][0]["id"], c3.as_str());
+    let (_, found) = get(&app, "/api/v2/catalog/courses?q=lms-2").await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    assert_eq!(found["items"][0]["id"], c2.as_str());
+
+    // Detail with the current effective price; the hidden course is 404.
+    let (s, d) = get(&app, &format!("/api/v2/catalog/courses/{c1}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d["price"]["basePrice"], 4900);
+    assert_eq!(d["price"]["currency"], "USD");
+    assert_eq!(d["revenueSplit"]["creator"], 0.4);
+    assert_eq!(d["available"], true);
+    let (s, _) = get(
+        &app,
+        &format!("/api/v2/catalog/courses/{}", h["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Program with ordered courses and a bundle price.
+    let (s, p) = post(
+        &app,
+        &admin,
+        "/api/v2/admin/catalog/programs",
+        json!({
+            "title": "Track", "departmentId": "cs", "courseIds": [c2, c1], "published": true
+        }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let pid = p["id"].as_str().unwrap();
+    let (s, _) = post(
+        &app,
+        &admin,
+        "/api/v2/admin/pricing",
+        json!({
+            "programId": pid, "priceType": "one-time", "currency": "USD", "basePrice": 9000
+        }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, pd) = get(&app, &format!("/api/v2/catalog/programs/{pid}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let order: Vec<&str> = pd["courses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, vec![c2.as_str(), c1.as_str()]);
+    assert_eq!(pd["price"]["basePrice"], 9000);
+    assert_eq!(pd["individualTotal"], 4900 + 5900);
+    let (_, pl) = get(&app, "/api/v2/catalog/programs").await;
+    assert_eq!(pl["items"].as_array().unwrap().len(), 1);
+
+    // Department plans.
+    for (interval, cents) in [("monthly", 2900), ("annual", 29000)] {
+        let (s, b) = post(&app, &admin, "/api/v2/admin/pricing", json!({
+            "departmentId": "cs", "priceType": "subscription", "currency": "USD", "basePrice": cents,
+            "subscription": {"interval": interval, "trialDays": 7}
+        }))
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (s, dep) = get(&app, "/api/v2/catalog/departments/cs").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(dep["name"], "Computer Science");
+    assert_eq!(dep["plans"].as_array().unwrap().len(), 2);
+    assert_eq!(dep["subDepartmentIds"], json!(["cs-ai"]));
+    assert_eq!(dep["publishedCourseCount"], 2);
+    let (s, _) = get(&app, "/api/v2/catalog/departments/nowhere").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Display currency through an exchange rate; exact half-even rounding.
+    let (s, _) = put(
+        &app,
+        &admin,
+        "/api/v2/admin/catalog/exchange-rates/EUR",
+        json!({"rate": "0.92"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, eur) = get(&app, &format!("/api/v2/catalog/courses/{c1}?currency=EUR")).await;
+    assert_eq!(eur["displayPrice"]["amount"], 4508);
+    assert_eq!(eur["displayPrice"]["currency"], "EUR");
+    assert_eq!(
+        eur["price"]["basePrice"], 4900,
+        "settlement price unchanged"
+    );
+    let (s, b) = get(&app, &format!("/api/v2/catalog/courses/{c1}?currency=GBP")).await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "no_exchange_rate");
+
+    // Every change went through the outbox with its event type.
+    let cat = env.schema("catalog").await;
+    assert_eq!(
+        count(
+            &cat,
+            "SELECT count(*) FROM outbox WHERE event_type = 'commerce.v1.CourseChanged'"
+        )
+        .await,
+        4
+    );
+    assert_eq!(
+        count(
+            &cat,
+            "SELECT count(*) FROM outbox WHERE event_type = 'commerce.v1.PriceChanged'"
+        )
+        .await,
+        6
+    );
+    assert_eq!(
+        count(
+            &cat,
+            "SELECT count(*) FROM outbox WHERE event_type = 'commerce.v1.ProgramChanged'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &cat,
+            "SELECT count(*) FROM outbox WHERE event_type = 'commerce.v1.DepartmentChanged'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &cat,
+            "SELECT count(*) FROM outbox WHERE event_type = 'commerce.v1.ExchangeRateChanged'"
+        )
+        .await,
+        1
+    );
+    app.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prices_keep_their_history() {
+    let env = TestEnv::new().await;
+    let app = platform(&env).await;
+    let admin = env.token("admin-1", &["billing-admin"], &[]);
+    let (course, first) = course_with_price(&app, &admin, "lms-h", "cs", 4900).await;
+
+    // A new price supersedes the current one; the old row stays, its window closed.
+    let (s, second) = post(
+        &app,
+        &admin,
+        "/api/v2/admin/pricing",
+        json!({
+            "courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 3900
+        }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, d) = get(&app, &format!("/api/v2/catalog/courses/{course}")).await;
+    assert_eq!(d["price"]["basePrice"], 3900);
+    let (_, hist) = get_as(
+        &app,
+        &admin,
+        &format!("/api/v2/admin/pricing?courseId={course}"),
+    )
+    .await;
+    let items = hist["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["id"], first.as_str());
+    assert!(
+        !items[0]["effectiveUntil"].is_null(),
+        "the superseded price's window is closed"
+    );
+
+    // A price scheduled for the future does not apply yet.
+    let future = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let (s, _) = post(&app, &admin, "/api/v2/admin/pricing", json!({
+        "courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 9900, "effectiveFrom": future
+    }))
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, d) = get(&app, &format!("/api/v2/catalog/courses/{course}")).await;
+    assert_eq!(d["price"]["basePrice"], 3900);
+
+    // Deactivating keeps the row; the course then has no current price.
+    let sid = second["id"].as_str().unwrap();
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v2/admin/pricing/{sid}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = body(r).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(b["isActive"], false);
+    let (_, d) = get(&app, &format!("/api/v2/catalog/courses/{course}")).await;
+    assert!(d["price"].is_null(), "{d}");
+    let (_, inactive) = get_as(
+        &app,
+        &admin,
+        &format!("/api/v2/admin/pricing?courseId={course}&active=false"),
+    )
+    .await;
+    assert_eq!(inactive["items"].as_array().unwrap().len(), 1);
+    let cat = env.schema("catalog").await;
+    assert_eq!(count(&cat, "SELECT count(*) FROM prices").await, 3);
+    // The database itself refuses to delete price history.
+    let del = sea_orm::ConnectionTrait::execute_unprepared(&cat, "DELETE FROM prices").await;
+    assert!(del.is_err());
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v2/admin/pricing/{}", uuid::Uuid::now_v7())))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_and_departments_are_enforced_and_refusals_write_nothing() {
+    let env = TestEnv::new().await;
+    let app = platform(&env).await;
+    let learner = env.token("learner-1", &["learner"], &[]);
+    let cs_admin = env.token("dept-1", &["dept-admin"], &["cs"]);
+    let cat = env.schema("catalog").await;
+
+    let r = app
+        .client
+        .post(app.url("/api/v2/admin/catalog/courses"))
+        .json(&course_body("x", "X", "cs"))
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = body(r).await;
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+    let r = app
+        .client
+        .get(app.url("/api/v2/admin/pricing"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let (s, b) = post(
+        &app,
+        &learner,
+        "/api/v2/admin/catalog/courses",
+        course_body("x", "X", "cs"),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    let (s, b) = post(
+        &app,
+        &cs_admin,
+        "/api/v2/admin/catalog/courses",
+        course_body("x", "X", "math"),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(count(&cat, "SELECT count(*) FROM courses").await, 0);
+    assert_eq!(count(&cat, "SELECT count(*) FROM outbox").await, 0);
+
+    // Within its department a dept-admin manages courses and prices.
+    let (course, price) = course_with_price(&app, &cs_admin, "lms-cs", "cs", 100).await;
+    // ... but cannot move them to another department, nor touch another department's prices.
+    let billing = env.token("b", &["billing-admin"], &[]);
+    let (math_course, math_price) =
+        course_with_price(&app, &billing, "lms-math", "math", 100).await;
+    let (s, _) = put(
+        &app,
+        &cs_admin,
+        &format!("/api/v2/admin/catalog/courses/{course}"),
+        course_body("lms-cs", "Moved", "math"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = post(
+        &app,
+        &cs_admin,
+        "/api/v2/admin/pricing",
+        json!({
+            "courseId": math_course, "priceType": "one-time", "currency": "USD", "basePrice": 1
+        }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v2/admin/pricing/{math_price}")))
+        .bearer_auth(&cs_admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (s, list) = get_as(&app, &cs_admin, "/api/v2/admin/pricing").await;
+    assert_eq!(s, StatusCode::OK);
+    let listed: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        vec![price.as_str()],
+        "a dept-admin sees only its departments"
+    );
+    let (s, _) = get_as(&app, &learner, "/api/v2/admin/pricing").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = put(
+        &app,
+        &cs_admin,
+        "/api/v2/admin/catalog/exchange-rates/EUR",
+        json!({"rate": 0.9}),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "exchange rates are for billing-admins"
+    );
+    assert_eq!(count(&cat, "SELECT count(*) FROM prices").await, 2);
+    assert_eq!(
+        count(
+            &cat,
+            "SELECT count(*) FROM courses WHERE department_id = 'math'"
+        )
+        .await,
+        1
+    );
+    app.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_problem_and_changes_nothing() {
+    let env = TestEnv::new().await;
+    let app = platform(&env).await;
+    let admin = env.token("admin-1", &["billing-admin"], &[]);
+    let (course, _) = course_with_price(&app, &admin, "lms-ok", "cs", 100).await;
+    let cat = env.schema("catalog").await;
+    let before = (
+        count(&cat, "SELECT count(*) FROM courses").await,
+        count(&cat, "SELECT count(*) FROM prices").await,
+        count(&cat, "SELECT count(*) FROM outbox").await,
+    );
+
+    // Malformed JSON and wrong types: 400 naming the field.
+    let r = app
+        .client
+        .post(app.url("/api/v2/admin/pricing"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = body(r).await;
+    assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_body");
+    let (s, b) = post(
+        &app,
+        &admin,
+        "/api/v2/admin/pricing",
+        json!({
+            "courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": "cheap"
+        }),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_body");
+    assert_eq!(b["field"], "basePrice");
+    let (s, b) = post(
+        &app,
+        &admin,
+        "/api/v2/admin/catalog/courses",
+        json!({"title": "no ids"}),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_body");
+    assert_eq!(b["field"], "lmsCourseId");
+
+    // Broken rules: 422.
+    let price = |extra: serde_json::Value| {
+        let mut p = json!({"courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 100});
+        for (k, v) in extra.as_object().unwrap() {
+            p[k] = v.clone();
+        }
+        p
+    };
+    for (payload, code) in [
+        (price(json!({"basePrice": -5})), "negative_price"),
+        (price(json!({"currency": "XYZ"})), "unknown_currency"),
+        (
+            price(
+                json!({"effectiveFrom": "2027-01-02T00:00:00Z", "effectiveUntil": "2027-01-01T00:00:00Z"}),
+            ),
+            "invalid_window",
+        ),
+        (
+            price(json!({"courseId": uuid::Uuid::now_v7()})),
+            "unknown_course",
+        ),
+        (price(json!({"priceType": "free"})), "invalid_price"),
+    ] {
+        let (s, b) = post(&app, &admin, "/api/v2/admin/pricing", payload).await;
+        assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, code);
+    }
+    let mut shares = course_body("lms-s", "Shares", "cs");
+    shares["revenueSplit"] = json!({"platform": 0.3, "creator": 0.3, "instructor": 0.3});
+    let (s, b) = post(&app, &admin, "/api/v2/admin/catalog/courses", shares).await;
+    assert_problem(
+        s,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_revenue_split",
+    );
+    let mut window = course_body("lms-w", "Window", "cs");
+    window["availableFrom"] = json!("2027-01-02T00:00:00Z");
+    window["availableUntil"] = json!("2026-01-01T00:00:00Z");
+    let (s, b) = post(&app, &admin, "/api/v2/admin/catalog/courses", window).await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_window");
+    let (s, b) = post(
+        &app,
+        &admin,
+        "/api/v2/admin/catalog/courses",
+        course_body("lms-ok", "Dup", "cs"),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::CONFLICT, "duplicate_lms_course_id");
+
+    // Unknown ids: 404. Oversized bodies: 413.
+    let (s, b) = get(
+        &app,
+        &format!("/api/v2/catalog/courses/{}", uuid::Uuid::now_v7()),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+    let (s, _) = get(&app, "/api/v2/catalog/courses/not-a-uuid").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, b) = put(
+        &app,
+        &admin,
+        &format!("/api/v2/admin/catalog/courses/{}", uuid::Uuid::now_v7()),
+        course_body("z", "Z", "cs"),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+    let mut huge = course_body("lms-big", "Big", "cs");
+    huge["description"] = json!("x".repeat(400_000));
+    let (s, b) = post(&app, &admin, "/api/v2/admin/catalog/courses", huge).await;
+    assert_problem(s, &b, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let (s, b) = get(&app, "/api/v2/catalog/courses?limit=1000").await;
+    assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_query");
+
+    let after = (
+        count(&cat, "SELECT count(*) FROM courses").await,
+        count(&cat, "SELECT count(*) FROM prices").await,
+        count(&cat, "SELECT count(*) FROM outbox").await,
+    );
+    assert_eq!(before, after, "refused requests wrote nothing");
+    app.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_key_replays_refuses_reuse_and_serialises_concurrent_duplicates() {
+    let env = TestEnv::new().await;
+    let app = platform(&env).await;
+    let admin = env.token("admin-1", &["billing-admin"], &[]);
+    let (course, _) = course_with_price(&app, &admin, "lms-i", "cs", 100).await;
+    let cat = env.schema("catalog").await;
+    let payload =
+        json!({"courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 250});
+    let send = |key: &'static str, p: serde_json::Value| {
+        app.client
+            .post(app.url("/api/v2/admin/pricing"))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", key)
+            .json(&p)
+            .send()
+    };
+
+    let (s1, b1) = body(send("key-1", payload.clone()).await.unwrap()).await;
+    assert_eq!(s1, StatusCode::CREATED);
+    let r2 = send("key-1", payload.clone()).await.unwrap();
+    assert_eq!(r2.headers()["idempotent-replayed"], "true");
+    let (s2, b2) = body(r2).await;
+    assert_eq!(
+        (s2, &b2),
+        (StatusCode::CREATED, &b1),
+        "same key + same body → the stored response"
+    );
+    let mut other = payload.clone();
+    other["basePrice"] = json!(999);
+    let (s, b) = body(send("key-1", other).await.unwrap()).await;
+    assert_problem(
+        s,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
+    // Keys are scoped to the caller: another admin's identical key is a new request.
+    let other_admin = env.token("admin-2", &["billing-admin"], &[]);
+    let r = app
+        .client
+        .post(app.url("/api/v2/admin/pricing"))
+        .bearer_auth(&other_admin)
+        .header("Idempotency-Key", "key-1")
+        .json(&payload)
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = body(r).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_ne!(b["id"], b1["id"]);
+    assert_eq!(
+        count(&cat, "SELECT count(*) FROM prices WHERE amount_minor = 250").await,
+        2
+    );
+
+    // 20 concurrent requests with one key: exactly one effect; the rest replay it or get 409.
+    let futures = (0..20).map(|_| send("key-2", payload.clone()));
+    let results = futures_util::future::join_all(futures).await;
+    let mut created = std::collections::HashSet::new();
+    for r in results {
+        let (s, b) = body(r.unwrap()).await;
+        match s {
+            StatusCode::CREATED => {
+                created.insert(b["id"].as_str().unwrap().to_string());
+            }
+            StatusCode::CONFLICT => assert_eq!(b["code"], "idempotency_key_in_use"),
+            other => panic!("unexpected {other}: {b}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "every success is the same price");
+    assert_eq!(
+        count(&cat, "SELECT count(*) FROM prices WHERE amount_minor = 250").await,
+        3
+    );
+    let (s, _) = body(
+        app.client
+            .post(app.url("/api/v2/admin/pricing"))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", "bad key")
+            .json(&payload)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    app.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_makes_readyz_and_writes_503_without_partial_effects() {
+    let env = TestEnv::new().await;
+    let cable = Cable::to("127.0.0.1:5432").await;
+    let via_cable = env
+        .db_url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", cable.port));
+    let settings = env.settings(&[
+        ("database.url", via_cable),
+        ("database.connect_timeout_secs", "1".into()),
+    ]);
+    let app = TestApp::spawn(settings, &commerce::registry(), &["gateway", "catalog"]).await;
+    let admin = env.token("admin-1", &["billing-admin"], &[]);
+    let (course, _) = course_with_price(&app, &admin, "lms-pg", "cs", 100).await;
+    let (s, _) = get(&app, "/readyz").await;
+    assert_eq!(s, StatusCode::OK);
+
+    cable.cut();
+    let (s, b) = get(&app, "/readyz").await;
+    assert_problem(s, &b, StatusCode::SERVICE_UNAVAILABLE, "not_ready");
+    let (s, b) = post(
+        &app,
+        &admin,
+        "/api/v2/admin/pricing",
+        json!({
+            "courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 777
+        }),
+    )
+    .await;
+    assert_problem(
+        s,
+        &b,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+    );
+
+    cable.restore();
+    eventually(WAIT, "readyz back to 200", || async {
+        (get(&app, "/readyz").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+    let cat = env.schema("catalog").await;
+    assert_eq!(
+        count(&cat, "SELECT count(*) FROM prices WHERE amount_minor = 777").await,
+        0
+    );
+    assert_eq!(
+        count(&cat, "SELECT count(*) FROM outbox").await,
+        2,
+        "no event for the refused write"
+    );
+    app.stop().await;
+    env.cleanup().await;
+}

@@ -1,0 +1,8 @@
+//! Black-box tests of the platform through its HTTP API, against the real Postgres and NATS
+//! JetStream. One binary; each test has its own database and stream namespace.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod backbone;
+mod catalog;
+mod gateway;
+mod helpers;
