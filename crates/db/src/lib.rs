@@ -42,9 +42,20 @@ pub async fn connect(settings: &DbSettings, schema: &str) -> Result<DatabaseConn
     }
     {
         let bootstrap = Database::connect(options(settings, 1)).await?;
-        bootstrap
-            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-            .await?;
+        // Only create a missing schema: a production role granted just its own schema has no
+        // CREATE right on the database, and Postgres checks that right before IF NOT EXISTS.
+        let exists = bootstrap
+            .query_one_raw(stmt(
+                "SELECT 1 AS one FROM information_schema.schemata WHERE schema_name = $1",
+                vec![schema.into()],
+            ))
+            .await?
+            .is_some();
+        if !exists {
+            bootstrap
+                .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .await?;
+        }
         bootstrap.close().await?;
     }
     let mut opts = options(settings, settings.max_connections);

@@ -76,18 +76,25 @@ pub fn init(cfg: &TelemetryConfig) -> Result<(), TelemetryError> {
     let provider = builder.build();
     let tracer = provider.tracer(cfg.service_name.clone());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.filter));
+    // Logs follow the configured filter; trace context is kept for every info-level span even
+    // when logs are quieter, so propagation never depends on the log level.
     let fmt_layer = if cfg.json {
         tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(true)
+            .with_filter(filter)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_target(true).boxed()
+        tracing_subscriber::fmt::layer()
+            .with_target(true)
+            .with_filter(filter)
+            .boxed()
     };
-    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer);
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
     // try_init: a test harness may have installed a subscriber already.
     let _ = tracing_subscriber::registry()
-        .with(filter)
         .with(fmt_layer)
         .with(otel_layer)
         .try_init();

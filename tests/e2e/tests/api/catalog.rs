@@ -672,3 +672,46 @@ async fn postgres_outage_makes_readyz_and_writes_503_without_partial_effects() {
     app.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_trace_continues_into_its_events() {
+    let env = TestEnv::new().await;
+    let app = platform(&env).await;
+    let admin = env.token("admin-1", &["billing-admin"], &[]);
+    let (course, _) = course_with_price(&app, &admin, "lms-t", "cs", 100).await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let r = app
+        .client
+        .post(app.url("/api/v2/admin/pricing"))
+        .bearer_auth(&admin)
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&json!({"courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 4242}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // The outbox row and the published message carry the caller's trace.
+    let client = async_nats::connect(testkit::NATS_URL).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let subject = format!("{}{}", env.subject_prefix, events::subjects::PRICE_CREATED);
+    let header = eventually(WAIT, "the price event published", || {
+        let js = js.clone();
+        let subject = subject.clone();
+        let stream = format!("COMMERCE{}", env.stream_suffix);
+        async move {
+            let s = js.get_stream(stream).await.ok()?;
+            let m = s.get_last_raw_message_by_subject(&subject).await.ok()?;
+            let amount =
+                <events::commerce::v1::PriceChanged as prost::Message>::decode(m.payload.as_ref())
+                    .ok()?
+                    .amount_minor;
+            (amount == 4242)
+                .then(|| m.headers.get("traceparent").map(|v| v.as_str().to_string()))?
+        }
+    })
+    .await;
+    assert_eq!(header.split('-').nth(1), Some(trace_id), "{header}");
+    app.stop().await;
+    env.cleanup().await;
+}
