@@ -58,6 +58,8 @@ pub struct Context {
     pub local_services: Vec<String>,
     /// OpenAPI documents of every service the gateway routes, for the merged document.
     pub openapi: Vec<(String, utoipa::openapi::OpenApi)>,
+    /// This process's own base URL (for calls to co-hosted services).
+    pub self_url: String,
 }
 
 impl Context {
@@ -72,6 +74,26 @@ impl Context {
             db::connect(&self.settings.db(), schema).await?
         };
         Ok(conn)
+    }
+
+    /// Base URL of `service` for internal calls: configured, or this process when co-hosted.
+    pub fn internal_url(&self, service: &str) -> String {
+        self.settings
+            .internal
+            .urls
+            .get(service)
+            .filter(|u| !u.is_empty())
+            .cloned()
+            .unwrap_or_else(|| self.self_url.clone())
+    }
+
+    /// An HTTP client for internal calls, with the configured timeout and the internal key.
+    pub fn internal_client(&self) -> Result<web::internal::InternalClient, StartError> {
+        web::internal::InternalClient::new(
+            &self.settings.internal.api_key,
+            Duration::from_millis(self.settings.internal.timeout_ms),
+        )
+        .map_err(|e| StartError::Other(format!("internal http client: {e}")))
     }
 
     /// The standard outbox relay of a service.
@@ -166,7 +188,13 @@ impl Host {
             .iter()
             .filter_map(|f| f.openapi().map(|o| (f.name().to_string(), o)))
             .collect();
+        // Bind first so services know this process's own address for internal calls.
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
+        let addr = listener.local_addr()?;
+        let self_url = format!("http://127.0.0.1:{}", addr.port());
+        let internal = web::internal::InternalKey::new(&settings.internal.api_key);
         let ctx = Context {
+            self_url: self_url.clone(),
             settings: settings.clone(),
             bus: bus.clone(),
             verifier: verifier.clone(),
@@ -206,8 +234,6 @@ impl Host {
             }
         }
         let filters = Arc::new(filters);
-        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
-        let addr = listener.local_addr()?;
         let body_limit = settings.http.body_limit;
         let server = HttpServer::new(move || {
             let routes = routes.clone();
@@ -216,6 +242,7 @@ impl Host {
             let filters = filters.clone();
             App::new()
                 .app_data(verifier)
+                .app_data(internal.clone())
                 .configure(|c| web::configure_extractors(c, body_limit))
                 .configure(|c| web::observe::configure(c, health))
                 .configure(move |c| {

@@ -18,6 +18,41 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub commerce: CommerceSettings,
     pub gateway: GatewaySettings,
+    pub internal: InternalSettings,
+    pub cart_order: CartOrderSettings,
+    pub payment: PaymentSettings,
+    pub registration: RegistrationSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CartOrderSettings {
+    pub cart_ttl_hours: u64,
+    pub pending_order_ttl_hours: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    pub default_processor: String,
+    pub processors_by_department: BTreeMap<String, String>,
+    pub sandbox_webhook_secret: String,
+    pub sandbox_webhook_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RegistrationSettings {
+    pub lms_url: String,
+    pub lms_api_key: String,
+    pub lms_webhook_secret: String,
+    pub max_attempts: u32,
+    pub retry_base_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InternalSettings {
+    pub api_key: String,
+    pub timeout_ms: u64,
+    /// Base URL per service for service-to-service calls; absent = this process.
+    pub urls: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +189,18 @@ impl Settings {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return bad(format!("gateway.upstreams.{name} must be an http(s) URL"));
             }
+        }
+        if self.cart_order.cart_ttl_hours == 0 || self.cart_order.pending_order_ttl_hours == 0 {
+            return bad("cart_order TTLs must be positive".into());
+        }
+        if self.registration.max_attempts == 0 {
+            return bad("registration.max_attempts must be at least 1".into());
+        }
+        if !self.registration.lms_webhook_secret.starts_with("whsec_") {
+            return bad("registration.lms_webhook_secret must look like whsec_<base64>".into());
+        }
+        if self.internal.api_key.len() < 16 {
+            return bad("internal.api_key must be at least 16 characters".into());
         }
         if self.gateway.rate_limit_per_minute == 0 || self.gateway.rate_limit_burst == 0 {
             return bad("gateway rate limits must be positive".into());

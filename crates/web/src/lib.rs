@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod idempotency;
+pub mod internal;
 pub mod json;
 pub mod observe;
 pub mod page;

@@ -18,6 +18,9 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Extension members (RFC 9457 §3.2), e.g. the updated cart of a `price_changed` conflict.
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An error answer. Construct it with the helpers; the code is part of the public contract.
@@ -28,6 +31,7 @@ pub struct ApiError {
     pub detail: String,
     pub field: Option<String>,
     pub retry_after_secs: Option<u64>,
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -38,10 +42,16 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             retry_after_secs: None,
+            extensions: Default::default(),
         }
     }
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+    /// Adds an extension member to the problem.
+    pub fn with(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(name.to_string(), value);
         self
     }
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -97,6 +107,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_string(),
             field: self.field.clone(),
+            extensions: self.extensions.clone(),
         }
     }
 }

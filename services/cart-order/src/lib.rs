@@ -1,20 +1,36 @@
-//! Cart and orders. For now it keeps the read model it will price carts from: the catalog's
-//! current prices, fed by `commerce.catalog.price.*` events through an idempotent consumer.
+//! Carts, checkout and orders.
+//!
+//! A cart is anonymous (keyed by `X-Session-Id`) or a user's; lines snapshot the catalog when
+//! added (internal HTTP with a timeout) and are re-priced at checkout. Checkout creates one pending
+//! order per cart, numbered `ORD-<year>-<n>` from a per-year sequence. Payment events complete or
+//! fail it; completion publishes `order.completed` with everything downstream services need.
+//! A read model of catalog prices is kept from `commerce.catalog.price.*`.
 //!
 //! # Layout
-//! - [`handlers`]: one file per consumed event.
-//! - [`migration`]: the `cart_order` schema.
+//! - [`model`]: API shapes and the catalog snapshot; [`orders`]: order rules and events.
+//! - [`storage`]: SQL; [`routes`]: HTTP; [`handlers`]: consumed events; [`migration`]: schema.
 
+pub mod catalog;
 pub mod handlers;
 pub mod migration;
+pub mod model;
+pub mod orders;
+pub mod routes;
+pub mod storage;
 
 use bus::{ConsumerSpec, FaultPlan};
 use futures_util::future::BoxFuture;
+use kernel::{Clock, Currency, SystemClock};
 use runtime::{Context, Mounted, ServiceFactory, Settings, StartError};
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
 
 pub const NAME: &str = "cart-order";
 pub const SCHEMA: &str = "cart_order";
+/// Durable consumer of payment events.
+pub const PAYMENTS_CONSUMER: &str = "cart-order-payments";
 /// Durable consumer of catalog price events.
 pub const PRICES_CONSUMER: &str = "cart-order-catalog-prices";
 
@@ -57,15 +73,83 @@ impl ServiceFactory for CartOrderService {
                 self.faults.clone(),
                 ctx.shutdown.clone(),
             );
+            let payments = bus::inbox::run_consumer(
+                ctx.bus.clone(),
+                db.clone(),
+                ConsumerSpec::new(PAYMENTS_CONSUMER, "COMMERCE", "commerce.payment.>"),
+                Arc::new(handlers::payment::PaymentHandler),
+                FaultPlan::default(),
+                ctx.shutdown.clone(),
+            );
+            let settlement = Currency::parse(&ctx.settings.commerce.settlement_currency)
+                .map_err(|e| StartError::Other(e.to_string()))?;
+            let state = CartOrder {
+                db: db.clone(),
+                clock: Arc::new(SystemClock),
+                outbox: relay.waker(),
+                catalog: catalog::CatalogClient {
+                    client: ctx.internal_client()?,
+                    base: ctx.internal_url("catalog"),
+                },
+                settlement,
+                cart_ttl: chrono::Duration::hours(ctx.settings.cart_order.cart_ttl_hours as i64),
+                pending_ttl: chrono::Duration::hours(
+                    ctx.settings.cart_order.pending_order_ttl_hours as i64,
+                ),
+            };
+            let expiry = expire_loop(state.clone(), ctx.shutdown.clone());
+            let data = actix_web::web::Data::new(state);
             Ok(Mounted {
-                routes: Arc::new(|_| {}),
+                routes: Arc::new(move |cfg| routes::configure(cfg, data.clone())),
                 tasks: vec![
                     Box::pin(relay.run(ctx.shutdown.clone())),
                     Box::pin(consumer),
+                    Box::pin(payments),
+                    Box::pin(expiry),
                 ],
                 ready: vec![ctx.db_ready("postgres:cart-order", &db)],
                 filters: vec![],
             })
         })
     }
+}
+
+/// Shared state of cart-order's routes.
+#[derive(Clone)]
+pub struct CartOrder {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    pub outbox: Arc<Notify>,
+    pub catalog: catalog::CatalogClient,
+    pub settlement: Currency,
+    pub cart_ttl: chrono::Duration,
+    pub pending_ttl: chrono::Duration,
+}
+
+/// Removes expired carts and fails orders left unpaid past their time, every 30 seconds.
+async fn expire_loop(state: CartOrder, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(e) = expire_once(&state).await {
+            tracing::warn!(error = %e, "expiry pass failed");
+        }
+    }
+}
+
+/// One expiry pass (also called by tests).
+pub async fn expire_once(state: &CartOrder) -> Result<(), web::ApiError> {
+    let now = state.clock.now();
+    storage::expire_carts(&state.db, now).await?;
+    for id in storage::stale_pending(&state.db, now - state.pending_ttl).await? {
+        let txn = state.db.begin().await?;
+        if let Some(order) = storage::lock_order(&txn, id).await? {
+            orders::fail(&txn, &order, None, "expired: not paid in time", now).await?;
+        }
+        txn.commit().await?;
+    }
+    state.outbox.notify_one();
+    Ok(())
 }

@@ -6,7 +6,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_init::Migration)]
+        vec![
+            Box::new(m20261126_000001_init::Migration),
+            Box::new(m20261126_000002_orders::Migration),
+        ]
     }
 }
 
@@ -44,6 +47,103 @@ mod m20261126_000001_init {
             db::execute_all(conn, bus::outbox::MIGRATION_SQL).await?;
             db::execute_all(conn, web::idempotency::MIGRATION_SQL).await?;
             db::execute_all(conn, SQL).await
+        }
+    }
+}
+
+mod m20261126_000002_orders {
+    use sea_orm_migration::prelude::*;
+
+    #[derive(DeriveMigrationName)]
+    pub struct Migration;
+
+    const SQL: &[&str] = &[
+        "CREATE TABLE carts (
+            id         UUID PRIMARY KEY,
+            user_id    TEXT,
+            session_id TEXT,
+            status     TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'checked_out')),
+            order_id   UUID,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL,
+            CHECK (user_id IS NOT NULL OR session_id IS NOT NULL)
+        )",
+        "CREATE UNIQUE INDEX carts_open_user ON carts (user_id) WHERE status = 'open' AND user_id IS NOT NULL",
+        "CREATE UNIQUE INDEX carts_open_session ON carts (session_id) WHERE status = 'open' AND user_id IS NULL",
+        "CREATE INDEX carts_expiry ON carts (expires_at) WHERE status = 'open'",
+        // Lines snapshot the catalog at the time they were added (price, name, courses).
+        "CREATE TABLE cart_items (
+            id          UUID PRIMARY KEY,
+            cart_id     UUID NOT NULL REFERENCES carts (id) ON DELETE CASCADE,
+            item_type   TEXT NOT NULL CHECK (item_type IN ('course', 'program', 'subscription')),
+            item_id     UUID NOT NULL,
+            name        TEXT NOT NULL,
+            price_minor BIGINT NOT NULL CHECK (price_minor >= 0),
+            currency    CHAR(3) NOT NULL,
+            snapshot    JSONB NOT NULL,
+            added_at    TIMESTAMPTZ NOT NULL,
+            UNIQUE (cart_id, item_type, item_id)
+        )",
+        "CREATE TABLE order_numbers (year INT PRIMARY KEY, last_value BIGINT NOT NULL)",
+        "CREATE TABLE orders (
+            id                      UUID PRIMARY KEY,
+            order_number            TEXT NOT NULL UNIQUE,
+            user_id                 TEXT NOT NULL,
+            cart_id                 UUID NOT NULL UNIQUE,
+            status                  TEXT NOT NULL CHECK (status IN ('pending', 'completed', 'failed', 'refunded', 'cancelled')),
+            currency                CHAR(3) NOT NULL,
+            subtotal_minor          BIGINT NOT NULL,
+            discount_code           TEXT,
+            discount_minor          BIGINT NOT NULL DEFAULT 0,
+            tax_minor               BIGINT NOT NULL DEFAULT 0,
+            total_minor             BIGINT NOT NULL CHECK (total_minor >= 0),
+            display_currency        CHAR(3) NOT NULL,
+            display_total_minor     BIGINT NOT NULL,
+            settlement_currency     CHAR(3) NOT NULL,
+            settlement_total_minor  BIGINT NOT NULL,
+            exchange_rate           NUMERIC(20, 10) NOT NULL,
+            exchange_rate_at        TIMESTAMPTZ NOT NULL,
+            payment_id              UUID,
+            failure_reason          TEXT,
+            created_at              TIMESTAMPTZ NOT NULL,
+            updated_at              TIMESTAMPTZ NOT NULL,
+            completed_at            TIMESTAMPTZ,
+            failed_at               TIMESTAMPTZ,
+            cancelled_at            TIMESTAMPTZ,
+            CHECK (total_minor = subtotal_minor - discount_minor + tax_minor)
+        )",
+        "CREATE INDEX orders_user ON orders (user_id, id)",
+        "CREATE INDEX orders_status ON orders (status, created_at)",
+        "CREATE TABLE order_items (
+            id             UUID PRIMARY KEY,
+            order_id       UUID NOT NULL REFERENCES orders (id),
+            position       INT NOT NULL,
+            item_type      TEXT NOT NULL,
+            item_id        UUID NOT NULL,
+            name           TEXT NOT NULL,
+            department_id  TEXT NOT NULL,
+            price_minor    BIGINT NOT NULL,
+            discount_minor BIGINT NOT NULL DEFAULT 0,
+            tax_minor      BIGINT NOT NULL DEFAULT 0,
+            course_ids     UUID[] NOT NULL,
+            snapshot       JSONB NOT NULL,
+            UNIQUE (order_id, position)
+        )",
+        "CREATE INDEX order_items_courses ON order_items USING GIN (course_ids)",
+        // What each learner owns, for the "already owned" flag and refusal at checkout.
+        "CREATE TABLE owned_courses (
+            user_id   TEXT NOT NULL,
+            course_id UUID NOT NULL,
+            order_id  UUID NOT NULL,
+            PRIMARY KEY (user_id, course_id)
+        )",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
         }
     }
 }

@@ -1,3 +1,4 @@
-//! Event handlers, one file per consumed event.
+//! Event handlers, one file per consumed event family.
 
+pub mod payment;
 pub mod price_changed;

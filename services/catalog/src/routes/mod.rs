@@ -1,6 +1,7 @@
 //! HTTP routes of the catalog, one file per resource, and the OpenAPI document.
 
 pub mod admin;
+pub mod internal;
 pub mod pricing;
 pub mod public;
 

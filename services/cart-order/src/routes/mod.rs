@@ -1,0 +1,27 @@
+//! HTTP routes of cart-order: the cart and checkout, orders (own and admin), and the internal
+//! order lookup used by payment.
+
+pub mod cart;
+pub mod orders;
+
+use crate::CartOrder;
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
+    cfg.app_data(state)
+        .route("/api/v2/cart", web::get().to(cart::get))
+        .route("/api/v2/cart/items", web::post().to(cart::add))
+        .route("/api/v2/cart/items/{id}", web::delete().to(cart::remove))
+        .route("/api/v2/cart/checkout", web::post().to(cart::checkout))
+        .route("/api/v2/orders", web::get().to(orders::list_own))
+        .route("/api/v2/orders/{id}", web::get().to(orders::get_own))
+        .route("/api/v2/admin/orders", web::get().to(orders::admin_list))
+        .route(
+            "/api/v2/admin/orders/{id}",
+            web::get().to(orders::admin_get),
+        )
+        .route(
+            "/internal/v1/orders/{id}",
+            web::get().to(orders::internal_get),
+        );
+}

@@ -1,0 +1,163 @@
+//! Orders: a learner's own (another learner's order is 404), the billing-admin view with filters,
+//! and the internal lookup payment uses to price an intent.
+
+use crate::CartOrder;
+use crate::orders::views;
+use crate::storage::{self, OrderFilter};
+use ::web::internal::Internal;
+use ::web::page::PageQuery;
+use ::web::{ApiError, Caller, Page, Role};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+fn parse(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("no order `{raw}`")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OwnQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<u64>,
+}
+
+pub async fn list_own(
+    state: web::Data<CartOrder>,
+    caller: Caller,
+    q: web::Query<OwnQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    };
+    let f = OrderFilter {
+        user_id: Some(caller.user_id.clone()),
+        cursor: page.cursor()?,
+        limit: page.limit()?,
+        ..Default::default()
+    };
+    let rows = storage::list_orders(&state.db, &f).await?;
+    let page = Page::from_rows(rows, f.limit, |o| o.id.to_string());
+    let items = views(&state.db, page.items).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+pub async fn get_own(
+    state: web::Data<CartOrder>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse(&id)?;
+    let order = storage::order(&state.db, id)
+        .await?
+        .filter(|o| o.user_id == caller.user_id)
+        .ok_or_else(|| ApiError::not_found(format!("no order `{id}`")))?;
+    Ok(HttpResponse::Ok().json(&views(&state.db, vec![order]).await?[0]))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminQuery {
+    pub status: Option<String>,
+    pub user_id: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub course_id: Option<Uuid>,
+    pub cursor: Option<String>,
+    pub limit: Option<u64>,
+}
+
+const STATUSES: &[&str] = &["pending", "completed", "failed", "refunded", "cancelled"];
+
+pub async fn admin_list(
+    state: web::Data<CartOrder>,
+    caller: Caller,
+    q: web::Query<AdminQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::BillingAdmin])?;
+    if let Some(s) = &q.status
+        && !STATUSES.contains(&s.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("status must be one of {}", STATUSES.join(", ")),
+        )
+        .with_field("status"));
+    }
+    let page = PageQuery {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    };
+    let f = OrderFilter {
+        user_id: q.user_id.clone(),
+        status: q.status.clone(),
+        from: q.from,
+        to: q.to,
+        course_id: q.course_id,
+        cursor: page.cursor()?,
+        limit: page.limit()?,
+    };
+    let rows = storage::list_orders(&state.db, &f).await?;
+    let page = Page::from_rows(rows, f.limit, |o| o.id.to_string());
+    let items = views(&state.db, page.items).await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+pub async fn admin_get(
+    state: web::Data<CartOrder>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Role::BillingAdmin])?;
+    let id = parse(&id)?;
+    let order = storage::order(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no order `{id}`")))?;
+    Ok(HttpResponse::Ok().json(&views(&state.db, vec![order]).await?[0]))
+}
+
+/// What payment needs to charge an order.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderForPayment {
+    pub id: Uuid,
+    pub order_number: String,
+    pub user_id: String,
+    pub status: String,
+    pub total: i64,
+    pub currency: String,
+    pub department_ids: Vec<String>,
+}
+
+pub async fn internal_get(
+    _: Internal,
+    state: web::Data<CartOrder>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse(&id)?;
+    let o = storage::order(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no order `{id}`")))?;
+    let items = storage::order_items(&state.db, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    let mut departments: Vec<String> = items.iter().map(|i| i.department_id.clone()).collect();
+    departments.dedup();
+    Ok(HttpResponse::Ok().json(OrderForPayment {
+        id: o.id,
+        order_number: o.order_number,
+        user_id: o.user_id,
+        status: o.status,
+        total: o.total_minor,
+        currency: o.currency.trim().to_string(),
+        department_ids: departments,
+    }))
+}
