@@ -68,6 +68,9 @@ impl ConsumerSpec {
     }
 }
 
+/// Adjusts a consumer's limits (tests shorten ack waits and backoff).
+pub type TuneConsumer = Arc<dyn Fn(&mut ConsumerSpec) + Send + Sync>;
+
 /// What a handler sees of one message.
 #[derive(Debug, Clone)]
 pub struct Delivery {

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 pub use inbox::{
     ConsumerSpec, DeadLetter, Delivery, FaultPlan, Handler, HandlerError, HandlerFuture,
+    TuneConsumer,
 };
 pub use outbox::{OutboxRelay, enqueue};
 

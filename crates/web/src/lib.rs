@@ -16,6 +16,7 @@ pub mod json;
 pub mod observe;
 pub mod page;
 pub mod problem;
+pub mod standard_webhooks;
 
 pub use auth::{Caller, MaybeCaller, Role, Verifier};
 pub use idempotency::{IdempotencyKey, Reply};

@@ -18,7 +18,7 @@ pub mod orders;
 pub mod routes;
 pub mod storage;
 
-use bus::{ConsumerSpec, FaultPlan};
+use bus::{ConsumerSpec, FaultPlan, TuneConsumer};
 use futures_util::future::BoxFuture;
 use kernel::{Clock, Currency, SystemClock};
 use runtime::{Context, Mounted, ServiceFactory, Settings, StartError};
@@ -33,9 +33,6 @@ pub const SCHEMA: &str = "cart_order";
 pub const PAYMENTS_CONSUMER: &str = "cart-order-payments";
 /// Durable consumer of catalog price events.
 pub const PRICES_CONSUMER: &str = "cart-order-catalog-prices";
-
-/// Adjusts a consumer's limits (tests shorten ack waits and backoff).
-pub type TuneConsumer = Arc<dyn Fn(&mut ConsumerSpec) + Send + Sync>;
 
 /// The cart-order service as the runtime mounts it. Tests may tune its consumer and inject faults.
 #[derive(Clone, Default)]

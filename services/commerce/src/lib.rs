@@ -13,6 +13,8 @@ pub fn registry() -> Vec<Arc<dyn ServiceFactory>> {
         Arc::new(gateway::GatewayService),
         Arc::new(catalog::CatalogService),
         Arc::new(cart_order::CartOrderService::default()),
+        Arc::new(payment::PaymentService),
+        Arc::new(registration::RegistrationService::default()),
     ]
 }
 

@@ -1,0 +1,3 @@
+//! Consumed events.
+
+pub mod webhook;

@@ -1,0 +1,106 @@
+//! Payments: intents and confirmations through a [`processor::PaymentProcessor`] chosen per
+//! department (the offline `sandbox` today), processor webhooks, history, and an append-only
+//! audit log. A client confirmation and a webhook for the same payment, in any order and any
+//! number of times, settle it once: one `payment.succeeded` (or `payment.failed`).
+//!
+//! # Layout
+//! [`processor`] (trait, factory, sandbox), [`storage`] (payments, transitions, audit),
+//! [`routes`], [`handlers`] (webhooks), [`migration`].
+
+pub mod handlers;
+pub mod migration;
+pub mod processor;
+pub mod routes;
+pub mod storage;
+
+use bus::{ConsumerSpec, FaultPlan};
+use futures_util::future::BoxFuture;
+use kernel::{Clock, SystemClock};
+use runtime::{Context, Mounted, ServiceFactory, Settings, StartError};
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use web::internal::InternalClient;
+
+pub const NAME: &str = "payment";
+pub const SCHEMA: &str = "payment";
+pub const WEBHOOK_CONSUMER: &str = "payment-processor-webhooks";
+
+#[derive(Clone)]
+pub struct Payment {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    pub outbox: Arc<Notify>,
+    pub processors: processor::Processors,
+    pub orders: InternalClient,
+    pub orders_base: String,
+}
+
+pub struct PaymentService;
+
+impl ServiceFactory for PaymentService {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn migrate<'a>(&'a self, settings: &'a Settings) -> BoxFuture<'a, Result<(), StartError>> {
+        Box::pin(async move {
+            db::connect_and_migrate::<migration::Migrator>(&settings.db(), SCHEMA).await?;
+            Ok(())
+        })
+    }
+
+    fn build(&self, ctx: Context) -> BoxFuture<'_, Result<Mounted, StartError>> {
+        Box::pin(async move {
+            let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
+            let relay = ctx.relay(&db);
+            let cfg = &ctx.settings.payment;
+            let webhook_url = if cfg.sandbox_webhook_url.is_empty() {
+                format!(
+                    "{}/api/v2/payments/webhook/sandbox",
+                    ctx.internal_url("gateway")
+                )
+            } else {
+                cfg.sandbox_webhook_url.clone()
+            };
+            let sandbox =
+                processor::sandbox::Sandbox::new(&cfg.sandbox_webhook_secret, &webhook_url)
+                    .map_err(|e| StartError::Other(e.to_string()))?;
+            let processors = processor::Processors::new(
+                &cfg.default_processor,
+                cfg.processors_by_department.clone(),
+                vec![Arc::new(sandbox)],
+            )
+            .map_err(StartError::Other)?;
+            let state = Payment {
+                db: db.clone(),
+                clock: Arc::new(SystemClock),
+                outbox: relay.waker(),
+                processors: processors.clone(),
+                orders: ctx.internal_client()?,
+                orders_base: ctx
+                    .internal_url("cart-order")
+                    .trim_end_matches('/')
+                    .to_string(),
+            };
+            let webhooks = bus::inbox::run_consumer(
+                ctx.bus.clone(),
+                db.clone(),
+                ConsumerSpec::new(WEBHOOK_CONSUMER, "INBOUND", "inbound.processor.>"),
+                Arc::new(handlers::webhook::WebhookHandler { processors }),
+                FaultPlan::default(),
+                ctx.shutdown.clone(),
+            );
+            let data = actix_web::web::Data::new(state);
+            Ok(Mounted {
+                routes: Arc::new(move |c| routes::configure(c, data.clone())),
+                tasks: vec![
+                    Box::pin(relay.run(ctx.shutdown.clone())),
+                    Box::pin(webhooks),
+                ],
+                ready: vec![ctx.db_ready("postgres:payment", &db)],
+                filters: vec![],
+            })
+        })
+    }
+}

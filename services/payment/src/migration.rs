@@ -1,0 +1,82 @@
+//! The `payment` schema. Payments and their audit log are financial records: the database
+//! itself refuses to delete them or to change an amount.
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_init::Migration)]
+    }
+}
+
+mod m20261126_000001_init {
+    use sea_orm_migration::prelude::*;
+
+    #[derive(DeriveMigrationName)]
+    pub struct Migration;
+
+    const SQL: &[&str] = &[
+        "CREATE TABLE payments (
+            id                  UUID PRIMARY KEY,
+            order_id            UUID NOT NULL,
+            user_id             TEXT NOT NULL,
+            processor           TEXT NOT NULL,
+            processor_intent_id TEXT NOT NULL UNIQUE,
+            client_secret       TEXT,
+            amount_minor        BIGINT NOT NULL CHECK (amount_minor > 0),
+            currency            CHAR(3) NOT NULL,
+            status              TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'succeeded', 'failed', 'cancelled')),
+            failure_reason      TEXT,
+            transaction_id      TEXT,
+            created_at          TIMESTAMPTZ NOT NULL,
+            updated_at          TIMESTAMPTZ NOT NULL,
+            processed_at        TIMESTAMPTZ
+        )",
+        // At most one live payment per order: a second intent waits for the first to fail.
+        "CREATE UNIQUE INDEX payments_one_live_per_order ON payments (order_id) WHERE status <> 'failed' AND status <> 'cancelled'",
+        "CREATE INDEX payments_user ON payments (user_id, id)",
+        "CREATE FUNCTION payments_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF TG_OP = 'DELETE' THEN
+             RAISE EXCEPTION 'payments are never deleted';
+           END IF;
+           IF NEW.id <> OLD.id OR NEW.order_id <> OLD.order_id OR NEW.user_id <> OLD.user_id
+              OR NEW.amount_minor <> OLD.amount_minor OR NEW.currency <> OLD.currency
+              OR NEW.processor <> OLD.processor OR NEW.processor_intent_id <> OLD.processor_intent_id
+              OR NEW.created_at <> OLD.created_at THEN
+             RAISE EXCEPTION 'a payment''s identity and amount never change';
+           END IF;
+           IF OLD.status IN ('succeeded', 'failed', 'cancelled') AND NEW.status <> OLD.status THEN
+             RAISE EXCEPTION 'a settled payment does not change status (% -> %)', OLD.status, NEW.status;
+           END IF;
+           RETURN NEW;
+         END $$",
+        "CREATE TRIGGER payments_immutable BEFORE UPDATE OR DELETE ON payments FOR EACH ROW EXECUTE FUNCTION payments_guard()",
+        "CREATE TABLE payment_audit (
+            id          BIGSERIAL PRIMARY KEY,
+            payment_id  UUID NOT NULL REFERENCES payments (id),
+            action      TEXT NOT NULL,
+            actor       TEXT NOT NULL,
+            from_status TEXT,
+            to_status   TEXT,
+            detail      JSONB NOT NULL DEFAULT '{}',
+            at          TIMESTAMPTZ NOT NULL DEFAULT now()
+        )",
+        "CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
+        "CREATE TRIGGER payment_audit_append_only BEFORE UPDATE OR DELETE ON payment_audit
+         FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            let conn = manager.get_connection();
+            db::execute_all(conn, bus::outbox::MIGRATION_SQL).await?;
+            db::execute_all(conn, web::idempotency::MIGRATION_SQL).await?;
+            db::execute_all(conn, SQL).await
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The offline processor. It follows Stripe's test conventions so the whole platform runs
+//! without a network: `pm_card_visa` succeeds, `pm_card_visa_chargeDeclined` declines,
+//! `pm_card_authenticationRequired` needs action; anything else is declined as unknown. After a
+//! confirmation it sends its own webhook, signed like Stripe's (`Stripe-Signature: t=…,v1=…`).
+
+use super::*;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use std::time::Duration;
+
+pub const NAME: &str = "sandbox";
+pub const SIGNATURE_HEADER: &str = "stripe-signature";
+/// Webhooks older (or further in the future) than this are refused.
+pub const TOLERANCE_SECS: i64 = 300;
+
+pub struct Sandbox {
+    secret: String,
+    webhook_url: String,
+    http: reqwest::Client,
+}
+
+impl Sandbox {
+    pub fn new(secret: &str, webhook_url: &str) -> Result<Self, reqwest::Error> {
+        Ok(Sandbox {
+            secret: secret.to_string(),
+            webhook_url: webhook_url.to_string(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()?,
+        })
+    }
+}
+
+/// `t=<unix>,v1=<hex hmac-sha256(secret, "<t>.<body>")>`, as Stripe signs.
+pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Verifies a Stripe-style signature header against `body` at `now`.
+pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> Result<(), ProcessorError> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", v)) => timestamp = v.trim().parse::<i64>().ok(),
+            Some(("v1", v)) => signatures.push(v.trim().to_string()),
+            _ => {}
+        }
+    }
+    let t = timestamp.ok_or_else(|| ProcessorError::InvalidWebhook("no timestamp".into()))?;
+    if (now - t).abs() > TOLERANCE_SECS {
+        return Err(ProcessorError::InvalidWebhook(
+            "timestamp outside the tolerance".into(),
+        ));
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .map_err(|_| ProcessorError::InvalidWebhook("bad secret".into()))?;
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let ok = signatures.iter().any(|s| {
+        hex::decode(s)
+            .ok()
+            .is_some_and(|bytes| mac.clone().verify_slice(&bytes).is_ok())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ProcessorError::InvalidWebhook("signature mismatch".into()))
+    }
+}
+
+/// The webhook body the sandbox sends for an outcome (Stripe's event shape, trimmed).
+pub fn event_body(req: &Confirm, outcome: &Outcome) -> Option<serde_json::Value> {
+    let (kind, status, error) = match outcome {
+        Outcome::Succeeded { .. } => ("payment_intent.succeeded", "succeeded", None),
+        Outcome::Failed { reason } => (
+            "payment_intent.payment_failed",
+            "requires_payment_method",
+            Some(reason.clone()),
+        ),
+        Outcome::RequiresAction { .. } => return None,
+    };
+    Some(serde_json::json!({
+        "id": format!("evt_sbx_{}", uuid::Uuid::now_v7().simple()),
+        "object": "event",
+        "type": kind,
+        "created": chrono::Utc::now().timestamp(),
+        "data": {"object": {
+            "id": req.intent_id,
+            "object": "payment_intent",
+            "amount": req.amount_minor,
+            "currency": req.currency.to_lowercase(),
+            "status": status,
+            "last_payment_error": error.map(|m| serde_json::json!({"message": m})),
+            "metadata": {"orderId": req.order_id, "paymentId": req.payment_id},
+        }},
+    }))
+}
+
+impl PaymentProcessor for Sandbox {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn create_intent(&self, req: CreateIntent) -> BoxFuture<'_, Result<Intent, ProcessorError>> {
+        Box::pin(async move {
+            let id = format!("pi_sbx_{}", uuid::Uuid::now_v7().simple());
+            Ok(Intent {
+                client_secret: Some(format!("{id}_secret_{}", uuid::Uuid::new_v4().simple())),
+                intent_id: id,
+            })
+            .inspect(|_| tracing::debug!(order = %req.order_id, "sandbox intent"))
+        })
+    }
+
+    fn confirm(&self, req: Confirm) -> BoxFuture<'_, Result<Outcome, ProcessorError>> {
+        Box::pin(async move {
+            let outcome = match req.payment_method.as_str() {
+                "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" => Outcome::Succeeded {
+                    transaction_id: format!("ch_sbx_{}", uuid::Uuid::now_v7().simple()),
+                },
+                "pm_card_visa_chargeDeclined" | "pm_card_chargeDeclined" => Outcome::Failed {
+                    reason: "card_declined: Your card was declined.".into(),
+                },
+                "pm_card_authenticationRequired" => Outcome::RequiresAction {
+                    next_action: "use_stripe_sdk".into(),
+                },
+                other => Outcome::Failed {
+                    reason: format!("invalid_payment_method: unknown test method `{other}`"),
+                },
+            };
+            if let Some(body) = event_body(&req, &outcome) {
+                let (http, url, secret) = (
+                    self.http.clone(),
+                    self.webhook_url.clone(),
+                    self.secret.clone(),
+                );
+                // Like a real processor, the webhook arrives on its own schedule.
+                tokio::spawn(async move {
+                    let bytes = body.to_string().into_bytes();
+                    for attempt in 0..3u64 {
+                        let sig = sign(&secret, chrono::Utc::now().timestamp(), &bytes);
+                        let r = http
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .header(SIGNATURE_HEADER, sig)
+                            .body(bytes.clone())
+                            .send()
+                            .await;
+                        if r.as_ref().is_ok_and(|r| r.status().is_success()) {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+                    }
+                    tracing::warn!(%url, "sandbox webhook not delivered");
+                });
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn refund(&self, req: Refund) -> BoxFuture<'_, Result<String, ProcessorError>> {
+        Box::pin(async move { Ok(format!("re_sbx_{}", req.idempotency_key)) })
+    }
+
+    fn verify_webhook(&self, body: &[u8], headers: &HeaderMap) -> Result<(), ProcessorError> {
+        let header = headers
+            .get(format!("http-{SIGNATURE_HEADER}").as_str())
+            .map(|v| v.as_str().to_string())
+            .ok_or_else(|| ProcessorError::InvalidWebhook("no Stripe-Signature header".into()))?;
+        verify(&self.secret, &header, body, chrono::Utc::now().timestamp())
+    }
+
+    fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError> {
+        let v: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| ProcessorError::InvalidWebhook(format!("not JSON: {e}")))?;
+        let event_id = v["id"].as_str().unwrap_or_default().to_string();
+        let kind = v["type"].as_str().unwrap_or_default().to_string();
+        let obj = &v["data"]["object"];
+        let intent_id = obj["id"].as_str().unwrap_or_default().to_string();
+        Ok(match kind.as_str() {
+            "payment_intent.succeeded" => WebhookEvent::PaymentSucceeded {
+                event_id,
+                intent_id,
+                amount_minor: obj["amount"].as_i64().unwrap_or(-1),
+                currency: obj["currency"].as_str().unwrap_or_default().to_uppercase(),
+            },
+            "payment_intent.payment_failed" => WebhookEvent::PaymentFailed {
+                event_id,
+                intent_id,
+                reason: obj["last_payment_error"]["message"]
+                    .as_str()
+                    .unwrap_or("payment failed")
+                    .to_string(),
+            },
+            _ => WebhookEvent::Ignored { event_id, kind },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_and_verifies_like_stripe() {
+        let body = br#"{"id":"evt_1"}"#;
+        let now = 1_764_133_000;
+        let header = sign("whsec_test", now, body);
+        assert!(verify("whsec_test", &header, body, now + 10).is_ok());
+        assert!(
+            verify("whsec_other", &header, body, now).is_err(),
+            "wrong secret"
+        );
+        assert!(
+            verify("whsec_test", &header, b"{}", now).is_err(),
+            "tampered body"
+        );
+        assert!(
+            verify("whsec_test", &header, body, now + 301).is_err(),
+            "too old"
+        );
+        assert!(
+            verify("whsec_test", &header, body, now - 301).is_err(),
+            "from the future"
+        );
+        // Several v1 signatures during secret rotation: any match passes.
+        let rotated = format!("{},v1=deadbeef", header);
+        assert!(verify("whsec_test", &rotated, body, now).is_ok());
+    }
+
+    #[tokio::test]
+    async fn follows_stripe_test_payment_methods() {
+        let s = Sandbox::new("whsec_test", "http://127.0.0.1:9/unused").unwrap();
+        let req = |pm: &str| Confirm {
+            intent_id: "pi_1".into(),
+            payment_method: pm.into(),
+            amount_minor: 100,
+            currency: "USD".into(),
+            order_id: "o".into(),
+            payment_id: "p".into(),
+        };
+        assert!(matches!(
+            s.confirm(req("pm_card_visa")).await.unwrap(),
+            Outcome::Succeeded { .. }
+        ));
+        assert!(matches!(
+            s.confirm(req("pm_card_visa_chargeDeclined")).await.unwrap(),
+            Outcome::Failed { .. }
+        ));
+        assert!(matches!(
+            s.confirm(req("pm_card_authenticationRequired"))
+                .await
+                .unwrap(),
+            Outcome::RequiresAction { .. }
+        ));
+        let body = event_body(
+            &req("pm_card_visa"),
+            &Outcome::Succeeded {
+                transaction_id: "ch".into(),
+            },
+        )
+        .unwrap();
+        let parsed = s.parse_webhook(body.to_string().as_bytes()).unwrap();
+        assert!(
+            matches!(parsed, WebhookEvent::PaymentSucceeded { amount_minor: 100, ref currency, .. } if currency == "USD")
+        );
+    }
+}

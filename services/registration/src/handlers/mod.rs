@@ -1,0 +1,4 @@
+//! Consumed events, one file each.
+
+pub mod enrollment_status;
+pub mod order_completed;

@@ -1,0 +1,128 @@
+//! Registrations and the LMS connector.
+//!
+//! `order.completed` → one registration per course bought; approval-required courses wait for an
+//! enrollment-admin, the rest are approved at once. Each approved registration becomes one
+//! enrollment request to the LMS ([`lms`]), delivered with retries and one idempotency id. The
+//! LMS answers with a signed `enrollment-status` webhook (relayed by the gateway) that marks the
+//! registration enrolled or rejected. Every transition publishes `commerce.registration.<status>`.
+//!
+//! # Layout
+//! [`storage`], [`lms`] (delivery worker), [`routes`], [`handlers`], [`migration`].
+
+pub mod handlers;
+pub mod lms;
+pub mod migration;
+pub mod routes;
+pub mod storage;
+
+use bus::{ConsumerSpec, FaultPlan, TuneConsumer};
+use futures_util::future::BoxFuture;
+use kernel::{Clock, SystemClock};
+use runtime::{Context, Mounted, ServiceFactory, Settings, StartError};
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub const NAME: &str = "registration";
+pub const SCHEMA: &str = "registration";
+pub const ORDERS_CONSUMER: &str = "registration-orders";
+pub const LMS_STATUS_CONSUMER: &str = "registration-lms-status";
+
+#[derive(Clone)]
+pub struct Registration {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    pub outbox: Arc<Notify>,
+    /// Wakes the delivery worker.
+    pub wake: Arc<Notify>,
+}
+
+/// The registration service. Tests may inject a fault plan into its order consumer and tune it.
+#[derive(Clone, Default)]
+pub struct RegistrationService {
+    pub faults: FaultPlan,
+    pub tune_consumer: Option<TuneConsumer>,
+}
+
+impl ServiceFactory for RegistrationService {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn migrate<'a>(&'a self, settings: &'a Settings) -> BoxFuture<'a, Result<(), StartError>> {
+        Box::pin(async move {
+            db::connect_and_migrate::<migration::Migrator>(&settings.db(), SCHEMA).await?;
+            Ok(())
+        })
+    }
+
+    fn build(&self, ctx: Context) -> BoxFuture<'_, Result<Mounted, StartError>> {
+        Box::pin(async move {
+            let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
+            let relay = ctx.relay(&db);
+            let cfg = &ctx.settings.registration;
+            let wake = Arc::new(Notify::new());
+            let lms = lms::LmsClient {
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .connect_timeout(Duration::from_secs(3))
+                    .build()
+                    .map_err(|e| StartError::Other(e.to_string()))?,
+                base_url: cfg.lms_url.clone(),
+                api_key: cfg.lms_api_key.clone(),
+                max_attempts: cfg.max_attempts,
+                retry_base: Duration::from_millis(cfg.retry_base_ms),
+            };
+            let mut orders_spec = ConsumerSpec::new(
+                ORDERS_CONSUMER,
+                "COMMERCE",
+                events::subjects::ORDER_COMPLETED,
+            );
+            if let Some(tune) = &self.tune_consumer {
+                tune(&mut orders_spec);
+            }
+            let orders = bus::inbox::run_consumer(
+                ctx.bus.clone(),
+                db.clone(),
+                orders_spec,
+                Arc::new(handlers::order_completed::OrderCompletedHandler { wake: wake.clone() }),
+                self.faults.clone(),
+                ctx.shutdown.clone(),
+            );
+            let statuses = bus::inbox::run_consumer(
+                ctx.bus.clone(),
+                db.clone(),
+                ConsumerSpec::new(
+                    LMS_STATUS_CONSUMER,
+                    "INBOUND",
+                    "inbound.lms.enrollment-status",
+                ),
+                Arc::new(handlers::enrollment_status::EnrollmentStatusHandler {
+                    secret: cfg.lms_webhook_secret.clone(),
+                }),
+                FaultPlan::default(),
+                ctx.shutdown.clone(),
+            );
+            let worker = lms::run(db.clone(), lms, wake.clone(), ctx.shutdown.clone());
+            let state = Registration {
+                db: db.clone(),
+                clock: Arc::new(SystemClock),
+                outbox: relay.waker(),
+                wake,
+            };
+            let data = actix_web::web::Data::new(state);
+            Ok(Mounted {
+                routes: Arc::new(move |c| routes::configure(c, data.clone())),
+                tasks: vec![
+                    Box::pin(relay.run(ctx.shutdown.clone())),
+                    Box::pin(orders),
+                    Box::pin(statuses),
+                    Box::pin(worker),
+                ],
+                ready: vec![ctx.db_ready("postgres:registration", &db)],
+                filters: vec![],
+            })
+        })
+    }
+}

@@ -1,0 +1,74 @@
+//! The `registration` schema.
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_init::Migration)]
+    }
+}
+
+mod m20261126_000001_init {
+    use sea_orm_migration::prelude::*;
+
+    #[derive(DeriveMigrationName)]
+    pub struct Migration;
+
+    const SQL: &[&str] = &[
+        "CREATE TABLE registrations (
+            id                UUID PRIMARY KEY,
+            user_id           TEXT NOT NULL,
+            registration_type TEXT NOT NULL CHECK (registration_type IN ('course', 'program')),
+            course_id         UUID NOT NULL,
+            lms_course_id     TEXT NOT NULL,
+            course_title      TEXT NOT NULL,
+            program_id        UUID,
+            department_id     TEXT NOT NULL,
+            order_id          UUID NOT NULL,
+            order_number      TEXT NOT NULL,
+            order_item_index  INT NOT NULL,
+            approval_required BOOLEAN NOT NULL,
+            status            TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'enrolled', 'cancelled')),
+            reviewed_by       TEXT,
+            reviewed_at       TIMESTAMPTZ,
+            rejection_reason  TEXT,
+            enrollment_id     TEXT,
+            instructor_id     TEXT NOT NULL,
+            creator_id        TEXT NOT NULL,
+            gross_minor       BIGINT NOT NULL,
+            currency          CHAR(3) NOT NULL,
+            purchased_at      TIMESTAMPTZ NOT NULL,
+            created_at        TIMESTAMPTZ NOT NULL,
+            updated_at        TIMESTAMPTZ NOT NULL,
+            UNIQUE (order_id, order_item_index, course_id)
+        )",
+        "CREATE INDEX registrations_user ON registrations (user_id, id)",
+        "CREATE INDEX registrations_queue ON registrations (status, department_id, id)",
+        // One enrollment request per registration, delivered with retries; one idempotency id for
+        // every attempt.
+        "CREATE TABLE deliveries (
+            registration_id   UUID PRIMARY KEY REFERENCES registrations (id),
+            idempotency_id    UUID NOT NULL UNIQUE,
+            status            TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+            attempts          INT NOT NULL DEFAULT 0,
+            next_attempt_at   TIMESTAMPTZ NOT NULL,
+            last_error        TEXT,
+            lms_enrollment_id TEXT,
+            delivered_at      TIMESTAMPTZ,
+            updated_at        TIMESTAMPTZ NOT NULL
+        )",
+        "CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending'",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            let conn = manager.get_connection();
+            db::execute_all(conn, bus::outbox::MIGRATION_SQL).await?;
+            db::execute_all(conn, web::idempotency::MIGRATION_SQL).await?;
+            db::execute_all(conn, SQL).await
+        }
+    }
+}

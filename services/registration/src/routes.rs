@@ -1,0 +1,325 @@
+//! Learners see their own registrations; enrollment-admins work the approval queue of their
+//! departments (single and bulk approve/reject, redrive of parked enrollment requests).
+
+use crate::Registration;
+use crate::storage::{self, Filter, RegistrationRow};
+use ::web::page::PageQuery;
+use ::web::{ApiError, Caller, Json, Page, Role};
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Registration>) {
+    cfg.app_data(state)
+        .route("/api/v2/registrations", web::get().to(list_own))
+        .route("/api/v2/registrations/{id}", web::get().to(get_own))
+        .route("/api/v2/admin/registrations", web::get().to(admin_list))
+        .route("/api/v2/admin/registrations/bulk", web::post().to(bulk))
+        .route(
+            "/api/v2/admin/registrations/{id}/approve",
+            web::post().to(approve),
+        )
+        .route(
+            "/api/v2/admin/registrations/{id}/reject",
+            web::post().to(reject),
+        )
+        .route(
+            "/api/v2/admin/registrations/{id}/redrive",
+            web::post().to(redrive),
+        );
+}
+
+fn parse(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("no registration `{raw}`")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OwnQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<u64>,
+}
+
+pub async fn list_own(
+    state: web::Data<Registration>,
+    caller: Caller,
+    q: web::Query<OwnQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    };
+    let f = Filter {
+        user_id: Some(caller.user_id.clone()),
+        cursor: page.cursor()?,
+        limit: page.limit()?,
+        ..Default::default()
+    };
+    let rows = storage::list(&state.db, &f).await?;
+    let page = Page::from_rows(rows, f.limit, |r| r.id.to_string());
+    Ok(HttpResponse::Ok().json(Page {
+        items: page.items.iter().map(RegistrationRow::view).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+pub async fn get_own(
+    state: web::Data<Registration>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse(&id)?;
+    let r = storage::get(&state.db, id)
+        .await?
+        .filter(|r| r.user_id == caller.user_id)
+        .ok_or_else(|| ApiError::not_found(format!("no registration `{id}`")))?;
+    Ok(HttpResponse::Ok().json(r.view()))
+}
+
+/// Enrollment-admins act only within their departments.
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    caller.require_any(&[Role::EnrollmentAdmin])
+}
+
+fn in_scope(caller: &Caller, department: &str) -> bool {
+    caller.has(Role::EnrollmentAdmin) && caller.departments.iter().any(|d| d == department)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminQuery {
+    /// Defaults to `pending` (the approval queue).
+    pub status: Option<String>,
+    pub department_id: Option<String>,
+    pub course_id: Option<Uuid>,
+    /// `failed` lists parked enrollment requests.
+    pub delivery_status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u64>,
+}
+
+pub async fn admin_list(
+    state: web::Data<Registration>,
+    caller: Caller,
+    q: web::Query<AdminQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&caller)?;
+    if let Some(d) = &q.department_id
+        && !in_scope(&caller, d)
+    {
+        return Err(ApiError::forbidden(format!(
+            "not allowed to administer department `{d}`"
+        )));
+    }
+    let status = match (&q.status, &q.delivery_status) {
+        (Some(s), _) if s == "all" => None,
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some("pending".to_string()),
+    };
+    let page = PageQuery {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    };
+    let f = Filter {
+        status,
+        departments_in: Some(caller.departments.clone()),
+        department: q.department_id.clone(),
+        course_id: q.course_id,
+        delivery_status: q.delivery_status.clone(),
+        cursor: page.cursor()?,
+        limit: page.limit()?,
+        ..Default::default()
+    };
+    let rows = storage::list(&state.db, &f).await?;
+    let page = Page::from_rows(rows, f.limit, |r| r.id.to_string());
+    Ok(HttpResponse::Ok().json(Page {
+        items: page.items.iter().map(RegistrationRow::view).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Approve,
+    Reject,
+}
+
+/// Applies one admin action to one registration, in its own transaction.
+async fn act(
+    state: &Registration,
+    caller: &Caller,
+    id: Uuid,
+    action: Action,
+    reason: Option<&str>,
+) -> Result<RegistrationRow, ApiError> {
+    use sea_orm::TransactionTrait;
+    let txn = state.db.begin().await?;
+    let current = storage::get(&txn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no registration `{id}`")))?;
+    if !in_scope(caller, &current.department_id) {
+        // Outside the admin's departments the registration does not exist for them.
+        return Err(ApiError::not_found(format!("no registration `{id}`")));
+    }
+    let now = state.clock.now();
+    let moved = match action {
+        Action::Approve => {
+            storage::transition(
+                &txn,
+                id,
+                &["pending"],
+                "approved",
+                &caller.user_id,
+                None,
+                None,
+                now,
+            )
+            .await?
+        }
+        Action::Reject => {
+            storage::transition(
+                &txn,
+                id,
+                &["pending"],
+                "rejected",
+                &caller.user_id,
+                reason,
+                None,
+                now,
+            )
+            .await?
+        }
+    };
+    let row = moved.map_err(|e| ApiError::conflict("illegal_transition", e.0))?;
+    txn.commit().await?;
+    if action == Action::Approve {
+        state.wake.notify_one();
+    }
+    state.outbox.notify_one();
+    Ok(row)
+}
+
+pub async fn approve(
+    state: web::Data<Registration>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&caller)?;
+    let row = act(&state, &caller, parse(&id)?, Action::Approve, None).await?;
+    Ok(HttpResponse::Ok().json(row.view()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    pub reason: String,
+}
+
+fn reason(r: &str) -> Result<String, ApiError> {
+    let r = r.trim();
+    if r.is_empty() || r.chars().count() > 1000 {
+        return Err(ApiError::rule(
+            "invalid_reason",
+            "a rejection needs a reason of 1 to 1000 characters",
+        )
+        .with_field("reason"));
+    }
+    Ok(r.to_string())
+}
+
+pub async fn reject(
+    state: web::Data<Registration>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Json<RejectBody>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&caller)?;
+    let why = reason(&body.value.reason)?;
+    let row = act(&state, &caller, parse(&id)?, Action::Reject, Some(&why)).await?;
+    Ok(HttpResponse::Ok().json(row.view()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    pub action: Action,
+    pub ids: Vec<Uuid>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BulkResult {
+    pub id: Uuid,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Bulk approve/reject: each id is applied on its own; the answer has one result per id.
+pub async fn bulk(
+    state: web::Data<Registration>,
+    caller: Caller,
+    body: Json<BulkBody>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&caller)?;
+    let b = body.into_inner();
+    if b.ids.is_empty() || b.ids.len() > 200 {
+        return Err(ApiError::rule("invalid_bulk", "send 1 to 200 ids").with_field("ids"));
+    }
+    let why = match b.action {
+        Action::Reject => Some(reason(b.reason.as_deref().unwrap_or_default())?),
+        Action::Approve => None,
+    };
+    let mut results = Vec::with_capacity(b.ids.len());
+    for id in b.ids {
+        results.push(
+            match act(&state, &caller, id, b.action, why.as_deref()).await {
+                Ok(row) => BulkResult {
+                    id,
+                    ok: true,
+                    status: Some(row.status),
+                    code: None,
+                    detail: None,
+                },
+                Err(e) => BulkResult {
+                    id,
+                    ok: false,
+                    status: None,
+                    code: Some(e.code.to_string()),
+                    detail: Some(e.detail),
+                },
+            },
+        );
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+}
+
+/// Sends a parked (failed) enrollment request again.
+pub async fn redrive(
+    state: web::Data<Registration>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&caller)?;
+    let id = parse(&id)?;
+    let r = storage::get(&state.db, id)
+        .await?
+        .filter(|r| in_scope(&caller, &r.department_id))
+        .ok_or_else(|| ApiError::not_found(format!("no registration `{id}`")))?;
+    if !storage::redrive(&state.db, id, state.clock.now()).await? {
+        return Err(ApiError::conflict(
+            "illegal_transition",
+            "only a failed enrollment request can be redriven",
+        ));
+    }
+    state.wake.notify_one();
+    let r = storage::get(&state.db, r.id)
+        .await?
+        .ok_or_else(|| ApiError::internal("registration vanished"))?;
+    Ok(HttpResponse::Ok().json(r.view()))
+}

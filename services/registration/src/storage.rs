@@ -1,0 +1,431 @@
+//! Registrations, their transitions (each one publishes `commerce.v1.RegistrationChanged`), and
+//! the enrollment-request deliveries.
+
+use crate::NAME;
+use chrono::{DateTime, Utc};
+use events::commerce::v1 as ev;
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
+use serde::Serialize;
+use uuid::Uuid;
+
+fn pg(sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct RegistrationRow {
+    pub id: Uuid,
+    pub user_id: String,
+    pub registration_type: String,
+    pub course_id: Uuid,
+    pub lms_course_id: String,
+    pub course_title: String,
+    pub program_id: Option<Uuid>,
+    pub department_id: String,
+    pub order_id: Uuid,
+    pub order_number: String,
+    pub order_item_index: i32,
+    pub approval_required: bool,
+    pub status: String,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub rejection_reason: Option<String>,
+    pub enrollment_id: Option<String>,
+    pub instructor_id: String,
+    pub creator_id: String,
+    pub gross_minor: i64,
+    pub currency: String,
+    pub purchased_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub delivery_status: Option<String>,
+    pub delivery_attempts: Option<i32>,
+    pub delivery_error: Option<String>,
+}
+
+const COLS: &str = "r.id, r.user_id, r.registration_type, r.course_id, r.lms_course_id, r.course_title, r.program_id, \
+    r.department_id, r.order_id, r.order_number, r.order_item_index, r.approval_required, r.status, r.reviewed_by, \
+    r.reviewed_at, r.rejection_reason, r.enrollment_id, r.instructor_id, r.creator_id, r.gross_minor, r.currency, \
+    r.purchased_at, r.created_at, r.updated_at, d.status AS delivery_status, d.attempts AS delivery_attempts, \
+    d.last_error AS delivery_error";
+const FROM: &str = "registrations r LEFT JOIN deliveries d ON d.registration_id = r.id";
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationView {
+    pub id: Uuid,
+    pub user_id: String,
+    pub registration_type: String,
+    pub course_id: Uuid,
+    pub lms_course_id: String,
+    pub course_title: String,
+    pub program_id: Option<Uuid>,
+    pub department_id: String,
+    pub order_id: Uuid,
+    pub order_number: String,
+    pub order_item_index: i32,
+    pub approval_required: bool,
+    pub status: String,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub rejection_reason: Option<String>,
+    pub enrollment_id: Option<String>,
+    /// The enrollment request to the LMS: pending, delivered or failed.
+    pub delivery_status: Option<String>,
+    pub delivery_attempts: Option<i32>,
+    pub delivery_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl RegistrationRow {
+    pub fn view(&self) -> RegistrationView {
+        RegistrationView {
+            id: self.id,
+            user_id: self.user_id.clone(),
+            registration_type: self.registration_type.clone(),
+            course_id: self.course_id,
+            lms_course_id: self.lms_course_id.clone(),
+            course_title: self.course_title.clone(),
+            program_id: self.program_id,
+            department_id: self.department_id.clone(),
+            order_id: self.order_id,
+            order_number: self.order_number.clone(),
+            order_item_index: self.order_item_index,
+            approval_required: self.approval_required,
+            status: self.status.clone(),
+            reviewed_by: self.reviewed_by.clone(),
+            reviewed_at: self.reviewed_at,
+            rejection_reason: self.rejection_reason.clone(),
+            enrollment_id: self.enrollment_id.clone(),
+            delivery_status: self.delivery_status.clone(),
+            delivery_attempts: self.delivery_attempts,
+            delivery_error: self.delivery_error.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    fn event(&self) -> ev::RegistrationChanged {
+        ev::RegistrationChanged {
+            registration_id: self.id.to_string(),
+            user_id: self.user_id.clone(),
+            course_id: self.course_id.to_string(),
+            program_id: self.program_id.map(|p| p.to_string()).unwrap_or_default(),
+            department_id: self.department_id.clone(),
+            order_id: self.order_id.to_string(),
+            status: self.status.clone(),
+            rejection_reason: self.rejection_reason.clone().unwrap_or_default(),
+            enrollment_id: self.enrollment_id.clone().unwrap_or_default(),
+            changed_at: self.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+/// The registration event subject for a status.
+fn subject(status: &str) -> String {
+    format!("commerce.registration.{status}")
+}
+
+pub struct NewRegistration {
+    pub id: Uuid,
+    pub user_id: String,
+    pub registration_type: String,
+    pub course_id: Uuid,
+    pub lms_course_id: String,
+    pub course_title: String,
+    pub program_id: Option<Uuid>,
+    pub department_id: String,
+    pub order_id: Uuid,
+    pub order_number: String,
+    pub order_item_index: i32,
+    pub approval_required: bool,
+    pub instructor_id: String,
+    pub creator_id: String,
+    pub gross_minor: i64,
+    pub currency: String,
+    pub purchased_at: DateTime<Utc>,
+}
+
+/// Inserts a registration (pending, or approved when no approval is required, with its
+/// delivery). Returns None when it already exists (a redelivered order event).
+pub async fn insert(
+    c: &impl ConnectionTrait,
+    r: &NewRegistration,
+    now: DateTime<Utc>,
+) -> Result<Option<RegistrationRow>, DbErr> {
+    let status = if r.approval_required {
+        "pending"
+    } else {
+        "approved"
+    };
+    let reviewer: Option<String> = (!r.approval_required).then(|| "auto-approval".to_string());
+    let n = c
+        .execute_raw(pg(
+            "INSERT INTO registrations (id, user_id, registration_type, course_id, lms_course_id, course_title, program_id,
+                 department_id, order_id, order_number, order_item_index, approval_required, status, reviewed_by,
+                 reviewed_at, instructor_id, creator_id, gross_minor, currency, purchased_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)
+             ON CONFLICT DO NOTHING",
+            vec![
+                r.id.into(),
+                r.user_id.clone().into(),
+                r.registration_type.clone().into(),
+                r.course_id.into(),
+                r.lms_course_id.clone().into(),
+                r.course_title.clone().into(),
+                r.program_id.into(),
+                r.department_id.clone().into(),
+                r.order_id.into(),
+                r.order_number.clone().into(),
+                r.order_item_index.into(),
+                r.approval_required.into(),
+                status.into(),
+                reviewer.clone().into(),
+                Value::ChronoDateTimeUtc(reviewer.as_ref().map(|_| now)),
+                r.instructor_id.clone().into(),
+                r.creator_id.clone().into(),
+                r.gross_minor.into(),
+                r.currency.clone().into(),
+                r.purchased_at.into(),
+                now.into(),
+            ],
+        ))
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Ok(None);
+    }
+    if !r.approval_required {
+        schedule_delivery(c, r.id, now).await?;
+    }
+    let row = get(c, r.id).await?.ok_or(DbErr::RecordNotInserted)?;
+    bus::enqueue(c, NAME, &subject(&row.status), &row.event()).await?;
+    Ok(Some(row))
+}
+
+async fn schedule_delivery(
+    c: &impl ConnectionTrait,
+    registration: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "INSERT INTO deliveries (registration_id, idempotency_id, status, next_attempt_at, updated_at)
+         VALUES ($1, $2, 'pending', $3, $3) ON CONFLICT DO NOTHING",
+        vec![registration.into(), kernel::new_id().into(), now.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+pub async fn get(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<RegistrationRow>, DbErr> {
+    RegistrationRow::find_by_statement(pg(
+        &format!("SELECT {COLS} FROM {FROM} WHERE r.id = $1"),
+        vec![id.into()],
+    ))
+    .one(c)
+    .await
+}
+
+pub async fn lock(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<RegistrationRow>, DbErr> {
+    RegistrationRow::find_by_statement(pg(
+        &format!("SELECT {COLS} FROM {FROM} WHERE r.id = $1 FOR UPDATE OF r"),
+        vec![id.into()],
+    ))
+    .one(c)
+    .await
+}
+
+/// An illegal transition: the registration is not in a state the action applies to.
+#[derive(Debug)]
+pub struct IllegalTransition(pub String);
+
+/// Moves `from` → `to` with reviewer fields; publishes the change. `Err` when the registration is
+/// not in `from`.
+pub async fn transition(
+    c: &impl ConnectionTrait,
+    id: Uuid,
+    from: &[&str],
+    to: &str,
+    by: &str,
+    reason: Option<&str>,
+    enrollment: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Result<RegistrationRow, IllegalTransition>, DbErr> {
+    let Some(current) = lock(c, id).await? else {
+        return Ok(Err(IllegalTransition("no such registration".into())));
+    };
+    if !from.contains(&current.status.as_str()) {
+        return Ok(Err(IllegalTransition(format!(
+            "the registration is {}",
+            current.status
+        ))));
+    }
+    let reviewing = to == "approved" || to == "rejected";
+    c.execute_raw(pg(
+        "UPDATE registrations SET status = $2, updated_at = $3,
+             reviewed_by = CASE WHEN $4 THEN $5 ELSE reviewed_by END,
+             reviewed_at = CASE WHEN $4 THEN $3 ELSE reviewed_at END,
+             rejection_reason = COALESCE($6, rejection_reason),
+             enrollment_id = COALESCE($7, enrollment_id)
+         WHERE id = $1",
+        vec![
+            id.into(),
+            to.into(),
+            now.into(),
+            reviewing.into(),
+            by.into(),
+            reason.map(str::to_string).into(),
+            enrollment.map(str::to_string).into(),
+        ],
+    ))
+    .await?;
+    if to == "approved" {
+        schedule_delivery(c, id, now).await?;
+    }
+    let row = get(c, id)
+        .await?
+        .ok_or(DbErr::RecordNotFound("registration".into()))?;
+    bus::enqueue(c, NAME, &subject(to), &row.event()).await?;
+    Ok(Ok(row))
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub user_id: Option<String>,
+    pub status: Option<String>,
+    pub departments_in: Option<Vec<String>>,
+    pub department: Option<String>,
+    pub course_id: Option<Uuid>,
+    pub delivery_status: Option<String>,
+    pub cursor: Option<Uuid>,
+    pub limit: u64,
+}
+
+pub async fn list(c: &impl ConnectionTrait, f: &Filter) -> Result<Vec<RegistrationRow>, DbErr> {
+    let mut values: Vec<Value> = Vec::new();
+    let mut clauses = vec!["TRUE".to_string()];
+    let mut add = |clause: &str, v: Value, values: &mut Vec<Value>| {
+        values.push(v);
+        clauses.push(clause.replace('?', &format!("${}", values.len())));
+    };
+    if let Some(x) = &f.user_id {
+        add("r.user_id = ?", x.clone().into(), &mut values);
+    }
+    if let Some(x) = &f.status {
+        add("r.status = ?", x.clone().into(), &mut values);
+    }
+    if let Some(x) = &f.departments_in {
+        add("r.department_id = ANY(?)", x.clone().into(), &mut values);
+    }
+    if let Some(x) = &f.department {
+        add("r.department_id = ?", x.clone().into(), &mut values);
+    }
+    if let Some(x) = f.course_id {
+        add("r.course_id = ?", x.into(), &mut values);
+    }
+    if let Some(x) = &f.delivery_status {
+        add("d.status = ?", x.clone().into(), &mut values);
+    }
+    if let Some(x) = f.cursor {
+        add("r.id > ?", x.into(), &mut values);
+    }
+    values.push(((f.limit + 1) as i64).into());
+    RegistrationRow::find_by_statement(pg(
+        &format!(
+            "SELECT {COLS} FROM {FROM} WHERE {} ORDER BY r.id LIMIT ${}",
+            clauses.join(" AND "),
+            values.len()
+        ),
+        values,
+    ))
+    .all(c)
+    .await
+}
+
+/// A failed delivery back to pending, attempts reset (operator redrive).
+pub async fn redrive(
+    c: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(c.execute_raw(pg(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, last_error = NULL, updated_at = $2
+         WHERE registration_id = $1 AND status = 'failed'",
+        vec![id.into(), now.into()],
+    ))
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Marks a delivery delivered (the LMS answered, or its webhook came first).
+pub async fn delivered(
+    c: &impl ConnectionTrait,
+    id: Uuid,
+    enrollment: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "UPDATE deliveries SET status = 'delivered', delivered_at = $2, updated_at = $2,
+             lms_enrollment_id = COALESCE($3, lms_enrollment_id)
+         WHERE registration_id = $1 AND status <> 'delivered'",
+        vec![id.into(), now.into(), enrollment.map(str::to_string).into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct DueDelivery {
+    pub registration_id: Uuid,
+    pub idempotency_id: Uuid,
+    pub attempts: i32,
+}
+
+/// Locks up to `limit` due deliveries; other workers skip them.
+pub async fn due(
+    c: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<DueDelivery>, DbErr> {
+    DueDelivery::find_by_statement(pg(
+        "SELECT registration_id, idempotency_id, attempts FROM deliveries
+         WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        vec![now.into(), (limit as i64).into()],
+    ))
+    .all(c)
+    .await
+}
+
+pub async fn attempt_failed(
+    c: &impl ConnectionTrait,
+    id: Uuid,
+    error: &str,
+    park: bool,
+    next: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "UPDATE deliveries SET attempts = attempts + 1, last_error = $2, status = CASE WHEN $3 THEN 'failed' ELSE status END,
+             next_attempt_at = $4, updated_at = $5
+         WHERE registration_id = $1",
+        vec![id.into(), error.into(), park.into(), next.into(), now.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+pub async fn attempt_succeeded(
+    c: &impl ConnectionTrait,
+    id: Uuid,
+    enrollment: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "UPDATE deliveries SET attempts = attempts + 1 WHERE registration_id = $1",
+        vec![id.into()],
+    ))
+    .await?;
+    delivered(c, id, enrollment, now).await
+}

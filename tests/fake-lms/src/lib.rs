@@ -1,0 +1,237 @@
+//! A fake Cadence LMS for tests, benchmarks and `make run`. It speaks the connector contract of
+//! the specification: it accepts `POST /api/v2/connectors/enrollment-request` (checking the
+//! connector API key), stores every request it receives, de-duplicates by `Idempotency-Key`,
+//! answers `{success, enrollmentId, status: "pending"}`, and then calls the commerce webhook
+//! `POST /api/v1/webhooks/enrollment-status` signed with Standard Webhooks. Its behaviour is set
+//! at run time: approve, reject with a reason, fail the next N requests, or stay silent.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Accept and approve (webhook `enrollment.approved`).
+    Approve,
+    /// Accept and reject with this reason (webhook `enrollment.rejected`).
+    Reject(String),
+    /// Accept without calling back.
+    Silent,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub api_key: String,
+    /// Full URL of the commerce enrollment-status webhook.
+    pub webhook_url: String,
+    /// `whsec_…` secret shared with commerce.
+    pub webhook_secret: String,
+}
+
+/// One request as received.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Received {
+    pub idempotency_key: Option<String>,
+    pub body: Value,
+    pub answered: u16,
+    #[serde(skip)]
+    pub at: Instant,
+}
+
+struct State {
+    config: Config,
+    behaviour: Mutex<Behaviour>,
+    fail_next: AtomicU32,
+    received: Mutex<Vec<Received>>,
+    /// Idempotency key → enrollment id: a retry never creates a second enrollment.
+    enrollments: Mutex<HashMap<String, String>>,
+    http: reqwest::Client,
+}
+
+/// A running fake LMS.
+pub struct FakeLms {
+    pub url: String,
+    state: Arc<State>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl FakeLms {
+    /// Starts on `port` (0 for any) on 127.0.0.1.
+    pub fn start(config: Config, port: u16) -> std::io::Result<FakeLms> {
+        telemetry::install_crypto_provider();
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let state = Arc::new(State {
+            config,
+            behaviour: Mutex::new(Behaviour::Approve),
+            fail_next: AtomicU32::new(0),
+            received: Mutex::new(Vec::new()),
+            enrollments: Mutex::new(HashMap::new()),
+            http: reqwest::Client::new(),
+        });
+        let data = web::Data::from(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::JsonConfig::default().limit(1 << 20))
+                .route(
+                    "/api/v2/connectors/enrollment-request",
+                    web::post().to(enrollment_request),
+                )
+                .route("/received", web::get().to(received))
+        })
+        .workers(2)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(FakeLms {
+            url,
+            state,
+            server: handle,
+        })
+    }
+
+    pub fn set_behaviour(&self, b: Behaviour) {
+        *self.state.behaviour.lock().unwrap() = b;
+    }
+
+    /// Answers the next `n` requests with 503.
+    pub fn fail_next(&self, n: u32) {
+        self.state.fail_next.store(n, Ordering::SeqCst);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// Distinct enrollments created (one per idempotency key).
+    pub fn enrollment_count(&self) -> usize {
+        self.state.enrollments.lock().unwrap().len()
+    }
+
+    pub async fn stop(self) {
+        self.server.stop(true).await;
+    }
+}
+
+async fn received(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok().json(state.received.lock().unwrap().clone())
+}
+
+async fn enrollment_request(
+    req: HttpRequest,
+    state: web::Data<State>,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let record = |answered: u16| {
+        state.received.lock().unwrap().push(Received {
+            idempotency_key: key.clone(),
+            body: body.0.clone(),
+            answered,
+            at: Instant::now(),
+        });
+    };
+    let api_key_ok = req.headers().get("x-api-key").and_then(|v| v.to_str().ok())
+        == Some(state.config.api_key.as_str())
+        && body["apiKey"].as_str() == Some(state.config.api_key.as_str());
+    if !api_key_ok {
+        record(401);
+        return HttpResponse::Unauthorized().json(
+            json!({"success": false, "status": "error", "message": "bad connector API key"}),
+        );
+    }
+    let Some(key) = key.clone() else {
+        record(400);
+        return HttpResponse::BadRequest().json(
+            json!({"success": false, "status": "error", "message": "Idempotency-Key required"}),
+        );
+    };
+    if state
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        record(503);
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({"success": false, "status": "error", "message": "try later"}));
+    }
+    let (enrollment_id, first) = {
+        let mut e = state.enrollments.lock().unwrap();
+        match e.get(&key) {
+            Some(id) => (id.clone(), false),
+            None => {
+                let id = format!("enr_{}", uuid::Uuid::now_v7().simple());
+                e.insert(key.clone(), id.clone());
+                (id, true)
+            }
+        }
+    };
+    record(200);
+    let behaviour = state.behaviour.lock().unwrap().clone();
+    if first && behaviour != Behaviour::Silent {
+        let payload = &body.0["payload"];
+        let (event, status, reason) = match &behaviour {
+            Behaviour::Reject(r) => ("enrollment.rejected", "rejected", Some(r.clone())),
+            _ => ("enrollment.approved", "approved", None),
+        };
+        let hook = json!({
+            "source": "cadence-lms",
+            "event": event,
+            "payload": {
+                "enrollmentId": enrollment_id,
+                "orderId": payload["orderId"],
+                "orderItemId": payload["orderItemId"],
+                "status": status,
+                "processedAt": chrono::Utc::now().to_rfc3339(),
+                "processedBy": "auto-approval",
+                "rejectionReason": reason,
+            }
+        });
+        let state = state.clone();
+        tokio::spawn(async move { send_webhook(&state, hook).await });
+    }
+    HttpResponse::Ok().json(json!({
+        "success": true, "enrollmentId": enrollment_id, "status": "pending", "message": "enrollment created"
+    }))
+}
+
+async fn send_webhook(state: &State, hook: Value) {
+    let bytes = hook.to_string().into_bytes();
+    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    for attempt in 0..5u64 {
+        let ts = chrono::Utc::now().timestamp();
+        let Ok(sig) = ::web::standard_webhooks::sign(&state.config.webhook_secret, &id, ts, &bytes)
+        else {
+            return;
+        };
+        let r = state
+            .http
+            .post(&state.config.webhook_url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(bytes.clone())
+            .send()
+            .await;
+        if r.as_ref().is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100 * (attempt + 1))).await;
+    }
+    tracing::warn!("fake LMS: webhook not delivered");
+}
