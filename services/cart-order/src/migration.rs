@@ -16,8 +16,14 @@ impl MigratorTrait for Migrator {
 mod m20261126_000001_init {
     use sea_orm_migration::prelude::*;
 
-    #[derive(DeriveMigrationName)]
     pub struct Migration;
+
+    // Named explicitly: the derive would name every migration of this file alike.
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261126_000001_init"
+        }
+    }
 
     const SQL: &[&str] = &[
         // The catalog's prices as cart-order knows them (read model, fed by events).
@@ -54,8 +60,14 @@ mod m20261126_000001_init {
 mod m20261126_000002_orders {
     use sea_orm_migration::prelude::*;
 
-    #[derive(DeriveMigrationName)]
     pub struct Migration;
+
+    // Named explicitly: the derive would name every migration of this file alike.
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261126_000002_orders"
+        }
+    }
 
     const SQL: &[&str] = &[
         "CREATE TABLE carts (

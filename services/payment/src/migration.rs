@@ -14,8 +14,14 @@ impl MigratorTrait for Migrator {
 mod m20261126_000001_init {
     use sea_orm_migration::prelude::*;
 
-    #[derive(DeriveMigrationName)]
     pub struct Migration;
+
+    // Named explicitly: the derive would name every migration of this file alike.
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261126_000001_init"
+        }
+    }
 
     const SQL: &[&str] = &[
         "CREATE TABLE payments (

@@ -242,6 +242,7 @@ mod tests {
 
     #[tokio::test]
     async fn follows_stripe_test_payment_methods() {
+        telemetry::install_crypto_provider();
         let s = Sandbox::new("whsec_test", "http://127.0.0.1:9/unused").unwrap();
         let req = |pm: &str| Confirm {
             intent_id: "pi_1".into(),
