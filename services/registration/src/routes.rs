@@ -2,7 +2,7 @@
 //! departments (single and bulk approve/reject, redrive of parked enrollment requests).
 
 use crate::Registration;
-use crate::storage::{self, Filter, RegistrationRow};
+use crate::storage::{self, Filter, Move, RegistrationRow};
 use ::web::page::PageQuery;
 use ::web::{ApiError, Caller, Json, Page, Role};
 use actix_web::{HttpResponse, web};
@@ -168,11 +168,13 @@ async fn act(
             storage::transition(
                 &txn,
                 id,
-                &["pending"],
-                "approved",
-                &caller.user_id,
-                None,
-                None,
+                Move {
+                    from: &["pending"],
+                    to: "approved",
+                    by: &caller.user_id,
+                    reason: None,
+                    enrollment: None,
+                },
                 now,
             )
             .await?
@@ -181,11 +183,13 @@ async fn act(
             storage::transition(
                 &txn,
                 id,
-                &["pending"],
-                "rejected",
-                &caller.user_id,
-                reason,
-                None,
+                Move {
+                    from: &["pending"],
+                    to: "rejected",
+                    by: &caller.user_id,
+                    reason,
+                    enrollment: None,
+                },
                 now,
             )
             .await?

@@ -240,18 +240,31 @@ pub async fn lock(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<Registrat
 #[derive(Debug)]
 pub struct IllegalTransition(pub String);
 
-/// Moves `from` → `to` with reviewer fields; publishes the change. `Err` when the registration is
-/// not in `from`.
+/// One state-machine move of a registration.
+pub struct Move<'a> {
+    /// States the move applies from.
+    pub from: &'a [&'a str],
+    pub to: &'a str,
+    /// Who moved it (an admin id, `auto-approval`, the LMS's `processedBy`).
+    pub by: &'a str,
+    pub reason: Option<&'a str>,
+    pub enrollment: Option<&'a str>,
+}
+
+/// Applies `m` and publishes the change. `Err` when the registration is not in `m.from`.
 pub async fn transition(
     c: &impl ConnectionTrait,
     id: Uuid,
-    from: &[&str],
-    to: &str,
-    by: &str,
-    reason: Option<&str>,
-    enrollment: Option<&str>,
+    m: Move<'_>,
     now: DateTime<Utc>,
 ) -> Result<Result<RegistrationRow, IllegalTransition>, DbErr> {
+    let Move {
+        from,
+        to,
+        by,
+        reason,
+        enrollment,
+    } = m;
     let Some(current) = lock(c, id).await? else {
         return Ok(Err(IllegalTransition("no such registration".into())));
     };

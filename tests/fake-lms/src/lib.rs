@@ -47,6 +47,7 @@ pub struct Received {
 
 struct State {
     config: Config,
+    webhook_url: Mutex<String>,
     behaviour: Mutex<Behaviour>,
     fail_next: AtomicU32,
     received: Mutex<Vec<Received>>,
@@ -69,6 +70,7 @@ impl FakeLms {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let state = Arc::new(State {
+            webhook_url: Mutex::new(config.webhook_url.clone()),
             config,
             behaviour: Mutex::new(Behaviour::Approve),
             fail_next: AtomicU32::new(0),
@@ -98,6 +100,11 @@ impl FakeLms {
             state,
             server: handle,
         })
+    }
+
+    /// Points the callbacks at the platform (known only once it has started).
+    pub fn set_webhook_url(&self, url: &str) {
+        *self.state.webhook_url.lock().unwrap() = url.to_string();
     }
 
     pub fn set_behaviour(&self, b: Behaviour) {
@@ -211,6 +218,7 @@ async fn enrollment_request(
 
 async fn send_webhook(state: &State, hook: Value) {
     let bytes = hook.to_string().into_bytes();
+    let url = state.webhook_url.lock().unwrap().clone();
     let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
     for attempt in 0..5u64 {
         let ts = chrono::Utc::now().timestamp();
@@ -220,7 +228,7 @@ async fn send_webhook(state: &State, hook: Value) {
         };
         let r = state
             .http
-            .post(&state.config.webhook_url)
+            .post(&url)
             .header("content-type", "application/json")
             .header("webhook-id", &id)
             .header("webhook-timestamp", ts.to_string())

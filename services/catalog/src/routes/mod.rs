@@ -77,6 +77,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Catalog>) {
         .route(
             "/api/v2/admin/catalog/exchange-rates/{currency}",
             web::put().to(admin::put_rate),
+        )
+        .route(
+            "/internal/v1/catalog/items/{kind}/{id}",
+            web::get().to(internal::item),
         );
 }
 

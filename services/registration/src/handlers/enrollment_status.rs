@@ -3,7 +3,7 @@
 //! enrolled, `enrollment.rejected` → rejected with the reason. Duplicates and out-of-order
 //! deliveries are harmless: only the transitions the state machine allows happen.
 
-use crate::storage;
+use crate::storage::{self, Move};
 use bus::{Delivery, Handler, HandlerError, HandlerFuture};
 use chrono::Utc;
 use sea_orm::DatabaseTransaction;
@@ -81,11 +81,13 @@ impl Handler for EnrollmentStatusHandler {
                     storage::transition(
                         txn,
                         reg_id,
-                        &["approved"],
-                        "enrolled",
-                        &by,
-                        None,
-                        enrollment,
+                        Move {
+                            from: &["approved"],
+                            to: "enrolled",
+                            by: &by,
+                            reason: None,
+                            enrollment,
+                        },
                         now,
                     )
                     .await?
@@ -99,11 +101,13 @@ impl Handler for EnrollmentStatusHandler {
                     storage::transition(
                         txn,
                         reg_id,
-                        &["approved"],
-                        "rejected",
-                        &by,
-                        Some(&reason),
-                        enrollment,
+                        Move {
+                            from: &["approved"],
+                            to: "rejected",
+                            by: &by,
+                            reason: Some(&reason),
+                            enrollment,
+                        },
                         now,
                     )
                     .await?

@@ -6,3 +6,4 @@ mod backbone;
 mod catalog;
 mod gateway;
 mod helpers;
+mod purchase;
