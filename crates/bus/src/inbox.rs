@@ -246,10 +246,9 @@ async fn process(
         payload: msg.payload.clone(),
         attempt,
     };
-    let result = apply(db, spec, handler, &delivery)
-        .instrument(span.clone())
-        .await;
-    let _g = span.enter();
+    // The whole handling runs inside the span; a span guard is never held across an await.
+    async move {
+    let result = apply(db, spec, handler, &delivery).await;
     match result {
         Ok(outcome) => {
             if faults
@@ -281,6 +280,9 @@ async fn process(
         }
     }
     false
+    }
+    .instrument(span)
+    .await
 }
 
 async fn apply(
