@@ -6,7 +6,7 @@ export COMMERCE__AUTH__HS256_SECRET ?= dev-only-secret-change-me-0123456789
 
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test services build fmt lint unit bench clean-test-data
+.PHONY: run test services build fmt lint bench clean-test-data
 
 ## Start Postgres and NATS if needed, migrate, seed a demo catalog, serve everything on :8080.
 run: services build
@@ -34,3 +34,10 @@ lint:
 
 clean-test-data:
 	@deploy/local/clean-test-data.sh
+
+## The purchase benchmark (release build): LEARNERS, SECONDS and COURSES tune it.
+LEARNERS ?= 8
+SECONDS ?= 20
+COURSES ?= 20
+bench: services
+	cargo run --release -p bench --bin purchase-bench -- --learners $(LEARNERS) --seconds $(SECONDS) --courses $(COURSES)

@@ -1,0 +1,183 @@
+//! `make bench`: the whole purchase through the gateway, with N concurrent learners for a set
+//! time: add to cart → checkout → create-intent → confirm → (order completed → registration →)
+//! enrollment request received by the fake LMS. It prints completed purchases per second, p50/p99
+//! of each HTTP step, and p50/p99 of the event pipeline (payment succeeded → enrollment request
+//! received). The platform, the fake LMS and the load all run in this one process against the
+//! real Postgres and NATS.
+//!
+//! `purchase-bench [--learners N] [--seconds S] [--courses K]`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testkit::{TestApp, TestEnv};
+
+const LMS_KEY: &str = "bench-lms-connector-key";
+const LMS_SECRET: &str = "whsec_YmVuY2gtbG1zLXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3ODk=";
+const STEPS: [&str; 4] = ["add-item", "checkout", "create-intent", "confirm"];
+
+fn arg(name: &str, default: u64) -> u64 {
+    std::env::args().skip_while(|a| a != name).nth(1).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn call(client: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
+    let r = client.post(url).bearer_auth(token).json(&body).send().await.expect("request");
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let learners = arg("--learners", 8);
+    let seconds = arg("--seconds", 20);
+    let courses = arg("--courses", 20);
+    let env = TestEnv::new().await;
+    let lms = fake_lms::FakeLms::start(
+        fake_lms::Config { api_key: LMS_KEY.into(), webhook_url: String::new(), webhook_secret: LMS_SECRET.into() },
+        0,
+    )
+    .unwrap();
+    let settings = env.settings(&[
+        ("http.workers", "2".into()),
+        ("database.max_connections", "20".into()),
+        ("gateway.rate_limit_per_minute", "1000000".into()),
+        ("gateway.rate_limit_burst", "1000000".into()),
+        ("registration.lms_url", lms.url.clone()),
+        ("registration.lms_api_key", LMS_KEY.into()),
+        ("registration.lms_webhook_secret", LMS_SECRET.into()),
+    ]);
+    let app = TestApp::spawn(settings, &commerce::registry(), &["all"]).await;
+    lms.set_webhook_url(&app.url("/api/v1/webhooks/enrollment-status"));
+    let admin = env.token("bench-admin", &["billing-admin"], &[]);
+    let mut ids = Vec::new();
+    for i in 0..courses {
+        let (s, c) = call(&app.client, app.url("/api/v2/admin/catalog/courses"), &admin, json!({
+            "lmsCourseId": format!("bench-{i}"), "title": format!("Bench course {i}"), "departmentId": "bench",
+            "contentCreatorId": "creator", "instructorId": "instructor", "published": true
+        }))
+        .await;
+        assert_eq!(s, 201, "{c}");
+        let id = c["id"].as_str().unwrap().to_string();
+        let (s, p) = call(&app.client, app.url("/api/v2/admin/pricing"), &admin, json!({
+            "courseId": id, "priceType": "one-time", "currency": "USD", "basePrice": 1000 + i as i64
+        }))
+        .await;
+        assert_eq!(s, 201, "{p}");
+        ids.push(id);
+    }
+    let ids = Arc::new(ids);
+    let samples: Arc<Mutex<HashMap<&'static str, Vec<Duration>>>> = Arc::new(Mutex::new(HashMap::new()));
+    let paid_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let failures = Arc::new(Mutex::new(0u64));
+    println!("purchase-bench: {learners} learners for {seconds} s over {courses} courses (platform, fake LMS and load in one process)");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let workers = (0..learners).map(|w| {
+        let (client, base, env) = (app.client.clone(), app.base.clone(), env.clone());
+        let (ids, samples, paid_at, failures) = (ids.clone(), samples.clone(), paid_at.clone(), failures.clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let token = env.token(&format!("bench-{w}-{n}"), &["learner"], &[]);
+                let course = &ids[((w + n) as usize) % ids.len()];
+                let mut step_times = Vec::with_capacity(4);
+                let t = Instant::now();
+                let (s, _) = call(&client, format!("{base}/api/v2/cart/items"), &token, json!({"itemType": "course", "itemId": course})).await;
+                step_times.push(t.elapsed());
+                if s != 201 {
+                    *failures.lock().unwrap() += 1;
+                    continue;
+                }
+                let t = Instant::now();
+                let (s, order) = call(&client, format!("{base}/api/v2/cart/checkout"), &token, json!({})).await;
+                step_times.push(t.elapsed());
+                if s != 201 {
+                    *failures.lock().unwrap() += 1;
+                    continue;
+                }
+                let oid = order["id"].as_str().unwrap_or_default().to_string();
+                let t = Instant::now();
+                let (s, intent) = call(&client, format!("{base}/api/v2/payments/create-intent"), &token, json!({"orderId": oid})).await;
+                step_times.push(t.elapsed());
+                if s != 201 {
+                    *failures.lock().unwrap() += 1;
+                    continue;
+                }
+                let t = Instant::now();
+                let (s, paid) = call(&client, format!("{base}/api/v2/payments/confirm"), &token, json!({
+                    "paymentId": intent["id"], "paymentMethod": "pm_card_visa"
+                }))
+                .await;
+                step_times.push(t.elapsed());
+                if s != 200 || paid["status"] != "succeeded" {
+                    *failures.lock().unwrap() += 1;
+                    continue;
+                }
+                paid_at.lock().unwrap().insert(oid, Instant::now());
+                let mut m = samples.lock().unwrap();
+                for (step, d) in STEPS.iter().zip(step_times) {
+                    m.entry(step).or_default().push(d);
+                }
+            }
+        })
+    });
+    futures_util::future::join_all(workers).await;
+    let load_time = started.elapsed();
+    // Let the pipeline drain: every paid order should reach the LMS.
+    let expected = paid_at.lock().unwrap().len();
+    let drain_start = Instant::now();
+    while lms.received().iter().filter(|r| r.answered == 200).count() < expected && drain_start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let paid = paid_at.lock().unwrap().clone();
+    let mut pipeline: Vec<Duration> = lms
+        .received()
+        .iter()
+        .filter(|r| r.answered == 200)
+        .filter_map(|r| {
+            let oid = r.body["payload"]["orderId"].as_str()?;
+            paid.get(oid).map(|t| r.at.saturating_duration_since(*t))
+        })
+        .collect();
+    pipeline.sort();
+    let completed_in_window = lms
+        .received()
+        .iter()
+        .filter(|r| r.answered == 200 && r.at <= deadline)
+        .count();
+    println!();
+    println!("paid purchases:                {expected} ({} failed requests)", failures.lock().unwrap());
+    println!("enrollment requests received:  {} (all paid orders: {})", pipeline.len(), pipeline.len() == expected);
+    println!(
+        "completed purchases/s:         {:.1} (enrollment request received within the {} s window: {})",
+        completed_in_window as f64 / load_time.as_secs_f64(),
+        seconds,
+        completed_in_window
+    );
+    println!("{:<28} {:>10} {:>10} {:>8}", "step", "p50", "p99", "n");
+    let m = samples.lock().unwrap();
+    for step in STEPS {
+        let mut v = m.get(step).cloned().unwrap_or_default();
+        v.sort();
+        println!("{:<28} {:>10} {:>10} {:>8}", step, ms(pct(&v, 0.50)), ms(pct(&v, 0.99)), v.len());
+    }
+    println!("{:<28} {:>10} {:>10} {:>8}", "payment→enrollment request", ms(pct(&pipeline, 0.50)), ms(pct(&pipeline, 0.99)), pipeline.len());
+    app.stop().await;
+    lms.stop().await;
+    env.cleanup().await;
+}
