@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# `make run`: database, migrations, every service behind the gateway on :8080, a demo catalog,
-# a dev token and example requests. Ctrl-C stops the platform.
+# `make run`: database, migrations, every service behind the gateway on :8080, the fake LMS on
+# :8090, a demo catalog, dev tokens and example requests. Ctrl-C stops everything.
 set -euo pipefail
-bin="${CARGO_TARGET_DIR:-$HOME/.cache/cadence-target}/debug/commerce"
+target="${CARGO_TARGET_DIR:-$HOME/.cache/cadence-target}/debug"
+bin="$target/commerce"
 db="${COMMERCE_DB:-commerce}"
 export COMMERCE__DATABASE__URL="${COMMERCE__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/$db}"
 export COMMERCE__TELEMETRY__JSON="${COMMERCE__TELEMETRY__JSON:-false}"
+export COMMERCE__REGISTRATION__LMS_URL="${COMMERCE__REGISTRATION__LMS_URL:-http://127.0.0.1:8090}"
 
 psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname = '$db'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -d postgres -qc "create database \"$db\""
 "$bin" migrate
+"$target/fake-lms" --port 8090 &
+lms=$!
 "$bin" serve --services all &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' INT TERM EXIT
+trap 'kill $server $lms 2>/dev/null; wait $server $lms 2>/dev/null' INT TERM EXIT
 for _ in $(seq 1 60); do
   curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break
   sleep 0.5
@@ -20,21 +24,36 @@ done
 "$bin" seed --url http://127.0.0.1:8080
 learner=$("$bin" dev-token --sub learner-1 --roles learner)
 admin=$("$bin" dev-token --sub admin-1 --roles billing-admin)
+enroller=$("$bin" dev-token --sub enroll-1 --roles enrollment-admin --departments cs)
+first_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
+course=$(curl -fsS 'http://127.0.0.1:8080/api/v2/catalog/courses?q=Programming' | first_id)
 cat <<MSG
 
 Cadence Commerce is running on http://127.0.0.1:8080  (API docs: http://127.0.0.1:8080/api/docs/)
+The fake LMS is on http://127.0.0.1:8090 (GET /received shows the enrollment requests it got).
 
   export LEARNER=$learner
   export ADMIN=$admin
+  export ENROLLER=$enroller
+  H='content-type: application/json'
 
+  # browse
   curl -s http://127.0.0.1:8080/api/v2/catalog/courses
   curl -s 'http://127.0.0.1:8080/api/v2/catalog/courses?currency=EUR&q=data'
-  curl -s http://127.0.0.1:8080/api/v2/catalog/programs
   curl -s http://127.0.0.1:8080/api/v2/catalog/departments/cs
-  curl -s -H "Authorization: Bearer \$ADMIN" http://127.0.0.1:8080/api/v2/admin/pricing
-  curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H 'Idempotency-Key: demo-1' -H 'content-type: application/json' \\
-       -d '{"lmsCourseId":"lms-demo","title":"Demo","departmentId":"cs","contentCreatorId":"c1","instructorId":"i1","published":true}' \\
-       http://127.0.0.1:8080/api/v2/admin/catalog/courses
+
+  # buy a course: cart → checkout → intent → confirm (sandbox card pm_card_visa)
+  curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"itemType":"course","itemId":"$course"}' http://127.0.0.1:8080/api/v2/cart/items
+  first_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
+  ORDER=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H 'Idempotency-Key: demo-checkout-1' http://127.0.0.1:8080/api/v2/cart/checkout | first_id)
+  PAY=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"orderId\":\"\$ORDER\"}" http://127.0.0.1:8080/api/v2/payments/create-intent | first_id)
+  curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"paymentId\":\"\$PAY\",\"paymentMethod\":\"pm_card_visa\"}" http://127.0.0.1:8080/api/v2/payments/confirm
+  curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/orders
+  curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/registrations
+
+  # administer
+  curl -s -H "Authorization: Bearer \$ADMIN" http://127.0.0.1:8080/api/v2/admin/orders
+  curl -s -H "Authorization: Bearer \$ENROLLER" http://127.0.0.1:8080/api/v2/admin/registrations
 
 Ctrl-C stops it.
 MSG

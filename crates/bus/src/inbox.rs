@@ -39,6 +39,9 @@ pub struct ConsumerSpec {
     pub ack_wait: Duration,
     /// Delay before redelivery after the n-th failure (the last entry repeats).
     pub backoff: Vec<Duration>,
+    /// Nudged after each applied event: the service's outbox relay, so events the handler wrote
+    /// leave at once instead of at the next poll.
+    pub wake_after_commit: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl ConsumerSpec {
@@ -55,7 +58,14 @@ impl ConsumerSpec {
                 Duration::from_secs(5),
                 Duration::from_secs(30),
             ],
+            wake_after_commit: None,
         }
+    }
+
+    /// Wakes `relay` after each applied event.
+    pub fn waking(mut self, relay: Arc<tokio::sync::Notify>) -> Self {
+        self.wake_after_commit = Some(relay);
+        self
     }
 
     fn delay_after(&self, deliveries: i64) -> Duration {
@@ -258,6 +268,9 @@ async fn process(
             {
                 tracing::warn!("fault plan: dying after commit, before ack");
                 return true;
+            }
+            if let (Outcome::Applied, Some(w)) = (&outcome, &spec.wake_after_commit) {
+                w.notify_one();
             }
             if matches!(outcome, Outcome::Duplicate) {
                 metrics::counter!("inbox_duplicates_total", "consumer" => spec.durable.clone())

@@ -73,7 +73,8 @@ impl ServiceFactory for CartOrderService {
             let payments = bus::inbox::run_consumer(
                 ctx.bus.clone(),
                 db.clone(),
-                ConsumerSpec::new(PAYMENTS_CONSUMER, "COMMERCE", "commerce.payment.>"),
+                ConsumerSpec::new(PAYMENTS_CONSUMER, "COMMERCE", "commerce.payment.>")
+                    .waking(relay.waker()),
                 Arc::new(handlers::payment::PaymentHandler),
                 FaultPlan::default(),
                 ctx.shutdown.clone(),

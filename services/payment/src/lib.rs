@@ -86,7 +86,8 @@ impl ServiceFactory for PaymentService {
             let webhooks = bus::inbox::run_consumer(
                 ctx.bus.clone(),
                 db.clone(),
-                ConsumerSpec::new(WEBHOOK_CONSUMER, "INBOUND", "inbound.processor.>"),
+                ConsumerSpec::new(WEBHOOK_CONSUMER, "INBOUND", "inbound.processor.>")
+                    .waking(relay.waker()),
                 Arc::new(handlers::webhook::WebhookHandler { processors }),
                 FaultPlan::default(),
                 ctx.shutdown.clone(),

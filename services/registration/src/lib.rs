@@ -73,12 +73,14 @@ impl ServiceFactory for RegistrationService {
                 api_key: cfg.lms_api_key.clone(),
                 max_attempts: cfg.max_attempts,
                 retry_base: Duration::from_millis(cfg.retry_base_ms),
+                http_timeout: Duration::from_secs(10),
             };
             let mut orders_spec = ConsumerSpec::new(
                 ORDERS_CONSUMER,
                 "COMMERCE",
                 events::subjects::ORDER_COMPLETED,
-            );
+            )
+            .waking(relay.waker());
             if let Some(tune) = &self.tune_consumer {
                 tune(&mut orders_spec);
             }
@@ -97,7 +99,8 @@ impl ServiceFactory for RegistrationService {
                     LMS_STATUS_CONSUMER,
                     "INBOUND",
                     "inbound.lms.enrollment-status",
-                ),
+                )
+                .waking(relay.waker()),
                 Arc::new(handlers::enrollment_status::EnrollmentStatusHandler {
                     secret: cfg.lms_webhook_secret.clone(),
                 }),

@@ -1,6 +1,6 @@
 //! Enrollment requests to the LMS (`POST <LMS>/api/v2/connectors/enrollment-request`), delivered
-//! from the `deliveries` table: due rows are locked with `SKIP LOCKED` so several workers never
-//! send the same one at once; each attempt carries the registration's one idempotency id;
+//! from the `deliveries` table: due rows are claimed for a lease (`SKIP LOCKED`, no lock held
+//! during the call) so several workers never send the same one at once; each attempt carries the registration's one idempotency id;
 //! failures back off exponentially and are parked as `failed` after the limit (an admin can
 //! redrive them).
 //!
@@ -12,7 +12,7 @@
 
 use crate::storage::{self, DueDelivery};
 use chrono::Utc;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,8 @@ pub struct LmsClient {
     pub api_key: String,
     pub max_attempts: u32,
     pub retry_base: Duration,
+    /// The client's per-request timeout; a claim lasts three of them.
+    pub http_timeout: Duration,
 }
 
 #[derive(Debug, Serialize)]
@@ -167,20 +169,20 @@ pub async fn run(
     }
 }
 
-/// One pass: locks due rows, sends them concurrently, records each outcome.
+/// One pass: claims due rows, sends them concurrently, records each outcome.
 pub async fn deliver_due(
     db: &DatabaseConnection,
     lms: &LmsClient,
 ) -> Result<usize, sea_orm::DbErr> {
-    let txn = db.begin().await?;
-    let due = storage::due(&txn, Utc::now(), 16).await?;
+    let lease =
+        chrono::Duration::from_std(lms.http_timeout * 3).unwrap_or(chrono::Duration::seconds(60));
+    let due = storage::claim_due(db, Utc::now(), lease, 16).await?;
     if due.is_empty() {
-        txn.commit().await?;
         return Ok(0);
     }
     let mut regs = Vec::with_capacity(due.len());
     for d in &due {
-        regs.push(storage::get(&txn, d.registration_id).await?);
+        regs.push(storage::get(db, d.registration_id).await?);
     }
     let sends = due.iter().zip(&regs).map(|(d, r)| async move {
         match r {
@@ -193,7 +195,7 @@ pub async fn deliver_due(
     for (d, outcome) in due.iter().zip(outcomes) {
         match outcome {
             Attempt::Delivered(enrollment) => {
-                storage::attempt_succeeded(&txn, d.registration_id, enrollment.as_deref(), now)
+                storage::attempt_succeeded(db, d.registration_id, enrollment.as_deref(), now)
                     .await?;
                 metrics::counter!("lms_enrollment_requests_total", "outcome" => "delivered")
                     .increment(1);
@@ -207,17 +209,16 @@ pub async fn deliver_due(
                 } else {
                     tracing::warn!(registration = %d.registration_id, error = %e, "enrollment request failed; will retry");
                 }
-                storage::attempt_failed(&txn, d.registration_id, &e, park, next, now).await?;
+                storage::attempt_failed(db, d.registration_id, &e, park, next, now).await?;
                 metrics::counter!("lms_enrollment_requests_total", "outcome" => if park { "parked" } else { "retry" }).increment(1);
             }
             Attempt::Permanent(e) => {
                 tracing::error!(registration = %d.registration_id, error = %e, "enrollment request refused; parked");
-                storage::attempt_failed(&txn, d.registration_id, &e, true, now, now).await?;
+                storage::attempt_failed(db, d.registration_id, &e, true, now, now).await?;
                 metrics::counter!("lms_enrollment_requests_total", "outcome" => "parked")
                     .increment(1);
             }
         }
     }
-    txn.commit().await?;
     Ok(due.len())
 }

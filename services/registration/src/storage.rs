@@ -396,16 +396,22 @@ pub struct DueDelivery {
     pub attempts: i32,
 }
 
-/// Locks up to `limit` due deliveries; other workers skip them.
-pub async fn due(
+/// Claims up to `limit` due deliveries for `lease`: their next attempt moves past the lease, so
+/// other workers skip them, and no lock is held while the LMS is called. A worker that dies
+/// mid-call leaves the row to be retried when the lease ends (with the same idempotency id).
+pub async fn claim_due(
     c: &impl ConnectionTrait,
     now: DateTime<Utc>,
+    lease: chrono::Duration,
     limit: u64,
 ) -> Result<Vec<DueDelivery>, DbErr> {
     DueDelivery::find_by_statement(pg(
-        "SELECT registration_id, idempotency_id, attempts FROM deliveries
-         WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-        vec![now.into(), (limit as i64).into()],
+        "UPDATE deliveries SET next_attempt_at = $2, updated_at = $1
+         WHERE registration_id IN (
+             SELECT registration_id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+         RETURNING registration_id, idempotency_id, attempts",
+        vec![now.into(), (now + lease).into(), (limit as i64).into()],
     ))
     .all(c)
     .await

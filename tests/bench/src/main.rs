@@ -19,7 +19,11 @@ const LMS_SECRET: &str = "whsec_YmVuY2gtbG1zLXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3ODk=
 const STEPS: [&str; 4] = ["add-item", "checkout", "create-intent", "confirm"];
 
 fn arg(name: &str, default: u64) -> u64 {
-    std::env::args().skip_while(|a| a != name).nth(1).and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -35,7 +39,13 @@ fn ms(d: Duration) -> String {
 }
 
 async fn call(client: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
-    let r = client.post(url).bearer_auth(token).json(&body).send().await.expect("request");
+    let r = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
 }
@@ -47,7 +57,11 @@ async fn main() {
     let courses = arg("--courses", 20);
     let env = TestEnv::new().await;
     let lms = fake_lms::FakeLms::start(
-        fake_lms::Config { api_key: LMS_KEY.into(), webhook_url: String::new(), webhook_secret: LMS_SECRET.into() },
+        fake_lms::Config {
+            api_key: LMS_KEY.into(),
+            webhook_url: String::new(),
+            webhook_secret: LMS_SECRET.into(),
+        },
         0,
     )
     .unwrap();
@@ -80,15 +94,23 @@ async fn main() {
         ids.push(id);
     }
     let ids = Arc::new(ids);
-    let samples: Arc<Mutex<HashMap<&'static str, Vec<Duration>>>> = Arc::new(Mutex::new(HashMap::new()));
+    let samples: Arc<Mutex<HashMap<&'static str, Vec<Duration>>>> =
+        Arc::new(Mutex::new(HashMap::new()));
     let paid_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let failures = Arc::new(Mutex::new(0u64));
-    println!("purchase-bench: {learners} learners for {seconds} s over {courses} courses (platform, fake LMS and load in one process)");
+    println!(
+        "purchase-bench: {learners} learners for {seconds} s over {courses} courses (platform, fake LMS and load in one process)"
+    );
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let workers = (0..learners).map(|w| {
         let (client, base, env) = (app.client.clone(), app.base.clone(), env.clone());
-        let (ids, samples, paid_at, failures) = (ids.clone(), samples.clone(), paid_at.clone(), failures.clone());
+        let (ids, samples, paid_at, failures) = (
+            ids.clone(),
+            samples.clone(),
+            paid_at.clone(),
+            failures.clone(),
+        );
         tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
@@ -97,14 +119,26 @@ async fn main() {
                 let course = &ids[((w + n) as usize) % ids.len()];
                 let mut step_times = Vec::with_capacity(4);
                 let t = Instant::now();
-                let (s, _) = call(&client, format!("{base}/api/v2/cart/items"), &token, json!({"itemType": "course", "itemId": course})).await;
+                let (s, _) = call(
+                    &client,
+                    format!("{base}/api/v2/cart/items"),
+                    &token,
+                    json!({"itemType": "course", "itemId": course}),
+                )
+                .await;
                 step_times.push(t.elapsed());
                 if s != 201 {
                     *failures.lock().unwrap() += 1;
                     continue;
                 }
                 let t = Instant::now();
-                let (s, order) = call(&client, format!("{base}/api/v2/cart/checkout"), &token, json!({})).await;
+                let (s, order) = call(
+                    &client,
+                    format!("{base}/api/v2/cart/checkout"),
+                    &token,
+                    json!({}),
+                )
+                .await;
                 step_times.push(t.elapsed());
                 if s != 201 {
                     *failures.lock().unwrap() += 1;
@@ -112,16 +146,27 @@ async fn main() {
                 }
                 let oid = order["id"].as_str().unwrap_or_default().to_string();
                 let t = Instant::now();
-                let (s, intent) = call(&client, format!("{base}/api/v2/payments/create-intent"), &token, json!({"orderId": oid})).await;
+                let (s, intent) = call(
+                    &client,
+                    format!("{base}/api/v2/payments/create-intent"),
+                    &token,
+                    json!({"orderId": oid}),
+                )
+                .await;
                 step_times.push(t.elapsed());
                 if s != 201 {
                     *failures.lock().unwrap() += 1;
                     continue;
                 }
                 let t = Instant::now();
-                let (s, paid) = call(&client, format!("{base}/api/v2/payments/confirm"), &token, json!({
-                    "paymentId": intent["id"], "paymentMethod": "pm_card_visa"
-                }))
+                let (s, paid) = call(
+                    &client,
+                    format!("{base}/api/v2/payments/confirm"),
+                    &token,
+                    json!({
+                        "paymentId": intent["id"], "paymentMethod": "pm_card_visa"
+                    }),
+                )
                 .await;
                 step_times.push(t.elapsed());
                 if s != 200 || paid["status"] != "succeeded" {
@@ -141,7 +186,9 @@ async fn main() {
     // Let the pipeline drain: every paid order should reach the LMS.
     let expected = paid_at.lock().unwrap().len();
     let drain_start = Instant::now();
-    while lms.received().iter().filter(|r| r.answered == 200).count() < expected && drain_start.elapsed() < Duration::from_secs(60) {
+    while lms.received().iter().filter(|r| r.answered == 200).count() < expected
+        && drain_start.elapsed() < Duration::from_secs(60)
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let paid = paid_at.lock().unwrap().clone();
@@ -155,14 +202,39 @@ async fn main() {
         })
         .collect();
     pipeline.sort();
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+    for r in lms.received().iter().filter(|r| r.answered == 200) {
+        let item = r.body["payload"]["orderItemId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        seen.entry(item)
+            .or_default()
+            .push(r.idempotency_key.clone().unwrap_or_default());
+    }
+    let repeated: Vec<_> = seen.iter().filter(|(_, keys)| keys.len() > 1).collect();
+    if !repeated.is_empty() {
+        println!(
+            "note: {} enrollment requests were answered more than once (same idempotency id: {})",
+            repeated.len(),
+            repeated.iter().all(|(_, k)| k.iter().all(|x| *x == k[0]))
+        );
+    }
     let completed_in_window = lms
         .received()
         .iter()
         .filter(|r| r.answered == 200 && r.at <= deadline)
         .count();
     println!();
-    println!("paid purchases:                {expected} ({} failed requests)", failures.lock().unwrap());
-    println!("enrollment requests received:  {} (all paid orders: {})", pipeline.len(), pipeline.len() == expected);
+    println!(
+        "paid purchases:                {expected} ({} failed requests)",
+        failures.lock().unwrap()
+    );
+    println!(
+        "enrollment requests received:  {} (all paid orders: {})",
+        pipeline.len(),
+        pipeline.len() == expected
+    );
     println!(
         "completed purchases/s:         {:.1} (enrollment request received within the {} s window: {})",
         completed_in_window as f64 / load_time.as_secs_f64(),
@@ -170,13 +242,25 @@ async fn main() {
         completed_in_window
     );
     println!("{:<28} {:>10} {:>10} {:>8}", "step", "p50", "p99", "n");
-    let m = samples.lock().unwrap();
+    let m = samples.lock().unwrap().clone();
     for step in STEPS {
         let mut v = m.get(step).cloned().unwrap_or_default();
         v.sort();
-        println!("{:<28} {:>10} {:>10} {:>8}", step, ms(pct(&v, 0.50)), ms(pct(&v, 0.99)), v.len());
+        println!(
+            "{:<28} {:>10} {:>10} {:>8}",
+            step,
+            ms(pct(&v, 0.50)),
+            ms(pct(&v, 0.99)),
+            v.len()
+        );
     }
-    println!("{:<28} {:>10} {:>10} {:>8}", "payment→enrollment request", ms(pct(&pipeline, 0.50)), ms(pct(&pipeline, 0.99)), pipeline.len());
+    println!(
+        "{:<28} {:>10} {:>10} {:>8}",
+        "payment→enrollment request",
+        ms(pct(&pipeline, 0.50)),
+        ms(pct(&pipeline, 0.99)),
+        pipeline.len()
+    );
     app.stop().await;
     lms.stop().await;
     env.cleanup().await;

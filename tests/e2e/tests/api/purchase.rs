@@ -971,3 +971,93 @@ async fn bad_purchases_are_refused_and_change_nothing() {
     .await;
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_out_of_order_and_forged_lms_webhooks_are_harmless() {
+    let shop = Shop::open(&[]).await;
+    let a = shop.course("lms-a", 4900, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let (_, order) = shop.checkout(&learner).await;
+    shop.pay(&learner, order["id"].as_str().unwrap(), "pm_card_visa")
+        .await;
+    let regs = shop.registrations_all(&learner, 1, "enrolled").await;
+    let reg = regs[0]["id"].as_str().unwrap().to_string();
+    let enrollment = regs[0]["enrollmentId"].as_str().unwrap().to_string();
+
+    let send = |event: &str, id: &str, secret: &str| {
+        let body = json!({
+            "source": "cadence-lms", "event": event,
+            "payload": {"enrollmentId": enrollment, "orderId": order["id"], "orderItemId": reg,
+                        "status": if event.ends_with("approved") { "approved" } else { "rejected" },
+                        "processedAt": chrono::Utc::now().to_rfc3339(), "processedBy": "admin-9",
+                        "rejectionReason": "late"}
+        })
+        .to_string();
+        let ts = chrono::Utc::now().timestamp();
+        let sig = web::standard_webhooks::sign(secret, id, ts, body.as_bytes()).unwrap();
+        shop.app
+            .client
+            .post(shop.app.url("/api/v1/webhooks/enrollment-status"))
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(body)
+            .send()
+    };
+    // Replayed approval, a late rejection after enrolment, and a forged rejection.
+    for r in [
+        send("enrollment.approved", "msg_dup_1", LMS_SECRET)
+            .await
+            .unwrap(),
+        send("enrollment.approved", "msg_dup_1", LMS_SECRET)
+            .await
+            .unwrap(),
+        send("enrollment.rejected", "msg_late_2", LMS_SECRET)
+            .await
+            .unwrap(),
+        send(
+            "enrollment.rejected",
+            "msg_forged_3",
+            "whsec_Zm9yZ2VkLXNlY3JldC0wMTIzNDU2Nzg5MDEyMzQ1",
+        )
+        .await
+        .unwrap(),
+    ] {
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let reg_db = shop.env.schema("registration").await;
+    eventually(WAIT, "every webhook consumed", || {
+        let reg_db = reg_db.clone();
+        async move {
+            (count(
+                &reg_db,
+                "SELECT count(*) FROM inbox WHERE consumer = 'registration-lms-status'",
+            )
+            .await
+                >= 4)
+                .then_some(())
+        }
+    })
+    .await;
+    let now = shop.registrations(&learner).await;
+    assert_eq!(now[0]["status"], "enrolled");
+    assert!(now[0]["rejectionReason"].is_null());
+    assert_eq!(
+        count(
+            &reg_db,
+            "SELECT count(*) FROM outbox WHERE subject = 'commerce.registration.enrolled'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &reg_db,
+            "SELECT count(*) FROM outbox WHERE subject = 'commerce.registration.rejected'"
+        )
+        .await,
+        0
+    );
+    shop.close().await;
+}
