@@ -31,7 +31,8 @@ pub struct ApiError {
     pub detail: String,
     pub field: Option<String>,
     pub retry_after_secs: Option<u64>,
-    pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Boxed: most errors have none, and a small error keeps `Result`s cheap.
+    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl ApiError {
@@ -42,7 +43,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             retry_after_secs: None,
-            extensions: Default::default(),
+            extensions: None,
         }
     }
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -51,7 +52,7 @@ impl ApiError {
     }
     /// Adds an extension member to the problem.
     pub fn with(mut self, name: &str, value: serde_json::Value) -> Self {
-        self.extensions.insert(name.to_string(), value);
+        self.extensions.get_or_insert_with(Default::default).insert(name.to_string(), value);
         self
     }
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -107,7 +108,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_string(),
             field: self.field.clone(),
-            extensions: self.extensions.clone(),
+            extensions: self.extensions.as_deref().cloned().unwrap_or_default(),
         }
     }
 }

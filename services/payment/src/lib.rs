@@ -43,6 +43,10 @@ impl ServiceFactory for PaymentService {
         NAME
     }
 
+    fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(routes::openapi())
+    }
+
     fn migrate<'a>(&'a self, settings: &'a Settings) -> BoxFuture<'a, Result<(), StartError>> {
         Box::pin(async move {
             db::connect_and_migrate::<migration::Migrator>(&settings.db(), SCHEMA).await?;

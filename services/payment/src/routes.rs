@@ -41,6 +41,7 @@ pub struct IntentRequest {
     pub order_id: Uuid,
 }
 
+#[utoipa::path(post, path = "/api/v2/payments/create-intent", tag = "payments", request_body(content = Object, description = "`{orderId}`; the amount always comes from the order"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, description = "The payment with its processor intent and client secret"), (status = 200, description = "The order's existing payment"), (status = 404), (status = 409, description = "order_not_pending, nothing_to_pay, idempotency_key_in_use")))]
 pub async fn create_intent(
     req: HttpRequest,
     state: web::Data<Payment>,
@@ -152,6 +153,7 @@ pub struct ConfirmRequest {
     pub payment_method: String,
 }
 
+#[utoipa::path(post, path = "/api/v2/payments/confirm", tag = "payments", request_body(content = Object, description = "`{paymentId, paymentMethod}` with a processor token (sandbox: pm_card_visa, pm_card_visa_chargeDeclined, pm_card_authenticationRequired)"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 200, description = "succeeded, failed, or processing with `nextAction`"), (status = 400, description = "card_data_refused"), (status = 404)))]
 pub async fn confirm(
     req: HttpRequest,
     state: web::Data<Payment>,
@@ -229,6 +231,7 @@ pub struct HistoryQuery {
     pub limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments", responses((status = 200, description = "The caller's payments, newest first"), (status = 401)))]
 pub async fn history(
     state: web::Data<Payment>,
     caller: Caller,
@@ -245,4 +248,16 @@ pub async fn history(
         items: page.items.iter().map(|p| p.view(false)).collect(),
         next_cursor: page.next_cursor,
     }))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Cadence Commerce — payments", version = "2"),
+    paths(create_intent, confirm, history),
+    tags((name = "payments", description = "Intents, confirmations, history"))
+)]
+struct PaymentApi;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <PaymentApi as utoipa::OpenApi>::openapi()
 }

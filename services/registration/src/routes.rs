@@ -39,6 +39,7 @@ pub struct OwnQuery {
     pub limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v2/registrations", tag = "registrations", responses((status = 200, description = "The caller's registrations"), (status = 401)))]
 pub async fn list_own(
     state: web::Data<Registration>,
     caller: Caller,
@@ -62,6 +63,7 @@ pub async fn list_own(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v2/registrations/{id}", tag = "registrations", params(("id" = String, Path)), responses((status = 200, description = "Registration details"), (status = 404)))]
 pub async fn get_own(
     state: web::Data<Registration>,
     caller: Caller,
@@ -97,6 +99,7 @@ pub struct AdminQuery {
     pub limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v2/admin/registrations", tag = "registrations", params(("status" = Option<String>, Query, description = "Default pending; `all` for every status"), ("departmentId" = Option<String>, Query), ("courseId" = Option<String>, Query), ("deliveryStatus" = Option<String>, Query, description = "`failed` lists parked enrollment requests"), ("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "The approval queue of the admin's departments"), (status = 403)))]
 pub async fn admin_list(
     state: web::Data<Registration>,
     caller: Caller,
@@ -204,6 +207,7 @@ async fn act(
     Ok(row)
 }
 
+#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/approve", tag = "registrations", params(("id" = String, Path)), responses((status = 200, description = "Approved; the enrollment request is scheduled"), (status = 404), (status = 409, description = "illegal_transition")))]
 pub async fn approve(
     state: web::Data<Registration>,
     caller: Caller,
@@ -232,6 +236,7 @@ fn reason(r: &str) -> Result<String, ApiError> {
     Ok(r.to_string())
 }
 
+#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/reject", tag = "registrations", request_body(content = Object, description = "`{reason}`"), params(("id" = String, Path)), responses((status = 200, description = "Rejected"), (status = 404), (status = 409), (status = 422, description = "invalid_reason")))]
 pub async fn reject(
     state: web::Data<Registration>,
     caller: Caller,
@@ -265,6 +270,7 @@ pub struct BulkResult {
 }
 
 /// Bulk approve/reject: each id is applied on its own; the answer has one result per id.
+#[utoipa::path(post, path = "/api/v2/admin/registrations/bulk", tag = "registrations", request_body(content = Object, description = "`{action: approve|reject, ids: [...], reason?}`"), responses((status = 200, description = "`{results: [{id, ok, status | code, detail}]}`, one per id")))]
 pub async fn bulk(
     state: web::Data<Registration>,
     caller: Caller,
@@ -304,6 +310,7 @@ pub async fn bulk(
 }
 
 /// Sends a parked (failed) enrollment request again.
+#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/redrive", tag = "registrations", params(("id" = String, Path)), responses((status = 200, description = "The parked enrollment request is pending again"), (status = 409)))]
 pub async fn redrive(
     state: web::Data<Registration>,
     caller: Caller,
@@ -326,4 +333,16 @@ pub async fn redrive(
         .await?
         .ok_or_else(|| ApiError::internal("registration vanished"))?;
     Ok(HttpResponse::Ok().json(r.view()))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Cadence Commerce — registrations", version = "2"),
+    paths(list_own, get_own, admin_list, approve, reject, bulk, redrive),
+    tags((name = "registrations", description = "Registrations and the approval queue"))
+)]
+struct RegistrationApi;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <RegistrationApi as utoipa::OpenApi>::openapi()
 }

@@ -119,6 +119,7 @@ pub(crate) async fn view(
 }
 
 /// `GET /api/v2/cart`
+#[utoipa::path(get, path = "/api/v2/cart", tag = "cart", params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")), responses((status = 200, description = "The cart with subtotal, discount, tax, total and owned flags")))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -150,6 +151,7 @@ fn catalog_error(e: InternalError) -> ApiError {
 }
 
 /// `POST /api/v2/cart/items`: the price comes from the catalog, never from the request.
+#[utoipa::path(post, path = "/api/v2/cart/items", tag = "cart", request_body(content = Object, description = "`{itemType: course|program|subscription, itemId}`; any price sent is ignored"), params(("X-Session-Id" = Option<String>, Header)), responses((status = 201, description = "Added"), (status = 200, description = "Already in the cart"), (status = 404, description = "Unknown item"), (status = 422, description = "Unpublished, outside its window, or another currency")))]
 pub async fn add(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -211,6 +213,7 @@ pub async fn add(
 }
 
 /// `DELETE /api/v2/cart/items/{id}` (the cart line's id).
+#[utoipa::path(delete, path = "/api/v2/cart/items/{id}", tag = "cart", params(("id" = String, Path, description = "The cart line id")), responses((status = 200, description = "The cart"), (status = 404)))]
 pub async fn remove(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -240,6 +243,7 @@ pub async fn remove(
 
 /// `POST /api/v2/cart/checkout`: re-prices against the catalog (409 with the updated cart when a
 /// price moved), refuses owned items, and creates one pending order per cart.
+#[utoipa::path(post, path = "/api/v2/cart/checkout", tag = "cart", request_body(content = Object, description = "Empty or `{}`"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, description = "A pending order (completed at once when free)"), (status = 200, description = "The order this cart already became"), (status = 401), (status = 409, description = "price_changed (with the updated `cart`), idempotency_key_in_use"), (status = 422, description = "empty_cart, already_owned, item_unavailable")))]
 pub async fn checkout(
     req: HttpRequest,
     state: web::Data<CartOrder>,

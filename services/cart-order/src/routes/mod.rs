@@ -25,3 +25,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
             web::get().to(orders::internal_get),
         );
 }
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Cadence Commerce — cart and orders", version = "2"),
+    paths(
+        cart::get, cart::add, cart::remove, cart::checkout,
+        orders::list_own, orders::get_own, orders::admin_list, orders::admin_get,
+    ),
+    tags((name = "cart", description = "Carts and checkout"), (name = "orders", description = "Orders"))
+)]
+struct CartOrderApi;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <CartOrderApi as utoipa::OpenApi>::openapi()
+}

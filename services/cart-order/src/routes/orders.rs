@@ -22,6 +22,7 @@ pub struct OwnQuery {
     pub limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v2/orders", tag = "orders", responses((status = 200, description = "The caller's orders, newest first"), (status = 401)))]
 pub async fn list_own(
     state: web::Data<CartOrder>,
     caller: Caller,
@@ -46,6 +47,7 @@ pub async fn list_own(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v2/orders/{id}", tag = "orders", params(("id" = String, Path)), responses((status = 200, description = "Order details"), (status = 404, description = "Unknown or another learner's")))]
 pub async fn get_own(
     state: web::Data<CartOrder>,
     caller: Caller,
@@ -73,6 +75,7 @@ pub struct AdminQuery {
 
 const STATUSES: &[&str] = &["pending", "completed", "failed", "refunded", "cancelled"];
 
+#[utoipa::path(get, path = "/api/v2/admin/orders", tag = "orders", params(("status" = Option<String>, Query), ("userId" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("courseId" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "Orders, filtered"), (status = 403)))]
 pub async fn admin_list(
     state: web::Data<CartOrder>,
     caller: Caller,
@@ -110,6 +113,7 @@ pub async fn admin_list(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v2/admin/orders/{id}", tag = "orders", params(("id" = String, Path)), responses((status = 200, description = "Order admin view"), (status = 403), (status = 404)))]
 pub async fn admin_get(
     state: web::Data<CartOrder>,
     caller: Caller,

@@ -252,6 +252,19 @@ async fn serves_health_metrics_docs_and_problem_404s() {
         .await
         .unwrap();
     assert!(text.contains("http_requests_total"), "{text}");
+    let (_, doc) = get(&app, "/api/openapi.json").await;
+    for path in [
+        "/api/v2/catalog/courses",
+        "/api/v2/cart/checkout",
+        "/api/v2/orders/{id}",
+        "/api/v2/payments/confirm",
+        "/api/v2/admin/registrations/bulk",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the merged document"
+        );
+    }
     let r = app.client.get(app.url("/api/docs/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("swagger"));
