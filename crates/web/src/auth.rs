@@ -132,7 +132,8 @@ pub enum AuthSetupError {
 pub struct Verifier {
     settings: AuthSettings,
     hs256: Option<DecodingKey>,
-    jwks: RwLock<(JwkSet, Option<Instant>)>,
+    /// Keys, when they were last fetched, when a fetch last failed.
+    jwks: RwLock<(JwkSet, Option<Instant>, Option<Instant>)>,
     http: Option<reqwest::Client>,
 }
 
@@ -163,7 +164,7 @@ impl Verifier {
         let v = Verifier {
             settings,
             hs256,
-            jwks: RwLock::new((jwks, None)),
+            jwks: RwLock::new((jwks, None, None)),
             http,
         };
         if v.settings.jwks_url.is_some() {
@@ -175,32 +176,46 @@ impl Verifier {
         Ok(v)
     }
 
+    /// Fetches the JWKS again, at most once a minute after a success and once every five seconds
+    /// after a failure, whatever the number of tokens with unknown key ids.
     async fn refresh_jwks(&self) -> Result<(), AuthSetupError> {
         let (Some(url), Some(http)) = (&self.settings.jwks_url, &self.http) else {
             return Ok(());
         };
-        {
-            let guard = self.jwks.read().await;
-            if guard
-                .1
-                .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
-            {
-                return Ok(());
-            }
+        let recent = |g: &(JwkSet, Option<Instant>, Option<Instant>)| {
+            g.1.is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+                || g.2.is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+        };
+        if recent(&*self.jwks.read().await) {
+            return Ok(());
         }
         let mut guard = self.jwks.write().await;
-        guard.1 = Some(Instant::now());
-        let set: JwkSet = http
-            .get(url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| AuthSetupError::Jwks(e.to_string()))?
-            .json()
-            .await
-            .map_err(|e| AuthSetupError::Jwks(e.to_string()))?;
-        guard.0 = set;
-        Ok(())
+        // Another request may have refreshed while this one waited for the lock.
+        if recent(&guard) {
+            return Ok(());
+        }
+        let fetched: Result<JwkSet, AuthSetupError> = async {
+            http.get(url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| AuthSetupError::Jwks(e.to_string()))?
+                .json()
+                .await
+                .map_err(|e| AuthSetupError::Jwks(e.to_string()))
+        }
+        .await;
+        match fetched {
+            Ok(set) => {
+                guard.0 = set;
+                guard.1 = Some(Instant::now());
+                Ok(())
+            }
+            Err(e) => {
+                guard.2 = Some(Instant::now());
+                Err(e)
+            }
+        }
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {

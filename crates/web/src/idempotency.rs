@@ -172,18 +172,7 @@ async fn claim(
         ));
     }
     if stored.state == "completed" {
-        let status = stored
-            .response_status
-            .and_then(|s| u16::try_from(s).ok())
-            .and_then(|s| StatusCode::from_u16(s).ok())
-            .unwrap_or(StatusCode::OK);
-        let body = stored.response_body.unwrap_or_default();
-        return Ok(Claim::Replay(
-            HttpResponse::build(status)
-                .content_type("application/json")
-                .insert_header(("Idempotent-Replayed", "true"))
-                .body(body),
-        ));
+        return Ok(Claim::Replay(replayed(stored)));
     }
     if stored.stale {
         let taken = db
@@ -205,6 +194,45 @@ async fn claim(
         "idempotency_key_in_use",
         "a request with this Idempotency-Key is still being processed",
     ))
+}
+
+/// The stored response of a completed request with this key, if there is one (a retry answered
+/// before any business check runs). A different request under the key is the usual 422.
+pub async fn replay(
+    db: &DatabaseConnection,
+    caller: &str,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+) -> Result<Option<HttpResponse>, ApiError> {
+    let stored = Stored::find_by_statement(pg(
+        "SELECT fingerprint, state, response_status, response_body, false AS stale
+         FROM idempotency_keys WHERE caller = $1 AND key = $2 AND state = 'completed'",
+        vec![caller.into(), key.as_str().into()],
+    ))
+    .one(db)
+    .await?;
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    if stored.fingerprint != fingerprint {
+        return Err(ApiError::rule(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    Ok(Some(replayed(stored)))
+}
+
+fn replayed(stored: Stored) -> HttpResponse {
+    let status = stored
+        .response_status
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .insert_header(("Idempotent-Replayed", "true"))
+        .body(stored.response_body.unwrap_or_default())
 }
 
 async fn release(db: &DatabaseConnection, caller: &str, key: &str) {

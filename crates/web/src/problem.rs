@@ -52,7 +52,9 @@ impl ApiError {
     }
     /// Adds an extension member to the problem.
     pub fn with(mut self, name: &str, value: serde_json::Value) -> Self {
-        self.extensions.get_or_insert_with(Default::default).insert(name.to_string(), value);
+        self.extensions
+            .get_or_insert_with(Default::default)
+            .insert(name.to_string(), value);
         self
     }
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {

@@ -54,7 +54,7 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
     ))
 }
 
-/// Verifies a message at `now` (unix seconds).
+/// Verifies a message at `now` (unix seconds; pass the time it was received).
 pub fn verify(
     secret: &str,
     id: &str,
@@ -63,7 +63,7 @@ pub fn verify(
     body: &[u8],
     now: i64,
 ) -> Result<(), SignatureError> {
-    if (now - timestamp).abs() > TOLERANCE_SECS {
+    if now.abs_diff(timestamp) > TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let expected = mac(secret, id, timestamp, body)?;

@@ -83,6 +83,17 @@ pub async fn create_cart(
     now: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> Result<CartRow, DbErr> {
+    // An expired cart not yet swept still holds the unique slot: clear it first.
+    c.execute_raw(pg(
+        "DELETE FROM carts WHERE status = 'open' AND expires_at <= $3
+           AND ((user_id = $1) OR (user_id IS NULL AND session_id = $2))",
+        vec![
+            user.map(str::to_string).into(),
+            session.map(str::to_string).into(),
+            now.into(),
+        ],
+    ))
+    .await?;
     let row = CartRow::find_by_statement(pg(
         &format!(
             "INSERT INTO carts (id, user_id, session_id, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)
@@ -135,7 +146,7 @@ pub async fn touch_cart(
 pub async fn merge_into(c: &impl ConnectionTrait, from: Uuid, into: Uuid) -> Result<(), DbErr> {
     c.execute_raw(pg(
         "INSERT INTO cart_items (id, cart_id, item_type, item_id, name, price_minor, currency, snapshot, added_at)
-         SELECT id, $2, item_type, item_id, name, price_minor, currency, snapshot, added_at FROM cart_items WHERE cart_id = $1
+         SELECT gen_random_uuid(), $2, item_type, item_id, name, price_minor, currency, snapshot, added_at FROM cart_items WHERE cart_id = $1
          ON CONFLICT DO NOTHING",
         vec![from.into(), into.into()],
     ))
@@ -147,6 +158,11 @@ pub async fn merge_into(c: &impl ConnectionTrait, from: Uuid, into: Uuid) -> Res
 
 /// Gives an anonymous cart to a user who has no cart yet.
 pub async fn adopt(c: &impl ConnectionTrait, cart: Uuid, user: &str) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "DELETE FROM carts WHERE user_id = $1 AND status = 'open' AND expires_at <= now()",
+        vec![user.into()],
+    ))
+    .await?;
     c.execute_raw(pg(
         "UPDATE carts SET user_id = $2, session_id = NULL WHERE id = $1",
         vec![cart.into(), user.into()],
@@ -519,9 +535,12 @@ pub async fn complete(
     payment: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    // A captured payment completes the order even if it had failed meanwhile (a declined first
+    // attempt, or the unpaid-order expiry racing a slow confirmation): the money was taken.
     Ok(c.execute_raw(pg(
-        "UPDATE orders SET status = 'completed', payment_id = $2, completed_at = $3, updated_at = $3
-         WHERE id = $1 AND status = 'pending'",
+        "UPDATE orders SET status = 'completed', payment_id = $2, completed_at = $3, updated_at = $3,
+             failure_reason = NULL, failed_at = NULL
+         WHERE id = $1 AND (status = 'pending' OR (status = 'failed' AND $2 IS NOT NULL))",
         vec![id.into(), payment.into(), now.into()],
     ))
     .await?
@@ -580,5 +599,27 @@ pub async fn stale_pending(
     .await?
     .into_iter()
     .map(|r| r.id)
+    .collect())
+}
+
+/// Order numbers of the user's pending orders that already hold any of `courses`.
+pub async fn pending_orders_with(
+    c: &impl ConnectionTrait,
+    user: &str,
+    courses: &[Uuid],
+) -> Result<Vec<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct N {
+        order_number: String,
+    }
+    Ok(N::find_by_statement(pg(
+        "SELECT DISTINCT o.order_number FROM orders o JOIN order_items i ON i.order_id = o.id
+         WHERE o.user_id = $1 AND o.status = 'pending' AND i.course_ids && $2::uuid[]",
+        vec![user.into(), courses.to_vec().into()],
+    ))
+    .all(c)
+    .await?
+    .into_iter()
+    .map(|n| n.order_number)
     .collect())
 }

@@ -50,6 +50,12 @@ pub async fn create_intent(
     body: Json<IntentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let order_id = body.value.order_id;
+    let fp = idempotency::fingerprint(&req, &body.raw);
+    if let Some(k) = &key.0
+        && let Some(stored) = idempotency::replay(&state.db, &caller.user_id, k, &fp).await?
+    {
+        return Ok(stored);
+    }
     let order: OrderForPayment = state
         .orders
         .get_json(
@@ -80,7 +86,6 @@ pub async fn create_intent(
         .processors
         .for_department(order.department_ids.first().map(String::as_str))
         .ok_or_else(|| ApiError::internal("no payment processor configured"))?;
-    let fp = idempotency::fingerprint(&req, &body.raw);
     let st = state.clone();
     let user = caller.user_id.clone();
     idempotency::run(
@@ -178,6 +183,32 @@ pub async fn confirm(
         .with_field("paymentMethod"));
     }
     let fp = idempotency::fingerprint(&req, &body.raw);
+    if let Some(k) = &key.0
+        && let Some(stored) = idempotency::replay(&state.db, &caller.user_id, k, &fp).await?
+    {
+        return Ok(stored);
+    }
+    // Never charge for an order that is no longer waiting for its payment.
+    if let Some(p) = storage::get(&state.db, input.payment_id)
+        .await?
+        .filter(|p| p.user_id == caller.user_id)
+        && matches!(p.status.as_str(), "pending" | "processing")
+    {
+        let order: OrderForPayment = state
+            .orders
+            .get_json(
+                "cart-order",
+                &format!("{}/internal/v1/orders/{}", state.orders_base, p.order_id),
+            )
+            .await
+            .map_err(ApiError::from)?;
+        if order.status != "pending" {
+            return Err(ApiError::conflict(
+                "order_not_pending",
+                format!("the order is {}", order.status),
+            ));
+        }
+    }
     let st = state.clone();
     let user = caller.user_id.clone();
     let resp = idempotency::run(

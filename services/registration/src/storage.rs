@@ -428,7 +428,7 @@ pub async fn attempt_failed(
     c.execute_raw(pg(
         "UPDATE deliveries SET attempts = attempts + 1, last_error = $2, status = CASE WHEN $3 THEN 'failed' ELSE status END,
              next_attempt_at = $4, updated_at = $5
-         WHERE registration_id = $1",
+         WHERE registration_id = $1 AND status <> 'delivered'",
         vec![id.into(), error.into(), park.into(), next.into(), now.into()],
     ))
     .await?;

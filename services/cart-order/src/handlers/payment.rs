@@ -32,9 +32,10 @@ impl Handler for PaymentHandler {
                             "payment for unknown order {order_id}"
                         )));
                     };
-                    if order.status != "pending" {
+                    // A failed order still completes: the money was captured (see storage::complete).
+                    if order.status != "pending" && order.status != "failed" {
                         if order.status != "completed" {
-                            tracing::error!(order = %order_id, status = %order.status, "payment succeeded for an order that is not pending; needs a refund");
+                            tracing::error!(order = %order_id, status = %order.status, "payment succeeded for a closed order; needs a refund");
                         }
                         return Ok(());
                     }

@@ -180,6 +180,12 @@ pub async fn add(
     let cart = storage::lock_cart(&txn, cart.id)
         .await?
         .ok_or_else(|| ApiError::internal("cart vanished"))?;
+    if cart.status != "open" {
+        return Err(ApiError::conflict(
+            "cart_changed",
+            "the cart was just checked out; add the item again",
+        ));
+    }
     let existing = storage::lines(&txn, cart.id).await?;
     if let Some(first) = existing.first()
         && first.currency.trim() != price.currency
@@ -253,6 +259,12 @@ pub async fn checkout(
 ) -> Result<HttpResponse, ApiError> {
     let session = session_id(&req)?;
     let user = caller.user_id.clone();
+    let fp = idempotency::fingerprint(&req, &body);
+    if let Some(k) = &key.0
+        && let Some(stored) = idempotency::replay(&state.db, &user, k, &fp).await?
+    {
+        return Ok(stored);
+    }
     let txn = state.db.begin().await?;
     let cart = current_cart(&state, &txn, Some(&caller), session.as_deref(), false).await?;
     txn.commit().await?;
@@ -343,7 +355,6 @@ pub async fn checkout(
         })?
     };
 
-    let fp = idempotency::fingerprint(&req, &body);
     let st = state.clone();
     let resp = idempotency::run(
         &state.db,
@@ -365,7 +376,16 @@ pub async fn checkout(
                 let v = order_logic::views(&txn, vec![order]).await?;
                 return Ok((txn, Reply::ok(&v[0])?));
             }
-            let current = storage::lines(&txn, cart.id).await?;
+            // A course already waiting in another unpaid order would be bought twice.
+        let courses: Vec<uuid::Uuid> = lines.iter().filter_map(|l| l.item().ok()).flat_map(|i| i.course_ids()).collect();
+        let pending = storage::pending_orders_with(&txn, &user, &courses).await?;
+        if !pending.is_empty() {
+            return Err(ApiError::rule(
+                "already_ordered",
+                format!("pending order {} already holds items of this cart; pay it or wait for it to expire", pending.join(", ")),
+            ));
+        }
+        let current = storage::lines(&txn, cart.id).await?;
             let same = current.len() == lines.len()
                 && current
                     .iter()

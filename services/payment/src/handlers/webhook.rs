@@ -19,7 +19,9 @@ impl Handler for WebhookHandler {
                 tracing::warn!(processor = name, "webhook for an unknown processor dropped");
                 return Ok(());
             };
-            if let Err(e) = processor.verify_webhook(&d.payload, &d.headers) {
+            if let Err(e) =
+                processor.verify_webhook(&d.payload, &d.headers, d.envelope.time.timestamp())
+            {
                 tracing::warn!(processor = name, error = %e, "webhook signature refused; dropped");
                 return Ok(());
             }

@@ -83,8 +83,15 @@ pub trait PaymentProcessor: Send + Sync {
     fn create_intent(&self, req: CreateIntent) -> BoxFuture<'_, Result<Intent, ProcessorError>>;
     fn confirm(&self, req: Confirm) -> BoxFuture<'_, Result<Outcome, ProcessorError>>;
     fn refund(&self, req: Refund) -> BoxFuture<'_, Result<String, ProcessorError>>;
-    /// Checks the provider's signature over the raw body; `headers` are the relayed HTTP headers.
-    fn verify_webhook(&self, body: &[u8], headers: &HeaderMap) -> Result<(), ProcessorError>;
+    /// Checks the provider's signature over the raw body; `headers` are the relayed HTTP headers
+    /// and `received_at` (unix seconds) is when the gateway took the webhook in, so a consumer
+    /// catching up after an outage does not refuse genuine webhooks as stale.
+    fn verify_webhook(
+        &self,
+        body: &[u8],
+        headers: &HeaderMap,
+        received_at: i64,
+    ) -> Result<(), ProcessorError>;
     fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError>;
 }
 

@@ -58,7 +58,7 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> Result<(), P
         }
     }
     let t = timestamp.ok_or_else(|| ProcessorError::InvalidWebhook("no timestamp".into()))?;
-    if (now - t).abs() > TOLERANCE_SECS {
+    if now.abs_diff(t) > TOLERANCE_SECS.unsigned_abs() {
         return Err(ProcessorError::InvalidWebhook(
             "timestamp outside the tolerance".into(),
         ));
@@ -174,12 +174,17 @@ impl PaymentProcessor for Sandbox {
         Box::pin(async move { Ok(format!("re_sbx_{}", req.idempotency_key)) })
     }
 
-    fn verify_webhook(&self, body: &[u8], headers: &HeaderMap) -> Result<(), ProcessorError> {
+    fn verify_webhook(
+        &self,
+        body: &[u8],
+        headers: &HeaderMap,
+        received_at: i64,
+    ) -> Result<(), ProcessorError> {
         let header = headers
             .get(format!("http-{SIGNATURE_HEADER}").as_str())
             .map(|v| v.as_str().to_string())
             .ok_or_else(|| ProcessorError::InvalidWebhook("no Stripe-Signature header".into()))?;
-        verify(&self.secret, &header, body, chrono::Utc::now().timestamp())
+        verify(&self.secret, &header, body, received_at)
     }
 
     fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError> {

@@ -56,7 +56,7 @@ impl Handler for EnrollmentStatusHandler {
                 ts,
                 &sig,
                 &d.payload,
-                Utc::now().timestamp(),
+                d.envelope.time.timestamp(),
             ) {
                 tracing::warn!(error = %e, "enrollment-status webhook refused; dropped");
                 return Ok(());

@@ -1061,3 +1061,112 @@ async fn duplicate_out_of_order_and_forged_lms_webhooks_are_harmless() {
     );
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merging_into_an_existing_cart_keeps_every_line_once() {
+    let shop = Shop::open(&[]).await;
+    let a = shop.course("lms-a", 1000, false).await;
+    let b = shop.course("lms-b", 2000, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    for item in [&a, &b] {
+        let r = shop
+            .app
+            .client
+            .post(shop.app.url("/api/v2/cart/items"))
+            .header("X-Session-Id", "sess-merge")
+            .json(&json!({"itemType": "course", "itemId": item}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let r = shop
+        .app
+        .client
+        .get(shop.app.url("/api/v2/cart"))
+        .bearer_auth(&learner)
+        .header("X-Session-Id", "sess-merge")
+        .send()
+        .await
+        .unwrap();
+    let (_, cart) = body(r).await;
+    let items: Vec<&str> = cart["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap())
+        .collect();
+    assert_eq!(items.len(), 2, "{cart}");
+    assert!(items.contains(&a.as_str()) && items.contains(&b.as_str()));
+    assert_eq!(cart["total"], 3000);
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_course_waiting_in_an_unpaid_order_is_not_ordered_twice() {
+    let shop = Shop::open(&[]).await;
+    let a = shop.course("lms-a", 1000, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let (s, first) = shop.checkout(&learner).await;
+    assert_eq!(s, StatusCode::CREATED);
+    shop.add(&learner, "course", &a).await;
+    let (s, b) = shop.checkout(&learner).await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "already_ordered");
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap()
+            .contains(first["orderNumber"].as_str().unwrap())
+    );
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_captured_after_the_order_failed_still_completes_it() {
+    let shop = Shop::open(&[]).await;
+    let a = shop.course("lms-a", 1000, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let (_, order) = shop.checkout(&learner).await;
+    let oid = order["id"].as_str().unwrap().to_string();
+    let declined = shop
+        .pay(&learner, &oid, "pm_card_visa_chargeDeclined")
+        .await;
+    shop.order_status(&learner, &oid, "failed").await;
+    // A second payment that the processor captured while the order was failing (a retry racing
+    // the decline): the learner paid, so the order completes and the course is theirs.
+    let late = events::commerce::v1::PaymentSucceeded {
+        payment_id: uuid::Uuid::now_v7().to_string(),
+        order_id: oid.clone(),
+        user_id: "learner-1".into(),
+        processor: "sandbox".into(),
+        processor_transaction_id: "ch_late".into(),
+        amount_minor: 1000,
+        currency: "USD".into(),
+        processor_fee_minor: 0,
+        succeeded_at: chrono::Utc::now().to_rfc3339(),
+    };
+    let bus = bus::Bus::connect(&shop.env.settings(&[]).bus())
+        .await
+        .unwrap();
+    let env_ = events::Envelope::new(
+        "commerce.v1.PaymentSucceeded",
+        "payment",
+        chrono::Utc::now(),
+        None,
+    );
+    bus.publish(
+        events::subjects::PAYMENT_SUCCEEDED,
+        env_.to_headers(),
+        prost::Message::encode_to_vec(&late).into(),
+    )
+    .await
+    .unwrap();
+    let done = shop.order_status(&learner, &oid, "completed").await;
+    assert!(done["failureReason"].is_null());
+    assert_ne!(done["paymentId"], declined["id"]);
+    shop.registrations_all(&learner, 1, "enrolled").await;
+    shop.close().await;
+}
