@@ -138,3 +138,74 @@ mod tests {
         assert!(!valid_schema("1abc"));
     }
 }
+
+/// `WHERE` conditions with positional parameters, added one at a time: each `?` in a condition
+/// becomes the next `$n`.
+#[derive(Debug, Default)]
+pub struct Filters {
+    clauses: Vec<String>,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Filters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `clause` (with one `?`) bound to `value`.
+    pub fn add(&mut self, clause: &str, value: impl Into<sea_orm::Value>) -> &mut Self {
+        self.values.push(value.into());
+        self.clauses
+            .push(clause.replace('?', &format!("${}", self.values.len())));
+        self
+    }
+
+    /// Adds `clause` only when `value` is present.
+    pub fn add_opt<T: Into<sea_orm::Value>>(
+        &mut self,
+        clause: &str,
+        value: Option<T>,
+    ) -> &mut Self {
+        if let Some(v) = value {
+            self.add(clause, v);
+        }
+        self
+    }
+
+    /// `SELECT {select} WHERE … {order} LIMIT $n` with its values.
+    pub fn query(mut self, select: &str, order: &str, limit: u64) -> Statement {
+        self.values
+            .push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+        let conditions = if self.clauses.is_empty() {
+            "TRUE".to_string()
+        } else {
+            self.clauses.join(" AND ")
+        };
+        stmt(
+            &format!(
+                "SELECT {select} WHERE {conditions} {order} LIMIT ${}",
+                self.values.len()
+            ),
+            self.values,
+        )
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parameters_in_order() {
+        let mut f = Filters::new();
+        f.add("a = ?", 1i64)
+            .add_opt::<i64>("b = ?", None)
+            .add_opt("c = ANY(?)", Some(vec![1i64, 2]));
+        let s = f.query("x FROM t", "ORDER BY id", 10);
+        assert_eq!(
+            s.sql,
+            "SELECT x FROM t WHERE a = $1 AND c = ANY($2) ORDER BY id LIMIT $3"
+        );
+        assert_eq!(s.values.map(|v| v.0.len()), Some(3));
+    }
+}

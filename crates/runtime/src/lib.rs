@@ -368,3 +368,23 @@ pub async fn serve_one(factory: Arc<dyn ServiceFactory>) -> std::process::ExitCo
         }
     }
 }
+
+/// The tables every service keeps beside its own: outbox, inbox and idempotency keys. A service's
+/// first migration calls this.
+pub async fn migrate_infrastructure(
+    conn: &impl sea_orm::ConnectionTrait,
+) -> Result<(), sea_orm::DbErr> {
+    db::execute_all(conn, bus::outbox::MIGRATION_SQL).await?;
+    db::execute_all(conn, web::idempotency::MIGRATION_SQL).await
+}
+
+/// `ServiceFactory::migrate` for a service whose schema is migrated by `M`.
+pub fn migrate_schema<'a, M: sea_orm_migration::MigratorTrait>(
+    settings: &'a Settings,
+    schema: &'a str,
+) -> BoxFuture<'a, Result<(), StartError>> {
+    Box::pin(async move {
+        db::connect_and_migrate::<M>(&settings.db(), schema).await?;
+        Ok(())
+    })
+}

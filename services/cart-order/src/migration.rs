@@ -50,8 +50,7 @@ mod m20261126_000001_init {
     impl MigrationTrait for Migration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             let conn = manager.get_connection();
-            db::execute_all(conn, bus::outbox::MIGRATION_SQL).await?;
-            db::execute_all(conn, web::idempotency::MIGRATION_SQL).await?;
+            runtime::migrate_infrastructure(conn).await?;
             db::execute_all(conn, SQL).await
         }
     }

@@ -482,47 +482,22 @@ pub async fn list_orders(
     c: &impl ConnectionTrait,
     f: &OrderFilter,
 ) -> Result<Vec<OrderRow>, DbErr> {
-    let mut values: Vec<Value> = Vec::new();
-    let mut clauses = vec!["TRUE".to_string()];
-    let mut add = |clause: &str, v: Value, values: &mut Vec<Value>| {
-        values.push(v);
-        clauses.push(clause.replace('?', &format!("${}", values.len())));
-    };
-    if let Some(x) = &f.user_id {
-        add("o.user_id = ?", x.clone().into(), &mut values);
-    }
-    if let Some(x) = &f.status {
-        add("o.status = ?", x.clone().into(), &mut values);
-    }
-    if let Some(x) = f.from {
-        add("o.created_at >= ?", x.into(), &mut values);
-    }
-    if let Some(x) = f.to {
-        add("o.created_at < ?", x.into(), &mut values);
-    }
-    if let Some(x) = f.course_id {
-        add(
-            "EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id AND ? = ANY(i.course_ids))",
-            x.into(),
-            &mut values,
-        );
-    }
-    if let Some(x) = f.cursor {
-        add("o.id < ?", x.into(), &mut values);
-    }
-    values.push(((f.limit + 1) as i64).into());
+    let mut w = db::Filters::new();
+    w.add_opt("o.user_id = ?", f.user_id.clone())
+        .add_opt("o.status = ?", f.status.clone())
+        .add_opt("o.created_at >= ?", f.from)
+        .add_opt("o.created_at < ?", f.to)
+        .add_opt("EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id AND ? = ANY(i.course_ids))", f.course_id)
+        .add_opt("o.id < ?", f.cursor);
     let cols = ORDER_COLS
         .split(", ")
         .map(|c| format!("o.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    OrderRow::find_by_statement(pg(
-        &format!(
-            "SELECT {cols} FROM orders o WHERE {} ORDER BY o.id DESC LIMIT ${}",
-            clauses.join(" AND "),
-            values.len()
-        ),
-        values,
+    OrderRow::find_by_statement(w.query(
+        &format!("{cols} FROM orders o"),
+        "ORDER BY o.id DESC",
+        f.limit + 1,
     ))
     .all(c)
     .await

@@ -270,32 +270,19 @@ fn like_pattern(s: &str) -> String {
     format!("%{escaped}%")
 }
 
-fn list_where(f: &ListFilter, now: DateTime<Utc>, values: &mut Vec<Value>) -> String {
-    let mut clauses = vec!["TRUE".to_string()];
+fn list_filters(f: &ListFilter, now: DateTime<Utc>) -> db::Filters {
+    let mut w = db::Filters::new();
     if f.public_only {
-        values.push(now.into());
-        clauses.push(format!(
-            "published AND (available_until IS NULL OR available_until > ${})",
-            values.len()
-        ));
+        w.add(
+            "published AND (available_until IS NULL OR available_until > ?)",
+            now,
+        );
     }
-    if let Some(d) = &f.department {
-        values.push(d.clone().into());
-        clauses.push(format!("department_id = ${}", values.len()));
-    }
-    if let Some(ds) = &f.departments_in {
-        values.push(ds.clone().into());
-        clauses.push(format!("department_id = ANY(${})", values.len()));
-    }
-    if let Some(q) = &f.search {
-        values.push(like_pattern(q).into());
-        clauses.push(format!("title ILIKE ${}", values.len()));
-    }
-    if let Some(cur) = f.cursor {
-        values.push(cur.into());
-        clauses.push(format!("id > ${}", values.len()));
-    }
-    clauses.join(" AND ")
+    w.add_opt("department_id = ?", f.department.clone())
+        .add_opt("department_id = ANY(?)", f.departments_in.clone())
+        .add_opt("title ILIKE ?", f.search.as_deref().map(like_pattern))
+        .add_opt("id > ?", f.cursor);
+    w
 }
 
 pub async fn list_courses(
@@ -303,18 +290,12 @@ pub async fn list_courses(
     f: &ListFilter,
     now: DateTime<Utc>,
 ) -> Result<Vec<CourseRow>, DbErr> {
-    let mut values = Vec::new();
-    let w = list_where(f, now, &mut values);
-    values.push(((f.limit + 1) as i64).into());
-    CourseRow::find_by_statement(pg(
-        &format!(
-            "SELECT {COURSE_COLS} FROM courses WHERE {w} ORDER BY id LIMIT ${}",
-            values.len()
-        ),
-        values,
-    ))
-    .all(c)
-    .await
+    let q = list_filters(f, now).query(
+        &format!("{COURSE_COLS} FROM courses"),
+        "ORDER BY id",
+        f.limit + 1,
+    );
+    CourseRow::find_by_statement(q).all(c).await
 }
 
 pub async fn list_programs(
@@ -322,18 +303,12 @@ pub async fn list_programs(
     f: &ListFilter,
     now: DateTime<Utc>,
 ) -> Result<Vec<ProgramRow>, DbErr> {
-    let mut values = Vec::new();
-    let w = list_where(f, now, &mut values);
-    values.push(((f.limit + 1) as i64).into());
-    ProgramRow::find_by_statement(pg(
-        &format!(
-            "SELECT {PROGRAM_COLS} FROM programs WHERE {w} ORDER BY id LIMIT ${}",
-            values.len()
-        ),
-        values,
-    ))
-    .all(c)
-    .await
+    let q = list_filters(f, now).query(
+        &format!("{PROGRAM_COLS} FROM programs"),
+        "ORDER BY id",
+        f.limit + 1,
+    );
+    ProgramRow::find_by_statement(q).all(c).await
 }
 
 pub async fn insert_program(
@@ -546,38 +521,17 @@ pub async fn list_prices(
     c: &impl ConnectionTrait,
     f: &PriceFilter,
 ) -> Result<Vec<PriceRow>, DbErr> {
-    let mut values: Vec<Value> = Vec::new();
-    let mut clauses = vec!["TRUE".to_string()];
-    let mut add = |clause: &str, v: Value, values: &mut Vec<Value>| {
-        values.push(v);
-        clauses.push(clause.replace('?', &format!("${}", values.len())));
-    };
-    if let Some(x) = f.course_id {
-        add("course_id = ?", x.into(), &mut values);
-    }
-    if let Some(x) = f.program_id {
-        add("program_id = ?", x.into(), &mut values);
-    }
-    if let Some(x) = &f.department {
-        add("department_id = ?", x.clone().into(), &mut values);
-    }
-    if let Some(x) = &f.departments_in {
-        add("department_id = ANY(?)", x.clone().into(), &mut values);
-    }
-    if let Some(x) = f.active {
-        add("is_active = ?", x.into(), &mut values);
-    }
-    if let Some(x) = f.cursor {
-        add("id > ?", x.into(), &mut values);
-    }
-    values.push(((f.limit + 1) as i64).into());
-    PriceRow::find_by_statement(pg(
-        &format!(
-            "SELECT {PRICE_COLS} FROM prices WHERE {} ORDER BY id LIMIT ${}",
-            clauses.join(" AND "),
-            values.len()
-        ),
-        values,
+    let mut w = db::Filters::new();
+    w.add_opt("course_id = ?", f.course_id)
+        .add_opt("program_id = ?", f.program_id)
+        .add_opt("department_id = ?", f.department.clone())
+        .add_opt("department_id = ANY(?)", f.departments_in.clone())
+        .add_opt("is_active = ?", f.active)
+        .add_opt("id > ?", f.cursor);
+    PriceRow::find_by_statement(w.query(
+        &format!("{PRICE_COLS} FROM prices"),
+        "ORDER BY id",
+        f.limit + 1,
     ))
     .all(c)
     .await

@@ -48,10 +48,7 @@ impl ServiceFactory for PaymentService {
     }
 
     fn migrate<'a>(&'a self, settings: &'a Settings) -> BoxFuture<'a, Result<(), StartError>> {
-        Box::pin(async move {
-            db::connect_and_migrate::<migration::Migrator>(&settings.db(), SCHEMA).await?;
-            Ok(())
-        })
+        runtime::migrate_schema::<migration::Migrator>(settings, SCHEMA)
     }
 
     fn build(&self, ctx: Context) -> BoxFuture<'_, Result<Mounted, StartError>> {

@@ -316,41 +316,18 @@ pub struct Filter {
 }
 
 pub async fn list(c: &impl ConnectionTrait, f: &Filter) -> Result<Vec<RegistrationRow>, DbErr> {
-    let mut values: Vec<Value> = Vec::new();
-    let mut clauses = vec!["TRUE".to_string()];
-    let mut add = |clause: &str, v: Value, values: &mut Vec<Value>| {
-        values.push(v);
-        clauses.push(clause.replace('?', &format!("${}", values.len())));
-    };
-    if let Some(x) = &f.user_id {
-        add("r.user_id = ?", x.clone().into(), &mut values);
-    }
-    if let Some(x) = &f.status {
-        add("r.status = ?", x.clone().into(), &mut values);
-    }
-    if let Some(x) = &f.departments_in {
-        add("r.department_id = ANY(?)", x.clone().into(), &mut values);
-    }
-    if let Some(x) = &f.department {
-        add("r.department_id = ?", x.clone().into(), &mut values);
-    }
-    if let Some(x) = f.course_id {
-        add("r.course_id = ?", x.into(), &mut values);
-    }
-    if let Some(x) = &f.delivery_status {
-        add("d.status = ?", x.clone().into(), &mut values);
-    }
-    if let Some(x) = f.cursor {
-        add("r.id > ?", x.into(), &mut values);
-    }
-    values.push(((f.limit + 1) as i64).into());
-    RegistrationRow::find_by_statement(pg(
-        &format!(
-            "SELECT {COLS} FROM {FROM} WHERE {} ORDER BY r.id LIMIT ${}",
-            clauses.join(" AND "),
-            values.len()
-        ),
-        values,
+    let mut w = db::Filters::new();
+    w.add_opt("r.user_id = ?", f.user_id.clone())
+        .add_opt("r.status = ?", f.status.clone())
+        .add_opt("r.department_id = ANY(?)", f.departments_in.clone())
+        .add_opt("r.department_id = ?", f.department.clone())
+        .add_opt("r.course_id = ?", f.course_id)
+        .add_opt("d.status = ?", f.delivery_status.clone())
+        .add_opt("r.id > ?", f.cursor);
+    RegistrationRow::find_by_statement(w.query(
+        &format!("{COLS} FROM {FROM}"),
+        "ORDER BY r.id",
+        f.limit + 1,
     ))
     .all(c)
     .await
