@@ -217,7 +217,9 @@ pub async fn confirm(
         key.0.as_ref(),
         &fp,
         |txn| async move {
-            let p = storage::lock(&txn, input.payment_id)
+            // No row lock while the processor works: a webhook for this payment must not wait on
+            // the processor's latency. The transitions themselves are guarded updates.
+            let p = storage::get(&st.db, input.payment_id)
                 .await?
                 .filter(|p| p.user_id == user)
                 .ok_or_else(|| ApiError::not_found(format!("no payment `{}`", input.payment_id)))?;
@@ -225,7 +227,7 @@ pub async fn confirm(
                 return Ok((txn, Reply::ok(p.view(false))?));
             }
             let now = st.clock.now();
-            storage::start_processing(&txn, &p, &user, now).await?;
+            storage::start_processing(&st.db, &p, &user, now).await?;
             let processor = st.processors.by_name(&p.processor).ok_or_else(|| {
                 ApiError::internal(format!("processor {} unavailable", p.processor))
             })?;
@@ -240,6 +242,9 @@ pub async fn confirm(
                 })
                 .await
                 .map_err(|e| ApiError::unavailable("processor_unavailable", e.to_string()))?;
+            let p = storage::lock(&txn, p.id)
+                .await?
+                .ok_or_else(|| ApiError::internal("payment vanished"))?;
             storage::settle(&txn, &p, &outcome, &user, st.clock.now()).await?;
             let mut view = storage::get(&txn, p.id)
                 .await?
