@@ -355,6 +355,55 @@ async fn a_learner_buys_a_course_and_a_program_and_is_enrolled() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let (_, none) = get_as(&shop.app, &shop.admin, "/api/v2/admin/orders?status=failed").await;
     assert!(none["items"].as_array().unwrap().is_empty());
+    // A second learner's pending order, for the user filter and pagination.
+    shop.add(&other, "course", &a).await;
+    let (s, _) = shop.checkout(&other).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, mine) = get_as(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/orders?userId=learner-1",
+    )
+    .await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["items"][0]["id"], oid.as_str());
+    let (_, theirs) = get_as(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/orders?userId=learner-2&status=pending",
+    )
+    .await;
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 1);
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    let (s, window) = get_as(
+        &shop.app,
+        &shop.admin,
+        &format!("/api/v2/admin/orders?from={since}&to={until}&limit=1"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{window}");
+    assert_eq!(window["items"].as_array().unwrap().len(), 1);
+    let cursor = window["nextCursor"].as_str().expect("a second page");
+    let (_, next) = get_as(
+        &shop.app,
+        &shop.admin,
+        &format!("/api/v2/admin/orders?from={since}&to={until}&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(next["items"].as_array().unwrap().len(), 1);
+    assert_ne!(next["items"][0]["id"], window["items"][0]["id"]);
+    let (_, past) = get_as(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/orders?to=2020-01-01T00:00:00Z",
+    )
+    .await;
+    assert!(past["items"].as_array().unwrap().is_empty());
     let (s, _) = get_as(&shop.app, &learner, "/api/v2/admin/orders").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     shop.close().await;
