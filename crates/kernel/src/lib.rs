@@ -10,6 +10,6 @@ pub mod ids;
 pub mod money;
 pub mod split;
 
-pub use ids::{Clock, SystemClock, new_id};
+pub use ids::{Clock, ManualClock, SystemClock, new_id};
 pub use money::{Currency, Money, MoneyError, allocate};
 pub use split::{RevenueSplit, SplitError};

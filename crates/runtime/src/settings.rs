@@ -28,6 +28,7 @@ pub struct Settings {
 pub struct CartOrderSettings {
     pub cart_ttl_hours: u64,
     pub pending_order_ttl_hours: u64,
+    pub expiry_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,7 +191,10 @@ impl Settings {
                 return bad(format!("gateway.upstreams.{name} must be an http(s) URL"));
             }
         }
-        if self.cart_order.cart_ttl_hours == 0 || self.cart_order.pending_order_ttl_hours == 0 {
+        if self.cart_order.cart_ttl_hours == 0
+            || self.cart_order.pending_order_ttl_hours == 0
+            || self.cart_order.expiry_interval_secs == 0
+        {
             return bad("cart_order TTLs must be positive".into());
         }
         if self.registration.max_attempts == 0 {

@@ -39,6 +39,8 @@ pub const PRICES_CONSUMER: &str = "cart-order-catalog-prices";
 pub struct CartOrderService {
     pub faults: FaultPlan,
     pub tune_consumer: Option<TuneConsumer>,
+    /// The clock of carts and orders (tests move it to expire them).
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 impl ServiceFactory for CartOrderService {
@@ -84,7 +86,7 @@ impl ServiceFactory for CartOrderService {
                 .map_err(|e| StartError::Other(e.to_string()))?;
             let state = CartOrder {
                 db: db.clone(),
-                clock: Arc::new(SystemClock),
+                clock: self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
                 outbox: relay.waker(),
                 catalog: catalog::CatalogClient {
                     client: ctx.internal_client()?,
@@ -96,7 +98,11 @@ impl ServiceFactory for CartOrderService {
                     ctx.settings.cart_order.pending_order_ttl_hours as i64,
                 ),
             };
-            let expiry = expire_loop(state.clone(), ctx.shutdown.clone());
+            let expiry = expire_loop(
+                state.clone(),
+                Duration::from_secs(ctx.settings.cart_order.expiry_interval_secs),
+                ctx.shutdown.clone(),
+            );
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
                 routes: Arc::new(move |cfg| routes::configure(cfg, data.clone())),
@@ -125,11 +131,11 @@ pub struct CartOrder {
     pub pending_ttl: chrono::Duration,
 }
 
-/// Removes expired carts and fails orders left unpaid past their time, every 30 seconds.
-async fn expire_loop(state: CartOrder, mut shutdown: watch::Receiver<bool>) {
+/// Removes expired carts and fails orders left unpaid past their time, every `every`.
+async fn expire_loop(state: CartOrder, every: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
         if let Err(e) = expire_once(&state).await {

@@ -137,6 +137,7 @@ async fn a_consumer_dying_after_commit_before_ack_has_no_second_effect() {
     let cart = CartOrderService {
         faults: faults.clone(),
         tune_consumer: Some(Arc::new(|s| s.ack_wait = Duration::from_secs(1))),
+        ..Default::default()
     };
     let factories: Vec<Arc<dyn ServiceFactory>> = vec![
         Arc::new(gateway::GatewayService),
@@ -196,6 +197,7 @@ async fn a_poison_message_is_dead_lettered_while_others_keep_flowing() {
             s.max_deliver = 3;
             s.backoff = vec![Duration::from_millis(100)];
         })),
+        ..Default::default()
     };
     let factories: Vec<Arc<dyn ServiceFactory>> = vec![
         Arc::new(gateway::GatewayService),

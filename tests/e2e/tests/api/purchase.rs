@@ -1219,3 +1219,73 @@ async fn a_payment_captured_after_the_order_failed_still_completes_it() {
     shop.registrations_all(&learner, 1, "enrolled").await;
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carts_and_unpaid_orders_expire() {
+    let clock = Arc::new(kernel::ManualClock::new(chrono::Utc::now()));
+    let mut factories = commerce::registry();
+    factories.retain(|f| f.name() != "cart-order");
+    factories.push(Arc::new(cart_order::CartOrderService {
+        clock: Some(clock.clone()),
+        ..Default::default()
+    }));
+    let shop = Shop::open_with(
+        &[
+            ("cart_order.cart_ttl_hours", "2".into()),
+            ("cart_order.pending_order_ttl_hours", "24".into()),
+            ("cart_order.expiry_interval_secs", "1".into()),
+        ],
+        factories,
+    )
+    .await;
+    let a = shop.course("lms-a", 1000, false).await;
+    let b = shop.course("lms-b", 2000, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let (s, order) = shop.checkout(&learner).await;
+    assert_eq!(s, StatusCode::CREATED);
+    shop.add(&learner, "course", &b).await;
+    let (_, cart) = get_as(&shop.app, &learner, "/api/v2/cart").await;
+    assert_eq!(cart["items"].as_array().unwrap().len(), 1);
+
+    clock.advance(chrono::Duration::hours(3));
+    let (_, cart) = get_as(&shop.app, &learner, "/api/v2/cart").await;
+    assert!(
+        cart["items"].as_array().unwrap().is_empty(),
+        "the cart expired: {cart}"
+    );
+    let co = shop.env.schema("cart_order").await;
+    eventually(WAIT, "the expired cart swept", || {
+        let co = co.clone();
+        async move {
+            (count(&co, "SELECT count(*) FROM carts WHERE status = 'open'").await == 0)
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        shop.order_status(&learner, order["id"].as_str().unwrap(), "pending")
+            .await["status"],
+        "pending"
+    );
+
+    clock.advance(chrono::Duration::hours(24));
+    let failed = shop
+        .order_status(&learner, order["id"].as_str().unwrap(), "failed")
+        .await;
+    assert!(
+        failed["failureReason"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+    let (s, b) = post(
+        &shop.app,
+        &learner,
+        "/api/v2/payments/create-intent",
+        json!({"orderId": order["id"]}),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::CONFLICT, "order_not_pending");
+    shop.close().await;
+}
