@@ -203,6 +203,13 @@ pub async fn confirm(
             .await
             .map_err(ApiError::from)?;
         if order.status != "pending" {
+            // A webhook may have settled this very payment (and completed the order) meanwhile:
+            // then the answer is the payment as it now stands.
+            if let Some(now) = storage::get(&state.db, p.id).await?
+                && matches!(now.status.as_str(), "succeeded" | "failed" | "cancelled")
+            {
+                return Ok(HttpResponse::Ok().json(now.view(false)));
+            }
             return Err(ApiError::conflict(
                 "order_not_pending",
                 format!("the order is {}", order.status),
