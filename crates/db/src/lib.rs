@@ -101,6 +101,11 @@ pub fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
 }
 
+/// Whether `e` is a unique-constraint violation (a duplicate the caller should answer as 409).
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    e.to_string().contains("duplicate key value")
+}
+
 /// Creates a fresh, uniquely named database on the server of `admin_url` and returns its URL.
 /// Each test gets its own database, so tests run in parallel without sharing state.
 pub async fn create_test_database(admin_url: &str) -> Result<String, DbError> {

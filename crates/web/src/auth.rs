@@ -14,7 +14,6 @@ use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
 };
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::RwLock;
 
@@ -363,9 +362,6 @@ pub fn mint_dev_token(
         &EncodingKey::from_secret(secret.as_bytes()),
     )
 }
-
-/// Shared handle type for route registration.
-pub type SharedVerifier = Arc<Verifier>;
 
 #[cfg(test)]
 mod tests {

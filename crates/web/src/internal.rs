@@ -116,8 +116,4 @@ impl InternalClient {
             s => Err(unavailable(format!("status {s}"))),
         }
     }
-
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
 }

@@ -3,13 +3,11 @@
 use crate::model::*;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-fn pg(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
-}
+use db::stmt as pg;
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct CartRow {

@@ -5,12 +5,10 @@ use crate::model::*;
 use chrono::{DateTime, Utc};
 use kernel::RevenueSplit;
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 use uuid::Uuid;
 
-fn pg(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
-}
+use db::stmt as pg;
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct CourseRow {
@@ -150,11 +148,6 @@ const PRICE_COLS: &str = "id, course_id, program_id, department_id, price_type, 
 
 fn opt_time(t: Option<DateTime<Utc>>) -> Value {
     Value::ChronoDateTimeUtc(t)
-}
-
-/// Outcome of writes that may hit a unique constraint.
-pub fn is_unique_violation(e: &DbErr) -> bool {
-    e.to_string().contains("duplicate key value")
 }
 
 pub async fn insert_course(

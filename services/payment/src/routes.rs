@@ -125,7 +125,7 @@ pub async fn create_intent(
             )
             .await
             .map_err(|e| {
-                if storage::is_unique_violation(&e) {
+                if db::is_unique_violation(&e) {
                     ApiError::conflict(
                         "payment_in_progress",
                         "another payment for this order is being created; retry",

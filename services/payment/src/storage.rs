@@ -5,13 +5,11 @@ use crate::processor::Outcome;
 use chrono::{DateTime, Utc};
 use events::commerce::v1 as ev;
 use events::subjects;
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
-fn pg(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
-}
+use db::stmt as pg;
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct PaymentRow {
@@ -77,10 +75,6 @@ impl PaymentRow {
             processed_at: self.processed_at,
         }
     }
-}
-
-pub fn is_unique_violation(e: &DbErr) -> bool {
-    e.to_string().contains("duplicate key value")
 }
 
 pub struct NewPayment<'a> {

@@ -4,13 +4,11 @@
 use crate::NAME;
 use chrono::{DateTime, Utc};
 use events::commerce::v1 as ev;
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 use serde::Serialize;
 use uuid::Uuid;
 
-fn pg(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
-}
+use db::stmt as pg;
 
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct RegistrationRow {

@@ -58,7 +58,7 @@ fn program_event(r: &ProgramRow, course_ids: &[uuid::Uuid]) -> ev::ProgramChange
 }
 
 fn duplicate_lms(e: sea_orm::DbErr) -> ApiError {
-    if storage::is_unique_violation(&e) {
+    if db::is_unique_violation(&e) {
         ApiError::conflict(
             "duplicate_lms_course_id",
             "another course already has this lmsCourseId",
@@ -87,7 +87,7 @@ pub async fn create_course(
     let fp = idempotency::fingerprint(&req, &body.raw);
     let user = caller.user_id.clone();
     let resp = idempotency::run(&state.db, &user, key.0.as_ref(), &fp, |txn| async move {
-        let row = storage::insert_course(&txn, kernel::new_id(), &v, &user_of(&caller), now)
+        let row = storage::insert_course(&txn, kernel::new_id(), &v, &caller.user_id, now)
             .await
             .map_err(duplicate_lms)?;
         bus::enqueue(&txn, NAME, subjects::COURSE_CREATED, &course_event(&row)).await?;
@@ -96,10 +96,6 @@ pub async fn create_course(
     .await?;
     state.outbox.notify_one();
     Ok(resp)
-}
-
-fn user_of(c: &Caller) -> String {
-    c.user_id.clone()
 }
 
 /// Replace a course's details.
