@@ -106,6 +106,26 @@ impl Context {
         )
     }
 
+    /// Hourly upkeep of the tables every service keeps: `Idempotency-Key` records older than two
+    /// days are removed (clients retry well within that; Stripe keeps keys 24 hours).
+    pub fn housekeeping(&self, db: &DatabaseConnection) -> BoxFuture<'static, ()> {
+        let db = db.clone();
+        let mut shutdown = self.shutdown.clone();
+        Box::pin(async move {
+            loop {
+                match web::idempotency::prune(&db, 48).await {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "idempotency keys pruned"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "idempotency prune failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        })
+    }
+
     /// The readiness check of a service's database.
     pub fn db_ready(&self, name: &str, db: &DatabaseConnection) -> ReadyCheck {
         let db = db.clone();

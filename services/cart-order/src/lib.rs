@@ -108,6 +108,7 @@ impl ServiceFactory for CartOrderService {
                 routes: Arc::new(move |cfg| routes::configure(cfg, data.clone())),
                 tasks: vec![
                     Box::pin(relay.run(ctx.shutdown.clone())),
+                    ctx.housekeeping(&db),
                     Box::pin(consumer),
                     Box::pin(payments),
                     Box::pin(expiry),

@@ -64,7 +64,10 @@ impl ServiceFactory for CatalogService {
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
                 routes: Arc::new(move |cfg| routes::configure(cfg, data.clone())),
-                tasks: vec![Box::pin(relay.run(ctx.shutdown.clone()))],
+                tasks: vec![
+                    Box::pin(relay.run(ctx.shutdown.clone())),
+                    ctx.housekeeping(&db),
+                ],
                 ready: vec![ctx.db_ready("postgres:catalog", &db)],
                 filters: vec![],
             })

@@ -98,6 +98,7 @@ impl ServiceFactory for PaymentService {
                 routes: Arc::new(move |c| routes::configure(c, data.clone())),
                 tasks: vec![
                     Box::pin(relay.run(ctx.shutdown.clone())),
+                    ctx.housekeeping(&db),
                     Box::pin(webhooks),
                 ],
                 ready: vec![ctx.db_ready("postgres:payment", &db)],

@@ -120,6 +120,7 @@ impl ServiceFactory for RegistrationService {
                 routes: Arc::new(move |c| routes::configure(c, data.clone())),
                 tasks: vec![
                     Box::pin(relay.run(ctx.shutdown.clone())),
+                    ctx.housekeeping(&db),
                     Box::pin(orders),
                     Box::pin(statuses),
                     Box::pin(worker),

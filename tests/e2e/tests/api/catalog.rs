@@ -715,3 +715,44 @@ async fn a_request_trace_continues_into_its_events() {
     app.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_idempotency_keys_are_pruned_at_start() {
+    let env = TestEnv::new().await;
+    let app = platform(&env).await;
+    let cat = env.schema("catalog").await;
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &cat,
+        "INSERT INTO idempotency_keys (caller, key, fingerprint, state, created_at) VALUES
+             ('u', 'old', 'f', 'completed', now() - interval '3 days'),
+             ('u', 'new', 'f', 'completed', now())",
+    )
+    .await
+    .unwrap();
+    app.stop().await;
+    // The next start of the service runs its upkeep at once.
+    let app = platform(&env).await;
+    eventually(WAIT, "the old key pruned", || {
+        let cat = cat.clone();
+        async move {
+            (count(
+                &cat,
+                "SELECT count(*) FROM idempotency_keys WHERE key = 'old'",
+            )
+            .await
+                == 0)
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        count(
+            &cat,
+            "SELECT count(*) FROM idempotency_keys WHERE key = 'new'"
+        )
+        .await,
+        1
+    );
+    app.stop().await;
+    env.cleanup().await;
+}
