@@ -150,6 +150,27 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Value {
     Value::ChronoDateTimeUtc(t)
 }
 
+/// `$1..$15` of both course writes: id, every field in column order, then the write time.
+fn course_params(id: Uuid, v: &ValidCourse, now: DateTime<Utc>) -> Vec<Value> {
+    vec![
+        id.into(),
+        v.lms_course_id.clone().into(),
+        v.title.clone().into(),
+        v.description.clone().into(),
+        v.department_id.clone().into(),
+        v.creator_id.clone().into(),
+        v.instructor_id.clone().into(),
+        v.approval_required.into(),
+        (v.split.platform_bps() as i32).into(),
+        (v.split.creator_bps() as i32).into(),
+        (v.split.instructor_bps() as i32).into(),
+        opt_time(v.available_from),
+        opt_time(v.available_until),
+        v.published.into(),
+        now.into(),
+    ]
+}
+
 pub async fn insert_course(
     c: &impl ConnectionTrait,
     id: Uuid,
@@ -163,24 +184,7 @@ pub async fn insert_course(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
              RETURNING {COURSE_COLS}"
         ),
-        vec![
-            id.into(),
-            v.lms_course_id.clone().into(),
-            v.title.clone().into(),
-            v.description.clone().into(),
-            v.department_id.clone().into(),
-            v.creator_id.clone().into(),
-            v.instructor_id.clone().into(),
-            v.approval_required.into(),
-            (v.split.platform_bps() as i32).into(),
-            (v.split.creator_bps() as i32).into(),
-            (v.split.instructor_bps() as i32).into(),
-            opt_time(v.available_from),
-            opt_time(v.available_until),
-            v.published.into(),
-            now.into(),
-            by.into(),
-        ],
+        [course_params(id, v, now), vec![by.into()]].concat(),
     ))
     .one(c)
     .await?;
@@ -201,23 +205,7 @@ pub async fn update_course(
                 published = $14, updated_at = $15
              WHERE id = $1 RETURNING {COURSE_COLS}"
         ),
-        vec![
-            id.into(),
-            v.lms_course_id.clone().into(),
-            v.title.clone().into(),
-            v.description.clone().into(),
-            v.department_id.clone().into(),
-            v.creator_id.clone().into(),
-            v.instructor_id.clone().into(),
-            v.approval_required.into(),
-            (v.split.platform_bps() as i32).into(),
-            (v.split.creator_bps() as i32).into(),
-            (v.split.instructor_bps() as i32).into(),
-            opt_time(v.available_from),
-            opt_time(v.available_until),
-            v.published.into(),
-            now.into(),
-        ],
+        course_params(id, v, now),
     ))
     .one(c)
     .await
@@ -304,6 +292,20 @@ pub async fn list_programs(
     ProgramRow::find_by_statement(q).all(c).await
 }
 
+/// `$1..$8` of both program writes: id, every field in column order, then the write time.
+fn program_params(id: Uuid, v: &ValidProgram, now: DateTime<Utc>) -> Vec<Value> {
+    vec![
+        id.into(),
+        v.title.clone().into(),
+        v.description.clone().into(),
+        v.department_id.clone().into(),
+        opt_time(v.available_from),
+        opt_time(v.available_until),
+        v.published.into(),
+        now.into(),
+    ]
+}
+
 pub async fn insert_program(
     c: &impl ConnectionTrait,
     id: Uuid,
@@ -316,17 +318,7 @@ pub async fn insert_program(
             "INSERT INTO programs ({PROGRAM_COLS}, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
              RETURNING {PROGRAM_COLS}"
         ),
-        vec![
-            id.into(),
-            v.title.clone().into(),
-            v.description.clone().into(),
-            v.department_id.clone().into(),
-            opt_time(v.available_from),
-            opt_time(v.available_until),
-            v.published.into(),
-            now.into(),
-            by.into(),
-        ],
+        [program_params(id, v, now), vec![by.into()]].concat(),
     ))
     .one(c)
     .await?
@@ -347,16 +339,7 @@ pub async fn update_program(
                 available_until = $6, published = $7, updated_at = $8
              WHERE id = $1 RETURNING {PROGRAM_COLS}"
         ),
-        vec![
-            id.into(),
-            v.title.clone().into(),
-            v.description.clone().into(),
-            v.department_id.clone().into(),
-            opt_time(v.available_from),
-            opt_time(v.available_until),
-            v.published.into(),
-            now.into(),
-        ],
+        program_params(id, v, now),
     ))
     .one(c)
     .await?;
