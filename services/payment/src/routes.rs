@@ -268,22 +268,13 @@ pub async fn confirm(
     Ok(resp)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct HistoryQuery {
-    pub cursor: Option<String>,
-    pub limit: Option<u64>,
-}
-
 #[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments", responses((status = 200, description = "The caller's payments, newest first"), (status = 401)))]
 pub async fn history(
     state: web::Data<Payment>,
     caller: Caller,
-    q: web::Query<HistoryQuery>,
+    q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageQuery {
-        cursor: q.cursor.clone(),
-        limit: q.limit,
-    };
+    let page = q.into_inner();
     let limit = page.limit()?;
     let rows = storage::history(&state.db, &caller.user_id, page.cursor()?, limit).await?;
     let page = Page::from_rows(rows, limit, |p| p.id.to_string());

@@ -16,22 +16,13 @@ fn parse(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("no order `{raw}`")))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct OwnQuery {
-    pub cursor: Option<String>,
-    pub limit: Option<u64>,
-}
-
 #[utoipa::path(get, path = "/api/v2/orders", tag = "orders", responses((status = 200, description = "The caller's orders, newest first"), (status = 401)))]
 pub async fn list_own(
     state: web::Data<CartOrder>,
     caller: Caller,
-    q: web::Query<OwnQuery>,
+    q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageQuery {
-        cursor: q.cursor.clone(),
-        limit: q.limit,
-    };
+    let page = q.into_inner();
     let f = OrderFilter {
         user_id: Some(caller.user_id.clone()),
         cursor: page.cursor()?,
