@@ -6,14 +6,14 @@ export COMMERCE__AUTH__HS256_SECRET ?= dev-only-secret-change-me-0123456789
 
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test services build fmt lint bench clean-test-data
+.PHONY: run test services build fmt lint guards bench clean-test-data
 
 ## Start Postgres and NATS if needed, migrate, seed a demo catalog, serve everything on :8080.
 run: services build
 	@deploy/local/run.sh
 
 ## fmt check, clippy -D warnings, and every test against the real Postgres and NATS.
-test: services fmt lint clean-test-data
+test: services fmt guards lint clean-test-data
 ifeq ($(NEXTEST),yes)
 	cargo nextest run --workspace --no-fail-fast
 else
@@ -31,6 +31,11 @@ fmt:
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## Crate boundaries (no service depends on another; a pure kernel) and lines rustfmt gave up on.
+guards:
+	python3 deploy/ci/boundaries.py
+	python3 deploy/ci/long-lines.py
 
 clean-test-data:
 	@deploy/local/clean-test-data.sh

@@ -97,18 +97,46 @@ impl Delivery {
     /// Decodes the protobuf body.
     pub fn decode<E: events::Event>(&self) -> Result<E, HandlerError> {
         E::decode(self.payload.as_ref())
-            .map_err(|e| HandlerError(format!("undecodable {}: {e}", E::TYPE)))
+            .map_err(|e| HandlerError::permanent(format!("undecodable {}: {e}", E::TYPE)))
     }
 }
 
-/// A handler failure; the message is retried with backoff, then dead-lettered.
+/// A handler failure. A transient one (the database away, a lock timeout) is retried with
+/// backoff and dead-lettered after `max_deliver`; a permanent one (an undecodable message, a
+/// field that breaks the contract, an id nobody knows) can never succeed and is dead-lettered
+/// at once.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct HandlerError(pub String);
+#[error("{message}")]
+pub struct HandlerError {
+    pub message: String,
+    pub permanent: bool,
+}
+
+impl HandlerError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        HandlerError {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        HandlerError {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
 
 impl From<sea_orm::DbErr> for HandlerError {
     fn from(e: sea_orm::DbErr) -> Self {
-        HandlerError(format!("database: {e}"))
+        HandlerError::transient(format!("database: {e}"))
+    }
+}
+
+impl From<events::FieldError> for HandlerError {
+    fn from(e: events::FieldError) -> Self {
+        HandlerError::permanent(e.to_string())
     }
 }
 
@@ -282,9 +310,13 @@ async fn process(
             metrics::counter!("events_consumed_total", "consumer" => spec.durable.clone())
                 .increment(1);
         }
+        Err(e) if e.permanent => {
+            tracing::error!(error = %e, "handler failed permanently; dead-lettering at once");
+            dead_letter(bus, spec, &msg, &subject, attempt, &e.message).await;
+        }
         Err(e) if attempt >= spec.max_deliver => {
             tracing::error!(error = %e, "handler failed for the last time; dead-lettering");
-            dead_letter(bus, spec, &msg, &subject, attempt, &e.0).await;
+            dead_letter(bus, spec, &msg, &subject, attempt, &e.message).await;
         }
         Err(e) => {
             let delay = spec.delay_after(attempt);

@@ -6,11 +6,14 @@
 //! - [`Event`]: ties a message type to its stable type name (`commerce.v1.OrderCompleted`).
 //! - [`Envelope`]: id, type, source, time and W3C `traceparent`, to and from NATS headers.
 //! - [`subjects`]: subject names, relative to the deployment's subject prefix.
+//! - [`fields`]: reading ids and times out of event fields, refusing unreadable ones.
 
 pub mod envelope;
+pub mod fields;
 pub mod subjects;
 
 pub use envelope::{Envelope, EnvelopeError};
+pub use fields::FieldError;
 
 #[allow(clippy::all, missing_docs)]
 pub mod commerce {

@@ -28,3 +28,36 @@ pub const INBOUND_LMS: &str = "inbound.lms";
 pub const INBOUND_PROCESSOR: &str = "inbound.processor";
 /// Dead letters: `deadletter.<consumer>`.
 pub const DEAD_LETTER: &str = "deadletter";
+
+/// All payment events, for consumers.
+pub const PAYMENT_ALL: &str = "commerce.payment.>";
+/// Processor webhooks of every processor.
+pub const INBOUND_PROCESSOR_ALL: &str = "inbound.processor.>";
+/// The LMS's enrollment-status webhook.
+pub const INBOUND_LMS_ENROLLMENT_STATUS: &str = "inbound.lms.enrollment-status";
+
+/// `commerce.registration.<status>`: one subject per registration status.
+pub fn registration(status: &str) -> String {
+    format!("commerce.registration.{status}")
+}
+
+/// The processor a relayed webhook subject names (`inbound.processor.stripe` → `stripe`).
+pub fn processor_of(subject: &str) -> Option<&str> {
+    subject
+        .strip_prefix(INBOUND_PROCESSOR)?
+        .strip_prefix('.')
+        .filter(|p| !p.is_empty() && !p.contains('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_and_reads_subjects() {
+        assert_eq!(registration("enrolled"), "commerce.registration.enrolled");
+        assert_eq!(processor_of("inbound.processor.sandbox"), Some("sandbox"));
+        assert_eq!(processor_of("inbound.processor."), None);
+        assert_eq!(processor_of("inbound.lms.enrollment-status"), None);
+    }
+}

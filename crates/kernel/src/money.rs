@@ -335,7 +335,8 @@ mod tests {
     proptest! {
         #[test]
         fn allocation_parts_sum_to_total(total in -1_000_000_000_000i64..1_000_000_000_000i64,
-                                         weights in proptest::collection::vec(0u64..100_000, 1..12)) {
+                                         weights in proptest::collection::vec(0u64..100_000, 1..12),
+        ) {
             prop_assume!(weights.iter().any(|w| *w > 0));
             let parts = allocate(total, &weights).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(parts.len(), weights.len());
@@ -361,7 +362,10 @@ mod tests {
         }
 
         #[test]
-        fn money_allocation_keeps_currency_and_total(total in 0i64..10_000_000, w in proptest::collection::vec(1u64..10, 1..6)) {
+        fn money_allocation_keeps_currency_and_total(
+            total in 0i64..10_000_000,
+            w in proptest::collection::vec(1u64..10, 1..6),
+        ) {
             let parts = usd(total).allocate(&w).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(Money::sum(Currency::USD, &parts), Ok(usd(total)));
         }

@@ -92,9 +92,14 @@ mod tests {
 
     proptest! {
         #[test]
-        fn split_sums_exactly(net in -10_000_000i64..10_000_000, p in 0u32..=10_000, c in 0u32..=10_000) {
+        fn split_sums_exactly(
+            net in -10_000_000i64..10_000_000,
+            p in 0u32..=10_000,
+            c in 0u32..=10_000,
+        ) {
             prop_assume!(p + c <= 10_000);
-            let split = RevenueSplit::new(p, c, 10_000 - p - c).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let split = RevenueSplit::new(p, c, 10_000 - p - c)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let m = Money::new(net, Currency::USD);
             let [a, b, d] = split.apply(&m).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(a.amount_minor() + b.amount_minor() + d.amount_minor(), net);

@@ -106,6 +106,34 @@ impl Context {
         )
     }
 
+    /// A durable consumer of `spec` running `handler` until shutdown, as a task for [`Mounted`].
+    pub fn consumer(
+        &self,
+        db: &DatabaseConnection,
+        spec: bus::ConsumerSpec,
+        handler: impl bus::Handler,
+    ) -> BoxFuture<'static, ()> {
+        self.consumer_with_faults(db, spec, handler, bus::FaultPlan::default())
+    }
+
+    /// As [`Context::consumer`], with a fault plan (tests kill the consumer mid-handling).
+    pub fn consumer_with_faults(
+        &self,
+        db: &DatabaseConnection,
+        spec: bus::ConsumerSpec,
+        handler: impl bus::Handler,
+        faults: bus::FaultPlan,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(bus::inbox::run_consumer(
+            self.bus.clone(),
+            db.clone(),
+            spec,
+            Arc::new(handler),
+            faults,
+            self.shutdown.clone(),
+        ))
+    }
+
     /// Hourly upkeep of the tables every service keeps: `Idempotency-Key` records older than two
     /// days are removed (clients retry well within that; Stripe keeps keys 24 hours).
     pub fn housekeeping(&self, db: &DatabaseConnection) -> BoxFuture<'static, ()> {

@@ -273,7 +273,12 @@ where
             txn.execute_raw(pg(
                 "UPDATE idempotency_keys SET state = 'completed', response_status = $3, response_body = $4
                  WHERE caller = $1 AND key = $2",
-                vec![caller.into(), k.as_str().into(), i32::from(reply.status.as_u16()).into(), body.into()],
+                vec![
+                    caller.into(),
+                    k.as_str().into(),
+                    i32::from(reply.status.as_u16()).into(),
+                    body.into(),
+                ],
             ))
             .await?;
         }

@@ -55,12 +55,16 @@ pub enum InternalError {
     NotFound,
     #[error("{service} is unavailable: {detail}")]
     Unavailable { service: String, detail: String },
+    /// The other service answered something that breaks the contract.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
 }
 
 impl From<InternalError> for ApiError {
     fn from(e: InternalError) -> Self {
         match e {
             InternalError::NotFound => ApiError::not_found("not found"),
+            InternalError::Unexpected(detail) => ApiError::internal(detail),
             InternalError::Unavailable { service, detail } => {
                 tracing::warn!(%service, %detail, "internal call failed");
                 ApiError::unavailable(

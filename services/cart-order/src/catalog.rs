@@ -1,7 +1,7 @@
 //! The catalog as cart-order sees it: internal HTTP with a timeout.
 
 use crate::model::CatalogItem;
-use rust_decimal::Decimal;
+use kernel::Rate;
 use serde::Deserialize;
 use std::str::FromStr;
 use web::internal::{InternalClient, InternalError};
@@ -14,11 +14,11 @@ pub struct CatalogClient {
 
 #[derive(Deserialize)]
 struct Rates {
-    items: Vec<Rate>,
+    items: Vec<RateItem>,
 }
 
 #[derive(Deserialize)]
-struct Rate {
+struct RateItem {
     currency: String,
     rate: String,
 }
@@ -37,7 +37,8 @@ impl CatalogClient {
     }
 
     /// The current rate of `currency` (display units per settlement unit), if the catalog has one.
-    pub async fn rate(&self, currency: &str) -> Result<Option<Decimal>, InternalError> {
+    /// A rate the catalog sends but that does not parse is an error, never "no rate".
+    pub async fn rate(&self, currency: &str) -> Result<Option<Rate>, InternalError> {
         let rates: Rates = self
             .client
             .get_json(
@@ -48,10 +49,15 @@ impl CatalogClient {
                 ),
             )
             .await?;
-        Ok(rates
+        rates
             .items
             .into_iter()
             .find(|r| r.currency == currency)
-            .and_then(|r| Decimal::from_str(&r.rate).ok()))
+            .map(|r| {
+                Rate::from_str(&r.rate).map_err(|e| {
+                    InternalError::Unexpected(format!("catalog rate for {currency}: {e}"))
+                })
+            })
+            .transpose()
     }
 }

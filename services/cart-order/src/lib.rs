@@ -7,18 +7,23 @@
 //! A read model of catalog prices is kept from `commerce.catalog.price.*`.
 //!
 //! # Layout
-//! - [`model`]: API shapes and the catalog snapshot; [`orders`]: order rules and events.
-//! - [`storage`]: SQL; [`routes`]: HTTP; [`handlers`]: consumed events; [`migration`]: schema.
+//! - [`domain`]: the order state machine, checkout's pure steps, the error enum and its codes.
+//! - [`model`]: request shapes and the catalog snapshot (the internal contract with catalog).
+//! - [`routes`]: HTTP; [`storage`]: SQL; [`views`]: API shapes; [`events`]: published events.
+//! - [`consumers`]: consumed events; [`catalog`]: the catalog client; [`migration`]: schema.
 
 pub mod catalog;
-pub mod handlers;
+pub mod consumers;
+pub mod domain;
+pub mod events;
 pub mod migration;
 pub mod model;
-pub mod orders;
 pub mod routes;
 pub mod storage;
+pub mod views;
 
 use bus::{ConsumerSpec, FaultPlan, TuneConsumer};
+use domain::OrderEvent;
 use futures_util::future::BoxFuture;
 use kernel::{Clock, Currency, SystemClock};
 use runtime::{Context, Mounted, ServiceFactory, Settings, StartError};
@@ -60,33 +65,35 @@ impl ServiceFactory for CartOrderService {
         Box::pin(async move {
             let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
             let relay = ctx.relay(&db);
+            let clock = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
             let mut spec =
-                ConsumerSpec::new(PRICES_CONSUMER, "COMMERCE", events::subjects::PRICE_ALL);
+                ConsumerSpec::new(PRICES_CONSUMER, "COMMERCE", ::events::subjects::PRICE_ALL);
             if let Some(tune) = &self.tune_consumer {
                 tune(&mut spec);
             }
-            let consumer = bus::inbox::run_consumer(
-                ctx.bus.clone(),
-                db.clone(),
+            let consumer = ctx.consumer_with_faults(
+                &db,
                 spec,
-                Arc::new(handlers::price_changed::PriceChangedHandler),
+                consumers::price_changed::PriceChangedHandler,
                 self.faults.clone(),
-                ctx.shutdown.clone(),
             );
-            let payments = bus::inbox::run_consumer(
-                ctx.bus.clone(),
-                db.clone(),
-                ConsumerSpec::new(PAYMENTS_CONSUMER, "COMMERCE", "commerce.payment.>")
-                    .waking(relay.waker()),
-                Arc::new(handlers::payment::PaymentHandler),
-                FaultPlan::default(),
-                ctx.shutdown.clone(),
+            let payments = ctx.consumer(
+                &db,
+                ConsumerSpec::new(
+                    PAYMENTS_CONSUMER,
+                    "COMMERCE",
+                    ::events::subjects::PAYMENT_ALL,
+                )
+                .waking(relay.waker()),
+                consumers::payment::PaymentHandler {
+                    clock: clock.clone(),
+                },
             );
             let settlement = Currency::parse(&ctx.settings.commerce.settlement_currency)
                 .map_err(|e| StartError::Other(e.to_string()))?;
             let state = CartOrder {
                 db: db.clone(),
-                clock: self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
+                clock,
                 outbox: relay.waker(),
                 catalog: catalog::CatalogClient {
                     client: ctx.internal_client()?,
@@ -109,8 +116,8 @@ impl ServiceFactory for CartOrderService {
                 tasks: vec![
                     Box::pin(relay.run(ctx.shutdown.clone())),
                     ctx.housekeeping(&db),
-                    Box::pin(consumer),
-                    Box::pin(payments),
+                    consumer,
+                    payments,
                     Box::pin(expiry),
                 ],
                 ready: vec![ctx.db_ready("postgres:cart-order", &db)],
@@ -152,7 +159,15 @@ pub async fn expire_once(state: &CartOrder) -> Result<(), web::ApiError> {
     for id in storage::stale_pending(&state.db, now - state.pending_ttl).await? {
         let txn = state.db.begin().await?;
         if let Some(order) = storage::lock_order(&txn, id).await? {
-            orders::fail(&txn, &order, None, "expired: not paid in time", now).await?;
+            storage::fail(
+                &txn,
+                &order,
+                OrderEvent::Expired,
+                None,
+                "expired: not paid in time",
+                now,
+            )
+            .await?;
         }
         txn.commit().await?;
     }

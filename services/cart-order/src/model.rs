@@ -1,6 +1,6 @@
 //! Cart and order shapes, the catalog snapshot they carry, and the pure rules over them.
 
-use chrono::{DateTime, Utc};
+use crate::domain::CartOrderError;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use web::ApiError;
@@ -48,27 +48,22 @@ pub struct CatalogCourse {
 }
 
 impl CatalogItem {
-    /// The item can be bought now, or the 422 saying why not.
-    pub fn sellable(&self) -> Result<&CatalogPrice, ApiError> {
+    /// The item can be bought now, or why not.
+    pub fn sellable(&self) -> Result<&CatalogPrice, CartOrderError> {
         if !self.published || !self.available {
-            return Err(ApiError::rule(
-                "item_unavailable",
-                format!("`{}` is not available for purchase", self.name),
-            )
-            .with_field("itemId"));
+            return Err(CartOrderError::ItemUnavailable(format!(
+                "`{}` is not available for purchase",
+                self.name
+            )));
         }
         if self.item_type == "program" && self.courses.is_empty() {
-            return Err(ApiError::rule(
-                "item_unavailable",
-                format!("`{}` has no courses", self.name),
-            ));
+            return Err(CartOrderError::ItemUnavailable(format!(
+                "`{}` has no courses",
+                self.name
+            )));
         }
         self.price.as_ref().ok_or_else(|| {
-            ApiError::rule(
-                "item_unavailable",
-                format!("`{}` has no current price", self.name),
-            )
-            .with_field("itemId")
+            CartOrderError::ItemUnavailable(format!("`{}` has no current price", self.name))
         })
     }
 
@@ -77,10 +72,11 @@ impl CatalogItem {
     }
 
     /// Splits `amount` over the item's courses, weighted by their own prices (equally when
-    /// any is unknown), so the parts sum exactly to the line.
-    pub fn allocate(&self, amount: i64) -> Vec<i64> {
+    /// any is unknown), so the parts sum exactly to the line. An amount that cannot be
+    /// allocated is an error, never a row of zeros.
+    pub fn allocate(&self, amount: i64) -> Result<Vec<i64>, kernel::MoneyError> {
         if self.courses.is_empty() {
-            return vec![];
+            return Ok(vec![]);
         }
         let weights: Vec<u64> = match self
             .courses
@@ -91,7 +87,7 @@ impl CatalogItem {
             Some(prices) => prices.into_iter().map(|p| p.unsigned_abs()).collect(),
             None => vec![1; self.courses.len()],
         };
-        kernel::allocate(amount, &weights).unwrap_or_else(|_| vec![0; self.courses.len()])
+        kernel::allocate(amount, &weights)
     }
 }
 
@@ -123,80 +119,6 @@ impl ItemType {
             ItemType::Subscription => "subscription",
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CartLineView {
-    pub id: Uuid,
-    pub item_type: String,
-    pub item_id: Uuid,
-    pub name: String,
-    pub quantity: u32,
-    pub price: i64,
-    pub currency: String,
-    /// The learner already owns this (a completed purchase covers every course in it).
-    pub owned: bool,
-    pub added_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CartView {
-    pub id: Option<Uuid>,
-    pub user_id: Option<String>,
-    pub session_id: Option<String>,
-    pub items: Vec<CartLineView>,
-    pub currency: Option<String>,
-    pub subtotal: i64,
-    pub discount_code: Option<String>,
-    pub discount_amount: i64,
-    pub tax: i64,
-    pub total: i64,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderItemView {
-    pub id: Uuid,
-    pub item_type: String,
-    pub item_id: Uuid,
-    pub name: String,
-    pub department_id: String,
-    pub price: i64,
-    pub discount: i64,
-    pub tax: i64,
-    pub course_ids: Vec<Uuid>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    pub id: Uuid,
-    pub order_number: String,
-    pub user_id: String,
-    pub status: String,
-    pub payment_status: String,
-    pub items: Vec<OrderItemView>,
-    pub subtotal: i64,
-    pub discount_code: Option<String>,
-    pub discount_amount: i64,
-    pub tax: i64,
-    pub total: i64,
-    pub currency: String,
-    pub display_amount: i64,
-    pub display_currency: String,
-    pub settlement_amount: i64,
-    pub settlement_currency: String,
-    pub exchange_rate: String,
-    pub exchange_rate_timestamp: DateTime<Utc>,
-    pub payment_id: Option<Uuid>,
-    pub failure_reason: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub cancelled_at: Option<DateTime<Utc>>,
 }
 
 /// `X-Session-Id`: the anonymous cart's key (1 to 128 visible ASCII characters).
@@ -261,11 +183,11 @@ mod tests {
             price: None,
             courses: vec![course(Some(4900)), course(Some(5900)), course(Some(7900))],
         };
-        let parts = item.allocate(14_900);
+        let parts = item.allocate(14_900).unwrap();
         assert_eq!(parts.iter().sum::<i64>(), 14_900);
         assert!(parts[2] > parts[1] && parts[1] > parts[0]);
         let mut unknown = item.clone();
         unknown.courses[1].own_price = None;
-        assert_eq!(unknown.allocate(100), vec![34, 33, 33]);
+        assert_eq!(unknown.allocate(100).unwrap(), vec![34, 33, 33]);
     }
 }

@@ -4,16 +4,21 @@
 //! number of times, settle it once: one `payment.succeeded` (or `payment.failed`).
 //!
 //! # Layout
-//! [`processor`] (trait, factory, sandbox), [`storage`] (payments, transitions, audit),
-//! [`routes`], [`handlers`] (webhooks), [`migration`].
+//! - [`domain`]: the payment state machine and the error enum with its stable codes.
+//! - [`processor`]: the connector trait, the per-department factory, one folder per provider.
+//! - [`routes`]: HTTP; [`storage`]: payments, transitions, audit; [`views`]; [`events`].
+//! - [`consumers`]: processor webhooks; [`migration`]: schema.
 
-pub mod handlers;
+pub mod consumers;
+pub mod domain;
+pub mod events;
 pub mod migration;
 pub mod processor;
 pub mod routes;
 pub mod storage;
+pub mod views;
 
-use bus::{ConsumerSpec, FaultPlan};
+use bus::ConsumerSpec;
 use futures_util::future::BoxFuture;
 use kernel::{Clock, SystemClock};
 use runtime::{Context, Mounted, ServiceFactory, Settings, StartError};
@@ -73,9 +78,10 @@ impl ServiceFactory for PaymentService {
                 vec![Arc::new(sandbox)],
             )
             .map_err(StartError::Other)?;
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let state = Payment {
                 db: db.clone(),
-                clock: Arc::new(SystemClock),
+                clock: clock.clone(),
                 outbox: relay.waker(),
                 processors: processors.clone(),
                 orders: ctx.internal_client()?,
@@ -84,14 +90,15 @@ impl ServiceFactory for PaymentService {
                     .trim_end_matches('/')
                     .to_string(),
             };
-            let webhooks = bus::inbox::run_consumer(
-                ctx.bus.clone(),
-                db.clone(),
-                ConsumerSpec::new(WEBHOOK_CONSUMER, "INBOUND", "inbound.processor.>")
-                    .waking(relay.waker()),
-                Arc::new(handlers::webhook::WebhookHandler { processors }),
-                FaultPlan::default(),
-                ctx.shutdown.clone(),
+            let webhooks = ctx.consumer(
+                &db,
+                ConsumerSpec::new(
+                    WEBHOOK_CONSUMER,
+                    "INBOUND",
+                    ::events::subjects::INBOUND_PROCESSOR_ALL,
+                )
+                .waking(relay.waker()),
+                consumers::webhook::WebhookHandler { processors, clock },
             );
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
@@ -99,7 +106,7 @@ impl ServiceFactory for PaymentService {
                 tasks: vec![
                     Box::pin(relay.run(ctx.shutdown.clone())),
                     ctx.housekeeping(&db),
-                    Box::pin(webhooks),
+                    webhooks,
                 ],
                 ready: vec![ctx.db_ready("postgres:payment", &db)],
                 filters: vec![],

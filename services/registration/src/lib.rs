@@ -7,13 +7,19 @@
 //! registration enrolled or rejected. Every transition publishes `commerce.registration.<status>`.
 //!
 //! # Layout
-//! [`storage`], [`lms`] (delivery worker), [`routes`], [`handlers`], [`migration`].
+//! - [`domain`]: the registration state machine and the error enum with its stable codes.
+//! - [`routes`]: HTTP; [`storage`]: registrations and deliveries; [`views`]; [`events`].
+//! - [`consumers`]: `order.completed` and the LMS's enrollment-status webhook.
+//! - [`lms`]: the LMS connector (enrollment requests); [`migration`]: schema.
 
-pub mod handlers;
+pub mod consumers;
+pub mod domain;
+pub mod events;
 pub mod lms;
 pub mod migration;
 pub mod routes;
 pub mod storage;
+pub mod views;
 
 use bus::{ConsumerSpec, FaultPlan, TuneConsumer};
 use futures_util::future::BoxFuture;
@@ -79,39 +85,39 @@ impl ServiceFactory for RegistrationService {
             let mut orders_spec = ConsumerSpec::new(
                 ORDERS_CONSUMER,
                 "COMMERCE",
-                events::subjects::ORDER_COMPLETED,
+                ::events::subjects::ORDER_COMPLETED,
             )
             .waking(relay.waker());
             if let Some(tune) = &self.tune_consumer {
                 tune(&mut orders_spec);
             }
-            let orders = bus::inbox::run_consumer(
-                ctx.bus.clone(),
-                db.clone(),
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let orders = ctx.consumer_with_faults(
+                &db,
                 orders_spec,
-                Arc::new(handlers::order_completed::OrderCompletedHandler { wake: wake.clone() }),
+                consumers::order_completed::OrderCompletedHandler {
+                    wake: wake.clone(),
+                    clock: clock.clone(),
+                },
                 self.faults.clone(),
-                ctx.shutdown.clone(),
             );
-            let statuses = bus::inbox::run_consumer(
-                ctx.bus.clone(),
-                db.clone(),
+            let statuses = ctx.consumer(
+                &db,
                 ConsumerSpec::new(
                     LMS_STATUS_CONSUMER,
                     "INBOUND",
-                    "inbound.lms.enrollment-status",
+                    ::events::subjects::INBOUND_LMS_ENROLLMENT_STATUS,
                 )
                 .waking(relay.waker()),
-                Arc::new(handlers::enrollment_status::EnrollmentStatusHandler {
+                consumers::enrollment_status::EnrollmentStatusHandler {
                     secret: cfg.lms_webhook_secret.clone(),
-                }),
-                FaultPlan::default(),
-                ctx.shutdown.clone(),
+                    clock: clock.clone(),
+                },
             );
             let worker = lms::run(db.clone(), lms, wake.clone(), ctx.shutdown.clone());
             let state = Registration {
                 db: db.clone(),
-                clock: Arc::new(SystemClock),
+                clock,
                 outbox: relay.waker(),
                 wake,
             };
@@ -121,8 +127,8 @@ impl ServiceFactory for RegistrationService {
                 tasks: vec![
                     Box::pin(relay.run(ctx.shutdown.clone())),
                     ctx.housekeeping(&db),
-                    Box::pin(orders),
-                    Box::pin(statuses),
+                    orders,
+                    statuses,
                     Box::pin(worker),
                 ],
                 ready: vec![ctx.db_ready("postgres:registration", &db)],

@@ -1,9 +1,11 @@
 //! The cart: anonymous (keyed by `X-Session-Id`) or the user's, merged into the user's on their
 //! first authenticated request; prices snapshotted from the catalog; checkout.
 
+use crate::domain::checkout::{self, PricedLine};
+use crate::domain::{CartOrderError, OrderEvent};
 use crate::model::*;
-use crate::orders::{self as order_logic};
 use crate::storage::{self, CartRow, LineRow};
+use crate::views::{self, order_views};
 use crate::{CartOrder, NAME};
 use ::web::idempotency::{self, MaybeIdempotencyKey};
 use ::web::internal::InternalError;
@@ -12,8 +14,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Datelike;
 use events::subjects;
 use futures_util::future::join_all;
+use kernel::{Currency, Lifecycle, Money, Rate};
 use sea_orm::{ConnectionTrait, TransactionTrait};
-use std::collections::HashSet;
 
 /// Finds (and, with `create`, makes) the caller's open cart, merging an anonymous cart into the
 /// user's when a logged-in request carries its session id.
@@ -49,10 +51,7 @@ pub(crate) async fn current_cart(
         None => {
             let Some(s) = session else {
                 return if create {
-                    Err(ApiError::bad_request(
-                        "session_required",
-                        "send X-Session-Id or log in to use a cart",
-                    ))
+                    Err(CartOrderError::SessionRequired.into())
                 } else {
                     Ok(None)
                 };
@@ -69,55 +68,6 @@ pub(crate) async fn current_cart(
     }
 }
 
-/// The cart as the learner sees it, with "already owned" flags for a logged-in learner.
-pub(crate) async fn view(
-    conn: &impl ConnectionTrait,
-    cart: Option<&CartRow>,
-    lines: &[LineRow],
-    user: Option<&str>,
-) -> Result<CartView, ApiError> {
-    let items: Vec<CatalogItem> = lines.iter().map(|l| l.item()).collect::<Result<_, _>>()?;
-    let owned = match user {
-        Some(u) => {
-            let all: Vec<_> = items.iter().flat_map(|i| i.course_ids()).collect();
-            storage::owned_courses(conn, u, &all).await?
-        }
-        None => HashSet::new(),
-    };
-    let subtotal = lines
-        .iter()
-        .try_fold(0i64, |acc, l| acc.checked_add(l.price_minor))
-        .ok_or_else(|| ApiError::internal("cart subtotal overflow"))?;
-    Ok(CartView {
-        id: cart.map(|c| c.id),
-        user_id: cart.and_then(|c| c.user_id.clone()),
-        session_id: cart.and_then(|c| c.session_id.clone()),
-        items: lines
-            .iter()
-            .zip(&items)
-            .map(|(l, i)| CartLineView {
-                id: l.id,
-                item_type: l.item_type.clone(),
-                item_id: l.item_id,
-                name: l.name.clone(),
-                quantity: 1,
-                price: l.price_minor,
-                currency: l.currency.trim().to_string(),
-                owned: !i.courses.is_empty()
-                    && i.courses.iter().all(|c| owned.contains(&c.course_id)),
-                added_at: l.added_at,
-            })
-            .collect(),
-        currency: lines.first().map(|l| l.currency.trim().to_string()),
-        subtotal,
-        discount_code: None,
-        discount_amount: 0,
-        tax: 0,
-        total: subtotal,
-        expires_at: cart.map(|c| c.expires_at),
-    })
-}
-
 /// `GET /api/v2/cart`
 #[utoipa::path(get, path = "/api/v2/cart", tag = "cart", params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")), responses((status = 200, description = "The cart with subtotal, discount, tax, total and owned flags")))]
 pub async fn get(
@@ -132,7 +82,7 @@ pub async fn get(
         Some(c) => storage::lines(&txn, c.id).await?,
         None => vec![],
     };
-    let v = view(
+    let v = views::cart(
         &txn,
         cart.as_ref(),
         &lines,
@@ -145,7 +95,9 @@ pub async fn get(
 
 fn catalog_error(e: InternalError) -> ApiError {
     match e {
-        InternalError::NotFound => ApiError::not_found("no such item in the catalog"),
+        InternalError::NotFound => {
+            CartOrderError::NotFound("no such item in the catalog".into()).into()
+        }
         other => other.into(),
     }
 }
@@ -160,10 +112,7 @@ pub async fn add(
 ) -> Result<HttpResponse, ApiError> {
     let session = session_id(&req)?;
     if caller.0.is_none() && session.is_none() {
-        return Err(ApiError::bad_request(
-            "session_required",
-            "send X-Session-Id or log in to use a cart",
-        ));
+        return Err(CartOrderError::SessionRequired.into());
     }
     let input = body.into_inner();
     let item = state
@@ -181,29 +130,26 @@ pub async fn add(
         .await?
         .ok_or_else(|| ApiError::internal("cart vanished"))?;
     if cart.status != "open" {
-        return Err(ApiError::conflict(
-            "cart_changed",
+        return Err(CartOrderError::CartChanged(
             "the cart was just checked out; add the item again",
-        ));
+        )
+        .into());
     }
     let existing = storage::lines(&txn, cart.id).await?;
     if let Some(first) = existing.first()
         && first.currency.trim() != price.currency
     {
-        return Err(ApiError::rule(
-            "mixed_currency",
-            format!(
-                "the cart is in {}; `{}` is priced in {}",
-                first.currency.trim(),
-                item.name,
-                price.currency
-            ),
-        ));
+        return Err(CartOrderError::MixedCurrency {
+            cart: first.currency.trim().to_string(),
+            item: item.name.clone(),
+            price: price.currency.clone(),
+        }
+        .into());
     }
     let added = storage::add_line(&txn, cart.id, &item, &price, now).await?;
     storage::touch_cart(&txn, cart.id, now, now + state.cart_ttl).await?;
     let lines = storage::lines(&txn, cart.id).await?;
-    let v = view(
+    let v = views::cart(
         &txn,
         Some(&cart),
         &lines,
@@ -227,7 +173,8 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let session = session_id(&req)?;
-    let line = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::not_found("no such cart item"))?;
+    let line = uuid::Uuid::parse_str(&id)
+        .map_err(|_| CartOrderError::NotFound("no such cart item".into()))?;
     let txn = state.db.begin().await?;
     let cart = current_cart(&state, &txn, caller.0.as_ref(), session.as_deref(), false)
         .await?
@@ -236,7 +183,7 @@ pub async fn remove(
         return Err(ApiError::not_found("no such cart item"));
     }
     let lines = storage::lines(&txn, cart.id).await?;
-    let v = view(
+    let v = views::cart(
         &txn,
         Some(&cart),
         &lines,
@@ -269,92 +216,53 @@ pub async fn checkout(
     let cart = current_cart(&state, &txn, Some(&caller), session.as_deref(), false).await?;
     txn.commit().await?;
     let Some(cart) = cart else {
-        // A repeated checkout after the cart became an order answers with that order.
-        if let Some(prev) = storage::last_checked_out(&state.db, &user).await?
-            && let Some(order_id) = prev.order_id
-            && let Some(order) = storage::order(&state.db, order_id).await?
-            && order.status == "pending"
-        {
-            let v = order_logic::views(&state.db, vec![order]).await?;
-            return Ok(HttpResponse::Ok().json(&v[0]));
-        }
-        return Err(ApiError::rule("empty_cart", "the cart is empty"));
+        return repeated_checkout(&state, &user).await;
     };
     let lines = storage::lines(&state.db, cart.id).await?;
     if lines.is_empty() {
-        return Err(ApiError::rule("empty_cart", "the cart is empty"));
+        return Err(CartOrderError::EmptyCart.into());
     }
+    let priced = priced_lines(&lines)?;
 
-    // Re-price every line against the catalog, outside any transaction.
-    let fresh = join_all(
-        lines
-            .iter()
-            .map(|l| state.catalog.item(&l.item_type, l.item_id)),
-    )
-    .await;
-    let mut changed = Vec::new();
-    for (line, item) in lines.iter().zip(fresh) {
-        let item = match item {
-            Ok(i) => i,
-            Err(InternalError::NotFound) => {
-                return Err(ApiError::rule(
-                    "item_unavailable",
-                    format!("`{}` is no longer sold", line.name),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let price = item.sellable()?.clone();
-        if price.amount != line.price_minor || price.currency != line.currency.trim() {
-            changed.push((line.id, item, price));
-        }
-    }
+    // 1. Re-price every line against the catalog, outside any transaction.
+    let fresh = fetch_items(&state, &lines).await?;
+    let changed = checkout::reprice(&priced, fresh)?;
     if !changed.is_empty() {
         let txn = state.db.begin().await?;
-        for (id, item, price) in &changed {
-            storage::reprice_line(&txn, *id, item, price).await?;
+        for c in &changed {
+            storage::reprice_line(&txn, c.line, &c.item, &c.price).await?;
         }
         let lines = storage::lines(&txn, cart.id).await?;
-        let v = view(&txn, Some(&cart), &lines, Some(&user)).await?;
+        let v = views::cart(&txn, Some(&cart), &lines, Some(&user)).await?;
         txn.commit().await?;
-        return Err(ApiError::conflict(
-            "price_changed",
-            "prices changed since the items were added; review the cart",
-        )
-        .with("cart", serde_json::to_value(v).map_err(ApiError::internal)?));
+        let cart = serde_json::to_value(v).map_err(ApiError::internal)?;
+        return Err(CartOrderError::PriceChanged { cart }.into());
     }
-    let snapshot = view(&state.db, Some(&cart), &lines, Some(&user)).await?;
-    let owned: Vec<_> = snapshot
+    // 2. Nothing the learner already owns.
+    let snapshot = views::cart(&state.db, Some(&cart), &lines, Some(&user)).await?;
+    let owned: Vec<uuid::Uuid> = snapshot
         .items
         .iter()
         .filter(|i| i.owned)
-        .map(|i| serde_json::json!(i.item_id))
+        .map(|i| i.item_id)
         .collect();
     if !owned.is_empty() {
-        return Err(ApiError::rule(
-            "already_owned",
-            "the cart holds items you already own; remove them",
-        )
-        .with("items", serde_json::Value::Array(owned)));
+        return Err(CartOrderError::AlreadyOwned { items: owned }.into());
     }
-    let currency = snapshot.currency.clone().unwrap_or_default();
-    if lines.iter().any(|l| l.currency.trim() != currency) {
-        return Err(ApiError::rule(
-            "mixed_currency",
-            "the cart mixes currencies",
-        ));
-    }
-    let rate = if currency == state.settlement.code() {
-        rust_decimal::Decimal::ONE
+    // 3. The order's money, at the rate of the moment (ADR-0003).
+    let currency = checkout::cart_currency(&priced)?;
+    let rate = if checkout::needs_rate(currency, state.settlement) {
+        state
+            .catalog
+            .rate(currency.code())
+            .await?
+            .ok_or_else(|| CartOrderError::NoExchangeRate(currency.code().to_string()))?
     } else {
-        state.catalog.rate(&currency).await?.ok_or_else(|| {
-            ApiError::rule(
-                "no_exchange_rate",
-                format!("no exchange rate for {currency}"),
-            )
-        })?
+        Rate::ONE
     };
+    let plan = checkout::plan(&priced, state.settlement, rate)?;
 
+    // 4. Persist: one transaction, under the cart's row lock.
     let st = state.clone();
     let resp = idempotency::run(
         &state.db,
@@ -362,92 +270,143 @@ pub async fn checkout(
         key.0.as_ref(),
         &fp,
         |txn| async move {
-            let now = st.clock.now();
-            let cart = storage::lock_cart(&txn, cart.id)
-                .await?
-                .ok_or_else(|| ApiError::conflict("cart_changed", "the cart changed; retry"))?;
-            if cart.status == "checked_out" {
-                let order_id = cart
-                    .order_id
-                    .ok_or_else(|| ApiError::internal("checked-out cart without order"))?;
-                let order = storage::order(&txn, order_id)
-                    .await?
-                    .ok_or_else(|| ApiError::internal("missing order"))?;
-                let v = order_logic::views(&txn, vec![order]).await?;
-                return Ok((txn, Reply::ok(&v[0])?));
-            }
-            // A course already waiting in another unpaid order would be bought twice.
-        let courses: Vec<uuid::Uuid> = lines.iter().filter_map(|l| l.item().ok()).flat_map(|i| i.course_ids()).collect();
-        let pending = storage::pending_orders_with(&txn, &user, &courses).await?;
-        if !pending.is_empty() {
-            return Err(ApiError::rule(
-                "already_ordered",
-                format!("pending order {} already holds items of this cart; pay it or wait for it to expire", pending.join(", ")),
-            ));
-        }
-        let current = storage::lines(&txn, cart.id).await?;
-            let same = current.len() == lines.len()
-                && current
-                    .iter()
-                    .zip(&lines)
-                    .all(|(a, b)| a.id == b.id && a.price_minor == b.price_minor);
-            if !same {
-                return Err(ApiError::conflict(
-                    "cart_changed",
-                    "the cart changed during checkout; retry",
-                ));
-            }
-            let subtotal = snapshot.subtotal;
-            let settlement_currency = st.settlement;
-            let display = kernel::Currency::parse(&currency)
-                .map_err(|e| ApiError::rule("unknown_currency", e.to_string()))?;
-            let settlement_total =
-                order_logic::to_settlement(subtotal, display, settlement_currency, rate)
-                    .ok_or_else(|| ApiError::internal("settlement conversion overflow"))?;
-            let n = storage::next_order_number(&txn, now.year()).await?;
-            let new = storage::NewOrder {
-                id: kernel::new_id(),
-                number: order_number(now.year(), n),
-                user_id: user.clone(),
-                cart_id: cart.id,
-                currency: currency.clone(),
-                subtotal,
-                total: subtotal,
-                settlement_currency: settlement_currency.code().to_string(),
-                settlement_total,
-                exchange_rate: rate,
-                exchange_rate_at: now,
-            };
-            let order = storage::insert_order(&txn, &new, now).await?;
-            for (pos, line) in current.iter().enumerate() {
-                storage::insert_order_item(&txn, order.id, pos as i32, line, &line.item()?).await?;
-            }
-            storage::check_out_cart(&txn, cart.id, order.id, now).await?;
-            let items = storage::order_items(&txn, &[order.id])
-                .await?
-                .remove(&order.id)
-                .unwrap_or_default();
-            bus::enqueue(
-                &txn,
-                NAME,
-                subjects::ORDER_CREATED,
-                &order_logic::created_event(&order, &items),
-            )
-            .await?;
-            let order = if order.total_minor == 0 {
-                // Nothing to pay: the order completes at once.
-                order_logic::complete(&txn, &order, &items, None, now).await?;
-                storage::order(&txn, order.id)
-                    .await?
-                    .ok_or_else(|| ApiError::internal("missing order"))?
-            } else {
-                order
-            };
-            let v = order_logic::views(&txn, vec![order]).await?;
-            Ok((txn, Reply::created(&v[0])?))
+            let reply = place_order(&st, &txn, &user, cart.id, &lines, plan).await?;
+            Ok((txn, reply))
         },
     )
     .await?;
     state.outbox.notify_one();
     Ok(resp)
+}
+
+/// A repeated checkout after the cart became an order answers with that order.
+async fn repeated_checkout(state: &CartOrder, user: &str) -> Result<HttpResponse, ApiError> {
+    if let Some(prev) = storage::last_checked_out(&state.db, user).await?
+        && let Some(order_id) = prev.order_id
+        && let Some(order) = storage::order(&state.db, order_id).await?
+        && order.status == crate::domain::OrderStatus::Pending.as_str()
+    {
+        let v = order_views(&state.db, vec![order]).await?;
+        return Ok(HttpResponse::Ok().json(&v[0]));
+    }
+    Err(CartOrderError::EmptyCart.into())
+}
+
+fn priced_lines(lines: &[LineRow]) -> Result<Vec<PricedLine>, CartOrderError> {
+    lines
+        .iter()
+        .map(|l| {
+            let currency = Currency::parse(l.currency.trim())
+                .map_err(|e| CartOrderError::Corrupt(format!("cart line {}: {e}", l.id)))?;
+            Ok(PricedLine {
+                id: l.id,
+                name: l.name.clone(),
+                price: Money::new(l.price_minor, currency),
+            })
+        })
+        .collect()
+}
+
+/// The catalog's answer for every line, concurrently; `None` for an item no longer sold.
+async fn fetch_items(
+    state: &CartOrder,
+    lines: &[LineRow],
+) -> Result<Vec<Option<CatalogItem>>, ApiError> {
+    join_all(
+        lines
+            .iter()
+            .map(|l| state.catalog.item(&l.item_type, l.item_id)),
+    )
+    .await
+    .into_iter()
+    .map(|r| match r {
+        Ok(i) => Ok(Some(i)),
+        Err(InternalError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    })
+    .collect()
+}
+
+/// Writes the order the plan describes, unless the cart moved meanwhile: the cart row is
+/// locked, its lines must be those that were priced, and no other unpaid order may hold them.
+async fn place_order(
+    st: &CartOrder,
+    txn: &sea_orm::DatabaseTransaction,
+    user: &str,
+    cart_id: uuid::Uuid,
+    priced: &[LineRow],
+    plan: checkout::OrderPlan,
+) -> Result<Reply, ApiError> {
+    let now = st.clock.now();
+    let cart = storage::lock_cart(txn, cart_id)
+        .await?
+        .ok_or(CartOrderError::CartChanged("the cart changed; retry"))?;
+    if cart.status == "checked_out" {
+        let order_id = cart
+            .order_id
+            .ok_or_else(|| CartOrderError::Corrupt("checked-out cart without order".into()))?;
+        let order = storage::order(txn, order_id)
+            .await?
+            .ok_or_else(|| CartOrderError::Corrupt(format!("missing order {order_id}")))?;
+        let v = order_views(txn, vec![order]).await?;
+        return Reply::ok(&v[0]);
+    }
+    // A course already waiting in another unpaid order would be bought twice.
+    let courses: Vec<uuid::Uuid> = priced
+        .iter()
+        .map(|l| l.item())
+        .collect::<Result<Vec<_>, _>>()?
+        .iter()
+        .flat_map(|i| i.course_ids())
+        .collect();
+    let pending = storage::pending_orders_with(txn, user, &courses).await?;
+    if !pending.is_empty() {
+        return Err(CartOrderError::AlreadyOrdered { orders: pending }.into());
+    }
+    let current = storage::lines(txn, cart.id).await?;
+    let same = current.len() == priced.len()
+        && current
+            .iter()
+            .zip(priced)
+            .all(|(a, b)| a.id == b.id && a.price_minor == b.price_minor);
+    if !same {
+        return Err(CartOrderError::CartChanged("the cart changed during checkout; retry").into());
+    }
+    let n = storage::next_order_number(txn, now.year()).await?;
+    let new = storage::NewOrder {
+        id: kernel::new_id(),
+        number: order_number(now.year(), n),
+        user_id: user.to_string(),
+        cart_id: cart.id,
+        currency: plan.total.currency().code().to_string(),
+        subtotal: plan.subtotal.amount_minor(),
+        total: plan.total.amount_minor(),
+        settlement_currency: plan.settlement_total.currency().code().to_string(),
+        settlement_total: plan.settlement_total.amount_minor(),
+        exchange_rate: plan.rate.value(),
+        exchange_rate_at: now,
+    };
+    let order = storage::insert_order(txn, &new, now).await?;
+    for (pos, line) in current.iter().enumerate() {
+        let pos = i32::try_from(pos).map_err(ApiError::internal)?;
+        storage::insert_order_item(txn, order.id, pos, line, &line.item()?).await?;
+    }
+    storage::check_out_cart(txn, cart.id, order.id, now).await?;
+    let items = storage::order_items(txn, &[order.id])
+        .await?
+        .remove(&order.id)
+        .unwrap_or_default();
+    let created = crate::events::order_created(&order, &items)?;
+    bus::enqueue(txn, NAME, subjects::ORDER_CREATED, &created).await?;
+    let order = if plan.total.amount_minor() == 0 {
+        // Nothing to pay: the order completes at once.
+        storage::complete(txn, &order, &items, OrderEvent::NothingToPay, None, now).await?;
+        storage::order(txn, order.id)
+            .await?
+            .ok_or_else(|| CartOrderError::Corrupt(format!("missing order {}", order.id)))?
+    } else {
+        order
+    };
+    let v = order_views(txn, vec![order]).await?;
+    Reply::created(&v[0])
 }

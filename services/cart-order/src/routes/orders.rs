@@ -2,8 +2,8 @@
 //! and the internal lookup payment uses to price an intent.
 
 use crate::CartOrder;
-use crate::orders::views;
 use crate::storage::{self, OrderFilter};
+use crate::views::order_views as views;
 use ::web::internal::Internal;
 use ::web::page::PageQuery;
 use ::web::{ApiError, Caller, Page, Role};

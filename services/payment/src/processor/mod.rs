@@ -1,26 +1,54 @@
 //! The payment-processor abstraction (the spec's `IPaymentProcessor`): one trait with a method
 //! per flow, one type per provider, chosen by configuration per department. Amounts cross this
-//! boundary in minor units; providers convert at their own edge.
+//! boundary as `kernel::Money`; providers convert at their own edge.
+//!
+//! Each provider is a folder: `<provider>/mod.rs` (the trait's flows) and
+//! `<provider>/transformers.rs` (its wire types and the one mapping of its statuses to ours).
 
 pub mod sandbox;
 
-use async_nats::HeaderMap;
 use futures_util::future::BoxFuture;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, thiserror::Error)]
+/// What went wrong talking to a processor, so callers know whether to retry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcessorError {
+    /// The processor refused the card or the operation for a business reason.
+    #[error("declined: {0}")]
+    Declined(String),
+    /// A timeout, a 5xx or a rate limit: the same request (same idempotency key) may succeed later.
     #[error("processor unavailable: {0}")]
-    Unavailable(String),
+    Retryable(String),
+    /// The request can never succeed as sent (bad credentials, invalid parameters).
+    #[error("processor refused the request: {0}")]
+    Permanent(String),
+    /// A webhook whose signature, timestamp or body does not hold.
     #[error("invalid webhook: {0}")]
     InvalidWebhook(String),
 }
 
+/// A provider webhook as the gateway relayed it, free of any transport type: header names in
+/// lower case, the raw body, and when the gateway received it (unix seconds), so a consumer
+/// catching up after an outage does not refuse genuine webhooks as stale.
+#[derive(Debug, Clone)]
+pub struct RelayedWebhook<'a> {
+    pub headers: BTreeMap<String, String>,
+    pub body: &'a [u8],
+    pub received_at: i64,
+}
+
+impl RelayedWebhook<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CreateIntent {
-    pub amount_minor: i64,
-    pub currency: String,
+    pub amount: kernel::Money,
     pub order_id: String,
     pub payment_id: String,
     /// Our idempotency key for the provider call (one per payment).
@@ -37,8 +65,7 @@ pub struct Intent {
 pub struct Confirm {
     pub intent_id: String,
     pub payment_method: String,
-    pub amount_minor: i64,
-    pub currency: String,
+    pub amount: kernel::Money,
     pub order_id: String,
     pub payment_id: String,
 }
@@ -53,8 +80,7 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Refund {
     pub intent_id: String,
-    pub amount_minor: i64,
-    pub currency: String,
+    pub amount: kernel::Money,
     pub idempotency_key: String,
 }
 
@@ -64,8 +90,7 @@ pub enum WebhookEvent {
     PaymentSucceeded {
         event_id: String,
         intent_id: String,
-        amount_minor: i64,
-        currency: String,
+        amount: kernel::Money,
     },
     PaymentFailed {
         event_id: String,
@@ -83,15 +108,9 @@ pub trait PaymentProcessor: Send + Sync {
     fn create_intent(&self, req: CreateIntent) -> BoxFuture<'_, Result<Intent, ProcessorError>>;
     fn confirm(&self, req: Confirm) -> BoxFuture<'_, Result<Outcome, ProcessorError>>;
     fn refund(&self, req: Refund) -> BoxFuture<'_, Result<String, ProcessorError>>;
-    /// Checks the provider's signature over the raw body; `headers` are the relayed HTTP headers
-    /// and `received_at` (unix seconds) is when the gateway took the webhook in, so a consumer
-    /// catching up after an outage does not refuse genuine webhooks as stale.
-    fn verify_webhook(
-        &self,
-        body: &[u8],
-        headers: &HeaderMap,
-        received_at: i64,
-    ) -> Result<(), ProcessorError>;
+    /// Checks the provider's signature over the raw body.
+    fn verify_webhook(&self, webhook: &RelayedWebhook<'_>) -> Result<(), ProcessorError>;
+    /// The provider's event in our terms; a body that breaks the provider's contract is an error.
     fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError>;
 }
 

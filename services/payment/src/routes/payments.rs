@@ -2,25 +2,18 @@
 //! order, never from the request; another learner's order or payment is 404.
 
 use crate::Payment;
-use crate::processor::{Confirm, CreateIntent, Outcome};
-use crate::storage::{self, NewPayment};
+use crate::domain::{PaymentError, PaymentStatus};
+use crate::processor::{Confirm, CreateIntent, Outcome, PaymentProcessor, ProcessorError};
+use crate::storage::{self, NewPayment, PaymentRow};
 use ::web::idempotency::{self, MaybeIdempotencyKey};
 use ::web::internal::InternalError;
 use ::web::page::PageQuery;
 use ::web::{ApiError, Caller, Json, Page, Reply};
 use actix_web::{HttpRequest, HttpResponse, web};
+use kernel::{Currency, Lifecycle, Money};
 use serde::Deserialize;
+use std::sync::Arc;
 use uuid::Uuid;
-
-pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
-    cfg.app_data(state)
-        .route(
-            "/api/v2/payments/create-intent",
-            web::post().to(create_intent),
-        )
-        .route("/api/v2/payments/confirm", web::post().to(confirm))
-        .route("/api/v2/payments/history", web::get().to(history));
-}
 
 /// What cart-order tells us about an order.
 #[derive(Debug, Deserialize)]
@@ -56,36 +49,30 @@ pub async fn create_intent(
     {
         return Ok(stored);
     }
-    let order: OrderForPayment = state
-        .orders
-        .get_json(
-            "cart-order",
-            &format!("{}/internal/v1/orders/{order_id}", state.orders_base),
-        )
-        .await
-        .map_err(|e| match e {
-            InternalError::NotFound => ApiError::not_found(format!("no order `{order_id}`")),
-            other => other.into(),
-        })?;
-    if order.user_id != caller.user_id {
-        return Err(ApiError::not_found(format!("no order `{order_id}`")));
-    }
-    if order.status != "pending" {
-        return Err(ApiError::conflict(
-            "order_not_pending",
-            format!("the order is {}", order.status),
-        ));
-    }
-    if order.total <= 0 {
-        return Err(ApiError::conflict(
-            "nothing_to_pay",
-            "a free order completes without a payment",
-        ));
+    let order = payable_order(&state, &caller, order_id).await?;
+    // An order has one live payment: answer with it rather than ask the processor again.
+    if let Some(existing) = storage::live_for_order(&state.db, order.id).await? {
+        return Ok(HttpResponse::Ok().json(existing.view(true)));
     }
     let processor = state
         .processors
         .for_department(order.department_ids.first().map(String::as_str))
-        .ok_or_else(|| ApiError::internal("no payment processor configured"))?;
+        .ok_or_else(|| PaymentError::Corrupt("no payment processor configured".into()))?;
+    let amount = Money::new(
+        order.total,
+        Currency::parse(&order.currency).map_err(|e| PaymentError::Corrupt(e.to_string()))?,
+    );
+    // The processor is called with no transaction open; its idempotency key is the payment id.
+    let payment_id = kernel::new_id();
+    let intent = processor
+        .create_intent(CreateIntent {
+            amount,
+            order_id: order.id.to_string(),
+            payment_id: payment_id.to_string(),
+            idempotency_key: payment_id.to_string(),
+        })
+        .await
+        .map_err(processor_error)?;
     let st = state.clone();
     let user = caller.user_id.clone();
     idempotency::run(
@@ -97,18 +84,6 @@ pub async fn create_intent(
             if let Some(existing) = storage::live_for_order(&txn, order.id).await? {
                 return Ok((txn, Reply::ok(existing.view(true))?));
             }
-            let payment_id = kernel::new_id();
-            let intent = processor
-                .create_intent(CreateIntent {
-                    amount_minor: order.total,
-                    currency: order.currency.clone(),
-                    order_id: order.id.to_string(),
-                    payment_id: payment_id.to_string(),
-                    idempotency_key: payment_id.to_string(),
-                })
-                .await
-                .map_err(|e| ApiError::unavailable("processor_unavailable", e.to_string()))?;
-            let now = st.clock.now();
             let row = storage::insert(
                 &txn,
                 &NewPayment {
@@ -118,18 +93,15 @@ pub async fn create_intent(
                     processor: processor.name(),
                     intent_id: &intent.intent_id,
                     client_secret: intent.client_secret.as_deref(),
-                    amount_minor: order.total,
-                    currency: &order.currency,
+                    amount_minor: amount.amount_minor(),
+                    currency: amount.currency().code(),
                 },
-                now,
+                st.clock.now(),
             )
             .await
             .map_err(|e| {
                 if db::is_unique_violation(&e) {
-                    ApiError::conflict(
-                        "payment_in_progress",
-                        "another payment for this order is being created; retry",
-                    )
+                    PaymentError::PaymentInProgress
                 } else {
                     e.into()
                 }
@@ -140,7 +112,7 @@ pub async fn create_intent(
                 "intent_created",
                 &user,
                 None,
-                Some("pending"),
+                Some(PaymentStatus::Pending.as_str()),
                 serde_json::json!({"intentId": intent.intent_id}),
             )
             .await?;
@@ -148,6 +120,50 @@ pub async fn create_intent(
         },
     )
     .await
+}
+
+/// The caller's order, as cart-order states it, if it can be paid now.
+async fn payable_order(
+    state: &Payment,
+    caller: &Caller,
+    order_id: Uuid,
+) -> Result<OrderForPayment, ApiError> {
+    let order = fetch_order(state, order_id).await?;
+    if order.user_id != caller.user_id {
+        return Err(PaymentError::NotFound(format!("no order `{order_id}`")).into());
+    }
+    if order.status != "pending" {
+        return Err(PaymentError::OrderNotPending(order.status).into());
+    }
+    if order.total <= 0 {
+        return Err(PaymentError::NothingToPay.into());
+    }
+    Ok(order)
+}
+
+async fn fetch_order(state: &Payment, order_id: Uuid) -> Result<OrderForPayment, ApiError> {
+    state
+        .orders
+        .get_json(
+            "cart-order",
+            &format!("{}/internal/v1/orders/{order_id}", state.orders_base),
+        )
+        .await
+        .map_err(|e| match e {
+            InternalError::NotFound => {
+                PaymentError::NotFound(format!("no order `{order_id}`")).into()
+            }
+            other => other.into(),
+        })
+}
+
+fn processor_error(e: ProcessorError) -> PaymentError {
+    match e {
+        ProcessorError::Retryable(m) => PaymentError::ProcessorUnavailable(m),
+        ProcessorError::Declined(m)
+        | ProcessorError::Permanent(m)
+        | ProcessorError::InvalidWebhook(m) => PaymentError::ProcessorRefused(m),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,11 +192,7 @@ pub async fn confirm(
         .count()
         >= 12
     {
-        return Err(ApiError::bad_request(
-            "card_data_refused",
-            "send a processor payment-method token, never card data",
-        )
-        .with_field("paymentMethod"));
+        return Err(PaymentError::CardDataRefused.into());
     }
     let fp = idempotency::fingerprint(&req, &body.raw);
     if let Some(k) = &key.0
@@ -188,76 +200,49 @@ pub async fn confirm(
     {
         return Ok(stored);
     }
-    // Never charge for an order that is no longer waiting for its payment.
-    if let Some(p) = storage::get(&state.db, input.payment_id)
-        .await?
-        .filter(|p| p.user_id == caller.user_id)
-        && matches!(p.status.as_str(), "pending" | "processing")
-    {
-        let order: OrderForPayment = state
-            .orders
-            .get_json(
-                "cart-order",
-                &format!("{}/internal/v1/orders/{}", state.orders_base, p.order_id),
-            )
-            .await
-            .map_err(ApiError::from)?;
-        if order.status != "pending" {
-            // A webhook may have settled this very payment (and completed the order) meanwhile:
-            // then the answer is the payment as it now stands.
-            if let Some(now) = storage::get(&state.db, p.id).await?
-                && matches!(now.status.as_str(), "succeeded" | "failed" | "cancelled")
-            {
-                return Ok(HttpResponse::Ok().json(now.view(false)));
-            }
-            return Err(ApiError::conflict(
-                "order_not_pending",
-                format!("the order is {}", order.status),
-            ));
-        }
-    }
-    let st = state.clone();
     let user = caller.user_id.clone();
+    let p = storage::get(&state.db, input.payment_id)
+        .await?
+        .filter(|p| p.user_id == user)
+        .ok_or_else(|| PaymentError::NotFound(format!("no payment `{}`", input.payment_id)))?;
+    // Record, call, settle: the processor works with no transaction and no row lock held, so a
+    // webhook for this payment never waits on the processor's latency.
+    let outcome = if p.state()?.is_settled() {
+        None
+    } else {
+        match charge(&state, &p, &user, &input.payment_method).await {
+            Ok(outcome) => Some(outcome),
+            Err(e) if e.code == "order_not_pending" => {
+                // A webhook may have settled this very payment (and completed the order)
+                // meanwhile: then the answer is the payment as it now stands.
+                if let Some(now) = storage::get(&state.db, p.id).await?
+                    && now.state()?.is_settled()
+                {
+                    return Ok(HttpResponse::Ok().json(now.view(false)));
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let st = state.clone();
     let resp = idempotency::run(
         &state.db,
         &caller.user_id,
         key.0.as_ref(),
         &fp,
         |txn| async move {
-            // No row lock while the processor works: a webhook for this payment must not wait on
-            // the processor's latency. The transitions themselves are guarded updates.
-            let p = storage::get(&st.db, input.payment_id)
-                .await?
-                .filter(|p| p.user_id == user)
-                .ok_or_else(|| ApiError::not_found(format!("no payment `{}`", input.payment_id)))?;
-            if matches!(p.status.as_str(), "succeeded" | "failed" | "cancelled") {
-                return Ok((txn, Reply::ok(p.view(false))?));
-            }
-            let now = st.clock.now();
-            storage::start_processing(&st.db, &p, &user, now).await?;
-            let processor = st.processors.by_name(&p.processor).ok_or_else(|| {
-                ApiError::internal(format!("processor {} unavailable", p.processor))
-            })?;
-            let outcome = processor
-                .confirm(Confirm {
-                    intent_id: p.processor_intent_id.clone(),
-                    payment_method: input.payment_method.clone(),
-                    amount_minor: p.amount_minor,
-                    currency: p.currency.trim().to_string(),
-                    order_id: p.order_id.to_string(),
-                    payment_id: p.id.to_string(),
-                })
-                .await
-                .map_err(|e| ApiError::unavailable("processor_unavailable", e.to_string()))?;
             let p = storage::lock(&txn, p.id)
                 .await?
-                .ok_or_else(|| ApiError::internal("payment vanished"))?;
-            storage::settle(&txn, &p, &outcome, &user, st.clock.now()).await?;
+                .ok_or_else(|| PaymentError::Corrupt("payment vanished".into()))?;
+            if let Some(outcome) = &outcome {
+                storage::settle(&txn, &p, outcome, &user, st.clock.now()).await?;
+            }
             let mut view = storage::get(&txn, p.id)
                 .await?
-                .ok_or_else(|| ApiError::internal("payment vanished"))?
+                .ok_or_else(|| PaymentError::Corrupt("payment vanished".into()))?
                 .view(false);
-            if let Outcome::RequiresAction { next_action } = &outcome {
+            if let Some(Outcome::RequiresAction { next_action }) = &outcome {
                 view.next_action = Some(next_action.clone());
             }
             Ok((txn, Reply::ok(view)?))
@@ -266,6 +251,38 @@ pub async fn confirm(
     .await?;
     state.outbox.notify_one();
     Ok(resp)
+}
+
+/// Checks the order still waits for this payment, marks the payment processing, and asks the
+/// processor. `None`-free: a processor that cannot answer is an error the client can retry.
+async fn charge(
+    state: &Payment,
+    p: &PaymentRow,
+    user: &str,
+    payment_method: &str,
+) -> Result<Outcome, ApiError> {
+    // Never charge for an order that is no longer waiting for its payment.
+    let order = fetch_order(state, p.order_id).await?;
+    if order.status != "pending" {
+        return Err(PaymentError::OrderNotPending(order.status).into());
+    }
+    storage::start_processing(&state.db, p, user, state.clock.now()).await?;
+    let processor: Arc<dyn PaymentProcessor> = state
+        .processors
+        .by_name(&p.processor)
+        .ok_or_else(|| PaymentError::Corrupt(format!("processor {} unavailable", p.processor)))?;
+    let currency =
+        Currency::parse(p.currency.trim()).map_err(|e| PaymentError::Corrupt(e.to_string()))?;
+    processor
+        .confirm(Confirm {
+            intent_id: p.processor_intent_id.clone(),
+            payment_method: payment_method.to_string(),
+            amount: Money::new(p.amount_minor, currency),
+            order_id: p.order_id.to_string(),
+            payment_id: p.id.to_string(),
+        })
+        .await
+        .map_err(|e| processor_error(e).into())
 }
 
 #[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments", responses((status = 200, description = "The caller's payments, newest first"), (status = 401)))]
@@ -282,16 +299,4 @@ pub async fn history(
         items: page.items.iter().map(|p| p.view(false)).collect(),
         next_cursor: page.next_cursor,
     }))
-}
-
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    info(title = "Cadence Commerce — payments", version = "2"),
-    paths(create_intent, confirm, history),
-    tags((name = "payments", description = "Intents, confirmations, history"))
-)]
-struct PaymentApi;
-
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    <PaymentApi as utoipa::OpenApi>::openapi()
 }

@@ -3,15 +3,18 @@
 //! enrolled, `enrollment.rejected` → rejected with the reason. Duplicates and out-of-order
 //! deliveries are harmless: only the transitions the state machine allows happen.
 
-use crate::storage::{self, Move};
+use crate::domain::RegistrationEvent;
+use crate::storage::{self, MoveBy, TransitionError};
 use bus::{Delivery, Handler, HandlerError, HandlerFuture};
-use chrono::Utc;
+use kernel::Clock;
 use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub struct EnrollmentStatusHandler {
     pub secret: String,
+    pub clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,7 +52,10 @@ impl Handler for EnrollmentStatusHandler {
                 tracing::warn!("unsigned enrollment-status webhook dropped");
                 return Ok(());
             };
-            let ts: i64 = ts.parse().unwrap_or_default();
+            let Ok(ts) = ts.parse::<i64>() else {
+                tracing::warn!(timestamp = %ts, "enrollment-status webhook with an unreadable timestamp dropped");
+                return Ok(());
+            };
             if let Err(e) = web::standard_webhooks::verify(
                 &self.secret,
                 &msg_id,
@@ -62,65 +68,53 @@ impl Handler for EnrollmentStatusHandler {
                 return Ok(());
             }
             let hook: StatusWebhook = serde_json::from_slice(&d.payload)
-                .map_err(|e| HandlerError(format!("malformed webhook: {e}")))?;
+                .map_err(|e| HandlerError::permanent(format!("malformed webhook: {e}")))?;
             let Ok(reg_id) = Uuid::parse_str(&hook.payload.order_item_id) else {
-                return Err(HandlerError(format!(
+                return Err(HandlerError::permanent(format!(
                     "unknown orderItemId `{}`",
                     hook.payload.order_item_id
                 )));
             };
-            let now = Utc::now();
+            let now = self.clock.now();
             let by = hook
                 .payload
                 .processed_by
                 .clone()
                 .unwrap_or_else(|| "lms".into());
             let enrollment = hook.payload.enrollment_id.as_deref();
-            let result = match hook.event.as_str() {
-                "enrollment.approved" => {
-                    storage::transition(
-                        txn,
-                        reg_id,
-                        Move {
-                            from: &["approved"],
-                            to: "enrolled",
-                            by: &by,
-                            reason: None,
-                            enrollment,
-                        },
-                        now,
-                    )
-                    .await?
-                }
-                "enrollment.rejected" => {
-                    let reason = hook
-                        .payload
-                        .rejection_reason
-                        .clone()
-                        .unwrap_or_else(|| "rejected by the LMS".into());
-                    storage::transition(
-                        txn,
-                        reg_id,
-                        Move {
-                            from: &["approved"],
-                            to: "rejected",
-                            by: &by,
-                            reason: Some(&reason),
-                            enrollment,
-                        },
-                        now,
-                    )
-                    .await?
-                }
+            let reason = hook.payload.rejection_reason.clone();
+            let (event, reason) = match hook.event.as_str() {
+                "enrollment.approved" => (RegistrationEvent::LmsEnrolled, None),
+                "enrollment.rejected" => (
+                    RegistrationEvent::LmsRejected,
+                    Some(reason.unwrap_or_else(|| "rejected by the LMS".into())),
+                ),
                 other => {
                     tracing::debug!(event = other, "enrollment webhook ignored");
                     return Ok(());
                 }
             };
+            let result = storage::transition(
+                txn,
+                reg_id,
+                event,
+                MoveBy {
+                    by: &by,
+                    reason: reason.as_deref(),
+                    enrollment,
+                },
+                now,
+            )
+            .await?;
             match result {
                 Ok(_) => storage::delivered(txn, reg_id, enrollment, now).await?,
-                Err(e) => {
-                    tracing::info!(registration = %reg_id, event = %hook.event, reason = %e.0, "webhook changes nothing")
+                Err(TransitionError::Illegal(e)) => {
+                    tracing::info!(registration = %reg_id, event = %hook.event, reason = %e, "webhook changes nothing")
+                }
+                Err(TransitionError::NotFound) => {
+                    return Err(HandlerError::permanent(format!(
+                        "enrollment-status webhook for unknown registration {reg_id}"
+                    )));
                 }
             }
             Ok(())

@@ -1,257 +1,20 @@
-//! Cart and order persistence; functions compose in one transaction with outbox rows.
+//! Orders, their items, owned courses and order numbers. Transitions are guarded updates
+//! derived from [`OrderStatus`]: the row moves only from a state the domain allows.
 
+use crate::NAME;
+use crate::domain::{CartOrderError, OrderEvent, OrderStatus};
+use crate::events as published;
 use crate::model::*;
+use crate::storage::carts::LineRow;
+use ::events::subjects;
 use chrono::{DateTime, Utc};
+use kernel::Lifecycle;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use db::stmt as pg;
-
-#[derive(Debug, Clone, FromQueryResult)]
-pub struct CartRow {
-    pub id: Uuid,
-    pub user_id: Option<String>,
-    pub session_id: Option<String>,
-    pub status: String,
-    pub order_id: Option<Uuid>,
-    pub expires_at: DateTime<Utc>,
-}
-
-const CART_COLS: &str = "id, user_id, session_id, status, order_id, expires_at";
-
-pub async fn open_cart_of_user(
-    c: &impl ConnectionTrait,
-    user: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<CartRow>, DbErr> {
-    CartRow::find_by_statement(pg(
-        &format!("SELECT {CART_COLS} FROM carts WHERE user_id = $1 AND status = 'open' AND expires_at > $2"),
-        vec![user.into(), now.into()],
-    ))
-    .one(c)
-    .await
-}
-
-pub async fn open_cart_of_session(
-    c: &impl ConnectionTrait,
-    session: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<CartRow>, DbErr> {
-    CartRow::find_by_statement(pg(
-        &format!(
-            "SELECT {CART_COLS} FROM carts WHERE session_id = $1 AND user_id IS NULL AND status = 'open' AND expires_at > $2"
-        ),
-        vec![session.into(), now.into()],
-    ))
-    .one(c)
-    .await
-}
-
-/// The latest checked-out cart of a user, for "a second checkout returns the same order".
-pub async fn last_checked_out(
-    c: &impl ConnectionTrait,
-    user: &str,
-) -> Result<Option<CartRow>, DbErr> {
-    CartRow::find_by_statement(pg(
-        &format!("SELECT {CART_COLS} FROM carts WHERE user_id = $1 AND status = 'checked_out' ORDER BY updated_at DESC LIMIT 1"),
-        vec![user.into()],
-    ))
-    .one(c)
-    .await
-}
-
-/// Removes expired open carts (a background job calls this).
-pub async fn expire_carts(c: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64, DbErr> {
-    // Expired carts are also invisible to every query, so a late sweep is harmless.
-    Ok(c.execute_raw(pg(
-        "DELETE FROM carts WHERE status = 'open' AND expires_at <= $1",
-        vec![now.into()],
-    ))
-    .await?
-    .rows_affected())
-}
-
-/// Creates an open cart, or returns the one a concurrent request just created.
-pub async fn create_cart(
-    c: &impl ConnectionTrait,
-    user: Option<&str>,
-    session: Option<&str>,
-    now: DateTime<Utc>,
-    expires: DateTime<Utc>,
-) -> Result<CartRow, DbErr> {
-    // An expired cart not yet swept still holds the unique slot: clear it first.
-    c.execute_raw(pg(
-        "DELETE FROM carts WHERE status = 'open' AND expires_at <= $3
-           AND ((user_id = $1) OR (user_id IS NULL AND session_id = $2))",
-        vec![
-            user.map(str::to_string).into(),
-            session.map(str::to_string).into(),
-            now.into(),
-        ],
-    ))
-    .await?;
-    let row = CartRow::find_by_statement(pg(
-        &format!(
-            "INSERT INTO carts (id, user_id, session_id, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)
-             ON CONFLICT DO NOTHING RETURNING {CART_COLS}"
-        ),
-        vec![
-            kernel::new_id().into(),
-            user.map(str::to_string).into(),
-            session.map(str::to_string).into(),
-            now.into(),
-            expires.into(),
-        ],
-    ))
-    .one(c)
-    .await?;
-    if let Some(r) = row {
-        return Ok(r);
-    }
-    let again = match user {
-        Some(u) => open_cart_of_user(c, u, now).await?,
-        None => open_cart_of_session(c, session.unwrap_or_default(), now).await?,
-    };
-    again.ok_or(DbErr::RecordNotInserted)
-}
-
-pub async fn lock_cart(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<CartRow>, DbErr> {
-    CartRow::find_by_statement(pg(
-        &format!("SELECT {CART_COLS} FROM carts WHERE id = $1 FOR UPDATE"),
-        vec![id.into()],
-    ))
-    .one(c)
-    .await
-}
-
-pub async fn touch_cart(
-    c: &impl ConnectionTrait,
-    id: Uuid,
-    now: DateTime<Utc>,
-    expires: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    c.execute_raw(pg(
-        "UPDATE carts SET updated_at = $2, expires_at = $3 WHERE id = $1",
-        vec![id.into(), now.into(), expires.into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-/// Moves an anonymous cart's lines into the user's cart (no duplicate lines) and drops it.
-pub async fn merge_into(c: &impl ConnectionTrait, from: Uuid, into: Uuid) -> Result<(), DbErr> {
-    c.execute_raw(pg(
-        "INSERT INTO cart_items (id, cart_id, item_type, item_id, name, price_minor, currency, snapshot, added_at)
-         SELECT gen_random_uuid(), $2, item_type, item_id, name, price_minor, currency, snapshot, added_at FROM cart_items WHERE cart_id = $1
-         ON CONFLICT DO NOTHING",
-        vec![from.into(), into.into()],
-    ))
-    .await?;
-    c.execute_raw(pg("DELETE FROM carts WHERE id = $1", vec![from.into()]))
-        .await?;
-    Ok(())
-}
-
-/// Gives an anonymous cart to a user who has no cart yet.
-pub async fn adopt(c: &impl ConnectionTrait, cart: Uuid, user: &str) -> Result<(), DbErr> {
-    c.execute_raw(pg(
-        "DELETE FROM carts WHERE user_id = $1 AND status = 'open' AND expires_at <= now()",
-        vec![user.into()],
-    ))
-    .await?;
-    c.execute_raw(pg(
-        "UPDATE carts SET user_id = $2, session_id = NULL WHERE id = $1",
-        vec![cart.into(), user.into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, FromQueryResult)]
-pub struct LineRow {
-    pub id: Uuid,
-    pub item_type: String,
-    pub item_id: Uuid,
-    pub name: String,
-    pub price_minor: i64,
-    pub currency: String,
-    pub snapshot: serde_json::Value,
-    pub added_at: DateTime<Utc>,
-}
-
-impl LineRow {
-    pub fn item(&self) -> Result<CatalogItem, DbErr> {
-        serde_json::from_value(self.snapshot.clone())
-            .map_err(|e| DbErr::Custom(format!("bad cart snapshot: {e}")))
-    }
-}
-
-pub async fn lines(c: &impl ConnectionTrait, cart: Uuid) -> Result<Vec<LineRow>, DbErr> {
-    LineRow::find_by_statement(pg(
-        "SELECT id, item_type, item_id, name, price_minor, currency, snapshot, added_at FROM cart_items
-         WHERE cart_id = $1 ORDER BY added_at, id",
-        vec![cart.into()],
-    ))
-    .all(c)
-    .await
-}
-
-/// Adds a line; false when the item is already in the cart.
-pub async fn add_line(
-    c: &impl ConnectionTrait,
-    cart: Uuid,
-    item: &CatalogItem,
-    price: &CatalogPrice,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let snapshot = serde_json::to_value(item).map_err(|e| DbErr::Custom(e.to_string()))?;
-    Ok(c.execute_raw(pg(
-        "INSERT INTO cart_items (id, cart_id, item_type, item_id, name, price_minor, currency, snapshot, added_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        vec![
-            kernel::new_id().into(),
-            cart.into(),
-            item.item_type.clone().into(),
-            item.item_id.into(),
-            item.name.clone().into(),
-            price.amount.into(),
-            price.currency.clone().into(),
-            snapshot.into(),
-            now.into(),
-        ],
-    ))
-    .await?
-    .rows_affected()
-        == 1)
-}
-
-/// Re-prices a line from a fresh snapshot.
-pub async fn reprice_line(
-    c: &impl ConnectionTrait,
-    line: Uuid,
-    item: &CatalogItem,
-    price: &CatalogPrice,
-) -> Result<(), DbErr> {
-    let snapshot = serde_json::to_value(item).map_err(|e| DbErr::Custom(e.to_string()))?;
-    c.execute_raw(pg(
-        "UPDATE cart_items SET price_minor = $2, currency = $3, name = $4, snapshot = $5 WHERE id = $1",
-        vec![line.into(), price.amount.into(), price.currency.clone().into(), item.name.clone().into(), snapshot.into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-pub async fn remove_line(c: &impl ConnectionTrait, cart: Uuid, line: Uuid) -> Result<bool, DbErr> {
-    Ok(c.execute_raw(pg(
-        "DELETE FROM cart_items WHERE cart_id = $1 AND id = $2",
-        vec![cart.into(), line.into()],
-    ))
-    .await?
-    .rows_affected()
-        == 1)
-}
 
 pub async fn owned_courses(
     c: &impl ConnectionTrait,
@@ -501,39 +264,53 @@ pub async fn list_orders(
     .await
 }
 
-/// pending → completed; false when the order was not pending (the transition already happened).
-pub async fn complete(
-    c: &impl ConnectionTrait,
-    id: Uuid,
-    payment: Option<Uuid>,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    // A captured payment completes the order even if it had failed meanwhile (a declined first
-    // attempt, or the unpaid-order expiry racing a slow confirmation): the money was taken.
-    Ok(c.execute_raw(pg(
-        "UPDATE orders SET status = 'completed', payment_id = $2, completed_at = $3, updated_at = $3,
-             failure_reason = NULL, failed_at = NULL
-         WHERE id = $1 AND (status = 'pending' OR (status = 'failed' AND $2 IS NOT NULL))",
-        vec![id.into(), payment.into(), now.into()],
-    ))
-    .await?
-    .rows_affected()
-        == 1)
+impl OrderRow {
+    /// The row's status as the domain knows it; an unknown value is corrupt data, never a default.
+    pub fn state(&self) -> Result<OrderStatus, DbErr> {
+        OrderStatus::parse(&self.status).map_err(|e| DbErr::Custom(e.to_string()))
+    }
 }
 
-/// pending → failed; false when the order was not pending.
-pub async fn fail(
+/// Persists `event` as the domain's move to `to`, only from a state the event is legal in
+/// (`completed` sets the payment and clears a failure; `failed` keeps any earlier payment id).
+/// False when the row was not in such a state (a concurrent move won).
+pub async fn transition(
     c: &impl ConnectionTrait,
     id: Uuid,
+    event: OrderEvent,
+    to: OrderStatus,
     payment: Option<Uuid>,
-    reason: &str,
+    reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    let sql = match to {
+        OrderStatus::Completed => {
+            "UPDATE orders SET status = $3, payment_id = $4, completed_at = $6, updated_at = $6,
+                 failure_reason = NULL, failed_at = NULL
+             WHERE id = $1 AND status = ANY($2)"
+        }
+        OrderStatus::Failed => {
+            "UPDATE orders SET status = $3, payment_id = COALESCE($4, payment_id), failure_reason = $5,
+                 failed_at = $6, updated_at = $6
+             WHERE id = $1 AND status = ANY($2)"
+        }
+        other => {
+            return Err(DbErr::Custom(format!(
+                "no persistence for a move to {}",
+                other.as_str()
+            )));
+        }
+    };
     Ok(c.execute_raw(pg(
-        "UPDATE orders SET status = 'failed', payment_id = COALESCE($2, payment_id), failure_reason = $3, failed_at = $4,
-             updated_at = $4
-         WHERE id = $1 AND status = 'pending'",
-        vec![id.into(), payment.into(), reason.into(), now.into()],
+        sql,
+        vec![
+            id.into(),
+            OrderStatus::sources(&event).into(),
+            to.as_str().into(),
+            payment.into(),
+            reason.map(str::to_string).into(),
+            now.into(),
+        ],
     ))
     .await?
     .rows_affected()
@@ -565,8 +342,8 @@ pub async fn stale_pending(
         id: Uuid,
     }
     Ok(Id::find_by_statement(pg(
-        "SELECT id FROM orders WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT 100",
-        vec![before.into()],
+        "SELECT id FROM orders WHERE status = $2 AND created_at < $1 ORDER BY created_at LIMIT 100",
+        vec![before.into(), OrderStatus::Pending.as_str().into()],
     ))
     .all(c)
     .await?
@@ -587,12 +364,68 @@ pub async fn pending_orders_with(
     }
     Ok(N::find_by_statement(pg(
         "SELECT DISTINCT o.order_number FROM orders o JOIN order_items i ON i.order_id = o.id
-         WHERE o.user_id = $1 AND o.status = 'pending' AND i.course_ids && $2::uuid[]",
-        vec![user.into(), courses.to_vec().into()],
+         WHERE o.user_id = $1 AND o.status = $3 AND i.course_ids && $2::uuid[]",
+        vec![
+            user.into(),
+            courses.to_vec().into(),
+            OrderStatus::Pending.as_str().into(),
+        ],
     ))
     .all(c)
     .await?
     .into_iter()
     .map(|n| n.order_number)
     .collect())
+}
+
+/// The move for `event` with its effects, in the caller's transaction: the guarded update, the
+/// learner's owned courses, and `order.completed` in the outbox. False when the order is not in
+/// a state the event applies to (a duplicate, late or reordered signal changes nothing).
+pub async fn complete(
+    c: &impl ConnectionTrait,
+    o: &OrderRow,
+    items: &[OrderItemRow],
+    event: OrderEvent,
+    payment: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<bool, CartOrderError> {
+    let Ok(to) = o.state()?.apply(&event) else {
+        return Ok(false);
+    };
+    if !transition(c, o.id, event, to, payment, None, now).await? {
+        return Ok(false);
+    }
+    let courses: Vec<Uuid> = items
+        .iter()
+        .flat_map(|i| i.course_ids.iter().copied())
+        .collect();
+    add_owned(c, &o.user_id, &courses, o.id).await?;
+    let event = published::order_completed(o, items, payment, now)?;
+    bus::enqueue(c, NAME, subjects::ORDER_COMPLETED, &event).await?;
+    Ok(true)
+}
+
+/// The failing move for `event` with `order.failed` in the outbox; false when it does not apply.
+pub async fn fail(
+    c: &impl ConnectionTrait,
+    o: &OrderRow,
+    event: OrderEvent,
+    payment: Option<Uuid>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, CartOrderError> {
+    let Ok(to) = o.state()?.apply(&event) else {
+        return Ok(false);
+    };
+    if !transition(c, o.id, event, to, payment, Some(reason), now).await? {
+        return Ok(false);
+    }
+    bus::enqueue(
+        c,
+        NAME,
+        subjects::ORDER_FAILED,
+        &published::order_failed(o, reason, now),
+    )
+    .await?;
+    Ok(true)
 }

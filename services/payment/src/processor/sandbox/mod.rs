@@ -3,6 +3,8 @@
 //! `pm_card_authenticationRequired` needs action; anything else is declined as unknown. After a
 //! confirmation it sends its own webhook, signed like Stripe's (`Stripe-Signature: t=…,v1=…`).
 
+pub mod transformers;
+
 use super::*;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -80,34 +82,6 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> Result<(), P
     }
 }
 
-/// The webhook body the sandbox sends for an outcome (Stripe's event shape, trimmed).
-pub fn event_body(req: &Confirm, outcome: &Outcome) -> Option<serde_json::Value> {
-    let (kind, status, error) = match outcome {
-        Outcome::Succeeded { .. } => ("payment_intent.succeeded", "succeeded", None),
-        Outcome::Failed { reason } => (
-            "payment_intent.payment_failed",
-            "requires_payment_method",
-            Some(reason.clone()),
-        ),
-        Outcome::RequiresAction { .. } => return None,
-    };
-    Some(serde_json::json!({
-        "id": format!("evt_sbx_{}", uuid::Uuid::now_v7().simple()),
-        "object": "event",
-        "type": kind,
-        "created": chrono::Utc::now().timestamp(),
-        "data": {"object": {
-            "id": req.intent_id,
-            "object": "payment_intent",
-            "amount": req.amount_minor,
-            "currency": req.currency.to_lowercase(),
-            "status": status,
-            "last_payment_error": error.map(|m| serde_json::json!({"message": m})),
-            "metadata": {"orderId": req.order_id, "paymentId": req.payment_id},
-        }},
-    }))
-}
-
 impl PaymentProcessor for Sandbox {
     fn name(&self) -> &'static str {
         NAME
@@ -140,7 +114,12 @@ impl PaymentProcessor for Sandbox {
                     reason: format!("invalid_payment_method: unknown test method `{other}`"),
                 },
             };
-            if let Some(body) = event_body(&req, &outcome) {
+            let event_id = format!("evt_sbx_{}", uuid::Uuid::now_v7().simple());
+            if let Some(event) =
+                transformers::event_for(&req, &outcome, event_id, chrono::Utc::now().timestamp())
+            {
+                let body = serde_json::to_vec(&event)
+                    .map_err(|e| ProcessorError::Permanent(e.to_string()))?;
                 let (http, url, secret) = (
                     self.http.clone(),
                     self.webhook_url.clone(),
@@ -148,7 +127,7 @@ impl PaymentProcessor for Sandbox {
                 );
                 // Like a real processor, the webhook arrives on its own schedule.
                 tokio::spawn(async move {
-                    let bytes = body.to_string().into_bytes();
+                    let bytes = body;
                     for attempt in 0..3u64 {
                         let sig = sign(&secret, chrono::Utc::now().timestamp(), &bytes);
                         let r = http
@@ -174,43 +153,15 @@ impl PaymentProcessor for Sandbox {
         Box::pin(async move { Ok(format!("re_sbx_{}", req.idempotency_key)) })
     }
 
-    fn verify_webhook(
-        &self,
-        body: &[u8],
-        headers: &HeaderMap,
-        received_at: i64,
-    ) -> Result<(), ProcessorError> {
-        let header = headers
-            .get(format!("http-{SIGNATURE_HEADER}").as_str())
-            .map(|v| v.as_str().to_string())
+    fn verify_webhook(&self, webhook: &RelayedWebhook<'_>) -> Result<(), ProcessorError> {
+        let header = webhook
+            .header(SIGNATURE_HEADER)
             .ok_or_else(|| ProcessorError::InvalidWebhook("no Stripe-Signature header".into()))?;
-        verify(&self.secret, &header, body, received_at)
+        verify(&self.secret, header, webhook.body, webhook.received_at)
     }
 
     fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError> {
-        let v: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| ProcessorError::InvalidWebhook(format!("not JSON: {e}")))?;
-        let event_id = v["id"].as_str().unwrap_or_default().to_string();
-        let kind = v["type"].as_str().unwrap_or_default().to_string();
-        let obj = &v["data"]["object"];
-        let intent_id = obj["id"].as_str().unwrap_or_default().to_string();
-        Ok(match kind.as_str() {
-            "payment_intent.succeeded" => WebhookEvent::PaymentSucceeded {
-                event_id,
-                intent_id,
-                amount_minor: obj["amount"].as_i64().unwrap_or(-1),
-                currency: obj["currency"].as_str().unwrap_or_default().to_uppercase(),
-            },
-            "payment_intent.payment_failed" => WebhookEvent::PaymentFailed {
-                event_id,
-                intent_id,
-                reason: obj["last_payment_error"]["message"]
-                    .as_str()
-                    .unwrap_or("payment failed")
-                    .to_string(),
-            },
-            _ => WebhookEvent::Ignored { event_id, kind },
-        })
+        transformers::parse(body)
     }
 }
 
@@ -252,8 +203,7 @@ mod tests {
         let req = |pm: &str| Confirm {
             intent_id: "pi_1".into(),
             payment_method: pm.into(),
-            amount_minor: 100,
-            currency: "USD".into(),
+            amount: kernel::Money::new(100, kernel::Currency::USD),
             order_id: "o".into(),
             payment_id: "p".into(),
         };
@@ -271,16 +221,21 @@ mod tests {
                 .unwrap(),
             Outcome::RequiresAction { .. }
         ));
-        let body = event_body(
+        let event = transformers::event_for(
             &req("pm_card_visa"),
             &Outcome::Succeeded {
                 transaction_id: "ch".into(),
             },
+            "evt_1".into(),
+            1,
         )
         .unwrap();
-        let parsed = s.parse_webhook(body.to_string().as_bytes()).unwrap();
+        let parsed = s
+            .parse_webhook(&serde_json::to_vec(&event).unwrap())
+            .unwrap();
         assert!(
-            matches!(parsed, WebhookEvent::PaymentSucceeded { amount_minor: 100, ref currency, .. } if currency == "USD")
+            matches!(parsed, WebhookEvent::PaymentSucceeded { amount, .. }
+                if amount == kernel::Money::new(100, kernel::Currency::USD))
         );
     }
 }

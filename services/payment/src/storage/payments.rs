@@ -1,12 +1,14 @@
-//! Payments, their transitions, and the audit log.
+//! Payments, their transitions (guarded updates derived from [`PaymentStatus`]), and the
+//! append-only audit log.
 
 use crate::NAME;
+use crate::domain::{PaymentEvent, PaymentStatus};
+use crate::events as published;
 use crate::processor::Outcome;
+use ::events::subjects;
 use chrono::{DateTime, Utc};
-use events::commerce::v1 as ev;
-use events::subjects;
+use kernel::Lifecycle;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
-use serde::Serialize;
 use uuid::Uuid;
 
 use db::stmt as pg;
@@ -31,51 +33,6 @@ pub struct PaymentRow {
 
 const COLS: &str = "id, order_id, user_id, processor, processor_intent_id, client_secret, amount_minor, currency, \
     status, failure_reason, transaction_id, created_at, updated_at, processed_at";
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentView {
-    pub id: Uuid,
-    pub order_id: Uuid,
-    pub processor: String,
-    pub intent_id: String,
-    /// Only for the owner, to confirm on the client with the processor's SDK.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_secret: Option<String>,
-    pub amount: i64,
-    pub currency: String,
-    pub status: String,
-    pub failure_reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_action: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub processed_at: Option<DateTime<Utc>>,
-}
-
-impl PaymentRow {
-    pub fn view(&self, with_secret: bool) -> PaymentView {
-        PaymentView {
-            id: self.id,
-            order_id: self.order_id,
-            processor: self.processor.clone(),
-            intent_id: self.processor_intent_id.clone(),
-            client_secret: if with_secret {
-                self.client_secret.clone()
-            } else {
-                None
-            },
-            amount: self.amount_minor,
-            currency: self.currency.trim().to_string(),
-            status: self.status.clone(),
-            failure_reason: self.failure_reason.clone(),
-            next_action: None,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            processed_at: self.processed_at,
-        }
-    }
-}
 
 pub struct NewPayment<'a> {
     pub id: Uuid,
@@ -121,8 +78,15 @@ pub async fn live_for_order(
     order: Uuid,
 ) -> Result<Option<PaymentRow>, DbErr> {
     PaymentRow::find_by_statement(pg(
-        &format!("SELECT {COLS} FROM payments WHERE order_id = $1 AND status NOT IN ('failed', 'cancelled')"),
-        vec![order.into()],
+        &format!("SELECT {COLS} FROM payments WHERE order_id = $1 AND NOT (status = ANY($2))"),
+        vec![
+            order.into(),
+            vec![
+                PaymentStatus::Failed.as_str().to_string(),
+                PaymentStatus::Cancelled.as_str().to_string(),
+            ]
+            .into(),
+        ],
     ))
     .one(c)
     .await
@@ -204,17 +168,33 @@ pub async fn audit(
     Ok(())
 }
 
-/// pending → processing (a confirmation has started).
+impl PaymentRow {
+    /// The row's status as the domain knows it; an unknown value is corrupt data.
+    pub fn state(&self) -> Result<PaymentStatus, DbErr> {
+        PaymentStatus::parse(&self.status).map_err(|e| DbErr::Custom(e.to_string()))
+    }
+}
+
+/// pending → processing (a confirmation has started); audited when it moved.
 pub async fn start_processing(
     c: &impl ConnectionTrait,
     p: &PaymentRow,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let event = PaymentEvent::ConfirmStarted;
+    let Ok(to) = p.state()?.apply(&event) else {
+        return Ok(());
+    };
     let n = c
         .execute_raw(pg(
-            "UPDATE payments SET status = 'processing', updated_at = $2 WHERE id = $1 AND status = 'pending'",
-            vec![p.id.into(), now.into()],
+            "UPDATE payments SET status = $3, updated_at = $4 WHERE id = $1 AND status = ANY($2)",
+            vec![
+                p.id.into(),
+                PaymentStatus::sources(&event).into(),
+                to.as_str().into(),
+                now.into(),
+            ],
         ))
         .await?
         .rows_affected();
@@ -224,8 +204,8 @@ pub async fn start_processing(
             p.id,
             "confirm_started",
             actor,
-            Some("pending"),
-            Some("processing"),
+            Some(&p.status),
+            Some(to.as_str()),
             serde_json::json!({}),
         )
         .await?;
@@ -233,8 +213,9 @@ pub async fn start_processing(
     Ok(())
 }
 
-/// Applies a processor outcome exactly once: only a pending or processing payment moves, and
-/// only that move writes `payment.succeeded` / `payment.failed`. Returns whether it moved.
+/// Applies a processor outcome exactly once: only the domain's legal move happens, as a guarded
+/// update, and only that move writes `payment.succeeded` / `payment.failed`. Returns whether it
+/// moved.
 pub async fn settle(
     c: &impl ConnectionTrait,
     p: &PaymentRow,
@@ -242,9 +223,11 @@ pub async fn settle(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let (status, reason, txid) = match outcome {
-        Outcome::Succeeded { transaction_id } => ("succeeded", None, Some(transaction_id.clone())),
-        Outcome::Failed { reason } => ("failed", Some(reason.clone()), None),
+    let (event, reason, txid) = match outcome {
+        Outcome::Succeeded { transaction_id } => {
+            (PaymentEvent::Captured, None, Some(transaction_id.clone()))
+        }
+        Outcome::Failed { reason } => (PaymentEvent::Declined, Some(reason.clone()), None),
         Outcome::RequiresAction { next_action } => {
             audit(
                 c,
@@ -259,11 +242,21 @@ pub async fn settle(
             return Ok(false);
         }
     };
+    let Ok(to) = p.state()?.apply(&event) else {
+        return Ok(false);
+    };
     let moved = c
         .execute_raw(pg(
-            "UPDATE payments SET status = $2, failure_reason = $3, transaction_id = $4, processed_at = $5, updated_at = $5
-             WHERE id = $1 AND status IN ('pending', 'processing')",
-            vec![p.id.into(), status.into(), reason.clone().into(), txid.clone().into(), now.into()],
+            "UPDATE payments SET status = $3, failure_reason = $4, transaction_id = $5, processed_at = $6, updated_at = $6
+             WHERE id = $1 AND status = ANY($2)",
+            vec![
+                p.id.into(),
+                PaymentStatus::sources(&event).into(),
+                to.as_str().into(),
+                reason.clone().into(),
+                txid.clone().into(),
+                now.into(),
+            ],
         ))
         .await?
         .rows_affected()
@@ -274,37 +267,20 @@ pub async fn settle(
     audit(
         c,
         p.id,
-        status,
+        to.as_str(),
         actor,
         Some(&p.status),
-        Some(status),
+        Some(to.as_str()),
         serde_json::json!({"reason": reason, "transactionId": txid}),
     )
     .await?;
     match outcome {
         Outcome::Succeeded { transaction_id } => {
-            let e = ev::PaymentSucceeded {
-                payment_id: p.id.to_string(),
-                order_id: p.order_id.to_string(),
-                user_id: p.user_id.clone(),
-                processor: p.processor.clone(),
-                processor_transaction_id: transaction_id.clone(),
-                amount_minor: p.amount_minor,
-                currency: p.currency.trim().to_string(),
-                processor_fee_minor: 0,
-                succeeded_at: now.to_rfc3339(),
-            };
+            let e = published::payment_succeeded(p, transaction_id, now);
             bus::enqueue(c, NAME, subjects::PAYMENT_SUCCEEDED, &e).await?;
         }
         Outcome::Failed { reason } => {
-            let e = ev::PaymentFailed {
-                payment_id: p.id.to_string(),
-                order_id: p.order_id.to_string(),
-                user_id: p.user_id.clone(),
-                processor: p.processor.clone(),
-                failure_reason: reason.clone(),
-                failed_at: now.to_rfc3339(),
-            };
+            let e = published::payment_failed(p, reason, now);
             bus::enqueue(c, NAME, subjects::PAYMENT_FAILED, &e).await?;
         }
         Outcome::RequiresAction { .. } => {}

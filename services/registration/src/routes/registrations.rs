@@ -2,35 +2,17 @@
 //! departments (single and bulk approve/reject, redrive of parked enrollment requests).
 
 use crate::Registration;
-use crate::storage::{self, Filter, Move, RegistrationRow};
+use crate::domain::{RegistrationError, RegistrationEvent};
+use crate::storage::{self, Filter, MoveBy, RegistrationRow, TransitionError};
 use ::web::page::PageQuery;
 use ::web::{ApiError, Caller, Json, Page, Role};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Registration>) {
-    cfg.app_data(state)
-        .route("/api/v2/registrations", web::get().to(list_own))
-        .route("/api/v2/registrations/{id}", web::get().to(get_own))
-        .route("/api/v2/admin/registrations", web::get().to(admin_list))
-        .route("/api/v2/admin/registrations/bulk", web::post().to(bulk))
-        .route(
-            "/api/v2/admin/registrations/{id}/approve",
-            web::post().to(approve),
-        )
-        .route(
-            "/api/v2/admin/registrations/{id}/reject",
-            web::post().to(reject),
-        )
-        .route(
-            "/api/v2/admin/registrations/{id}/redrive",
-            web::post().to(redrive),
-        );
-}
-
 fn parse(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("no registration `{raw}`")))
+    Uuid::parse_str(raw)
+        .map_err(|_| RegistrationError::NotFound(format!("no registration `{raw}`")).into())
 }
 
 #[utoipa::path(get, path = "/api/v2/registrations", tag = "registrations", responses((status = 200, description = "The caller's registrations"), (status = 401)))]
@@ -100,9 +82,7 @@ pub async fn admin_list(
     if let Some(d) = &q.department_id
         && !in_scope(&caller, d)
     {
-        return Err(ApiError::forbidden(format!(
-            "not allowed to administer department `{d}`"
-        )));
+        return Err(RegistrationError::OutOfScope(d.clone()).into());
     }
     let status = match (&q.status, &q.delivery_status) {
         (Some(s), _) if s == "all" => None,
@@ -156,40 +136,29 @@ async fn act(
         // Outside the admin's departments the registration does not exist for them.
         return Err(ApiError::not_found(format!("no registration `{id}`")));
     }
-    let now = state.clock.now();
-    let moved = match action {
-        Action::Approve => {
-            storage::transition(
-                &txn,
-                id,
-                Move {
-                    from: &["pending"],
-                    to: "approved",
-                    by: &caller.user_id,
-                    reason: None,
-                    enrollment: None,
-                },
-                now,
-            )
-            .await?
-        }
-        Action::Reject => {
-            storage::transition(
-                &txn,
-                id,
-                Move {
-                    from: &["pending"],
-                    to: "rejected",
-                    by: &caller.user_id,
-                    reason,
-                    enrollment: None,
-                },
-                now,
-            )
-            .await?
+    let event = match action {
+        Action::Approve => RegistrationEvent::Approve,
+        Action::Reject => RegistrationEvent::Reject,
+    };
+    let moved = storage::transition(
+        &txn,
+        id,
+        event,
+        MoveBy {
+            by: &caller.user_id,
+            reason,
+            enrollment: None,
+        },
+        state.clock.now(),
+    )
+    .await?;
+    let row = match moved {
+        Ok(row) => row,
+        Err(TransitionError::Illegal(e)) => return Err(RegistrationError::from(e).into()),
+        Err(TransitionError::NotFound) => {
+            return Err(RegistrationError::NotFound(format!("no registration `{id}`")).into());
         }
     };
-    let row = moved.map_err(|e| ApiError::conflict("illegal_transition", e.0))?;
     txn.commit().await?;
     if action == Action::Approve {
         state.wake.notify_one();
@@ -218,11 +187,7 @@ pub struct RejectBody {
 fn reason(r: &str) -> Result<String, ApiError> {
     let r = r.trim();
     if r.is_empty() || r.chars().count() > 1000 {
-        return Err(ApiError::rule(
-            "invalid_reason",
-            "a rejection needs a reason of 1 to 1000 characters",
-        )
-        .with_field("reason"));
+        return Err(RegistrationError::InvalidReason.into());
     }
     Ok(r.to_string())
 }
@@ -270,7 +235,7 @@ pub async fn bulk(
     require_admin(&caller)?;
     let b = body.into_inner();
     if b.ids.is_empty() || b.ids.len() > 200 {
-        return Err(ApiError::rule("invalid_bulk", "send 1 to 200 ids").with_field("ids"));
+        return Err(RegistrationError::InvalidBulk.into());
     }
     let why = match b.action {
         Action::Reject => Some(reason(b.reason.as_deref().unwrap_or_default())?),
@@ -314,26 +279,11 @@ pub async fn redrive(
         .filter(|r| in_scope(&caller, &r.department_id))
         .ok_or_else(|| ApiError::not_found(format!("no registration `{id}`")))?;
     if !storage::redrive(&state.db, id, state.clock.now()).await? {
-        return Err(ApiError::conflict(
-            "illegal_transition",
-            "only a failed enrollment request can be redriven",
-        ));
+        return Err(RegistrationError::NotRedrivable.into());
     }
     state.wake.notify_one();
     let r = storage::get(&state.db, r.id)
         .await?
         .ok_or_else(|| ApiError::internal("registration vanished"))?;
     Ok(HttpResponse::Ok().json(r.view()))
-}
-
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    info(title = "Cadence Commerce — registrations", version = "2"),
-    paths(list_own, get_own, admin_list, approve, reject, bulk, redrive),
-    tags((name = "registrations", description = "Registrations and the approval queue"))
-)]
-struct RegistrationApi;
-
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    <RegistrationApi as utoipa::OpenApi>::openapi()
 }

@@ -2,10 +2,12 @@
 //! the enrollment-request deliveries.
 
 use crate::NAME;
+use crate::domain::{RegistrationEvent, RegistrationStatus};
+use crate::events as published;
+use ::events::subjects;
 use chrono::{DateTime, Utc};
-use events::commerce::v1 as ev;
+use kernel::Lifecycle;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
-use serde::Serialize;
 use uuid::Uuid;
 
 use db::stmt as pg;
@@ -48,83 +50,6 @@ const COLS: &str = "r.id, r.user_id, r.registration_type, r.course_id, r.lms_cou
     d.last_error AS delivery_error";
 const FROM: &str = "registrations r LEFT JOIN deliveries d ON d.registration_id = r.id";
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RegistrationView {
-    pub id: Uuid,
-    pub user_id: String,
-    pub registration_type: String,
-    pub course_id: Uuid,
-    pub lms_course_id: String,
-    pub course_title: String,
-    pub program_id: Option<Uuid>,
-    pub department_id: String,
-    pub order_id: Uuid,
-    pub order_number: String,
-    pub order_item_index: i32,
-    pub approval_required: bool,
-    pub status: String,
-    pub reviewed_by: Option<String>,
-    pub reviewed_at: Option<DateTime<Utc>>,
-    pub rejection_reason: Option<String>,
-    pub enrollment_id: Option<String>,
-    /// The enrollment request to the LMS: pending, delivered or failed.
-    pub delivery_status: Option<String>,
-    pub delivery_attempts: Option<i32>,
-    pub delivery_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl RegistrationRow {
-    pub fn view(&self) -> RegistrationView {
-        RegistrationView {
-            id: self.id,
-            user_id: self.user_id.clone(),
-            registration_type: self.registration_type.clone(),
-            course_id: self.course_id,
-            lms_course_id: self.lms_course_id.clone(),
-            course_title: self.course_title.clone(),
-            program_id: self.program_id,
-            department_id: self.department_id.clone(),
-            order_id: self.order_id,
-            order_number: self.order_number.clone(),
-            order_item_index: self.order_item_index,
-            approval_required: self.approval_required,
-            status: self.status.clone(),
-            reviewed_by: self.reviewed_by.clone(),
-            reviewed_at: self.reviewed_at,
-            rejection_reason: self.rejection_reason.clone(),
-            enrollment_id: self.enrollment_id.clone(),
-            delivery_status: self.delivery_status.clone(),
-            delivery_attempts: self.delivery_attempts,
-            delivery_error: self.delivery_error.clone(),
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
-
-    fn event(&self) -> ev::RegistrationChanged {
-        ev::RegistrationChanged {
-            registration_id: self.id.to_string(),
-            user_id: self.user_id.clone(),
-            course_id: self.course_id.to_string(),
-            program_id: self.program_id.map(|p| p.to_string()).unwrap_or_default(),
-            department_id: self.department_id.clone(),
-            order_id: self.order_id.to_string(),
-            status: self.status.clone(),
-            rejection_reason: self.rejection_reason.clone().unwrap_or_default(),
-            enrollment_id: self.enrollment_id.clone().unwrap_or_default(),
-            changed_at: self.updated_at.to_rfc3339(),
-        }
-    }
-}
-
-/// The registration event subject for a status.
-fn subject(status: &str) -> String {
-    format!("commerce.registration.{status}")
-}
-
 pub struct NewRegistration {
     pub id: Uuid,
     pub user_id: String,
@@ -152,11 +77,7 @@ pub async fn insert(
     r: &NewRegistration,
     now: DateTime<Utc>,
 ) -> Result<Option<RegistrationRow>, DbErr> {
-    let status = if r.approval_required {
-        "pending"
-    } else {
-        "approved"
-    };
+    let status = RegistrationStatus::initial(r.approval_required).as_str();
     let reviewer: Option<String> = (!r.approval_required).then(|| "auto-approval".to_string());
     let n = c
         .execute_raw(pg(
@@ -198,7 +119,13 @@ pub async fn insert(
         schedule_delivery(c, r.id, now).await?;
     }
     let row = get(c, r.id).await?.ok_or(DbErr::RecordNotInserted)?;
-    bus::enqueue(c, NAME, &subject(&row.status), &row.event()).await?;
+    bus::enqueue(
+        c,
+        NAME,
+        &subjects::registration(&row.status),
+        &published::registration_changed(&row),
+    )
+    .await?;
     Ok(Some(row))
 }
 
@@ -234,71 +161,85 @@ pub async fn lock(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<Registrat
     .await
 }
 
-/// An illegal transition: the registration is not in a state the action applies to.
-#[derive(Debug)]
-pub struct IllegalTransition(pub String);
+impl RegistrationRow {
+    /// The row's status as the domain knows it; an unknown value is corrupt data.
+    pub fn state(&self) -> Result<RegistrationStatus, DbErr> {
+        RegistrationStatus::parse(&self.status).map_err(|e| DbErr::Custom(e.to_string()))
+    }
+}
 
-/// One state-machine move of a registration.
-pub struct Move<'a> {
-    /// States the move applies from.
-    pub from: &'a [&'a str],
-    pub to: &'a str,
-    /// Who moved it (an admin id, `auto-approval`, the LMS's `processedBy`).
+/// Who moved a registration and what came with the move.
+pub struct MoveBy<'a> {
+    /// An admin id or the LMS's `processedBy`.
     pub by: &'a str,
     pub reason: Option<&'a str>,
     pub enrollment: Option<&'a str>,
 }
 
-/// Applies `m` and publishes the change. `Err` when the registration is not in `m.from`.
+/// Applies the domain's move for `event` under the row lock, as a guarded update, schedules the
+/// enrollment request of an approval, and publishes the change. `Ok(Err(_))` when the move is
+/// illegal from the current state (nothing changes).
 pub async fn transition(
     c: &impl ConnectionTrait,
     id: Uuid,
-    m: Move<'_>,
+    event: RegistrationEvent,
+    m: MoveBy<'_>,
     now: DateTime<Utc>,
-) -> Result<Result<RegistrationRow, IllegalTransition>, DbErr> {
-    let Move {
-        from,
-        to,
-        by,
-        reason,
-        enrollment,
-    } = m;
+) -> Result<Result<RegistrationRow, TransitionError>, DbErr> {
     let Some(current) = lock(c, id).await? else {
-        return Ok(Err(IllegalTransition("no such registration".into())));
+        return Ok(Err(TransitionError::NotFound));
     };
-    if !from.contains(&current.status.as_str()) {
-        return Ok(Err(IllegalTransition(format!(
-            "the registration is {}",
-            current.status
-        ))));
+    let to = match current.state()?.apply(&event) {
+        Ok(to) => to,
+        Err(e) => return Ok(Err(TransitionError::Illegal(e))),
+    };
+    let moved = c
+        .execute_raw(pg(
+            "UPDATE registrations SET status = $3, updated_at = $4,
+                 reviewed_by = CASE WHEN $5 THEN $6 ELSE reviewed_by END,
+                 reviewed_at = CASE WHEN $5 THEN $4 ELSE reviewed_at END,
+                 rejection_reason = COALESCE($7, rejection_reason),
+                 enrollment_id = COALESCE($8, enrollment_id)
+             WHERE id = $1 AND status = ANY($2)",
+            vec![
+                id.into(),
+                RegistrationStatus::sources(&event).into(),
+                to.as_str().into(),
+                now.into(),
+                event.is_review().into(),
+                m.by.into(),
+                m.reason.map(str::to_string).into(),
+                m.enrollment.map(str::to_string).into(),
+            ],
+        ))
+        .await?
+        .rows_affected();
+    if moved != 1 {
+        return Err(DbErr::Custom(format!(
+            "registration {id} moved under its row lock"
+        )));
     }
-    let reviewing = to == "approved" || to == "rejected";
-    c.execute_raw(pg(
-        "UPDATE registrations SET status = $2, updated_at = $3,
-             reviewed_by = CASE WHEN $4 THEN $5 ELSE reviewed_by END,
-             reviewed_at = CASE WHEN $4 THEN $3 ELSE reviewed_at END,
-             rejection_reason = COALESCE($6, rejection_reason),
-             enrollment_id = COALESCE($7, enrollment_id)
-         WHERE id = $1",
-        vec![
-            id.into(),
-            to.into(),
-            now.into(),
-            reviewing.into(),
-            by.into(),
-            reason.map(str::to_string).into(),
-            enrollment.map(str::to_string).into(),
-        ],
-    ))
-    .await?;
-    if to == "approved" {
+    if to == RegistrationStatus::Approved {
         schedule_delivery(c, id, now).await?;
     }
     let row = get(c, id)
         .await?
         .ok_or(DbErr::RecordNotFound("registration".into()))?;
-    bus::enqueue(c, NAME, &subject(to), &row.event()).await?;
+    bus::enqueue(
+        c,
+        NAME,
+        &subjects::registration(to.as_str()),
+        &published::registration_changed(&row),
+    )
+    .await?;
     Ok(Ok(row))
+}
+
+/// Why a transition did not happen.
+#[derive(Debug)]
+pub enum TransitionError {
+    NotFound,
+    Illegal(kernel::IllegalTransition),
 }
 
 #[derive(Debug, Default, Clone)]

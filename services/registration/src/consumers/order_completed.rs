@@ -4,35 +4,31 @@
 
 use crate::storage::{self, NewRegistration};
 use bus::{Delivery, Handler, HandlerError, HandlerFuture};
-use chrono::{DateTime, Utc};
 use events::commerce::v1::OrderCompleted;
+use events::fields;
+use kernel::Clock;
 use sea_orm::DatabaseTransaction;
 use std::sync::Arc;
 use tokio::sync::Notify;
-use uuid::Uuid;
 
 pub struct OrderCompletedHandler {
     pub wake: Arc<Notify>,
-}
-
-fn id(field: &str, s: &str) -> Result<Uuid, HandlerError> {
-    Uuid::parse_str(s).map_err(|_| HandlerError(format!("`{field}` is not a UUID: `{s}`")))
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Handler for OrderCompletedHandler {
     fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
         Box::pin(async move {
             let e: OrderCompleted = d.decode()?;
-            let order_id = id("order_id", &e.order_id)?;
-            let now = Utc::now();
-            let purchased_at = DateTime::parse_from_rfc3339(&e.completed_at)
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or(now);
-            let currency = e
+            let order_id = fields::uuid("order_id", &e.order_id)?;
+            let now = self.clock.now();
+            // Each is needed on every registration: an order event without it is poison.
+            let purchased_at = fields::time("completed_at", &e.completed_at)?;
+            let amounts = e
                 .amounts
                 .as_ref()
-                .map(|a| a.display_currency.clone())
-                .unwrap_or_default();
+                .ok_or_else(|| HandlerError::permanent("order.completed without amounts"))?;
+            let currency = fields::required("display_currency", &amounts.display_currency)?;
             let mut scheduled = false;
             for (index, line) in e.lines.iter().enumerate() {
                 let kind = match line.item_type.as_str() {
@@ -41,7 +37,7 @@ impl Handler for OrderCompletedHandler {
                     _ => continue,
                 };
                 let program_id = if kind == "program" {
-                    Some(id("item_id", &line.item_id)?)
+                    Some(fields::uuid("item_id", &line.item_id)?)
                 } else {
                     None
                 };
@@ -50,19 +46,21 @@ impl Handler for OrderCompletedHandler {
                         id: kernel::new_id(),
                         user_id: e.user_id.clone(),
                         registration_type: kind.clone(),
-                        course_id: id("course_id", &c.course_id)?,
+                        course_id: fields::uuid("course_id", &c.course_id)?,
                         lms_course_id: c.lms_course_id.clone(),
                         course_title: c.title.clone(),
                         program_id,
                         department_id: line.department_id.clone(),
                         order_id,
                         order_number: e.order_number.clone(),
-                        order_item_index: i32::try_from(index).unwrap_or(i32::MAX),
+                        order_item_index: i32::try_from(index).map_err(|_| {
+                            HandlerError::permanent(format!("line index {index} out of range"))
+                        })?,
                         approval_required: c.approval_required,
                         instructor_id: c.instructor_id.clone(),
                         creator_id: c.creator_id.clone(),
                         gross_minor: c.allocated_minor,
-                        currency: currency.clone(),
+                        currency: currency.to_string(),
                         purchased_at,
                     };
                     if storage::insert(txn, &r, now).await?.is_some() && !c.approval_required {

@@ -1,0 +1,4 @@
+//! Consumed events, one file per event family; each runs inside the inbox transaction.
+
+pub mod payment;
+pub mod price_changed;

@@ -1,0 +1,218 @@
+//! Checkout as a pipeline of pure steps; the route only fetches, calls these in order, and
+//! persists the plan:
+//!
+//! ```text
+//!  lines ──reprice(catalog now)──▶ unchanged? ──owned?──▶ plan(currency, rate) ──▶ OrderPlan
+//!            │ changed: 409 price_changed       │ 422 already_owned   │ 422 mixed_currency / no_exchange_rate
+//! ```
+
+use super::CartOrderError;
+use crate::model::{CatalogItem, CatalogPrice};
+use kernel::{Currency, Money, Rate};
+use uuid::Uuid;
+
+/// A cart line as checkout sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PricedLine {
+    pub id: Uuid,
+    pub name: String,
+    pub price: Money,
+}
+
+/// A line whose catalog price moved since it was added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repriced {
+    pub line: Uuid,
+    pub item: CatalogItem,
+    pub price: CatalogPrice,
+}
+
+/// Step 1: each line against what the catalog sells now (`None`: no longer sold). Returns the
+/// lines whose price or currency moved; an unsellable item refuses the checkout.
+pub fn reprice(
+    lines: &[PricedLine],
+    fresh: Vec<Option<CatalogItem>>,
+) -> Result<Vec<Repriced>, CartOrderError> {
+    let mut changed = Vec::new();
+    for (line, item) in lines.iter().zip(fresh) {
+        let item = item.ok_or_else(|| {
+            CartOrderError::ItemUnavailable(format!("`{}` is no longer sold", line.name))
+        })?;
+        let price = item.sellable()?.clone();
+        if price.amount != line.price.amount_minor()
+            || price.currency != line.price.currency().code()
+        {
+            changed.push(Repriced {
+                line: line.id,
+                item,
+                price,
+            });
+        }
+    }
+    Ok(changed)
+}
+
+/// The order's money, frozen at checkout (ADR-0003).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderPlan {
+    pub subtotal: Money,
+    pub total: Money,
+    pub settlement_total: Money,
+    pub rate: Rate,
+}
+
+/// The cart's currency: every line must share it.
+pub fn cart_currency(lines: &[PricedLine]) -> Result<Currency, CartOrderError> {
+    let first = lines
+        .first()
+        .ok_or(CartOrderError::EmptyCart)?
+        .price
+        .currency();
+    if let Some(other) = lines.iter().find(|l| l.price.currency() != first) {
+        return Err(CartOrderError::MixedCurrency {
+            cart: first.code().to_string(),
+            item: other.name.clone(),
+            price: other.price.currency().code().to_string(),
+        });
+    }
+    Ok(first)
+}
+
+/// Whether checkout must look up a rate: only when the cart is not in the settlement currency.
+pub fn needs_rate(display: Currency, settlement: Currency) -> bool {
+    display != settlement
+}
+
+/// Step 3: the order's amounts. `rate` is display units per settlement unit (1 when the
+/// currencies agree).
+pub fn plan(
+    lines: &[PricedLine],
+    settlement: Currency,
+    rate: Rate,
+) -> Result<OrderPlan, CartOrderError> {
+    let currency = cart_currency(lines)?;
+    let prices: Vec<Money> = lines.iter().map(|l| l.price).collect();
+    let subtotal = Money::sum(currency, &prices)
+        .map_err(|e| CartOrderError::Corrupt(format!("cart subtotal: {e}")))?;
+    let rate = if needs_rate(currency, settlement) {
+        rate
+    } else {
+        Rate::ONE
+    };
+    let settlement_total = kernel::fx::to_settlement(subtotal, settlement, rate)
+        .map_err(|e| CartOrderError::Corrupt(format!("settlement conversion: {e}")))?;
+    Ok(OrderPlan {
+        subtotal,
+        total: subtotal,
+        settlement_total,
+        rate,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::CatalogPrice;
+    use std::str::FromStr;
+
+    fn line(amount: i64, currency: &str) -> PricedLine {
+        PricedLine {
+            id: Uuid::now_v7(),
+            name: "Rust".into(),
+            price: Money::new(amount, Currency::parse(currency).unwrap()),
+        }
+    }
+
+    fn item(amount: i64, currency: &str, sellable: bool) -> CatalogItem {
+        CatalogItem {
+            item_type: "course".into(),
+            item_id: Uuid::now_v7(),
+            name: "Rust".into(),
+            department_id: "d".into(),
+            published: sellable,
+            available: true,
+            price: Some(CatalogPrice {
+                id: Uuid::now_v7(),
+                price_type: "one_time".into(),
+                currency: currency.into(),
+                amount,
+                interval: None,
+                trial_days: None,
+            }),
+            courses: vec![],
+        }
+    }
+
+    #[test]
+    fn reprice_reports_moved_prices_and_refuses_gone_items() {
+        let lines = [line(4900, "USD"), line(5900, "USD")];
+        let same = reprice(
+            &lines,
+            vec![Some(item(4900, "USD", true)), Some(item(5900, "USD", true))],
+        );
+        assert_eq!(same.unwrap(), vec![]);
+        let moved = reprice(
+            &lines,
+            vec![Some(item(4900, "USD", true)), Some(item(6900, "USD", true))],
+        )
+        .unwrap();
+        assert_eq!(moved.len(), 1);
+        assert_eq!(moved[0].line, lines[1].id);
+        assert_eq!(moved[0].price.amount, 6900);
+        let gone = reprice(&lines, vec![Some(item(4900, "USD", true)), None]).unwrap_err();
+        assert_eq!(gone.code(), "item_unavailable");
+        let unpublished = reprice(
+            &lines,
+            vec![
+                Some(item(4900, "USD", false)),
+                Some(item(5900, "USD", true)),
+            ],
+        );
+        assert_eq!(unpublished.unwrap_err().code(), "item_unavailable");
+    }
+
+    #[test]
+    fn plans_amounts_exactly_and_converts_to_settlement() {
+        let p = plan(
+            &[line(4900, "USD"), line(5900, "USD")],
+            Currency::USD,
+            Rate::from_str("7").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(p.total.amount_minor(), 10_800);
+        assert_eq!(
+            p.settlement_total.amount_minor(),
+            10_800,
+            "same currency ignores the rate"
+        );
+        assert_eq!(p.rate, Rate::ONE);
+        let eur = plan(
+            &[line(8464, "EUR")],
+            Currency::USD,
+            Rate::from_str("0.92").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(eur.settlement_total, Money::new(9200, Currency::USD));
+    }
+
+    #[test]
+    fn refuses_mixed_currencies_and_empty_carts() {
+        let e = plan(
+            &[line(100, "USD"), line(100, "EUR")],
+            Currency::USD,
+            Rate::ONE,
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "mixed_currency");
+        assert_eq!(
+            plan(&[], Currency::USD, Rate::ONE).unwrap_err().code(),
+            "empty_cart"
+        );
+        let overflow = plan(
+            &[line(i64::MAX, "USD"), line(1, "USD")],
+            Currency::USD,
+            Rate::ONE,
+        );
+        assert_eq!(overflow.unwrap_err().code(), "internal");
+    }
+}

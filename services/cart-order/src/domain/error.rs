@@ -1,0 +1,134 @@
+//! Everything cart-order can refuse, with its stable problem code. The mapping to HTTP lives
+//! here and nowhere else.
+
+use kernel::IllegalTransition;
+use uuid::Uuid;
+use web::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CartOrderError {
+    #[error("send X-Session-Id or log in to use a cart")]
+    SessionRequired,
+    #[error("{0}")]
+    InvalidSession(&'static str),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the cart is empty")]
+    EmptyCart,
+    #[error("{0}")]
+    CartChanged(&'static str),
+    #[error("{0}")]
+    ItemUnavailable(String),
+    #[error("the cart is in {cart}; `{item}` is priced in {price}")]
+    MixedCurrency {
+        cart: String,
+        item: String,
+        price: String,
+    },
+    #[error("prices changed since the items were added; review the cart")]
+    PriceChanged { cart: serde_json::Value },
+    #[error("the cart holds items you already own; remove them")]
+    AlreadyOwned { items: Vec<Uuid> },
+    #[error(
+        "pending order {} already holds items of this cart; pay it or wait for it to expire",
+        orders.join(", ")
+    )]
+    AlreadyOrdered { orders: Vec<String> },
+    #[error("{0}")]
+    UnknownCurrency(String),
+    #[error("no exchange rate for {0}")]
+    NoExchangeRate(String),
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+    /// Data that must be right is not (a corrupt snapshot, an overflow): never defaulted.
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+impl CartOrderError {
+    pub fn code(&self) -> &'static str {
+        use CartOrderError::*;
+        match self {
+            SessionRequired => "session_required",
+            InvalidSession(_) => "invalid_session",
+            NotFound(_) => "not_found",
+            EmptyCart => "empty_cart",
+            CartChanged(_) => "cart_changed",
+            ItemUnavailable(_) => "item_unavailable",
+            MixedCurrency { .. } => "mixed_currency",
+            PriceChanged { .. } => "price_changed",
+            AlreadyOwned { .. } => "already_owned",
+            AlreadyOrdered { .. } => "already_ordered",
+            UnknownCurrency(_) => "unknown_currency",
+            NoExchangeRate(_) => "no_exchange_rate",
+            Illegal(_) => "illegal_transition",
+            Corrupt(_) | Db(_) => "internal",
+        }
+    }
+}
+
+impl From<CartOrderError> for ApiError {
+    fn from(e: CartOrderError) -> ApiError {
+        use CartOrderError::*;
+        let detail = e.to_string();
+        let code = e.code();
+        match e {
+            SessionRequired | InvalidSession(_) => ApiError::bad_request(code, detail),
+            NotFound(_) => ApiError::not_found(detail),
+            CartChanged(_) | Illegal(_) => ApiError::conflict(code, detail),
+            PriceChanged { cart } => ApiError::conflict(code, detail).with("cart", cart),
+            AlreadyOwned { items } => ApiError::rule(code, detail).with(
+                "items",
+                serde_json::Value::Array(items.iter().map(|i| serde_json::json!(i)).collect()),
+            ),
+            ItemUnavailable(_) => ApiError::rule(code, detail).with_field("itemId"),
+            EmptyCart
+            | MixedCurrency { .. }
+            | AlreadyOrdered { .. }
+            | UnknownCurrency(_)
+            | NoExchangeRate(_) => ApiError::rule(code, detail),
+            Corrupt(_) => ApiError::internal(detail),
+            Db(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::ResponseError;
+
+    #[test]
+    fn each_refusal_has_its_status_and_code() {
+        let cases: Vec<(CartOrderError, u16, &str)> = vec![
+            (CartOrderError::SessionRequired, 400, "session_required"),
+            (CartOrderError::EmptyCart, 422, "empty_cart"),
+            (CartOrderError::CartChanged("x"), 409, "cart_changed"),
+            (
+                CartOrderError::PriceChanged {
+                    cart: serde_json::json!({}),
+                },
+                409,
+                "price_changed",
+            ),
+            (
+                CartOrderError::AlreadyOwned { items: vec![] },
+                422,
+                "already_owned",
+            ),
+            (
+                CartOrderError::NoExchangeRate("EUR".into()),
+                422,
+                "no_exchange_rate",
+            ),
+            (CartOrderError::Corrupt("x".into()), 500, "internal"),
+        ];
+        for (e, status, code) in cases {
+            let api: ApiError = e.into();
+            assert_eq!(api.status_code().as_u16(), status);
+            assert_eq!(api.code, code);
+        }
+    }
+}

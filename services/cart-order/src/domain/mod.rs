@@ -1,0 +1,9 @@
+//! Pure cart and order rules: the order state machine, the checkout pipeline's steps, and the
+//! service's error enum with its stable problem codes. No I/O: unit-tested without Postgres.
+
+pub mod checkout;
+pub mod error;
+pub mod order;
+
+pub use error::CartOrderError;
+pub use order::{OrderEvent, OrderStatus};

@@ -1,0 +1,186 @@
+//! API response shapes and how rows become them.
+
+use crate::model::CatalogItem;
+use crate::storage::{self, CartRow, LineRow, OrderRow};
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+use std::collections::HashSet;
+use uuid::Uuid;
+use web::ApiError;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CartLineView {
+    pub id: Uuid,
+    pub item_type: String,
+    pub item_id: Uuid,
+    pub name: String,
+    pub quantity: u32,
+    pub price: i64,
+    pub currency: String,
+    /// The learner already owns this (a completed purchase covers every course in it).
+    pub owned: bool,
+    pub added_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CartView {
+    pub id: Option<Uuid>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub items: Vec<CartLineView>,
+    pub currency: Option<String>,
+    pub subtotal: i64,
+    pub discount_code: Option<String>,
+    pub discount_amount: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItemView {
+    pub id: Uuid,
+    pub item_type: String,
+    pub item_id: Uuid,
+    pub name: String,
+    pub department_id: String,
+    pub price: i64,
+    pub discount: i64,
+    pub tax: i64,
+    pub course_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub id: Uuid,
+    pub order_number: String,
+    pub user_id: String,
+    pub status: String,
+    pub payment_status: String,
+    pub items: Vec<OrderItemView>,
+    pub subtotal: i64,
+    pub discount_code: Option<String>,
+    pub discount_amount: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub currency: String,
+    pub display_amount: i64,
+    pub display_currency: String,
+    pub settlement_amount: i64,
+    pub settlement_currency: String,
+    pub exchange_rate: String,
+    pub exchange_rate_timestamp: DateTime<Utc>,
+    pub payment_id: Option<Uuid>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+/// The cart as the learner sees it, with "already owned" flags for a logged-in learner.
+pub async fn cart(
+    conn: &impl ConnectionTrait,
+    cart: Option<&CartRow>,
+    lines: &[LineRow],
+    user: Option<&str>,
+) -> Result<CartView, ApiError> {
+    let items: Vec<CatalogItem> = lines.iter().map(|l| l.item()).collect::<Result<_, _>>()?;
+    let owned = match user {
+        Some(u) => {
+            let all: Vec<_> = items.iter().flat_map(|i| i.course_ids()).collect();
+            storage::owned_courses(conn, u, &all).await?
+        }
+        None => HashSet::new(),
+    };
+    let subtotal = lines
+        .iter()
+        .try_fold(0i64, |acc, l| acc.checked_add(l.price_minor))
+        .ok_or_else(|| ApiError::internal("cart subtotal overflow"))?;
+    Ok(CartView {
+        id: cart.map(|c| c.id),
+        user_id: cart.and_then(|c| c.user_id.clone()),
+        session_id: cart.and_then(|c| c.session_id.clone()),
+        items: lines
+            .iter()
+            .zip(&items)
+            .map(|(l, i)| CartLineView {
+                id: l.id,
+                item_type: l.item_type.clone(),
+                item_id: l.item_id,
+                name: l.name.clone(),
+                quantity: 1,
+                price: l.price_minor,
+                currency: l.currency.trim().to_string(),
+                owned: !i.courses.is_empty()
+                    && i.courses.iter().all(|c| owned.contains(&c.course_id)),
+                added_at: l.added_at,
+            })
+            .collect(),
+        currency: lines.first().map(|l| l.currency.trim().to_string()),
+        subtotal,
+        discount_code: None,
+        discount_amount: 0,
+        tax: 0,
+        total: subtotal,
+        expires_at: cart.map(|c| c.expires_at),
+    })
+}
+
+/// Orders with their items, as learners and admins see them.
+pub async fn order_views(
+    conn: &impl ConnectionTrait,
+    rows: Vec<OrderRow>,
+) -> Result<Vec<OrderView>, ApiError> {
+    let ids: Vec<Uuid> = rows.iter().map(|o| o.id).collect();
+    let mut items = storage::order_items(conn, &ids).await?;
+    rows.into_iter()
+        .map(|o| -> Result<OrderView, ApiError> {
+            let its = items.remove(&o.id).unwrap_or_default();
+            Ok(OrderView {
+                id: o.id,
+                order_number: o.order_number.clone(),
+                user_id: o.user_id.clone(),
+                payment_status: o.state()?.payment_status().to_string(),
+                status: o.status.clone(),
+                items: its
+                    .iter()
+                    .map(|i| OrderItemView {
+                        id: i.id,
+                        item_type: i.item_type.clone(),
+                        item_id: i.item_id,
+                        name: i.name.clone(),
+                        department_id: i.department_id.clone(),
+                        price: i.price_minor,
+                        discount: i.discount_minor,
+                        tax: i.tax_minor,
+                        course_ids: i.course_ids.clone(),
+                    })
+                    .collect(),
+                subtotal: o.subtotal_minor,
+                discount_code: o.discount_code.clone(),
+                discount_amount: o.discount_minor,
+                tax: o.tax_minor,
+                total: o.total_minor,
+                currency: o.currency.trim().to_string(),
+                display_amount: o.display_total_minor,
+                display_currency: o.display_currency.trim().to_string(),
+                settlement_amount: o.settlement_total_minor,
+                settlement_currency: o.settlement_currency.trim().to_string(),
+                exchange_rate: o.exchange_rate.normalize().to_string(),
+                exchange_rate_timestamp: o.exchange_rate_at,
+                payment_id: o.payment_id,
+                failure_reason: o.failure_reason.clone(),
+                created_at: o.created_at,
+                updated_at: o.updated_at,
+                completed_at: o.completed_at,
+                cancelled_at: o.cancelled_at,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,3 @@
+//! Consumed events, one file each; each runs inside the inbox transaction.
+
+pub mod webhook;

@@ -1,0 +1,102 @@
+//! Everything payment can refuse, with its stable problem code, mapped to HTTP in one place.
+
+use kernel::IllegalTransition;
+use web::ApiError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the order is {0}")]
+    OrderNotPending(String),
+    #[error("a free order completes without a payment")]
+    NothingToPay,
+    #[error("another payment for this order is being created; retry")]
+    PaymentInProgress,
+    #[error("send a processor payment-method token, never card data")]
+    CardDataRefused,
+    #[error("the payment processor is unavailable: {0}")]
+    ProcessorUnavailable(String),
+    #[error("the payment processor refused the request: {0}")]
+    ProcessorRefused(String),
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+    /// Data or configuration that must be right is not: never defaulted.
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+impl PaymentError {
+    pub fn code(&self) -> &'static str {
+        use PaymentError::*;
+        match self {
+            NotFound(_) => "not_found",
+            OrderNotPending(_) => "order_not_pending",
+            NothingToPay => "nothing_to_pay",
+            PaymentInProgress => "payment_in_progress",
+            CardDataRefused => "card_data_refused",
+            ProcessorUnavailable(_) => "processor_unavailable",
+            ProcessorRefused(_) => "processor_refused",
+            Illegal(_) => "illegal_transition",
+            Db(_) | Corrupt(_) => "internal",
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> ApiError {
+        use PaymentError::*;
+        let detail = e.to_string();
+        let code = e.code();
+        match e {
+            NotFound(_) => ApiError::not_found(detail),
+            OrderNotPending(_) | NothingToPay | PaymentInProgress | Illegal(_) => {
+                ApiError::conflict(code, detail)
+            }
+            CardDataRefused => ApiError::bad_request(code, detail).with_field("paymentMethod"),
+            ProcessorUnavailable(_) => ApiError::unavailable(code, detail),
+            ProcessorRefused(_) => {
+                ApiError::new(actix_web::http::StatusCode::BAD_GATEWAY, code, detail)
+            }
+            Db(e) => e.into(),
+            Corrupt(_) => ApiError::internal(detail),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::ResponseError;
+
+    #[test]
+    fn each_refusal_has_its_status_and_code() {
+        let cases: Vec<(PaymentError, u16, &str)> = vec![
+            (PaymentError::NotFound("x".into()), 404, "not_found"),
+            (
+                PaymentError::OrderNotPending("failed".into()),
+                409,
+                "order_not_pending",
+            ),
+            (PaymentError::NothingToPay, 409, "nothing_to_pay"),
+            (PaymentError::CardDataRefused, 400, "card_data_refused"),
+            (
+                PaymentError::ProcessorUnavailable("x".into()),
+                503,
+                "processor_unavailable",
+            ),
+            (
+                PaymentError::ProcessorRefused("x".into()),
+                502,
+                "processor_refused",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let api: ApiError = e.into();
+            assert_eq!(api.status_code().as_u16(), status);
+            assert_eq!(api.code, code);
+        }
+    }
+}

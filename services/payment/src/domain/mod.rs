@@ -1,0 +1,8 @@
+//! Pure payment rules: the payment state machine and the service's error enum with its stable
+//! problem codes. No I/O: unit-tested without Postgres.
+
+pub mod error;
+pub mod payment;
+
+pub use error::PaymentError;
+pub use payment::{PaymentEvent, PaymentStatus};

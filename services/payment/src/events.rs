@@ -1,0 +1,34 @@
+//! The events payment publishes, built from rows; they leave through the outbox.
+
+use crate::storage::PaymentRow;
+use chrono::{DateTime, Utc};
+use events::commerce::v1 as ev;
+
+pub fn payment_succeeded(
+    p: &PaymentRow,
+    transaction_id: &str,
+    now: DateTime<Utc>,
+) -> ev::PaymentSucceeded {
+    ev::PaymentSucceeded {
+        payment_id: p.id.to_string(),
+        order_id: p.order_id.to_string(),
+        user_id: p.user_id.clone(),
+        processor: p.processor.clone(),
+        processor_transaction_id: transaction_id.to_string(),
+        amount_minor: p.amount_minor,
+        currency: p.currency.trim().to_string(),
+        processor_fee_minor: 0,
+        succeeded_at: now.to_rfc3339(),
+    }
+}
+
+pub fn payment_failed(p: &PaymentRow, reason: &str, now: DateTime<Utc>) -> ev::PaymentFailed {
+    ev::PaymentFailed {
+        payment_id: p.id.to_string(),
+        order_id: p.order_id.to_string(),
+        user_id: p.user_id.clone(),
+        processor: p.processor.clone(),
+        failure_reason: reason.to_string(),
+        failed_at: now.to_rfc3339(),
+    }
+}

@@ -1,3 +1,0 @@
-//! Consumed events.
-
-pub mod webhook;

@@ -1,0 +1,5 @@
+//! Payment persistence: SQL only; every function composes in one transaction with outbox rows.
+
+pub mod payments;
+
+pub use payments::*;

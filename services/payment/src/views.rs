@@ -1,0 +1,51 @@
+//! API response shapes of payments.
+
+use crate::storage::PaymentRow;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub processor: String,
+    pub intent_id: String,
+    /// Only for the owner, to confirm on the client with the processor's SDK.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub failure_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+impl PaymentRow {
+    pub fn view(&self, with_secret: bool) -> PaymentView {
+        PaymentView {
+            id: self.id,
+            order_id: self.order_id,
+            processor: self.processor.clone(),
+            intent_id: self.processor_intent_id.clone(),
+            client_secret: if with_secret {
+                self.client_secret.clone()
+            } else {
+                None
+            },
+            amount: self.amount_minor,
+            currency: self.currency.trim().to_string(),
+            status: self.status.clone(),
+            failure_reason: self.failure_reason.clone(),
+            next_action: None,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            processed_at: self.processed_at,
+        }
+    }
+}
