@@ -18,7 +18,7 @@ pub mod page;
 pub mod problem;
 pub mod standard_webhooks;
 
-pub use auth::{Caller, MaybeCaller, Role, Verifier};
+pub use auth::{Authorized, Caller, MaybeCaller, Role, Verifier, roles};
 pub use idempotency::{IdempotencyKey, Reply};
 pub use json::Json;
 pub use page::Page;

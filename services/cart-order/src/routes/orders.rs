@@ -6,7 +6,7 @@ use crate::storage::{self, OrderFilter};
 use crate::views::order_views as views;
 use ::web::internal::Internal;
 use ::web::page::PageQuery;
-use ::web::{ApiError, Caller, Page, Role};
+use ::web::{ApiError, Authorized, Caller, Page, roles};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -68,11 +68,10 @@ const STATUSES: &[&str] = &["pending", "completed", "failed", "refunded", "cance
 
 #[utoipa::path(get, path = "/api/v2/admin/orders", tag = "orders", params(("status" = Option<String>, Query), ("userId" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("courseId" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "Orders, filtered"), (status = 403)))]
 pub async fn admin_list(
+    _: Authorized<roles::BillingAdmin>,
     state: web::Data<CartOrder>,
-    caller: Caller,
     q: web::Query<AdminQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::BillingAdmin])?;
     if let Some(s) = &q.status
         && !STATUSES.contains(&s.as_str())
     {
@@ -106,11 +105,10 @@ pub async fn admin_list(
 
 #[utoipa::path(get, path = "/api/v2/admin/orders/{id}", tag = "orders", params(("id" = String, Path)), responses((status = 200, description = "Order admin view"), (status = 403), (status = 404)))]
 pub async fn admin_get(
+    _: Authorized<roles::BillingAdmin>,
     state: web::Data<CartOrder>,
-    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::BillingAdmin])?;
     let id = parse(&id)?;
     let order = storage::order(&state.db, id)
         .await?

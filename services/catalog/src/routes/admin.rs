@@ -1,14 +1,13 @@
 //! Catalog administration: courses, programs, departments, exchange rates. A billing-admin may
 //! act on every department; a dept-admin only on its own.
 
-use super::pricing::ADMINS;
 use super::public::BrowseQuery;
 use super::{course_view, parse_id, program_views};
 use crate::model::*;
 use crate::storage::{self, CourseRow, ProgramRow};
 use crate::{Catalog, NAME};
 use ::web::idempotency::{self, MaybeIdempotencyKey};
-use ::web::{ApiError, Caller, Json, Page, Reply, Role};
+use ::web::{ApiError, Authorized, Caller, Json, Page, Reply, Role, roles};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use events::commerce::v1 as ev;
@@ -74,13 +73,12 @@ fn duplicate_lms(e: sea_orm::DbErr) -> ApiError {
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = CourseView), (status = 400), (status = 401), (status = 403), (status = 409), (status = 422)))]
 pub async fn create_course(
+    caller: Authorized<roles::CatalogAdmin>,
     req: HttpRequest,
     state: web::Data<Catalog>,
-    caller: Caller,
     key: MaybeIdempotencyKey,
     body: Json<CourseInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(ADMINS)?;
     let v = body.value.clone().validate()?;
     caller.require_department(Role::DeptAdmin, &v.department_id)?;
     let now = state.clock.now();
@@ -103,14 +101,13 @@ pub async fn create_course(
     params(("id" = String, Path)),
     responses((status = 200, body = CourseView), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub async fn update_course(
+    caller: Authorized<roles::CatalogAdmin>,
     req: HttpRequest,
     state: web::Data<Catalog>,
-    caller: Caller,
     key: MaybeIdempotencyKey,
     id: web::Path<String>,
     body: Json<CourseInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(ADMINS)?;
     let id = parse_id(&id, "course")?;
     let v = body.value.clone().validate()?;
     let now = state.clock.now();
@@ -155,11 +152,10 @@ fn scoped(caller: &Caller, q: &BrowseQuery) -> Result<storage::ListFilter, ApiEr
 #[utoipa::path(get, path = "/api/v2/admin/catalog/courses", tag = "catalog", params(BrowseQuery),
     responses((status = 200, body = [CourseView]), (status = 401), (status = 403)))]
 pub async fn list_courses(
+    caller: Authorized<roles::CatalogAdmin>,
     state: web::Data<Catalog>,
-    caller: Caller,
     q: web::Query<BrowseQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(ADMINS)?;
     let f = scoped(&caller, &q)?;
     let rows = storage::list_courses(&state.db, &f, state.clock.now()).await?;
     let page = Page::from_rows(rows, f.limit, |r| r.id.to_string());
@@ -213,13 +209,12 @@ fn new_program_view(row: &ProgramRow, v: &ValidProgram, now: DateTime<Utc>) -> P
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = ProgramView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn create_program(
+    caller: Authorized<roles::CatalogAdmin>,
     req: HttpRequest,
     state: web::Data<Catalog>,
-    caller: Caller,
     key: MaybeIdempotencyKey,
     body: Json<ProgramInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(ADMINS)?;
     let v = body.value.clone().validate()?;
     caller.require_department(Role::DeptAdmin, &v.department_id)?;
     let now = state.clock.now();
@@ -247,14 +242,13 @@ pub async fn create_program(
     params(("id" = String, Path)),
     responses((status = 200, body = ProgramView), (status = 400), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn update_program(
+    caller: Authorized<roles::CatalogAdmin>,
     req: HttpRequest,
     state: web::Data<Catalog>,
-    caller: Caller,
     key: MaybeIdempotencyKey,
     id: web::Path<String>,
     body: Json<ProgramInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(ADMINS)?;
     let id = parse_id(&id, "program")?;
     let v = body.value.clone().validate()?;
     let now = state.clock.now();
@@ -288,11 +282,10 @@ pub async fn update_program(
 #[utoipa::path(get, path = "/api/v2/admin/catalog/programs", tag = "catalog", params(BrowseQuery),
     responses((status = 200, body = [ProgramView]), (status = 401), (status = 403)))]
 pub async fn list_programs(
+    caller: Authorized<roles::CatalogAdmin>,
     state: web::Data<Catalog>,
-    caller: Caller,
     q: web::Query<BrowseQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(ADMINS)?;
     let f = scoped(&caller, &q)?;
     let rows = storage::list_programs(&state.db, &f, state.clock.now()).await?;
     let page = Page::from_rows(rows, f.limit, |r| r.id.to_string());
@@ -308,14 +301,13 @@ pub async fn list_programs(
     params(("id" = String, Path)),
     responses((status = 200, body = DepartmentView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn put_department(
+    caller: Authorized<roles::CatalogAdmin>,
     req: HttpRequest,
     state: web::Data<Catalog>,
-    caller: Caller,
     key: MaybeIdempotencyKey,
     id: web::Path<String>,
     body: Json<DepartmentInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(ADMINS)?;
     let id = id.into_inner();
     caller.require_department(Role::DeptAdmin, &id)?;
     let name = body.value.name.trim().to_string();
@@ -373,14 +365,13 @@ pub async fn put_department(
     params(("currency" = String, Path)),
     responses((status = 200, body = ExchangeRateView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn put_rate(
+    caller: Authorized<roles::BillingAdmin>,
     req: HttpRequest,
     state: web::Data<Catalog>,
-    caller: Caller,
     key: MaybeIdempotencyKey,
     currency: web::Path<String>,
     body: Json<ExchangeRateInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Role::BillingAdmin])?;
     let currency = Currency::parse(&currency)
         .map_err(|e| ApiError::rule("unknown_currency", e.to_string()))?;
     if currency == state.settlement {

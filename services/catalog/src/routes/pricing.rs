@@ -7,27 +7,24 @@ use crate::storage::{self, PriceFilter};
 use crate::{Catalog, NAME};
 use ::web::idempotency::{self, MaybeIdempotencyKey};
 use ::web::page::PageQuery;
-use ::web::{ApiError, Caller, Json, Page, Reply, Role};
+use ::web::{ApiError, Authorized, Json, Page, Reply, Role, roles};
 use actix_web::{HttpRequest, HttpResponse, web};
 use events::subjects;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-pub(crate) const ADMINS: &[Role] = &[Role::DeptAdmin, Role::BillingAdmin];
-
 /// Create or update course/program pricing, or a department plan.
 #[utoipa::path(post, path = "/api/v2/admin/pricing", tag = "catalog", request_body = PriceInput,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = PriceView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn create(
+    caller: Authorized<roles::CatalogAdmin>,
     req: HttpRequest,
     state: web::Data<Catalog>,
-    caller: Caller,
     key: MaybeIdempotencyKey,
     body: Json<PriceInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(ADMINS)?;
     let now = state.clock.now();
     let v = body.value.clone().validate(now)?;
     let fp = idempotency::fingerprint(&req, &body.raw);
@@ -86,11 +83,10 @@ pub struct PriceListQuery {
 #[utoipa::path(get, path = "/api/v2/admin/pricing", tag = "catalog", params(PriceListQuery),
     responses((status = 200, description = "A page of prices (`items`, `nextCursor`)", body = [PriceView]), (status = 401), (status = 403)))]
 pub async fn list(
+    caller: Authorized<roles::CatalogAdmin>,
     state: web::Data<Catalog>,
-    caller: Caller,
     q: web::Query<PriceListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(ADMINS)?;
     let page = PageQuery {
         cursor: q.cursor.clone(),
         limit: q.limit,
@@ -122,13 +118,12 @@ pub async fn list(
 #[utoipa::path(delete, path = "/api/v2/admin/pricing/{id}", tag = "catalog", params(("id" = String, Path)),
     responses((status = 200, body = PriceView), (status = 401), (status = 403), (status = 404)))]
 pub async fn deactivate(
+    caller: Authorized<roles::CatalogAdmin>,
     req: HttpRequest,
     state: web::Data<Catalog>,
-    caller: Caller,
     key: MaybeIdempotencyKey,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(ADMINS)?;
     let id = parse_id(&id, "price")?;
     let now = state.clock.now();
     let fp = idempotency::fingerprint(&req, b"");

@@ -5,7 +5,7 @@ use crate::Registration;
 use crate::domain::{RegistrationError, RegistrationEvent};
 use crate::storage::{self, Filter, MoveBy, RegistrationRow, TransitionError};
 use ::web::page::PageQuery;
-use ::web::{ApiError, Caller, Json, Page, Role};
+use ::web::{ApiError, Authorized, Caller, Json, Page, Role, roles};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -51,10 +51,6 @@ pub async fn get_own(
 }
 
 /// Enrollment-admins act only within their departments.
-fn require_admin(caller: &Caller) -> Result<(), ApiError> {
-    caller.require_any(&[Role::EnrollmentAdmin])
-}
-
 fn in_scope(caller: &Caller, department: &str) -> bool {
     caller.has(Role::EnrollmentAdmin) && caller.departments.iter().any(|d| d == department)
 }
@@ -74,11 +70,10 @@ pub struct AdminQuery {
 
 #[utoipa::path(get, path = "/api/v2/admin/registrations", tag = "registrations", params(("status" = Option<String>, Query, description = "Default pending; `all` for every status"), ("departmentId" = Option<String>, Query), ("courseId" = Option<String>, Query), ("deliveryStatus" = Option<String>, Query, description = "`failed` lists parked enrollment requests"), ("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "The approval queue of the admin's departments"), (status = 403)))]
 pub async fn admin_list(
+    caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
-    caller: Caller,
     q: web::Query<AdminQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     if let Some(d) = &q.department_id
         && !in_scope(&caller, d)
     {
@@ -169,11 +164,10 @@ async fn act(
 
 #[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/approve", tag = "registrations", params(("id" = String, Path)), responses((status = 200, description = "Approved; the enrollment request is scheduled"), (status = 404), (status = 409, description = "illegal_transition")))]
 pub async fn approve(
+    caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
-    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     let row = act(&state, &caller, parse(&id)?, Action::Approve, None).await?;
     Ok(HttpResponse::Ok().json(row.view()))
 }
@@ -194,12 +188,11 @@ fn reason(r: &str) -> Result<String, ApiError> {
 
 #[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/reject", tag = "registrations", request_body(content = Object, description = "`{reason}`"), params(("id" = String, Path)), responses((status = 200, description = "Rejected"), (status = 404), (status = 409), (status = 422, description = "invalid_reason")))]
 pub async fn reject(
+    caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
-    caller: Caller,
     id: web::Path<String>,
     body: Json<RejectBody>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     let why = reason(&body.value.reason)?;
     let row = act(&state, &caller, parse(&id)?, Action::Reject, Some(&why)).await?;
     Ok(HttpResponse::Ok().json(row.view()))
@@ -228,11 +221,10 @@ pub struct BulkResult {
 /// Bulk approve/reject: each id is applied on its own; the answer has one result per id.
 #[utoipa::path(post, path = "/api/v2/admin/registrations/bulk", tag = "registrations", request_body(content = Object, description = "`{action: approve|reject, ids: [...], reason?}`"), responses((status = 200, description = "`{results: [{id, ok, status | code, detail}]}`, one per id")))]
 pub async fn bulk(
+    caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
-    caller: Caller,
     body: Json<BulkBody>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     let b = body.into_inner();
     if b.ids.is_empty() || b.ids.len() > 200 {
         return Err(RegistrationError::InvalidBulk.into());
@@ -268,11 +260,10 @@ pub async fn bulk(
 /// Sends a parked (failed) enrollment request again.
 #[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/redrive", tag = "registrations", params(("id" = String, Path)), responses((status = 200, description = "The parked enrollment request is pending again"), (status = 409)))]
 pub async fn redrive(
+    caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
-    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&caller)?;
     let id = parse(&id)?;
     let r = storage::get(&state.db, id)
         .await?

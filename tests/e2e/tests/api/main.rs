@@ -2,6 +2,7 @@
 //! JetStream. One binary; each test has its own database and stream namespace.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod authorization;
 mod backbone;
 mod catalog;
 mod gateway;
