@@ -9,6 +9,8 @@
 //!   also records the event id, so a redelivery is a no-op. Failures are retried with backoff up to
 //!   a limit, then the message goes to `deadletter.<consumer>` where an operator can list and
 //!   replay it.
+//! - [`outbound`]: durable delivery to outside systems: a table claimed by lease, retries with
+//!   backoff, parking and redrive (the LMS connector is its first user).
 //!
 //! ```text
 //!  handler tx ─┬─ state change        relay ── publish(Nats-Msg-Id) ──▶ COMMERCE stream
@@ -18,6 +20,7 @@
 //! ```
 
 pub mod inbox;
+pub mod outbound;
 pub mod outbox;
 
 use async_nats::jetstream::{self, stream};

@@ -58,6 +58,8 @@ pub struct Context {
     pub local_services: Vec<String>,
     /// OpenAPI documents of every service the gateway routes, for the merged document.
     pub openapi: Vec<(String, utoipa::openapi::OpenApi)>,
+    /// The path prefixes each known service declares ([`ServiceFactory::prefixes`]).
+    pub prefixes: Vec<(String, &'static [&'static str])>,
     /// This process's own base URL (for calls to co-hosted services).
     pub self_url: String,
 }
@@ -90,7 +92,7 @@ impl Context {
     /// An HTTP client for internal calls, with the configured timeout and the internal key.
     pub fn internal_client(&self) -> Result<web::internal::InternalClient, StartError> {
         web::internal::InternalClient::new(
-            &self.settings.internal.api_key,
+            self.settings.internal.api_key.expose(),
             Duration::from_millis(self.settings.internal.timeout_ms),
         )
         .map_err(|e| StartError::Other(format!("internal http client: {e}")))
@@ -188,6 +190,11 @@ pub trait ServiceFactory: Send + Sync {
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         None
     }
+    /// The path prefixes the service serves through the gateway (whole segments), so the gateway
+    /// routes from what each service declares rather than from a list of its own.
+    fn prefixes(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Brings the service's schema up to date (`commerce migrate`).
     fn migrate<'a>(&'a self, settings: &'a Settings) -> BoxFuture<'a, Result<(), StartError>>;
     /// Connects, migrates when configured, and returns routes and background work.
@@ -236,11 +243,16 @@ impl Host {
             .iter()
             .filter_map(|f| f.openapi().map(|o| (f.name().to_string(), o)))
             .collect();
+        let prefixes = factories
+            .iter()
+            .map(|f| (f.name().to_string(), f.prefixes()))
+            .filter(|(_, p)| !p.is_empty())
+            .collect();
         // Bind first so services know this process's own address for internal calls.
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
         let addr = listener.local_addr()?;
         let self_url = format!("http://127.0.0.1:{}", addr.port());
-        let internal = web::internal::InternalKey::new(&settings.internal.api_key);
+        let internal = web::internal::InternalKey::new(settings.internal.api_key.expose());
         let ctx = Context {
             self_url: self_url.clone(),
             settings: settings.clone(),
@@ -249,6 +261,7 @@ impl Host {
             shutdown: rx,
             local_services: local.clone(),
             openapi,
+            prefixes,
         };
         let mut mounted = Vec::new();
         for f in &chosen {

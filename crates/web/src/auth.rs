@@ -110,7 +110,7 @@ impl Caller {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AuthSettings {
     /// Development only: HS256 shared secret.
-    pub hs256_secret: Option<String>,
+    pub hs256_secret: Option<kernel::Secret>,
     /// Path of a JWKS document (RS256/ES256 public keys).
     pub jwks_file: Option<String>,
     /// URL of the SSO's JWKS endpoint.
@@ -141,7 +141,7 @@ impl Verifier {
         let hs256 = settings
             .hs256_secret
             .as_ref()
-            .map(|s| DecodingKey::from_secret(s.as_bytes()));
+            .map(|s| DecodingKey::from_secret(s.expose().as_bytes()));
         let mut jwks = JwkSet { keys: vec![] };
         if let Some(path) = &settings.jwks_file {
             let text = std::fs::read_to_string(path)
@@ -429,7 +429,7 @@ mod tests {
 
     async fn verifier() -> Verifier {
         Verifier::new(AuthSettings {
-            hs256_secret: Some("s3cret".into()),
+            hs256_secret: Some(kernel::Secret::new("s3cret")),
             ..Default::default()
         })
         .await

@@ -29,8 +29,9 @@ impl CatalogClient {
             .get_json(
                 "catalog",
                 &format!(
-                    "{}/internal/v1/catalog/items/{kind}/{id}",
-                    self.base.trim_end_matches('/')
+                    "{}{}",
+                    self.base.trim_end_matches('/'),
+                    contracts::catalog::item_path(kind, id)
                 ),
             )
             .await

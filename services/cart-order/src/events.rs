@@ -36,7 +36,7 @@ pub fn lines(items: &[OrderItemRow]) -> Result<Vec<ev::OrderLine>, CartOrderErro
                 .price_minor
                 .checked_sub(i.discount_minor)
                 .ok_or_else(|| CartOrderError::Corrupt(format!("order item {}: overflow", i.id)))?;
-            let shares = snap.allocate(net).map_err(|e| {
+            let shares = crate::domain::checkout::allocate(&snap, net).map_err(|e| {
                 CartOrderError::Corrupt(format!("order item {}: cannot allocate: {e}", i.id))
             })?;
             Ok(ev::OrderLine {

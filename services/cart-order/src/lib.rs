@@ -10,9 +10,11 @@
 //! - [`domain`]: the order state machine, checkout's pure steps, the error enum and its codes.
 //! - [`model`]: request shapes and the catalog snapshot (the internal contract with catalog).
 //! - [`routes`]: HTTP; [`storage`]: SQL; [`views`]: API shapes; [`events`]: published events.
-//! - [`consumers`]: consumed events; [`catalog`]: the catalog client; [`migration`]: schema.
+//! - [`consumers`]: consumed events; [`catalog`]: the catalog client; [`config`]: the
+//!   `[cart_order]` section; [`migration`]: schema.
 
 pub mod catalog;
+pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod events;
@@ -53,6 +55,10 @@ impl ServiceFactory for CartOrderService {
         NAME
     }
 
+    fn prefixes(&self) -> &'static [&'static str] {
+        &["/api/v2/cart", "/api/v2/orders", "/api/v2/admin/orders"]
+    }
+
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         Some(routes::openapi())
     }
@@ -63,6 +69,7 @@ impl ServiceFactory for CartOrderService {
 
     fn build(&self, ctx: Context) -> BoxFuture<'_, Result<Mounted, StartError>> {
         Box::pin(async move {
+            let cfg = config::CartOrderConfig::load(&ctx.settings)?;
             let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
             let relay = ctx.relay(&db);
             let clock = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
@@ -89,8 +96,6 @@ impl ServiceFactory for CartOrderService {
                     clock: clock.clone(),
                 },
             );
-            let settlement = Currency::parse(&ctx.settings.commerce.settlement_currency)
-                .map_err(|e| StartError::Other(e.to_string()))?;
             let state = CartOrder {
                 db: db.clone(),
                 clock,
@@ -99,17 +104,11 @@ impl ServiceFactory for CartOrderService {
                     client: ctx.internal_client()?,
                     base: ctx.internal_url("catalog"),
                 },
-                settlement,
-                cart_ttl: chrono::Duration::hours(ctx.settings.cart_order.cart_ttl_hours as i64),
-                pending_ttl: chrono::Duration::hours(
-                    ctx.settings.cart_order.pending_order_ttl_hours as i64,
-                ),
+                settlement: cfg.settlement,
+                cart_ttl: cfg.cart_ttl,
+                pending_ttl: cfg.pending_order_ttl,
             };
-            let expiry = expire_loop(
-                state.clone(),
-                Duration::from_secs(ctx.settings.cart_order.expiry_interval_secs),
-                ctx.shutdown.clone(),
-            );
+            let expiry = expire_loop(state.clone(), cfg.expiry_interval, ctx.shutdown.clone());
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
                 routes: Arc::new(move |cfg| routes::configure(cfg, data.clone())),

@@ -41,6 +41,14 @@ impl ServiceFactory for CatalogService {
         NAME
     }
 
+    fn prefixes(&self) -> &'static [&'static str] {
+        &[
+            "/api/v2/catalog",
+            "/api/v2/admin/pricing",
+            "/api/v2/admin/catalog",
+        ]
+    }
+
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         Some(routes::openapi())
     }

@@ -96,7 +96,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let secret = settings
                 .auth
                 .hs256_secret
-                .as_deref()
+                .as_ref()
+                .map(kernel::Secret::expose)
                 .ok_or("auth.hs256_secret is not set")?;
             let token = web::auth::mint_dev_token(
                 secret,
@@ -111,7 +112,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let secret = settings
                 .auth
                 .hs256_secret
-                .as_deref()
+                .as_ref()
+                .map(kernel::Secret::expose)
                 .ok_or("auth.hs256_secret is not set")?;
             let token = web::auth::mint_dev_token(
                 secret,

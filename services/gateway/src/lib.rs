@@ -45,13 +45,14 @@ impl ServiceFactory for GatewayService {
                 .pool_max_idle_per_host(64)
                 .build()
                 .map_err(|e| StartError::Other(format!("gateway http client: {e}")))?;
-            let remote: Vec<proxy::Upstream> = routing::OWNERS
+            let remote: Vec<proxy::Upstream> = ctx
+                .prefixes
                 .iter()
                 .filter(|(service, _)| !ctx.local_services.iter().any(|l| l == service))
                 .map(|(service, prefixes)| proxy::Upstream {
-                    service,
+                    service: service.clone(),
                     prefixes,
-                    base_url: settings.upstreams.get(*service).cloned(),
+                    base_url: settings.upstreams.get(service).cloned(),
                 })
                 .collect();
             let routed: Vec<(String, utoipa::openapi::OpenApi)> = ctx

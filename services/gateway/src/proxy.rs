@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use web_kit::ApiError;
 
 pub struct Upstream {
-    pub service: &'static str,
+    pub service: String,
     pub prefixes: &'static [&'static str],
     /// `None`: the service is neither here nor configured; its paths answer 503.
     pub base_url: Option<String>,
@@ -108,7 +108,7 @@ async fn forward(
                 format!("the {} service timed out", up.service),
             )
         } else {
-            tracing::warn!(service = up.service, error = %e, "upstream unreachable");
+            tracing::warn!(service = %up.service, error = %e, "upstream unreachable");
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "upstream_unavailable",

@@ -1,44 +1,8 @@
-//! Which service owns which path prefix (the spec's API table).
+//! Which service owns which path: each service declares its prefixes
+//! (`ServiceFactory::prefixes`); the gateway only looks them up.
 
 /// (service, path prefixes). A prefix matches whole segments.
-pub const OWNERS: &[(&str, &[&str])] = &[
-    (
-        "catalog",
-        &[
-            "/api/v2/catalog",
-            "/api/v2/admin/pricing",
-            "/api/v2/admin/catalog",
-        ],
-    ),
-    (
-        "cart-order",
-        &[
-            "/api/v2/cart",
-            "/api/v2/orders",
-            "/api/v2/admin/orders",
-            "/api/v2/admin/discounts",
-        ],
-    ),
-    (
-        "payment",
-        &[
-            "/api/v2/payments",
-            "/api/v2/admin/payments",
-            "/api/v2/admin/refunds",
-            "/api/v2/subscriptions",
-            "/api/v2/admin/subscriptions",
-        ],
-    ),
-    (
-        "registration",
-        &["/api/v2/registrations", "/api/v2/admin/registrations"],
-    ),
-    ("payout", &["/api/v1/revenue"]),
-    (
-        "certificate",
-        &["/api/v2/certificates", "/api/v2/admin/certificates"],
-    ),
-];
+pub type Owners = [(String, &'static [&'static str])];
 
 /// Paths whose POSTs are rate-limited: checkout and payments (webhooks excluded).
 pub fn is_rate_limited(method: &str, path: &str) -> bool {
@@ -48,18 +12,21 @@ pub fn is_rate_limited(method: &str, path: &str) -> bool {
                 && !path.starts_with("/api/v2/payments/webhook/")))
 }
 
+/// Whether `prefix` covers `path` in whole segments.
+pub fn covers(prefix: &str, path: &str) -> bool {
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// The service owning `path`, if any.
-pub fn owner_of(path: &str) -> Option<&'static str> {
-    OWNERS.iter().find_map(|(service, prefixes)| {
+pub fn owner_of<'a>(owners: &'a Owners, path: &str) -> Option<&'a str> {
+    owners.iter().find_map(|(service, prefixes)| {
         prefixes
             .iter()
-            .any(|p| {
-                path == *p
-                    || path
-                        .strip_prefix(p)
-                        .is_some_and(|rest| rest.starts_with('/'))
-            })
-            .then_some(*service)
+            .any(|p| covers(p, path))
+            .then_some(service.as_str())
     })
 }
 
@@ -69,11 +36,28 @@ mod tests {
 
     #[test]
     fn finds_owners_by_whole_segments() {
-        assert_eq!(owner_of("/api/v2/catalog/courses/1"), Some("catalog"));
-        assert_eq!(owner_of("/api/v2/cart"), Some("cart-order"));
-        assert_eq!(owner_of("/api/v2/cartography"), None);
-        assert_eq!(owner_of("/api/v2/admin/pricing/abc"), Some("catalog"));
-        assert_eq!(owner_of("/api/v2/payments/history"), Some("payment"));
+        let owners: Vec<(String, &'static [&'static str])> = vec![
+            (
+                "catalog".into(),
+                &["/api/v2/catalog", "/api/v2/admin/pricing"],
+            ),
+            ("cart-order".into(), &["/api/v2/cart"]),
+            ("payment".into(), &["/api/v2/payments"]),
+        ];
+        assert_eq!(
+            owner_of(&owners, "/api/v2/catalog/courses/1"),
+            Some("catalog")
+        );
+        assert_eq!(owner_of(&owners, "/api/v2/cart"), Some("cart-order"));
+        assert_eq!(owner_of(&owners, "/api/v2/cartography"), None);
+        assert_eq!(
+            owner_of(&owners, "/api/v2/admin/pricing/abc"),
+            Some("catalog")
+        );
+        assert_eq!(
+            owner_of(&owners, "/api/v2/payments/history"),
+            Some("payment")
+        );
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! - [`domain`]: the payment state machine and the error enum with its stable codes.
 //! - [`processor`]: the connector trait, the per-department factory, one folder per provider.
 //! - [`routes`]: HTTP; [`storage`]: payments, transitions, audit; [`views`]; [`events`].
-//! - [`consumers`]: processor webhooks; [`migration`]: schema.
+//! - [`consumers`]: processor webhooks; [`config`]: the `[payment]` section; [`migration`]: schema.
 
+pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod events;
@@ -48,6 +49,10 @@ impl ServiceFactory for PaymentService {
         NAME
     }
 
+    fn prefixes(&self) -> &'static [&'static str] {
+        &["/api/v2/payments"]
+    }
+
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         Some(routes::openapi())
     }
@@ -60,7 +65,7 @@ impl ServiceFactory for PaymentService {
         Box::pin(async move {
             let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
             let relay = ctx.relay(&db);
-            let cfg = &ctx.settings.payment;
+            let cfg = config::PaymentConfig::load(&ctx.settings)?;
             let webhook_url = if cfg.sandbox_webhook_url.is_empty() {
                 format!(
                     "{}/api/v2/payments/webhook/sandbox",
@@ -70,7 +75,7 @@ impl ServiceFactory for PaymentService {
                 cfg.sandbox_webhook_url.clone()
             };
             let sandbox =
-                processor::sandbox::Sandbox::new(&cfg.sandbox_webhook_secret, &webhook_url)
+                processor::sandbox::Sandbox::new(cfg.sandbox_webhook_secret.clone(), &webhook_url)
                     .map_err(|e| StartError::Other(e.to_string()))?;
             let processors = processor::Processors::new(
                 &cfg.default_processor,

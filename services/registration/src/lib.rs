@@ -10,8 +10,10 @@
 //! - [`domain`]: the registration state machine and the error enum with its stable codes.
 //! - [`routes`]: HTTP; [`storage`]: registrations and deliveries; [`views`]; [`events`].
 //! - [`consumers`]: `order.completed` and the LMS's enrollment-status webhook.
-//! - [`lms`]: the LMS connector (enrollment requests); [`migration`]: schema.
+//! - [`lms`]: the LMS connector (enrollment requests); [`config`]: the `[registration]`
+//!   section; [`migration`]: schema.
 
+pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod events;
@@ -34,6 +36,15 @@ pub const NAME: &str = "registration";
 pub const SCHEMA: &str = "registration";
 pub const ORDERS_CONSUMER: &str = "registration-orders";
 pub const LMS_STATUS_CONSUMER: &str = "registration-lms-status";
+/// One enrollment request may take this long before it counts as failed.
+const LMS_TIMEOUT: Duration = Duration::from_secs(10);
+const LMS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// No retry of an enrollment request waits longer than this.
+const RETRY_CAP: Duration = Duration::from_secs(300);
+/// Enrollment requests claimed and sent concurrently per pass.
+const DELIVERY_BATCH: u64 = 16;
+/// The worker's poll when nothing wakes it.
+const DELIVERY_IDLE: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub struct Registration {
@@ -56,6 +67,10 @@ impl ServiceFactory for RegistrationService {
         NAME
     }
 
+    fn prefixes(&self) -> &'static [&'static str] {
+        &["/api/v2/registrations", "/api/v2/admin/registrations"]
+    }
+
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         Some(routes::openapi())
     }
@@ -68,19 +83,26 @@ impl ServiceFactory for RegistrationService {
         Box::pin(async move {
             let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
             let relay = ctx.relay(&db);
-            let cfg = &ctx.settings.registration;
+            let cfg = config::RegistrationConfig::load(&ctx.settings)?;
             let wake = Arc::new(Notify::new());
             let lms = lms::LmsClient {
                 http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(10))
-                    .connect_timeout(Duration::from_secs(3))
+                    .timeout(LMS_TIMEOUT)
+                    .connect_timeout(LMS_CONNECT_TIMEOUT)
                     .build()
                     .map_err(|e| StartError::Other(e.to_string()))?,
                 base_url: cfg.lms_url.clone(),
                 api_key: cfg.lms_api_key.clone(),
+                db: db.clone(),
+            };
+            let policy = bus::outbound::RetryPolicy {
                 max_attempts: cfg.max_attempts,
-                retry_base: Duration::from_millis(cfg.retry_base_ms),
-                http_timeout: Duration::from_secs(10),
+                base: Duration::from_millis(cfg.retry_base_ms),
+                cap: RETRY_CAP,
+                // A claim outlives three request timeouts: a worker that died mid-call is retried.
+                lease: LMS_TIMEOUT * 3,
+                batch: DELIVERY_BATCH,
+                idle: DELIVERY_IDLE,
             };
             let mut orders_spec = ConsumerSpec::new(
                 ORDERS_CONSUMER,
@@ -114,7 +136,15 @@ impl ServiceFactory for RegistrationService {
                     clock: clock.clone(),
                 },
             );
-            let worker = lms::run(db.clone(), lms, wake.clone(), ctx.shutdown.clone());
+            let worker = bus::outbound::run_worker(
+                db.clone(),
+                storage::DELIVERIES,
+                Arc::new(lms),
+                policy,
+                clock.clone(),
+                wake.clone(),
+                ctx.shutdown.clone(),
+            );
             let state = Registration {
                 db: db.clone(),
                 clock,

@@ -11,6 +11,44 @@ use crate::model::{CatalogItem, CatalogPrice};
 use kernel::{Currency, Money, Rate};
 use uuid::Uuid;
 
+/// The item can be bought now, or why not.
+pub fn sellable(item: &CatalogItem) -> Result<&CatalogPrice, CartOrderError> {
+    if !item.published || !item.available {
+        return Err(CartOrderError::ItemUnavailable(format!(
+            "`{}` is not available for purchase",
+            item.name
+        )));
+    }
+    if item.item_type == "program" && item.courses.is_empty() {
+        return Err(CartOrderError::ItemUnavailable(format!(
+            "`{}` has no courses",
+            item.name
+        )));
+    }
+    item.price.as_ref().ok_or_else(|| {
+        CartOrderError::ItemUnavailable(format!("`{}` has no current price", item.name))
+    })
+}
+
+/// Splits a line's `amount` over the item's courses, weighted by their own prices (equally when
+/// any is unknown), so the parts sum exactly to the line. An amount that cannot be allocated is
+/// an error, never a row of zeros.
+pub fn allocate(item: &CatalogItem, amount: i64) -> Result<Vec<i64>, kernel::MoneyError> {
+    if item.courses.is_empty() {
+        return Ok(vec![]);
+    }
+    let weights: Vec<u64> = match item
+        .courses
+        .iter()
+        .map(|c| c.own_price.filter(|p| *p > 0))
+        .collect::<Option<Vec<_>>>()
+    {
+        Some(prices) => prices.into_iter().map(|p| p.unsigned_abs()).collect(),
+        None => vec![1; item.courses.len()],
+    };
+    kernel::allocate(amount, &weights)
+}
+
 /// A cart line as checkout sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PricedLine {
@@ -38,7 +76,7 @@ pub fn reprice(
         let item = item.ok_or_else(|| {
             CartOrderError::ItemUnavailable(format!("`{}` is no longer sold", line.name))
         })?;
-        let price = item.sellable()?.clone();
+        let price = sellable(&item)?.clone();
         if price.amount != line.price.amount_minor()
             || price.currency != line.price.currency().code()
         {
@@ -141,6 +179,36 @@ mod tests {
             }),
             courses: vec![],
         }
+    }
+
+    fn course(price: Option<i64>) -> crate::model::CatalogCourse {
+        crate::model::CatalogCourse {
+            course_id: Uuid::now_v7(),
+            lms_course_id: "l".into(),
+            title: "t".into(),
+            department_id: "d".into(),
+            creator_id: "c".into(),
+            instructor_id: "i".into(),
+            approval_required: false,
+            platform_bps: 3000,
+            creator_bps: 4000,
+            instructor_bps: 3000,
+            own_price: price,
+        }
+    }
+
+    #[test]
+    fn allocates_a_bundle_by_member_prices_exactly() {
+        let mut program = item(14_900, "USD", true);
+        program.item_type = "program".into();
+        program.courses = vec![course(Some(4900)), course(Some(5900)), course(Some(7900))];
+        let parts = allocate(&program, 14_900).unwrap();
+        assert_eq!(parts.iter().sum::<i64>(), 14_900);
+        assert!(parts[2] > parts[1] && parts[1] > parts[0]);
+        program.courses[1].own_price = None;
+        assert_eq!(allocate(&program, 100).unwrap(), vec![34, 33, 33]);
+        program.courses.clear();
+        assert_eq!(sellable(&program).unwrap_err().code(), "item_unavailable");
     }
 
     #[test]

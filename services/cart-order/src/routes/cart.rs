@@ -120,7 +120,7 @@ pub async fn add(
         .item(input.item_type.as_str(), input.item_id)
         .await
         .map_err(catalog_error)?;
-    let price = item.sellable()?.clone();
+    let price = checkout::sellable(&item)?.clone();
     let now = state.clock.now();
     let txn = state.db.begin().await?;
     let cart = current_cart(&state, &txn, caller.0.as_ref(), session.as_deref(), true)

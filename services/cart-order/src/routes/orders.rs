@@ -9,7 +9,7 @@ use ::web::page::PageQuery;
 use ::web::{ApiError, Authorized, Caller, Page, roles};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
 
 fn parse(raw: &str) -> Result<Uuid, ApiError> {
@@ -116,19 +116,6 @@ pub async fn admin_get(
     Ok(HttpResponse::Ok().json(&views(&state.db, vec![order]).await?[0]))
 }
 
-/// What payment needs to charge an order.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderForPayment {
-    pub id: Uuid,
-    pub order_number: String,
-    pub user_id: String,
-    pub status: String,
-    pub total: i64,
-    pub currency: String,
-    pub department_ids: Vec<String>,
-}
-
 pub async fn internal_get(
     _: Internal,
     state: web::Data<CartOrder>,
@@ -144,7 +131,7 @@ pub async fn internal_get(
         .unwrap_or_default();
     let mut departments: Vec<String> = items.iter().map(|i| i.department_id.clone()).collect();
     departments.dedup();
-    Ok(HttpResponse::Ok().json(OrderForPayment {
+    Ok(HttpResponse::Ok().json(contracts::orders::OrderForPayment {
         id: o.id,
         order_number: o.order_number,
         user_id: o.user_id,

@@ -7,49 +7,11 @@ use crate::storage::{self, CourseRow};
 use ::web::ApiError;
 use ::web::internal::Internal;
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemPrice {
-    pub id: Uuid,
-    pub price_type: String,
-    pub currency: String,
-    pub amount: i64,
-    pub interval: Option<String>,
-    pub trial_days: Option<i32>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemCourse {
-    pub course_id: Uuid,
-    pub lms_course_id: String,
-    pub title: String,
-    pub department_id: String,
-    pub creator_id: String,
-    pub instructor_id: String,
-    pub approval_required: bool,
-    pub platform_bps: u32,
-    pub creator_bps: u32,
-    pub instructor_bps: u32,
-    /// The course's own current price, used to weigh a bundle price over its courses.
-    pub own_price: Option<i64>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Item {
-    pub item_type: String,
-    pub item_id: Uuid,
-    pub name: String,
-    pub department_id: String,
-    pub published: bool,
-    pub available: bool,
-    pub price: Option<ItemPrice>,
-    pub courses: Vec<ItemCourse>,
-}
+use contracts::catalog::{
+    CatalogCourse as ItemCourse, CatalogItem as Item, CatalogPrice as ItemPrice,
+};
 
 fn price(p: &storage::PriceRow) -> ItemPrice {
     ItemPrice {

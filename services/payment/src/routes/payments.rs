@@ -15,17 +15,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// What cart-order tells us about an order.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderForPayment {
-    pub id: Uuid,
-    pub user_id: String,
-    pub status: String,
-    pub total: i64,
-    pub currency: String,
-    pub department_ids: Vec<String>,
-}
+use contracts::orders::OrderForPayment;
 
 /// Fields other than `orderId` (an amount, say) are ignored.
 #[derive(Debug, Deserialize)]
@@ -146,7 +136,11 @@ async fn fetch_order(state: &Payment, order_id: Uuid) -> Result<OrderForPayment,
         .orders
         .get_json(
             "cart-order",
-            &format!("{}/internal/v1/orders/{order_id}", state.orders_base),
+            &format!(
+                "{}{}",
+                state.orders_base,
+                contracts::orders::order_path(order_id)
+            ),
         )
         .await
         .map_err(|e| match e {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub struct EnrollmentStatusHandler {
-    pub secret: String,
+    pub secret: kernel::Secret,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -57,7 +57,7 @@ impl Handler for EnrollmentStatusHandler {
                 return Ok(());
             };
             if let Err(e) = web::standard_webhooks::verify(
-                &self.secret,
+                self.secret.expose(),
                 &msg_id,
                 ts,
                 &sig,
@@ -107,7 +107,11 @@ impl Handler for EnrollmentStatusHandler {
             )
             .await?;
             match result {
-                Ok(_) => storage::delivered(txn, reg_id, enrollment, now).await?,
+                Ok(_) => {
+                    storage::DELIVERIES
+                        .delivered(txn, reg_id, enrollment, false, now)
+                        .await?
+                }
                 Err(TransitionError::Illegal(e)) => {
                     tracing::info!(registration = %reg_id, event = %hook.event, reason = %e, "webhook changes nothing")
                 }

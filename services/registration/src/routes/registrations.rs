@@ -269,7 +269,10 @@ pub async fn redrive(
         .await?
         .filter(|r| in_scope(&caller, &r.department_id))
         .ok_or_else(|| ApiError::not_found(format!("no registration `{id}`")))?;
-    if !storage::redrive(&state.db, id, state.clock.now()).await? {
+    if !storage::DELIVERIES
+        .redrive(&state.db, id, state.clock.now())
+        .await?
+    {
         return Err(RegistrationError::NotRedrivable.into());
     }
     state.wake.notify_one();

@@ -5,6 +5,7 @@ use crate::NAME;
 use crate::domain::{RegistrationEvent, RegistrationStatus};
 use crate::events as published;
 use ::events::subjects;
+use bus::outbound::OutboundTable;
 use chrono::{DateTime, Utc};
 use kernel::Lifecycle;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
@@ -129,18 +130,21 @@ pub async fn insert(
     Ok(Some(row))
 }
 
+/// The enrollment requests to the LMS: one per approved registration (`bus::outbound`).
+pub const DELIVERIES: OutboundTable = OutboundTable {
+    table: "deliveries",
+    key: "registration_id",
+    result: "lms_enrollment_id",
+};
+
 async fn schedule_delivery(
     c: &impl ConnectionTrait,
     registration: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    c.execute_raw(pg(
-        "INSERT INTO deliveries (registration_id, idempotency_id, status, next_attempt_at, updated_at)
-         VALUES ($1, $2, 'pending', $3, $3) ON CONFLICT DO NOTHING",
-        vec![registration.into(), kernel::new_id().into(), now.into()],
-    ))
-    .await?;
-    Ok(())
+    DELIVERIES
+        .schedule(c, registration, kernel::new_id(), now)
+        .await
 }
 
 pub async fn get(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<RegistrationRow>, DbErr> {
@@ -270,97 +274,4 @@ pub async fn list(c: &impl ConnectionTrait, f: &Filter) -> Result<Vec<Registrati
     ))
     .all(c)
     .await
-}
-
-/// A failed delivery back to pending, attempts reset (operator redrive).
-pub async fn redrive(
-    c: &impl ConnectionTrait,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    Ok(c.execute_raw(pg(
-        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, last_error = NULL, updated_at = $2
-         WHERE registration_id = $1 AND status = 'failed'",
-        vec![id.into(), now.into()],
-    ))
-    .await?
-    .rows_affected()
-        == 1)
-}
-
-/// Marks a delivery delivered (the LMS answered, or its webhook came first).
-pub async fn delivered(
-    c: &impl ConnectionTrait,
-    id: Uuid,
-    enrollment: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    c.execute_raw(pg(
-        "UPDATE deliveries SET status = 'delivered', delivered_at = $2, updated_at = $2,
-             lms_enrollment_id = COALESCE($3, lms_enrollment_id)
-         WHERE registration_id = $1 AND status <> 'delivered'",
-        vec![id.into(), now.into(), enrollment.map(str::to_string).into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, FromQueryResult)]
-pub struct DueDelivery {
-    pub registration_id: Uuid,
-    pub idempotency_id: Uuid,
-    pub attempts: i32,
-}
-
-/// Claims up to `limit` due deliveries for `lease`: their next attempt moves past the lease, so
-/// other workers skip them, and no lock is held while the LMS is called. A worker that dies
-/// mid-call leaves the row to be retried when the lease ends (with the same idempotency id).
-pub async fn claim_due(
-    c: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    lease: chrono::Duration,
-    limit: u64,
-) -> Result<Vec<DueDelivery>, DbErr> {
-    DueDelivery::find_by_statement(pg(
-        "UPDATE deliveries SET next_attempt_at = $2, updated_at = $1
-         WHERE registration_id IN (
-             SELECT registration_id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1
-             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-         RETURNING registration_id, idempotency_id, attempts",
-        vec![now.into(), (now + lease).into(), (limit as i64).into()],
-    ))
-    .all(c)
-    .await
-}
-
-pub async fn attempt_failed(
-    c: &impl ConnectionTrait,
-    id: Uuid,
-    error: &str,
-    park: bool,
-    next: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    c.execute_raw(pg(
-        "UPDATE deliveries SET attempts = attempts + 1, last_error = $2, status = CASE WHEN $3 THEN 'failed' ELSE status END,
-             next_attempt_at = $4, updated_at = $5
-         WHERE registration_id = $1 AND status <> 'delivered'",
-        vec![id.into(), error.into(), park.into(), next.into(), now.into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-pub async fn attempt_succeeded(
-    c: &impl ConnectionTrait,
-    id: Uuid,
-    enrollment: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    c.execute_raw(pg(
-        "UPDATE deliveries SET attempts = attempts + 1 WHERE registration_id = $1",
-        vec![id.into()],
-    ))
-    .await?;
-    delivered(c, id, enrollment, now).await
 }

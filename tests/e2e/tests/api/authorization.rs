@@ -18,8 +18,14 @@ fn admin_routes() -> Vec<(Method, String)> {
         (Method::POST, "/api/v2/admin/catalog/programs".into()),
         (Method::PUT, format!("/api/v2/admin/catalog/programs/{id}")),
         (Method::PUT, "/api/v2/admin/catalog/departments/d1".into()),
-        (Method::PUT, "/api/v2/admin/catalog/exchange-rates/EUR".into()),
-        (Method::POST, format!("/api/v2/admin/registrations/{id}/reject")),
+        (
+            Method::PUT,
+            "/api/v2/admin/catalog/exchange-rates/EUR".into(),
+        ),
+        (
+            Method::POST,
+            format!("/api/v2/admin/registrations/{id}/reject"),
+        ),
         (Method::POST, "/api/v2/admin/registrations/bulk".into()),
     ]
 }

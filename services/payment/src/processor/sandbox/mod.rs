@@ -16,15 +16,15 @@ pub const SIGNATURE_HEADER: &str = "stripe-signature";
 pub const TOLERANCE_SECS: i64 = 300;
 
 pub struct Sandbox {
-    secret: String,
+    secret: kernel::Secret,
     webhook_url: String,
     http: reqwest::Client,
 }
 
 impl Sandbox {
-    pub fn new(secret: &str, webhook_url: &str) -> Result<Self, reqwest::Error> {
+    pub fn new(secret: kernel::Secret, webhook_url: &str) -> Result<Self, reqwest::Error> {
         Ok(Sandbox {
-            secret: secret.to_string(),
+            secret,
             webhook_url: webhook_url.to_string(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
@@ -129,7 +129,7 @@ impl PaymentProcessor for Sandbox {
                 tokio::spawn(async move {
                     let bytes = body;
                     for attempt in 0..3u64 {
-                        let sig = sign(&secret, chrono::Utc::now().timestamp(), &bytes);
+                        let sig = sign(secret.expose(), chrono::Utc::now().timestamp(), &bytes);
                         let r = http
                             .post(&url)
                             .header("content-type", "application/json")
@@ -157,7 +157,12 @@ impl PaymentProcessor for Sandbox {
         let header = webhook
             .header(SIGNATURE_HEADER)
             .ok_or_else(|| ProcessorError::InvalidWebhook("no Stripe-Signature header".into()))?;
-        verify(&self.secret, header, webhook.body, webhook.received_at)
+        verify(
+            self.secret.expose(),
+            header,
+            webhook.body,
+            webhook.received_at,
+        )
     }
 
     fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError> {
@@ -199,7 +204,11 @@ mod tests {
     #[tokio::test]
     async fn follows_stripe_test_payment_methods() {
         telemetry::install_crypto_provider();
-        let s = Sandbox::new("whsec_test", "http://127.0.0.1:9/unused").unwrap();
+        let s = Sandbox::new(
+            kernel::Secret::new("whsec_test"),
+            "http://127.0.0.1:9/unused",
+        )
+        .unwrap();
         let req = |pm: &str| Confirm {
             intent_id: "pi_1".into(),
             payment_method: pm.into(),

@@ -1,0 +1,363 @@
+//! Durable outbound delivery to systems we do not control (the LMS today; the Payout Platform and
+//! email providers next): a table of requests claimed by lease, sent with no lock held, retried
+//! with exponential backoff, parked after a limit, and redriven by an operator.
+//!
+//! ```text
+//!  schedule ──▶ pending ──claim (lease, SKIP LOCKED)──▶ send ── Delivered ──▶ delivered
+//!                  ▲  │ Retry: attempts+1, next = base·2^attempts (≤ cap)
+//!                  │  └─ attempts = max, or Permanent ──▶ failed ── redrive ──┘
+//! ```
+//!
+//! Each row carries one idempotency id sent with every attempt, so the receiver can de-duplicate
+//! a request whose answer we lost. A worker that dies mid-send leaves the row to come back when
+//! its lease ends.
+//!
+//! The table's shape, for any service ([`OutboundTable::create_sql`]): a key column (the row's
+//! owner, e.g. `registration_id`), `idempotency_id`, `status`, `attempts`, `next_attempt_at`,
+//! `last_error`, a result column (what the receiver answered, e.g. an enrollment id),
+//! `delivered_at`, `updated_at`.
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, Statement, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+/// Where a service keeps its outbound requests. Names are compile-time constants, never input.
+#[derive(Debug, Clone, Copy)]
+pub struct OutboundTable {
+    pub table: &'static str,
+    /// The primary key, one request per owner row.
+    pub key: &'static str,
+    /// Where a receiver's answer (an id it assigned) is kept.
+    pub result: &'static str,
+}
+
+/// The numbers of a delivery policy, named.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts before a request is parked as failed.
+    pub max_attempts: u32,
+    /// The first retry delay; each further one doubles.
+    pub base: Duration,
+    /// No retry waits longer than this.
+    pub cap: Duration,
+    /// How long a claim keeps other workers away: longer than one send can take.
+    pub lease: Duration,
+    /// Requests claimed per pass (sent concurrently).
+    pub batch: u64,
+    /// The idle poll when nothing wakes the worker.
+    pub idle: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait after the `attempts`-th failure: `base · 2^attempts`, at most `cap`.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempts.min(16));
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// Whether a failure at this attempt count parks the request.
+    pub fn parks_after(&self, attempts_before: u32) -> bool {
+        attempts_before.saturating_add(1) >= self.max_attempts
+    }
+}
+
+/// A request claimed for sending.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Due {
+    pub key: Uuid,
+    pub idempotency_id: Uuid,
+    pub attempts: i32,
+}
+
+/// How one attempt went, as the sender classifies the receiver's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// Accepted; with the receiver's id for it, if any.
+    Delivered(Option<String>),
+    /// Worth retrying (unreachable, timeout, 5xx, 429).
+    Retry(String),
+    /// Never going to succeed as sent (4xx, refused): park it at once.
+    Permanent(String),
+}
+
+/// Sends one due request. Implemented by each connector (the LMS client, …).
+pub trait Sender: Send + Sync + 'static {
+    /// A short name for logs and metrics (`lms`).
+    fn name(&self) -> &'static str;
+    fn send<'a>(&'a self, due: &'a Due) -> BoxFuture<'a, Attempt>;
+}
+
+fn stmt(sql: String, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
+}
+
+impl OutboundTable {
+    /// The DDL of a table of this shape; `owner` is the referenced table, if any.
+    pub fn create_sql(&self, owner: Option<&str>) -> Vec<String> {
+        let (t, k, r) = (self.table, self.key, self.result);
+        let reference = owner
+            .map(|o| format!(" REFERENCES {o} (id)"))
+            .unwrap_or_default();
+        vec![
+            format!(
+                "CREATE TABLE {t} (
+                    {k}              UUID PRIMARY KEY{reference},
+                    idempotency_id   UUID NOT NULL UNIQUE,
+                    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+                    attempts         INT NOT NULL DEFAULT 0,
+                    next_attempt_at  TIMESTAMPTZ NOT NULL,
+                    last_error       TEXT,
+                    {r}              TEXT,
+                    delivered_at     TIMESTAMPTZ,
+                    updated_at       TIMESTAMPTZ NOT NULL
+                )"
+            ),
+            format!("CREATE INDEX {t}_due ON {t} (next_attempt_at) WHERE status = 'pending'"),
+        ]
+    }
+
+    /// Schedules the request of `key` (once: a second call changes nothing).
+    pub async fn schedule(
+        &self,
+        c: &impl ConnectionTrait,
+        key: Uuid,
+        idempotency_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        c.execute_raw(stmt(
+            format!(
+                "INSERT INTO {} ({}, idempotency_id, status, next_attempt_at, updated_at)
+                 VALUES ($1, $2, 'pending', $3, $3) ON CONFLICT DO NOTHING",
+                self.table, self.key
+            ),
+            vec![key.into(), idempotency_id.into(), now.into()],
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` due requests until `now + lease`: their next attempt moves past the
+    /// lease, so other workers skip them, and no lock is held while they are sent.
+    pub async fn claim_due(
+        &self,
+        c: &impl ConnectionTrait,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: u64,
+    ) -> Result<Vec<Due>, DbErr> {
+        let (t, k) = (self.table, self.key);
+        let limit = i64::try_from(limit).map_err(|e| DbErr::Custom(e.to_string()))?;
+        Due::find_by_statement(stmt(
+            format!(
+                "UPDATE {t} SET next_attempt_at = $2, updated_at = $1
+                 WHERE {k} IN (
+                     SELECT {k} FROM {t} WHERE status = 'pending' AND next_attempt_at <= $1
+                     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+                 RETURNING {k} AS key, idempotency_id, attempts"
+            ),
+            vec![now.into(), (now + lease).into(), limit.into()],
+        ))
+        .all(c)
+        .await
+    }
+
+    /// Records a failed attempt: retried at `next`, or parked when `park`.
+    pub async fn attempt_failed(
+        &self,
+        c: &impl ConnectionTrait,
+        key: Uuid,
+        error: &str,
+        park: bool,
+        next: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        c.execute_raw(stmt(
+            format!(
+                "UPDATE {} SET attempts = attempts + 1, last_error = $2,
+                     status = CASE WHEN $3 THEN 'failed' ELSE status END,
+                     next_attempt_at = $4, updated_at = $5
+                 WHERE {} = $1 AND status <> 'delivered'",
+                self.table, self.key
+            ),
+            vec![
+                key.into(),
+                error.into(),
+                park.into(),
+                next.into(),
+                now.into(),
+            ],
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a request delivered (by its answer, or because the receiver's callback came first);
+    /// `counts_attempt` adds the attempt that got the answer.
+    pub async fn delivered(
+        &self,
+        c: &impl ConnectionTrait,
+        key: Uuid,
+        result: Option<&str>,
+        counts_attempt: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        c.execute_raw(stmt(
+            format!(
+                "UPDATE {t} SET status = 'delivered', delivered_at = COALESCE(delivered_at, $2),
+                     updated_at = $2, {r} = COALESCE($3, {r}),
+                     attempts = attempts + CASE WHEN $4 THEN 1 ELSE 0 END
+                 WHERE {k} = $1 AND (status <> 'delivered' OR $4)",
+                t = self.table,
+                r = self.result,
+                k = self.key
+            ),
+            vec![
+                key.into(),
+                now.into(),
+                result.map(str::to_string).into(),
+                counts_attempt.into(),
+            ],
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// A parked request back to pending with its attempts reset; false unless it was parked.
+    pub async fn redrive(
+        &self,
+        c: &impl ConnectionTrait,
+        key: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
+        Ok(c.execute_raw(stmt(
+            format!(
+                "UPDATE {} SET status = 'pending', attempts = 0, next_attempt_at = $2,
+                         last_error = NULL, updated_at = $2
+                     WHERE {} = $1 AND status = 'failed'",
+                self.table, self.key
+            ),
+            vec![key.into(), now.into()],
+        ))
+        .await?
+        .rows_affected()
+            == 1)
+    }
+}
+
+/// Sends due requests until `shutdown`; `wake` is nudged when one is scheduled.
+pub async fn run_worker(
+    db: DatabaseConnection,
+    table: OutboundTable,
+    sender: Arc<dyn Sender>,
+    policy: RetryPolicy,
+    clock: Arc<dyn kernel::Clock>,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let worked = match deliver_due(&db, &table, sender.as_ref(), &policy, clock.as_ref()).await
+        {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::warn!(sender = sender.name(), error = %e, "outbound delivery pass failed");
+                false
+            }
+        };
+        if worked {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(policy.idle) => {}
+            _ = wake.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One pass: claims due requests, sends them concurrently, records each outcome.
+pub async fn deliver_due(
+    db: &DatabaseConnection,
+    table: &OutboundTable,
+    sender: &dyn Sender,
+    policy: &RetryPolicy,
+    clock: &dyn kernel::Clock,
+) -> Result<usize, DbErr> {
+    let lease =
+        chrono::Duration::from_std(policy.lease).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let due = table
+        .claim_due(db, clock.now(), lease, policy.batch)
+        .await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let outcomes = futures_util::future::join_all(due.iter().map(|d| sender.send(d))).await;
+    let now = clock.now();
+    let name = sender.name();
+    for (d, outcome) in due.iter().zip(outcomes) {
+        let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX);
+        match outcome {
+            Attempt::Delivered(result) => {
+                table
+                    .delivered(db, d.key, result.as_deref(), true, now)
+                    .await?;
+                metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => "delivered")
+                    .increment(1);
+            }
+            Attempt::Retry(e) => {
+                let park = policy.parks_after(attempts);
+                let wait = chrono::Duration::from_std(policy.backoff(attempts))
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+                if park {
+                    tracing::error!(sender = name, key = %d.key, error = %e, "outbound request parked after the retry limit");
+                } else {
+                    tracing::warn!(sender = name, key = %d.key, error = %e, "outbound request failed; will retry");
+                }
+                table
+                    .attempt_failed(db, d.key, &e, park, now + wait, now)
+                    .await?;
+                let outcome = if park { "parked" } else { "retry" };
+                metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => outcome)
+                    .increment(1);
+            }
+            Attempt::Permanent(e) => {
+                tracing::error!(sender = name, key = %d.key, error = %e, "outbound request refused; parked");
+                table.attempt_failed(db, d.key, &e, true, now, now).await?;
+                metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => "parked")
+                    .increment(1);
+            }
+        }
+    }
+    Ok(due.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
+            batch: 16,
+            idle: Duration::from_millis(100),
+        }
+    }
+
+    #[test]
+    fn backs_off_exponentially_up_to_the_cap_and_parks_at_the_limit() {
+        let p = policy();
+        assert_eq!(p.backoff(0), Duration::from_millis(500));
+        assert_eq!(p.backoff(1), Duration::from_secs(1));
+        assert_eq!(p.backoff(3), Duration::from_secs(4));
+        assert_eq!(p.backoff(40), Duration::from_secs(300));
+        assert!(!p.parks_after(0));
+        assert!(!p.parks_after(1));
+        assert!(p.parks_after(2));
+    }
+}

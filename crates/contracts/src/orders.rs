@@ -1,0 +1,46 @@
+//! `GET /internal/v1/orders/{id}`: what payment needs to charge an order (cart-order serves it).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub fn order_path(id: Uuid) -> String {
+    format!("/internal/v1/orders/{id}")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderForPayment {
+    pub id: Uuid,
+    pub order_number: String,
+    pub user_id: String,
+    /// The order's status (`pending`, `completed`, ...).
+    pub status: String,
+    /// The amount to charge, in minor units of `currency`.
+    pub total: i64,
+    pub currency: String,
+    /// The departments of the order's lines, first line first (the processor is chosen by the first).
+    pub department_ids: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_in_the_wire_names() {
+        let o = OrderForPayment {
+            id: Uuid::now_v7(),
+            order_number: "ORD-2026-00001".into(),
+            user_id: "u1".into(),
+            status: "pending".into(),
+            total: 4900,
+            currency: "USD".into(),
+            department_ids: vec!["cs".into()],
+        };
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["orderNumber"], "ORD-2026-00001");
+        assert_eq!(json["departmentIds"][0], "cs");
+        assert_eq!(serde_json::from_value::<OrderForPayment>(json).unwrap(), o);
+        assert_eq!(order_path(o.id), format!("/internal/v1/orders/{}", o.id));
+    }
+}
