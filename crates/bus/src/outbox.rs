@@ -53,7 +53,8 @@ pub async fn enqueue<E: Event>(
     let env = Envelope::new(
         E::TYPE,
         source,
-        Utc::now(),
+        // The event's time is when it was written, read through the kernel's clock seam.
+        kernel::Clock::now(&kernel::SystemClock),
         telemetry::current_traceparent(),
     );
     conn.execute_raw(pg(

@@ -96,6 +96,25 @@ pub async fn execute_all(conn: &impl ConnectionTrait, statements: &[&str]) -> Re
     Ok(())
 }
 
+/// Turns ISO 4217 columns into `TEXT` with a three-letter check. `CHAR(3)` padded values with
+/// blanks that every reader had to trim; a `TEXT` column holds exactly the code.
+pub async fn currency_columns_to_text(
+    conn: &impl ConnectionTrait,
+    columns: &[(&str, &str)],
+) -> Result<(), DbErr> {
+    for (table, column) in columns {
+        conn.execute_unprepared(&format!(
+            "ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT USING rtrim({column})"
+        ))
+        .await?;
+        conn.execute_unprepared(&format!(
+            "ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_iso4217 CHECK ({column} ~ '^[A-Z]{{3}}$')"
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// A statement with positional `$n` parameters for Postgres.
 pub fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(sea_orm::DatabaseBackend::Postgres, sql, values)
@@ -109,7 +128,7 @@ pub fn is_unique_violation(e: &DbErr) -> bool {
 /// Creates a fresh, uniquely named database on the server of `admin_url` and returns its URL.
 /// Each test gets its own database, so tests run in parallel without sharing state.
 pub async fn create_test_database(admin_url: &str) -> Result<String, DbError> {
-    let name = format!("cc_test_{}", uuid::Uuid::new_v4().simple());
+    let name = format!("cc_test_{}", uuid::Uuid::now_v7().simple());
     let admin = Database::connect(options(
         &DbSettings {
             url: admin_url.to_string(),

@@ -104,7 +104,7 @@ mod tests {
         let e = Envelope::new(
             "commerce.v1.PriceChanged",
             "catalog",
-            Utc::now(),
+            chrono::DateTime::from_timestamp(1_764_320_000, 0).unwrap(),
             Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         );
         let h = e.to_headers();

@@ -32,7 +32,7 @@ impl TestEnv {
         let db_url = db::create_test_database(ADMIN_DB_URL)
             .await
             .expect("Postgres at 127.0.0.1:5432 (make test starts it)");
-        let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let tag = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
         TestEnv {
             db_url,
             subject_prefix: format!("t{tag}."),

@@ -406,7 +406,7 @@ pub fn mint_dev_token(
     departments: &[String],
     ttl: Duration,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    let now = chrono::Utc::now().timestamp();
+    let now = kernel::Clock::now(&kernel::SystemClock).timestamp();
     let claims = Claims {
         sub: sub.to_string(),
         roles: roles.to_vec(),

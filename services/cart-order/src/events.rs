@@ -14,9 +14,9 @@ fn amounts(o: &OrderRow) -> ev::Amounts {
         discount_minor: o.discount_minor,
         tax_minor: o.tax_minor,
         total_minor: o.total_minor,
-        display_currency: o.display_currency.trim().to_string(),
+        display_currency: o.display_currency.clone(),
         settlement_total_minor: o.settlement_total_minor,
-        settlement_currency: o.settlement_currency.trim().to_string(),
+        settlement_currency: o.settlement_currency.clone(),
         exchange_rate: o.exchange_rate.normalize().to_string(),
         exchange_rate_timestamp: o.exchange_rate_at.to_rfc3339(),
     }

@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_init::Migration),
             Box::new(m20261126_000002_orders::Migration),
+            Box::new(m20261128_000003_currency_text::Migration),
         ]
     }
 }
@@ -155,6 +156,34 @@ mod m20261126_000002_orders {
     impl MigrationTrait for Migration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000003_currency_text {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000003_currency_text"
+        }
+    }
+
+    /// Currency codes as `TEXT` with a check: no more blank padding to trim.
+    const CURRENCY_COLUMNS: &[(&str, &str)] = &[
+        ("catalog_prices", "currency"),
+        ("cart_items", "currency"),
+        ("orders", "currency"),
+        ("orders", "display_currency"),
+        ("orders", "settlement_currency"),
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::currency_columns_to_text(manager.get_connection(), CURRENCY_COLUMNS).await
         }
     }
 }

@@ -673,7 +673,7 @@ mod tests {
 
     #[test]
     fn price_rules() {
-        let now = Utc::now();
+        let now = chrono::DateTime::from_timestamp(1_764_320_000, 0).unwrap();
         let base = PriceInput {
             course_id: Some(Uuid::now_v7()),
             program_id: None,

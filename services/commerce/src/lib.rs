@@ -13,7 +13,7 @@ pub fn registry() -> Vec<Arc<dyn ServiceFactory>> {
         Arc::new(gateway::GatewayService),
         Arc::new(catalog::CatalogService),
         Arc::new(cart_order::CartOrderService::default()),
-        Arc::new(payment::PaymentService),
+        Arc::new(payment::PaymentService::default()),
         Arc::new(registration::RegistrationService::default()),
     ]
 }

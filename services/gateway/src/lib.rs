@@ -74,6 +74,7 @@ impl ServiceFactory for GatewayService {
             });
             let relay = actix_web::web::Data::new(webhooks::Relay {
                 bus: ctx.bus.clone(),
+                clock: Arc::new(kernel::SystemClock),
             });
             let filter_limiter = limiter.clone();
             Ok(Mounted {

@@ -11,6 +11,8 @@ use ::web::ApiError;
 
 pub struct Relay {
     pub bus: bus::Bus,
+    /// When a webhook was received (the consumers' signature tolerance is measured from it).
+    pub clock: std::sync::Arc<dyn kernel::Clock>,
 }
 
 /// Relayed HTTP headers keep their name behind this prefix.
@@ -98,7 +100,7 @@ async fn relay_to(
     let mut env = Envelope::new(
         &subject,
         "gateway",
-        chrono::Utc::now(),
+        relay.clock.now(),
         telemetry::current_traceparent(),
     );
     env.id = event_id(req);

@@ -16,7 +16,7 @@ pub fn payment_succeeded(
         processor: p.processor.clone(),
         processor_transaction_id: transaction_id.to_string(),
         amount_minor: p.amount_minor,
-        currency: p.currency.trim().to_string(),
+        currency: p.currency.clone(),
         processor_fee_minor: 0,
         succeeded_at: now.to_rfc3339(),
     }

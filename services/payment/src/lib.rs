@@ -42,7 +42,11 @@ pub struct Payment {
     pub orders_base: String,
 }
 
-pub struct PaymentService;
+/// The payment service as the runtime mounts it; tests may give it their own clock.
+#[derive(Clone, Default)]
+pub struct PaymentService {
+    pub clock: Option<Arc<dyn Clock>>,
+}
 
 impl ServiceFactory for PaymentService {
     fn name(&self) -> &'static str {
@@ -66,6 +70,7 @@ impl ServiceFactory for PaymentService {
             let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
             let relay = ctx.relay(&db);
             let cfg = config::PaymentConfig::load(&ctx.settings)?;
+            let clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
             let webhook_url = if cfg.sandbox_webhook_url.is_empty() {
                 format!(
                     "{}/api/v2/payments/webhook/sandbox",
@@ -74,16 +79,18 @@ impl ServiceFactory for PaymentService {
             } else {
                 cfg.sandbox_webhook_url.clone()
             };
-            let sandbox =
-                processor::sandbox::Sandbox::new(cfg.sandbox_webhook_secret.clone(), &webhook_url)
-                    .map_err(|e| StartError::Other(e.to_string()))?;
+            let sandbox = processor::sandbox::Sandbox::new(
+                cfg.sandbox_webhook_secret.clone(),
+                &webhook_url,
+                clock.clone(),
+            )
+            .map_err(|e| StartError::Other(e.to_string()))?;
             let processors = processor::Processors::new(
                 &cfg.default_processor,
                 cfg.processors_by_department.clone(),
                 vec![Arc::new(sandbox)],
             )
             .map_err(StartError::Other)?;
-            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let state = Payment {
                 db: db.clone(),
                 clock: clock.clone(),

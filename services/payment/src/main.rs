@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    runtime::serve_one(std::sync::Arc::new(payment::PaymentService)).await
+    runtime::serve_one(std::sync::Arc::new(payment::PaymentService::default())).await
 }

@@ -39,7 +39,7 @@ impl PaymentRow {
                 None
             },
             amount: self.amount_minor,
-            currency: self.currency.trim().to_string(),
+            currency: self.currency.clone(),
             status: self.status.clone(),
             failure_reason: self.failure_reason.clone(),
             next_action: None,

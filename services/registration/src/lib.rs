@@ -60,6 +60,8 @@ pub struct Registration {
 pub struct RegistrationService {
     pub faults: FaultPlan,
     pub tune_consumer: Option<TuneConsumer>,
+    /// The clock of reviews, webhooks and enrollment requests (tests may move it).
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 impl ServiceFactory for RegistrationService {
@@ -113,7 +115,7 @@ impl ServiceFactory for RegistrationService {
             if let Some(tune) = &self.tune_consumer {
                 tune(&mut orders_spec);
             }
-            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
             let orders = ctx.consumer_with_faults(
                 &db,
                 orders_spec,

@@ -98,7 +98,7 @@ impl LmsClient {
                     gross_amount: r.gross_minor,
                     // The processor fee is known to the ledger, not here; net equals gross until then.
                     net_amount: r.gross_minor,
-                    currency: r.currency.trim().to_string(),
+                    currency: r.currency.clone(),
                     content_creator_id: r.creator_id.clone(),
                     purchase_date: r.purchased_at,
                 },

@@ -43,7 +43,7 @@ impl Handler for PaymentHandler {
                             return Ok(());
                         }
                     }
-                    if e.amount_minor != order.total_minor || e.currency != order.currency.trim() {
+                    if e.amount_minor != order.total_minor || e.currency != order.currency {
                         return Err(HandlerError::permanent(format!(
                             "payment of {} {} does not match order total {} {}",
                             e.amount_minor, e.currency, order.total_minor, order.currency

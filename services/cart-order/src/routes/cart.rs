@@ -137,10 +137,10 @@ pub async fn add(
     }
     let existing = storage::lines(&txn, cart.id).await?;
     if let Some(first) = existing.first()
-        && first.currency.trim() != price.currency
+        && first.currency != price.currency
     {
         return Err(CartOrderError::MixedCurrency {
-            cart: first.currency.trim().to_string(),
+            cart: first.currency.clone(),
             item: item.name.clone(),
             price: price.currency.clone(),
         }
@@ -296,7 +296,7 @@ fn priced_lines(lines: &[LineRow]) -> Result<Vec<PricedLine>, CartOrderError> {
     lines
         .iter()
         .map(|l| {
-            let currency = Currency::parse(l.currency.trim())
+            let currency = Currency::parse(&l.currency)
                 .map_err(|e| CartOrderError::Corrupt(format!("cart line {}: {e}", l.id)))?;
             Ok(PricedLine {
                 id: l.id,

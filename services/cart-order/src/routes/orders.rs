@@ -137,7 +137,7 @@ pub async fn internal_get(
         user_id: o.user_id,
         status: o.status,
         total: o.total_minor,
-        currency: o.currency.trim().to_string(),
+        currency: o.currency,
         department_ids: departments,
     }))
 }

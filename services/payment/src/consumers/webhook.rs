@@ -78,7 +78,7 @@ impl Handler for WebhookHandler {
             };
             if let Some(amount) = amount
                 && (amount.amount_minor() != p.amount_minor
-                    || amount.currency().code() != p.currency.trim())
+                    || amount.currency().code() != p.currency)
             {
                 return Err(HandlerError::permanent(format!(
                     "webhook amount {amount} differs from payment {}",

@@ -266,7 +266,7 @@ async fn charge(
         .by_name(&p.processor)
         .ok_or_else(|| PaymentError::Corrupt(format!("processor {} unavailable", p.processor)))?;
     let currency =
-        Currency::parse(p.currency.trim()).map_err(|e| PaymentError::Corrupt(e.to_string()))?;
+        Currency::parse(&p.currency).map_err(|e| PaymentError::Corrupt(e.to_string()))?;
     processor
         .confirm(Confirm {
             intent_id: p.processor_intent_id.clone(),

@@ -844,6 +844,7 @@ async fn the_registration_consumer_killed_mid_handling_creates_no_duplicate() {
     factories.push(Arc::new(registration::RegistrationService {
         faults: faults.clone(),
         tune_consumer: Some(Arc::new(|s| s.ack_wait = Duration::from_secs(1))),
+        ..Default::default()
     }));
     let shop = Shop::open_with(&[], factories).await;
     let b = shop.course("lms-b", 5900, false).await;

@@ -17,14 +17,21 @@ pub const TOLERANCE_SECS: i64 = 300;
 
 pub struct Sandbox {
     secret: kernel::Secret,
+    /// The processor's own clock (its webhook timestamps and event times).
+    clock: Arc<dyn kernel::Clock>,
     webhook_url: String,
     http: reqwest::Client,
 }
 
 impl Sandbox {
-    pub fn new(secret: kernel::Secret, webhook_url: &str) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        secret: kernel::Secret,
+        webhook_url: &str,
+        clock: Arc<dyn kernel::Clock>,
+    ) -> Result<Self, reqwest::Error> {
         Ok(Sandbox {
             secret,
+            clock,
             webhook_url: webhook_url.to_string(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
@@ -91,6 +98,8 @@ impl PaymentProcessor for Sandbox {
         Box::pin(async move {
             let id = format!("pi_sbx_{}", uuid::Uuid::now_v7().simple());
             Ok(Intent {
+                // A secret, not an id: fully random rather than time-ordered.
+                #[allow(clippy::disallowed_methods)]
                 client_secret: Some(format!("{id}_secret_{}", uuid::Uuid::new_v4().simple())),
                 intent_id: id,
             })
@@ -116,20 +125,21 @@ impl PaymentProcessor for Sandbox {
             };
             let event_id = format!("evt_sbx_{}", uuid::Uuid::now_v7().simple());
             if let Some(event) =
-                transformers::event_for(&req, &outcome, event_id, chrono::Utc::now().timestamp())
+                transformers::event_for(&req, &outcome, event_id, self.clock.now().timestamp())
             {
                 let body = serde_json::to_vec(&event)
                     .map_err(|e| ProcessorError::Permanent(e.to_string()))?;
-                let (http, url, secret) = (
+                let (http, url, secret, clock) = (
                     self.http.clone(),
                     self.webhook_url.clone(),
                     self.secret.clone(),
+                    self.clock.clone(),
                 );
                 // Like a real processor, the webhook arrives on its own schedule.
                 tokio::spawn(async move {
                     let bytes = body;
                     for attempt in 0..3u64 {
-                        let sig = sign(secret.expose(), chrono::Utc::now().timestamp(), &bytes);
+                        let sig = sign(secret.expose(), clock.now().timestamp(), &bytes);
                         let r = http
                             .post(&url)
                             .header("content-type", "application/json")
@@ -207,6 +217,7 @@ mod tests {
         let s = Sandbox::new(
             kernel::Secret::new("whsec_test"),
             "http://127.0.0.1:9/unused",
+            Arc::new(kernel::SystemClock),
         )
         .unwrap();
         let req = |pm: &str| Confirm {
