@@ -1,5 +1,7 @@
 //! Shared test helpers.
 
+pub mod shop;
+
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};

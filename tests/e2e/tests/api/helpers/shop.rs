@@ -1,0 +1,244 @@
+//! The shop fixture: the whole platform in one process plus a fake LMS speaking the connector
+//! contract, and typed steps of the purchase flow.
+
+use super::*;
+use fake_lms::FakeLms;
+use reqwest::StatusCode;
+use runtime::ServiceFactory;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use testkit::{TestApp, TestEnv, eventually};
+
+pub const LMS_KEY: &str = "test-lms-connector-key";
+pub const LMS_SECRET: &str = "whsec_dGVzdC1sbXMtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==";
+
+pub struct Shop {
+    pub env: TestEnv,
+    pub app: TestApp,
+    pub lms: FakeLms,
+    pub admin: String,
+}
+
+impl Shop {
+    pub async fn open(extra: &[(&str, String)]) -> Shop {
+        Self::open_with(extra, commerce::registry()).await
+    }
+
+    pub async fn open_with(
+        extra: &[(&str, String)],
+        factories: Vec<Arc<dyn ServiceFactory>>,
+    ) -> Shop {
+        let env = TestEnv::new().await;
+        let lms = FakeLms::start(
+            fake_lms::Config {
+                api_key: LMS_KEY.into(),
+                webhook_url: String::new(),
+                webhook_secret: LMS_SECRET.into(),
+            },
+            0,
+        )
+        .unwrap();
+        let mut o: Vec<(&str, String)> = vec![
+            ("registration.lms_url", lms.url.clone()),
+            ("registration.lms_api_key", LMS_KEY.into()),
+            ("registration.lms_webhook_secret", LMS_SECRET.into()),
+            ("registration.retry_base_ms", "50".into()),
+        ];
+        o.extend(extra.iter().cloned());
+        let app = TestApp::spawn(env.settings(&o), &factories, &["all"]).await;
+        lms.set_webhook_url(&app.url("/api/v1/webhooks/enrollment-status"));
+        let admin = env.token("admin", &["billing-admin"], &[]);
+        Shop {
+            env,
+            app,
+            lms,
+            admin,
+        }
+    }
+
+    pub async fn close(self) {
+        self.app.stop().await;
+        self.lms.stop().await;
+        self.env.cleanup().await;
+    }
+
+    pub fn learner(&self, id: &str) -> String {
+        self.env.token(id, &["learner"], &[])
+    }
+
+    pub async fn course(&self, lms: &str, cents: i64, approval: bool) -> String {
+        let mut body = course_body(lms, &format!("Course {lms}"), "cs");
+        body["approvalRequired"] = json!(approval);
+        let (s, c) = post(
+            &self.app,
+            &self.admin,
+            "/api/v2/admin/catalog/courses",
+            body,
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        let id = c["id"].as_str().unwrap().to_string();
+        if cents > 0 {
+            let (s, p) = post(
+                &self.app,
+                &self.admin,
+                "/api/v2/admin/pricing",
+                json!({
+                    "courseId": id, "priceType": "one-time", "currency": "USD", "basePrice": cents
+                }),
+            )
+            .await;
+            assert_eq!(s, StatusCode::CREATED, "{p}");
+        } else {
+            let (s, _) = post(
+                &self.app,
+                &self.admin,
+                "/api/v2/admin/pricing",
+                json!({
+                    "courseId": id, "priceType": "free", "currency": "USD", "basePrice": 0
+                }),
+            )
+            .await;
+            assert_eq!(s, StatusCode::CREATED);
+        }
+        id
+    }
+
+    pub async fn program(&self, courses: &[&str], cents: i64) -> String {
+        let (s, p) = post(
+            &self.app,
+            &self.admin,
+            "/api/v2/admin/catalog/programs",
+            json!({
+                "title": "Track", "departmentId": "cs", "courseIds": courses, "published": true
+            }),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        let id = p["id"].as_str().unwrap().to_string();
+        let (s, _) = post(
+            &self.app,
+            &self.admin,
+            "/api/v2/admin/pricing",
+            json!({
+                "programId": id, "priceType": "one-time", "currency": "USD", "basePrice": cents
+            }),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        id
+    }
+
+    pub async fn add(&self, token: &str, kind: &str, id: &str) -> (StatusCode, Value) {
+        post(
+            &self.app,
+            token,
+            "/api/v2/cart/items",
+            json!({"itemType": kind, "itemId": id}),
+        )
+        .await
+    }
+
+    pub async fn checkout(&self, token: &str) -> (StatusCode, Value) {
+        post(&self.app, token, "/api/v2/cart/checkout", json!({})).await
+    }
+
+    /// Intent and confirmation with a Stripe test payment method; returns the payment.
+    pub async fn pay(&self, token: &str, order: &str, method: &str) -> Value {
+        let (s, intent) = post(
+            &self.app,
+            token,
+            "/api/v2/payments/create-intent",
+            json!({"orderId": order}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{intent}");
+        let (s, paid) = post(
+            &self.app,
+            token,
+            "/api/v2/payments/confirm",
+            json!({
+                "paymentId": intent["id"], "paymentMethod": method
+            }),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{paid}");
+        paid
+    }
+
+    pub async fn order_status(&self, token: &str, order: &str, want: &str) -> Value {
+        eventually(WAIT, &format!("order {want}"), || async {
+            let (_, o) = get_as(&self.app, token, &format!("/api/v2/orders/{order}")).await;
+            (o["status"] == want).then_some(o)
+        })
+        .await
+    }
+
+    pub async fn registrations(&self, token: &str) -> Vec<Value> {
+        let (_, r) = get_as(&self.app, token, "/api/v2/registrations").await;
+        r["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn registrations_all(&self, token: &str, n: usize, status: &str) -> Vec<Value> {
+        eventually(WAIT, &format!("{n} registrations {status}"), || async {
+            let regs = self.registrations(token).await;
+            (regs.len() == n && regs.iter().all(|r| r["status"] == status)).then_some(regs)
+        })
+        .await
+    }
+}
+
+/// The catalog the happy-path tests buy from: course A alone (49.00) and a program of courses B
+/// (59.00) and C (79.00) priced as a bundle (110.00); together 159.00.
+pub struct Basket {
+    pub a: String,
+    pub c: String,
+    pub p: String,
+}
+
+impl Basket {
+    pub async fn stock(shop: &Shop) -> Basket {
+        let a = shop.course("lms-a", 4900, false).await;
+        let b = shop.course("lms-b", 5900, false).await;
+        let c = shop.course("lms-c", 7900, false).await;
+        let p = shop.program(&[&b, &c], 11_000).await;
+        Basket { a, c, p }
+    }
+
+    /// Course A and the program in `learner`'s cart, checked out; returns the order id.
+    pub async fn check_out(&self, shop: &Shop, learner: &str) -> String {
+        shop.add(learner, "course", &self.a).await;
+        shop.add(learner, "program", &self.p).await;
+        let (s, order) = shop.checkout(learner).await;
+        assert_eq!(s, StatusCode::CREATED, "{order}");
+        order["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// `learner-1` has bought the whole [`Basket`] with a good card: the order is completed and
+/// its three courses are enrolled.
+pub struct Bought {
+    pub basket: Basket,
+    pub learner: String,
+    pub oid: String,
+    pub paid: Value,
+    pub regs: Vec<Value>,
+}
+
+impl Bought {
+    pub async fn everything(shop: &Shop) -> Bought {
+        let basket = Basket::stock(shop).await;
+        let learner = shop.learner("learner-1");
+        let oid = basket.check_out(shop, &learner).await;
+        let paid = shop.pay(&learner, &oid, "pm_card_visa").await;
+        shop.order_status(&learner, &oid, "completed").await;
+        let regs = shop.registrations_all(&learner, 3, "enrolled").await;
+        Bought {
+            basket,
+            learner,
+            oid,
+            paid,
+            regs,
+        }
+    }
+}

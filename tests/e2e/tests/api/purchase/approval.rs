@@ -1,0 +1,138 @@
+//! Approval-required courses: the department-scoped admin queue, single and bulk decisions,
+//! and rejections (by an admin or by the LMS) kept with their reason.
+
+use crate::helpers::shop::*;
+use crate::helpers::*;
+use fake_lms::Behaviour;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+use testkit::eventually;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_required_courses_wait_for_an_admin_and_rejections_are_kept() {
+    let shop = Shop::open(&[]).await;
+    let r1 = shop.course("lms-r1", 1000, true).await;
+    let r2 = shop.course("lms-r2", 2000, true).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &r1).await;
+    shop.add(&learner, "course", &r2).await;
+    let (_, order) = shop.checkout(&learner).await;
+    shop.pay(&learner, order["id"].as_str().unwrap(), "pm_card_visa")
+        .await;
+    let regs = shop.registrations_all(&learner, 2, "pending").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        shop.lms.received().is_empty(),
+        "nothing goes to the LMS before approval"
+    );
+
+    let admin = shop.env.token("enroll-1", &["enrollment-admin"], &["cs"]);
+    let outsider = shop.env.token("enroll-2", &["enrollment-admin"], &["math"]);
+    let (s, queue) = get_as(
+        &shop.app,
+        &admin,
+        "/api/v2/admin/registrations?status=pending",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(queue["items"].as_array().unwrap().len(), 2);
+    let (_, theirs) = get_as(&shop.app, &outsider, "/api/v2/admin/registrations").await;
+    assert!(
+        theirs["items"].as_array().unwrap().is_empty(),
+        "another department's admin sees nothing"
+    );
+    let id_of = |course: &str| {
+        regs.iter().find(|r| r["courseId"] == course).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (first, second) = (id_of(&r1), id_of(&r2));
+    let (s, _) = post(
+        &shop.app,
+        &outsider,
+        &format!("/api/v2/admin/registrations/{first}/approve"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = post(
+        &shop.app,
+        &learner,
+        &format!("/api/v2/admin/registrations/{first}/approve"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, a) = post(
+        &shop.app,
+        &admin,
+        &format!("/api/v2/admin/registrations/{first}/approve"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s, a["status"].as_str()),
+        (StatusCode::OK, Some("approved"))
+    );
+    let (s, b) = post(
+        &shop.app,
+        &admin,
+        &format!("/api/v2/admin/registrations/{first}/approve"),
+        json!({}),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::CONFLICT, "illegal_transition");
+    let (s, b) = post(
+        &shop.app,
+        &admin,
+        &format!("/api/v2/admin/registrations/{second}/reject"),
+        json!({"reason": " "}),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_reason");
+    let (s, bulk) = post(&shop.app, &admin, "/api/v2/admin/registrations/bulk", json!({
+        "action": "reject", "ids": [second, first, uuid::Uuid::now_v7()], "reason": "prerequisites missing"
+    }))
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let results = bulk["results"].as_array().unwrap();
+    assert_eq!(results[0]["ok"], true);
+    assert_eq!(results[0]["status"], "rejected");
+    assert_eq!(
+        (results[1]["ok"].as_bool(), results[1]["code"].as_str()),
+        (Some(false), Some("illegal_transition"))
+    );
+    assert_eq!(results[2]["code"], "not_found");
+
+    eventually(WAIT, "approved one enrolled", || async {
+        let regs = shop.registrations(&learner).await;
+        let r = regs.iter().find(|r| r["id"] == first.as_str())?;
+        (r["status"] == "enrolled").then_some(())
+    })
+    .await;
+    let regs = shop.registrations(&learner).await;
+    let rejected = regs.iter().find(|r| r["id"] == second.as_str()).unwrap();
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["rejectionReason"], "prerequisites missing");
+    assert_eq!(shop.lms.received().len(), 1);
+
+    // The LMS itself rejecting: the reason is kept for the refund work.
+    shop.lms
+        .set_behaviour(Behaviour::Reject("course is full".into()));
+    let c = shop.course("lms-c", 500, false).await;
+    shop.add(&learner, "course", &c).await;
+    let (_, order) = shop.checkout(&learner).await;
+    shop.pay(&learner, order["id"].as_str().unwrap(), "pm_card_visa")
+        .await;
+    let r = eventually(WAIT, "LMS rejection recorded", || async {
+        let regs = shop.registrations(&learner).await;
+        regs.into_iter()
+            .find(|r| r["courseId"] == c.as_str() && r["status"] == "rejected")
+    })
+    .await;
+    assert_eq!(r["rejectionReason"], "course is full");
+    shop.close().await;
+}
