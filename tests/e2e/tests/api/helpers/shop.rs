@@ -66,70 +66,76 @@ impl Shop {
         self.env.token(id, &["learner"], &[])
     }
 
+    /// A published course in department `cs` priced `cents` (free when 0); returns its id.
     pub async fn course(&self, lms: &str, cents: i64, approval: bool) -> String {
         let mut body = course_body(lms, &format!("Course {lms}"), "cs");
         body["approvalRequired"] = json!(approval);
-        let (s, c) = post(
+        let c = post_expect(
             &self.app,
             &self.admin,
             "/api/v2/admin/catalog/courses",
             body,
+            StatusCode::CREATED,
         )
         .await;
-        assert_eq!(s, StatusCode::CREATED, "{c}");
         let id = c["id"].as_str().unwrap().to_string();
-        if cents > 0 {
-            let (s, p) = post(
-                &self.app,
-                &self.admin,
-                "/api/v2/admin/pricing",
-                json!({
-                    "courseId": id, "priceType": "one-time", "currency": "USD", "basePrice": cents
-                }),
-            )
-            .await;
-            assert_eq!(s, StatusCode::CREATED, "{p}");
+        let price = if cents > 0 {
+            json!({
+                "courseId": id, "priceType": "one-time", "currency": "USD", "basePrice": cents
+            })
         } else {
-            let (s, _) = post(
-                &self.app,
-                &self.admin,
-                "/api/v2/admin/pricing",
-                json!({
-                    "courseId": id, "priceType": "free", "currency": "USD", "basePrice": 0
-                }),
-            )
-            .await;
-            assert_eq!(s, StatusCode::CREATED);
-        }
+            json!({
+                "courseId": id, "priceType": "free", "currency": "USD", "basePrice": 0
+            })
+        };
+        post_expect(
+            &self.app,
+            &self.admin,
+            "/api/v2/admin/pricing",
+            price,
+            StatusCode::CREATED,
+        )
+        .await;
         id
     }
 
+    /// A published program of `courses` with a one-time bundle price; returns its id.
     pub async fn program(&self, courses: &[&str], cents: i64) -> String {
-        let (s, p) = post(
+        let p = post_expect(
             &self.app,
             &self.admin,
             "/api/v2/admin/catalog/programs",
             json!({
                 "title": "Track", "departmentId": "cs", "courseIds": courses, "published": true
             }),
+            StatusCode::CREATED,
         )
         .await;
-        assert_eq!(s, StatusCode::CREATED, "{p}");
         let id = p["id"].as_str().unwrap().to_string();
-        let (s, _) = post(
+        post_expect(
             &self.app,
             &self.admin,
             "/api/v2/admin/pricing",
             json!({
                 "programId": id, "priceType": "one-time", "currency": "USD", "basePrice": cents
             }),
+            StatusCode::CREATED,
         )
         .await;
-        assert_eq!(s, StatusCode::CREATED);
         id
     }
 
-    pub async fn add(&self, token: &str, kind: &str, id: &str) -> (StatusCode, Value) {
+    /// Adds an item to `token`'s cart, which must answer 201; returns the cart.
+    pub async fn add(&self, token: &str, kind: &str, id: &str) -> Value {
+        expect(
+            &format!("add {kind} {id} to the cart"),
+            StatusCode::CREATED,
+            self.try_add(token, kind, id).await,
+        )
+    }
+
+    /// Adds an item to `token`'s cart, for a test that asserts a refusal.
+    pub async fn try_add(&self, token: &str, kind: &str, id: &str) -> (StatusCode, Value) {
         post(
             &self.app,
             token,
@@ -139,46 +145,68 @@ impl Shop {
         .await
     }
 
-    pub async fn checkout(&self, token: &str) -> (StatusCode, Value) {
+    /// Checks `token`'s cart out into a new order (201); returns the order.
+    pub async fn checkout(&self, token: &str) -> Value {
+        expect(
+            "checkout",
+            StatusCode::CREATED,
+            self.try_checkout(token).await,
+        )
+    }
+
+    /// Checks `token`'s cart out, for a test that asserts the status itself.
+    pub async fn try_checkout(&self, token: &str) -> (StatusCode, Value) {
         post(&self.app, token, "/api/v2/cart/checkout", json!({})).await
     }
 
-    /// Intent and confirmation with a Stripe test payment method; returns the payment.
-    pub async fn pay(&self, token: &str, order: &str, method: &str) -> Value {
-        let (s, intent) = post(
+    /// Creates the payment intent for `order` (201); returns the payment.
+    pub async fn intent(&self, token: &str, order: &str) -> Value {
+        post_expect(
             &self.app,
             token,
             "/api/v2/payments/create-intent",
             json!({"orderId": order}),
+            StatusCode::CREATED,
         )
-        .await;
-        assert_eq!(s, StatusCode::CREATED, "{intent}");
-        let (s, paid) = post(
+        .await
+    }
+
+    /// Intent and confirmation with a Stripe test payment method; returns the payment.
+    pub async fn pay(&self, token: &str, order: &str, method: &str) -> Value {
+        let intent = self.intent(token, order).await;
+        post_expect(
             &self.app,
             token,
             "/api/v2/payments/confirm",
             json!({
                 "paymentId": intent["id"], "paymentMethod": method
             }),
+            StatusCode::OK,
         )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{paid}");
-        paid
+        .await
     }
 
+    /// The order as `token` sees it (200).
+    pub async fn order(&self, token: &str, order: &str) -> Value {
+        get_as_ok(&self.app, token, &format!("/api/v2/orders/{order}")).await
+    }
+
+    /// Waits until the order has status `want`; every poll must answer 200.
     pub async fn order_status(&self, token: &str, order: &str, want: &str) -> Value {
         eventually(WAIT, &format!("order {want}"), || async {
-            let (_, o) = get_as(&self.app, token, &format!("/api/v2/orders/{order}")).await;
+            let o = self.order(token, order).await;
             (o["status"] == want).then_some(o)
         })
         .await
     }
 
+    /// `token`'s own registrations; the answer must be 200 with a list.
     pub async fn registrations(&self, token: &str) -> Vec<Value> {
-        let (_, r) = get_as(&self.app, token, "/api/v2/registrations").await;
-        r["items"].as_array().cloned().unwrap_or_default()
+        let r = get_as_ok(&self.app, token, "/api/v2/registrations").await;
+        items(&r).clone()
     }
 
+    /// Waits until `token` has exactly `n` registrations, all with `status`.
     pub async fn registrations_all(&self, token: &str, n: usize, status: &str) -> Vec<Value> {
         eventually(WAIT, &format!("{n} registrations {status}"), || async {
             let regs = self.registrations(token).await;
@@ -209,8 +237,7 @@ impl Basket {
     pub async fn check_out(&self, shop: &Shop, learner: &str) -> String {
         shop.add(learner, "course", &self.a).await;
         shop.add(learner, "program", &self.p).await;
-        let (s, order) = shop.checkout(learner).await;
-        assert_eq!(s, StatusCode::CREATED, "{order}");
+        let order = shop.checkout(learner).await;
         order["id"].as_str().unwrap().to_string()
     }
 }
