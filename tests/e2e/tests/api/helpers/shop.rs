@@ -3,6 +3,7 @@
 
 use super::*;
 use fake_lms::FakeLms;
+use futures_util::TryStreamExt;
 use reqwest::StatusCode;
 use runtime::ServiceFactory;
 use serde_json::{Value, json};
@@ -214,6 +215,61 @@ impl Shop {
         })
         .await
     }
+    /// Waits until the event flow has come to rest: the positive signal to wait for before
+    /// asserting that something did *not* happen. It holds when every service's outbox is
+    /// published (every event a decision wrote is on the stream), every durable consumer of this
+    /// test's streams (registration's order consumer among them) has acknowledged everything it
+    /// was sent, and no message reached the streams while this was being checked.
+    pub async fn settled(&self) {
+        let mut outboxes = Vec::new();
+        for schema in ["catalog", "cart_order", "payment", "registration"] {
+            outboxes.push(self.env.schema(schema).await);
+        }
+        let js = async_nats::jetstream::new(async_nats::connect(&self.env.nats_url).await.unwrap());
+        let streams = ["COMMERCE", "INBOUND"].map(|s| format!("{s}{}", self.env.stream_suffix));
+        let published = || async {
+            for db in &outboxes {
+                if bus::outbox::pending(db).await.ok()? > 0 {
+                    return None;
+                }
+            }
+            Some(())
+        };
+        eventually(WAIT, "the event flow settled", || async {
+            let before = last_sequences(&js, &streams).await?;
+            published().await?;
+            let mut consumers = Vec::new();
+            for name in &streams {
+                let stream = js.get_stream(name).await.ok()?;
+                let infos: Vec<_> = stream.consumers().try_collect().await.ok()?;
+                for c in infos {
+                    if c.num_pending > 0 || c.num_ack_pending > 0 {
+                        return None;
+                    }
+                    consumers.push(c.name);
+                }
+            }
+            if !consumers.iter().any(|c| c == registration::ORDERS_CONSUMER) {
+                return None;
+            }
+            published().await?;
+            (last_sequences(&js, &streams).await? == before).then_some(())
+        })
+        .await;
+    }
+}
+
+/// The last sequence of each stream, or `None` when one cannot be read.
+async fn last_sequences(
+    js: &async_nats::jetstream::Context,
+    streams: &[String],
+) -> Option<Vec<u64>> {
+    let mut seqs = Vec::new();
+    for name in streams {
+        let mut stream = js.get_stream(name).await.ok()?;
+        seqs.push(stream.info().await.ok()?.state.last_sequence);
+    }
+    Some(seqs)
 }
 
 /// The catalog the happy-path tests buy from: course A alone (49.00) and a program of courses B

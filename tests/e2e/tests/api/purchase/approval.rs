@@ -6,7 +6,6 @@ use crate::helpers::*;
 use fake_lms::Behaviour;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::time::Duration;
 use testkit::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,9 +20,45 @@ async fn approval_required_courses_wait_for_an_admin_and_rejections_are_kept() {
     shop.pay(&learner, order["id"].as_str().unwrap(), "pm_card_visa")
         .await;
     let regs = shop.registrations_all(&learner, 2, "pending").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        shop.lms.received().is_empty(),
+    // Positive signal first: a course without approval, bought after these two, has been sent
+    // to the LMS and the delivery worker has recorded the outcome of that pass (`attempts` counts
+    // only the worker's answers, unlike `status`, which the LMS webhook may set first). The
+    // worker claims due requests oldest first and records a pass only once every request in it
+    // was answered; had the two pending registrations been scheduled, their older requests would
+    // have reached the LMS by now. So "nothing for them" below is a decision, not slowness.
+    let probe = shop.course("lms-probe", 300, false).await;
+    shop.add(&learner, "course", &probe).await;
+    let order = shop.checkout(&learner).await;
+    shop.pay(&learner, order["id"].as_str().unwrap(), "pm_card_visa")
+        .await;
+    let probe_reg = eventually(WAIT, "the probe enrolled", || async {
+        let regs = shop.registrations(&learner).await;
+        let r = regs
+            .into_iter()
+            .find(|r| r["courseId"] == probe.as_str() && r["status"] == "enrolled")?;
+        Some(r["id"].as_str()?.to_string())
+    })
+    .await;
+    let reg_db = shop.env.schema("registration").await;
+    eventually(WAIT, "the probe's delivery recorded by the worker", || {
+        let (reg_db, sql) = (
+            reg_db.clone(),
+            format!(
+                "SELECT count(*) FROM deliveries WHERE registration_id = '{probe_reg}' \
+                 AND status = 'delivered' AND attempts >= 1"
+            ),
+        );
+        async move { (count(&reg_db, &sql).await == 1).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        count(&reg_db, "SELECT count(*) FROM deliveries").await,
+        1,
+        "no enrollment request scheduled before approval"
+    );
+    assert_eq!(
+        lms_items(&shop),
+        vec![probe_reg.clone()],
         "nothing goes to the LMS before approval"
     );
 
@@ -117,7 +152,8 @@ async fn approval_required_courses_wait_for_an_admin_and_rejections_are_kept() {
     let rejected = regs.iter().find(|r| r["id"] == second.as_str()).unwrap();
     assert_eq!(rejected["status"], "rejected");
     assert_eq!(rejected["rejectionReason"], "prerequisites missing");
-    assert_eq!(shop.lms.received().len(), 1);
+    // One request besides the probe's: the approved registration's, none for the rejected one.
+    assert_eq!(lms_items(&shop), vec![probe_reg, first.clone()]);
 
     // The LMS itself rejecting: the reason is kept for the refund work.
     shop.lms
@@ -135,4 +171,18 @@ async fn approval_required_courses_wait_for_an_admin_and_rejections_are_kept() {
     .await;
     assert_eq!(r["rejectionReason"], "course is full");
     shop.close().await;
+}
+
+/// The registrations (`orderItemId`) of every enrollment request the LMS received, in order.
+fn lms_items(shop: &Shop) -> Vec<String> {
+    shop.lms
+        .received()
+        .iter()
+        .map(|r| {
+            r.body["payload"]["orderItemId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
 }

@@ -5,7 +5,6 @@ use crate::helpers::shop::*;
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_card_fails_the_order_and_registers_nothing() {
@@ -20,8 +19,25 @@ async fn a_declined_card_fails_the_order_and_registers_nothing() {
     assert!(paid["failureReason"].as_str().unwrap().contains("declined"));
     let failed = shop.order_status(&learner, oid, "failed").await;
     assert_eq!(failed["paymentStatus"], "failed");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Positive signal first: the decline has run its whole course. The payment row is final
+    // (`failed`), and the event flow has settled: every outbox is published, so `order.failed`
+    // and anything written before it are on the stream, and every consumer, registration's
+    // `order.completed` consumer included, has acknowledged all it was sent. Registrations come
+    // only from that consumer and LMS requests only from registrations, so the checks below
+    // now prove "nothing was registered", where a sleep only proved "not yet".
+    let pay = shop.env.schema("payment").await;
+    assert_eq!(
+        count(
+            &pay,
+            "SELECT count(*) FROM payments WHERE status = 'failed'"
+        )
+        .await,
+        1
+    );
+    shop.settled().await;
     assert!(shop.registrations(&learner).await.is_empty());
+    let reg = shop.env.schema("registration").await;
+    assert_eq!(count(&reg, "SELECT count(*) FROM deliveries").await, 0);
     assert!(shop.lms.received().is_empty());
     // The authentication-required card needs action and completes nothing.
     let b = shop.course("lms-b", 100, false).await;
