@@ -7,3 +7,4 @@ mod catalog;
 mod gateway;
 mod helpers;
 mod purchase;
+mod testenv;

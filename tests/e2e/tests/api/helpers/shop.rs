@@ -13,10 +13,12 @@ use testkit::{TestApp, TestEnv, eventually};
 pub const LMS_KEY: &str = "test-lms-connector-key";
 pub const LMS_SECRET: &str = "whsec_dGVzdC1sbXMtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==";
 
+/// Fields drop in this order when a test panics before [`Shop::close`]: the platform stops
+/// first, then the environment removes its database and streams.
 pub struct Shop {
-    pub env: TestEnv,
     pub app: TestApp,
     pub lms: FakeLms,
+    pub env: TestEnv,
     pub admin: String,
 }
 
