@@ -327,3 +327,12 @@ impl Bought {
         }
     }
 }
+
+/// The typed helpers' own guard: a list read that the platform refuses fails loudly, with the
+/// status, instead of reading as an empty list ("another learner sees nothing" on a 401).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "expected 200 OK, got 401 Unauthorized")]
+async fn a_refused_list_read_panics_instead_of_reading_as_empty() {
+    let shop = Shop::open(&[]).await;
+    shop.registrations("not-a-token").await;
+}
