@@ -1,6 +1,10 @@
 //! Test support: each test gets a fresh Postgres database and its own NATS subject prefix and
 //! stream names, and starts services through the same [`runtime::Host`] as production.
 //!
+//! The database and the streams go when the [`TestEnv`] is dropped (also when a test panics),
+//! and a [`TestApp`] dropped without [`TestApp::stop`] stops its host; calling `stop` and
+//! [`TestEnv::cleanup`] explicitly stays fine and makes the drop a no-op.
+//!
 //! Set `TEST_LOG=1` to see the services' logs.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -17,13 +21,17 @@ pub const ADMIN_DB_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const NATS_URL: &str = "nats://127.0.0.1:4222";
 pub const SECRET: &str = "test-secret-0123456789abcdef";
 
-/// One test's isolated environment.
+/// One test's isolated environment: its own database and its own streams on the shared servers.
+///
+/// They are removed by [`TestEnv::cleanup`] or, at the latest, when the last clone of the
+/// environment is dropped, which also happens when the test panics. Removal happens once.
 #[derive(Clone)]
 pub struct TestEnv {
     pub db_url: String,
     pub subject_prefix: String,
     pub stream_suffix: String,
     pub nats_url: String,
+    owned: Arc<Owned>,
 }
 
 impl TestEnv {
@@ -32,13 +40,27 @@ impl TestEnv {
         let db_url = db::create_test_database(ADMIN_DB_URL)
             .await
             .expect("Postgres at 127.0.0.1:5432 (make test starts it)");
+        // The random tail of a v7 id: unique per test.
         let tag = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
+        let stream_suffix = format!("_T{tag}");
+        let owned = Arc::new(Owned {
+            db_name: db_url.rsplit('/').next().unwrap_or_default().to_string(),
+            stream_suffix: stream_suffix.clone(),
+            nats_url: NATS_URL.to_string(),
+            removed: AtomicBool::new(false),
+        });
         TestEnv {
             db_url,
             subject_prefix: format!("t{tag}."),
-            stream_suffix: format!("_T{tag}"),
+            stream_suffix,
             nats_url: NATS_URL.to_string(),
+            owned,
         }
+    }
+
+    /// The name of this environment's database (`cc_test_…`).
+    pub fn db_name(&self) -> &str {
+        &self.owned.db_name
     }
 
     /// Settings for a host in this environment; `extra` overrides keys (`gateway.upstreams.catalog`).
@@ -89,28 +111,143 @@ impl TestEnv {
         .expect("schema connection")
     }
 
-    /// Drops the database and the streams of this environment.
+    /// Drops the database and the streams of this environment now. Dropping the environment
+    /// does the same, so this is optional; after it, the drop does nothing. Should removal
+    /// fail here, the drop tries again.
     pub async fn cleanup(&self) {
-        if let Ok(client) = async_nats::connect(NATS_URL).await {
-            let js = async_nats::jetstream::new(client);
-            for (name, _) in bus::STREAMS {
-                let _ = js
-                    .delete_stream(format!("{name}{}", self.stream_suffix))
-                    .await;
-            }
+        if self.owned.removed.load(Ordering::SeqCst) {
+            return;
         }
-        if let Ok(admin) = Database::connect(ADMIN_DB_URL).await {
-            let name = self.db_url.rsplit('/').next().unwrap_or_default();
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await;
+        match tokio::time::timeout(CLEANUP_LIMIT, self.owned.remove()).await {
+            Ok(Ok(())) => self.owned.removed.store(true, Ordering::SeqCst),
+            Ok(Err(e)) => eprintln!("testkit: cleanup failed ({e}); retrying when dropped"),
+            Err(_) => eprintln!("testkit: cleanup timed out; retrying when dropped"),
         }
     }
 }
 
-/// A running host and an HTTP client aimed at it.
+/// How long removing an environment, or stopping an app from `Drop`, may take.
+const CLEANUP_LIMIT: Duration = Duration::from_secs(30);
+
+/// What an environment holds on the shared servers; shared by its clones, removed once.
+struct Owned {
+    db_name: String,
+    stream_suffix: String,
+    nats_url: String,
+    removed: AtomicBool,
+}
+
+impl Owned {
+    /// Deletes this environment's streams (every one the platform declares) and drops its database
+    /// (`WITH (FORCE)`, closing the connections of hosts still running). Idempotent.
+    async fn remove(&self) -> Result<(), String> {
+        let nats = async {
+            let client = async_nats::connect(self.nats_url.as_str())
+                .await
+                .map_err(|e| format!("NATS: {e}"))?;
+            let js = async_nats::jetstream::new(client);
+            for (base, _) in bus::STREAMS {
+                let name = format!("{base}{}", self.stream_suffix);
+                match js.delete_stream(&name).await {
+                    Ok(_) => {}
+                    Err(e) if not_found(&e) => {}
+                    Err(e) => return Err(format!("deleting stream {name}: {e}")),
+                }
+            }
+            Ok(())
+        };
+        let postgres = async {
+            let mut options = sea_orm::ConnectOptions::new(ADMIN_DB_URL);
+            options
+                .max_connections(1)
+                .connect_timeout(Duration::from_secs(5))
+                .sqlx_logging(false);
+            let admin = Database::connect(options)
+                .await
+                .map_err(|e| format!("Postgres: {e}"))?;
+            let dropped = admin
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                    self.db_name
+                ))
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("DROP DATABASE {}: {e}", self.db_name));
+            let _ = admin.close().await;
+            dropped
+        };
+        let (nats, postgres) = tokio::join!(nats, postgres);
+        nats.and(postgres)
+    }
+}
+
+/// Whether a stream operation failed only because the stream does not exist (any more).
+fn not_found(e: &async_nats::jetstream::context::DeleteStreamError) -> bool {
+    matches!(
+        e.kind(),
+        async_nats::jetstream::context::DeleteStreamErrorKind::JetStream(j)
+            if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
+}
+
+impl Drop for Owned {
+    /// The last clone of the environment is gone (the test ended, or panicked) without a
+    /// successful [`TestEnv::cleanup`]: remove everything now. `Drop` cannot await, so the
+    /// removal runs on a thread of its own with its own small runtime, and this waits for it.
+    fn drop(&mut self) {
+        if self.removed.load(Ordering::SeqCst) {
+            return;
+        }
+        let owned = Owned {
+            db_name: self.db_name.clone(),
+            stream_suffix: self.stream_suffix.clone(),
+            nats_url: self.nats_url.clone(),
+            // Already removed as far as this copy's own drop is concerned.
+            removed: AtomicBool::new(true),
+        };
+        match on_side_thread(async move { owned.remove().await }) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => eprintln!(
+                "testkit: could not remove test database {} or streams *{} ({e}); \
+                 `make clean-test-data` drops leftover databases",
+                self.db_name, self.stream_suffix
+            ),
+            None => eprintln!(
+                "testkit: removing test database {} and streams *{} did not finish",
+                self.db_name, self.stream_suffix
+            ),
+        }
+    }
+}
+
+/// Runs `work` to completion on a new thread with its own current-thread runtime, within
+/// [`CLEANUP_LIMIT`], and waits for it; for `Drop`, which cannot await. Independent of the
+/// caller's runtime (if any), so it works while a test's runtime is unwinding a panic.
+fn on_side_thread<T, F>(work: F) -> Option<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name("testkit-cleanup".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            // The timer needs the runtime: build the timeout inside it.
+            rt.block_on(async move { tokio::time::timeout(CLEANUP_LIMIT, work).await })
+                .ok()
+        })
+        .ok()?
+        .join()
+        .ok()?
+}
+
+/// A running host and an HTTP client aimed at it. The host stops on [`TestApp::stop`] or, at
+/// the latest, when the app is dropped (also when the test panics).
 pub struct TestApp {
-    pub host: Host,
+    host: Option<Host>,
     pub base: String,
     pub client: reqwest::Client,
 }
@@ -130,15 +267,52 @@ impl TestApp {
             .timeout(Duration::from_secs(15))
             .build()
             .expect("client");
-        TestApp { host, base, client }
+        TestApp {
+            host: Some(host),
+            base,
+            client,
+        }
+    }
+
+    /// The running host.
+    pub fn host(&self) -> &Host {
+        self.host
+            .as_ref()
+            .expect("a TestApp's host runs until it is stopped")
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn stop(self) {
-        self.host.stop().await;
+    pub async fn stop(mut self) {
+        if let Some(host) = self.host.take() {
+            host.stop().await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    /// Not stopped by the test (it panicked, or returned early): stop the host now, so that its
+    /// server lets go of its port and worker threads and its background tasks end before the
+    /// environment's database is dropped.
+    fn drop(&mut self) {
+        let Some(host) = self.host.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            // The server's accept loop runs on the test's runtime; with a single-threaded one
+            // that thread is this one, so waiting here would only wait for the time limit.
+            // Hand the stop to the runtime instead, for as long as it keeps running.
+            Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread => {
+                rt.spawn(host.stop());
+            }
+            _ => {
+                if on_side_thread(host.stop()).is_none() {
+                    eprintln!("testkit: stopping a dropped TestApp did not finish");
+                }
+            }
+        }
     }
 }
 

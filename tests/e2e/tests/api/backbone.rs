@@ -61,18 +61,34 @@ async fn an_event_written_while_nats_is_down_is_delivered_after_it_returns() {
     })
     .await;
     // The write still succeeds: the event waits in the outbox.
-    let (s, _) = post(
+    post_expect(
         &app,
         &admin,
         "/api/v2/admin/pricing",
         serde_json::json!({
             "courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 2000
         }),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Positive signal first: the relay has tried to publish the new price event and failed, so
+    // its row is still unpublished and counts a failed attempt. That proves the relay ran while
+    // NATS was unreachable; the unchanged read model below then means "not delivered while
+    // down", where a sleep could not tell it from "the relay had not polled yet".
     let cat = env.schema("catalog").await;
+    eventually(WAIT, "the relay's failed publish recorded", || {
+        let cat = cat.clone();
+        async move {
+            (count(
+                &cat,
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL AND attempts >= 1",
+            )
+            .await
+                >= 1)
+                .then_some(())
+        }
+    })
+    .await;
     assert!(
         bus::outbox::pending(&cat).await.unwrap() >= 1,
         "the event waits in the outbox"

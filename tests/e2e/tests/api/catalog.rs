@@ -12,42 +12,47 @@ async fn admin_builds_a_catalog_that_learners_browse() {
     let app = platform(&env).await;
     let admin = env.token("admin-1", &["billing-admin"], &[]);
 
-    let (s, _) = put(
+    put_expect(
         &app,
         &admin,
         "/api/v2/admin/catalog/departments/cs",
         json!({"name": "Computer Science"}),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, _) = put(
+    put_expect(
         &app,
         &admin,
         "/api/v2/admin/catalog/departments/cs-ai",
         json!({"name": "AI", "parentId": "cs"}),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(s, StatusCode::OK);
     let (c1, _) = course_with_price(&app, &admin, "lms-1", "cs", 4900).await;
     let (c2, _) = course_with_price(&app, &admin, "lms-2", "cs", 5900).await;
     let (c3, _) = course_with_price(&app, &admin, "lms-3", "math", 1000).await;
     // An unpublished course is not shown publicly.
     let mut hidden = course_body("lms-4", "Hidden", "cs");
     hidden["published"] = json!(false);
-    let (s, h) = post(&app, &admin, "/api/v2/admin/catalog/courses", hidden).await;
-    assert_eq!(s, StatusCode::CREATED);
+    let h = post_expect(
+        &app,
+        &admin,
+        "/api/v2/admin/catalog/courses",
+        hidden,
+        StatusCode::CREATED,
+    )
+    .await;
 
     // Public list, pagination with a cursor.
-    let (s, page1) = get(&app, "/api/v2/catalog/courses?limit=2").await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(page1["items"].as_array().unwrap().len(), 2);
+    let page1 = get_ok(&app, "/api/v2/catalog/courses?limit=2").await;
+    assert_eq!(items(&page1).len(), 2);
     let cursor = page1["nextCursor"].as_str().expect("a next page");
-    let (_, page2) = get(
+    let page2 = get_ok(
         &app,
         &format!("/api/v2/catalog/courses?limit=2&cursor={cursor}"),
     )
     .await;
-    assert_eq!(page2["items"].as_array().unwrap().len(), 1);
+    assert_eq!(items(&page2).len(), 1);
     assert!(page2["nextCursor"].is_null());
     let ids: Vec<String> = page1["items"]
         .as_array()
@@ -59,16 +64,15 @@ async fn admin_builds_a_catalog_that_learners_browse() {
     assert_eq!(ids, vec![c1.clone(), c2.clone(), c3.clone()]);
 
     // Department filter and title search.
-    let (_, cs) = get(&app, "/api/v2/catalog/courses?department=math").await;
-    assert_eq!(cs["items"].as_array().unwrap().len(), 1);
+    let cs = get_ok(&app, "/api/v2/catalog/courses?department=math").await;
+    assert_eq!(items(&cs).len(), 1);
     assert_eq!(cs["items"][0]["id"], c3.as_str());
-    let (_, found) = get(&app, "/api/v2/catalog/courses?q=lms-2").await;
-    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    let found = get_ok(&app, "/api/v2/catalog/courses?q=lms-2").await;
+    assert_eq!(items(&found).len(), 1);
     assert_eq!(found["items"][0]["id"], c2.as_str());
 
     // Detail with the current effective price; the hidden course is 404.
-    let (s, d) = get(&app, &format!("/api/v2/catalog/courses/{c1}")).await;
-    assert_eq!(s, StatusCode::OK);
+    let d = get_ok(&app, &format!("/api/v2/catalog/courses/{c1}")).await;
     assert_eq!(d["price"]["basePrice"], 4900);
     assert_eq!(d["price"]["currency"], "USD");
     assert_eq!(d["revenueSplit"]["creator"], 0.4);
@@ -81,29 +85,28 @@ async fn admin_builds_a_catalog_that_learners_browse() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Program with ordered courses and a bundle price.
-    let (s, p) = post(
+    let p = post_expect(
         &app,
         &admin,
         "/api/v2/admin/catalog/programs",
         json!({
             "title": "Track", "departmentId": "cs", "courseIds": [c2, c1], "published": true
         }),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED, "{p}");
     let pid = p["id"].as_str().unwrap();
-    let (s, _) = post(
+    post_expect(
         &app,
         &admin,
         "/api/v2/admin/pricing",
         json!({
             "programId": pid, "priceType": "one-time", "currency": "USD", "basePrice": 9000
         }),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let (s, pd) = get(&app, &format!("/api/v2/catalog/programs/{pid}")).await;
-    assert_eq!(s, StatusCode::OK);
+    let pd = get_ok(&app, &format!("/api/v2/catalog/programs/{pid}")).await;
     let order: Vec<&str> = pd["courses"]
         .as_array()
         .unwrap()
@@ -113,20 +116,18 @@ async fn admin_builds_a_catalog_that_learners_browse() {
     assert_eq!(order, vec![c2.as_str(), c1.as_str()]);
     assert_eq!(pd["price"]["basePrice"], 9000);
     assert_eq!(pd["individualTotal"], 4900 + 5900);
-    let (_, pl) = get(&app, "/api/v2/catalog/programs").await;
-    assert_eq!(pl["items"].as_array().unwrap().len(), 1);
+    let pl = get_ok(&app, "/api/v2/catalog/programs").await;
+    assert_eq!(items(&pl).len(), 1);
 
     // Department plans.
     for (interval, cents) in [("monthly", 2900), ("annual", 29000)] {
-        let (s, b) = post(&app, &admin, "/api/v2/admin/pricing", json!({
+        post_expect(&app, &admin, "/api/v2/admin/pricing", json!({
             "departmentId": "cs", "priceType": "subscription", "currency": "USD", "basePrice": cents,
             "subscription": {"interval": interval, "trialDays": 7}
-        }))
+        }), StatusCode::CREATED)
         .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
     }
-    let (s, dep) = get(&app, "/api/v2/catalog/departments/cs").await;
-    assert_eq!(s, StatusCode::OK);
+    let dep = get_ok(&app, "/api/v2/catalog/departments/cs").await;
     assert_eq!(dep["name"], "Computer Science");
     assert_eq!(dep["plans"].as_array().unwrap().len(), 2);
     assert_eq!(dep["subDepartmentIds"], json!(["cs-ai"]));
@@ -135,15 +136,15 @@ async fn admin_builds_a_catalog_that_learners_browse() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Display currency through an exchange rate; exact half-even rounding.
-    let (s, _) = put(
+    put_expect(
         &app,
         &admin,
         "/api/v2/admin/catalog/exchange-rates/EUR",
         json!({"rate": "0.92"}),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(s, StatusCode::OK);
-    let (_, eur) = get(&app, &format!("/api/v2/catalog/courses/{c1}?currency=EUR")).await;
+    let eur = get_ok(&app, &format!("/api/v2/catalog/courses/{c1}?currency=EUR")).await;
     assert_eq!(eur["displayPrice"]["amount"], 4508);
     assert_eq!(eur["displayPrice"]["currency"], "EUR");
     assert_eq!(
@@ -207,63 +208,60 @@ async fn prices_keep_their_history() {
     let (course, first) = course_with_price(&app, &admin, "lms-h", "cs", 4900).await;
 
     // A new price supersedes the current one; the old row stays, its window closed.
-    let (s, second) = post(
+    let second = post_expect(
         &app,
         &admin,
         "/api/v2/admin/pricing",
         json!({
             "courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 3900
         }),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let (_, d) = get(&app, &format!("/api/v2/catalog/courses/{course}")).await;
+    let d = get_ok(&app, &format!("/api/v2/catalog/courses/{course}")).await;
     assert_eq!(d["price"]["basePrice"], 3900);
-    let (_, hist) = get_as(
+    let hist = get_as_ok(
         &app,
         &admin,
         &format!("/api/v2/admin/pricing?courseId={course}"),
     )
     .await;
-    let items = hist["items"].as_array().unwrap();
-    assert_eq!(items.len(), 2);
-    assert_eq!(items[0]["id"], first.as_str());
+    let prices = items(&hist);
+    assert_eq!(prices.len(), 2);
+    assert_eq!(prices[0]["id"], first.as_str());
     assert!(
-        !items[0]["effectiveUntil"].is_null(),
+        !prices[0]["effectiveUntil"].is_null(),
         "the superseded price's window is closed"
     );
 
     // A price scheduled for the future does not apply yet.
     let future = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
-    let (s, _) = post(&app, &admin, "/api/v2/admin/pricing", json!({
+    post_expect(&app, &admin, "/api/v2/admin/pricing", json!({
         "courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 9900, "effectiveFrom": future
-    }))
+    }), StatusCode::CREATED)
     .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let (_, d) = get(&app, &format!("/api/v2/catalog/courses/{course}")).await;
+    let d = get_ok(&app, &format!("/api/v2/catalog/courses/{course}")).await;
     assert_eq!(d["price"]["basePrice"], 3900);
 
     // Deactivating keeps the row; the course then has no current price.
     let sid = second["id"].as_str().unwrap();
-    let r = app
-        .client
-        .delete(app.url(&format!("/api/v2/admin/pricing/{sid}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    let (s, b) = body(r).await;
-    assert_eq!(s, StatusCode::OK);
+    let b = send_expect(
+        app.client
+            .delete(app.url(&format!("/api/v2/admin/pricing/{sid}")))
+            .bearer_auth(&admin),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(b["isActive"], false);
-    let (_, d) = get(&app, &format!("/api/v2/catalog/courses/{course}")).await;
+    let d = get_ok(&app, &format!("/api/v2/catalog/courses/{course}")).await;
     assert!(d["price"].is_null(), "{d}");
-    let (_, inactive) = get_as(
+    let inactive = get_as_ok(
         &app,
         &admin,
         &format!("/api/v2/admin/pricing?courseId={course}&active=false"),
     )
     .await;
-    assert_eq!(inactive["items"].as_array().unwrap().len(), 1);
+    assert_eq!(items(&inactive).len(), 1);
     let cat = env.schema("catalog").await;
     assert_eq!(count(&cat, "SELECT count(*) FROM prices").await, 3);
     // The database itself refuses to delete price history.
@@ -358,11 +356,8 @@ async fn roles_and_departments_are_enforced_and_refusals_write_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let (s, list) = get_as(&app, &cs_admin, "/api/v2/admin/pricing").await;
-    assert_eq!(s, StatusCode::OK);
-    let listed: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
+    let list = get_as_ok(&app, &cs_admin, "/api/v2/admin/pricing").await;
+    let listed: Vec<&str> = items(&list)
         .iter()
         .map(|p| p["id"].as_str().unwrap())
         .collect();
@@ -546,7 +541,7 @@ async fn idempotency_key_replays_refuses_reuse_and_serialises_concurrent_duplica
     };
 
     let (s1, b1) = body(send("key-1", payload.clone()).await.unwrap()).await;
-    assert_eq!(s1, StatusCode::CREATED);
+    assert_eq!(s1, StatusCode::CREATED, "{b1}");
     let r2 = send("key-1", payload.clone()).await.unwrap();
     assert_eq!(r2.headers()["idempotent-replayed"], "true");
     let (s2, b2) = body(r2).await;
@@ -576,7 +571,7 @@ async fn idempotency_key_replays_refuses_reuse_and_serialises_concurrent_duplica
         .await
         .unwrap();
     let (s, b) = body(r).await;
-    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(s, StatusCode::CREATED, "{b}");
     assert_ne!(b["id"], b1["id"]);
     assert_eq!(
         count(&cat, "SELECT count(*) FROM prices WHERE amount_minor = 250").await,
@@ -632,8 +627,7 @@ async fn postgres_outage_makes_readyz_and_writes_503_without_partial_effects() {
     let app = TestApp::spawn(settings, &commerce::registry(), &["gateway", "catalog"]).await;
     let admin = env.token("admin-1", &["billing-admin"], &[]);
     let (course, _) = course_with_price(&app, &admin, "lms-pg", "cs", 100).await;
-    let (s, _) = get(&app, "/readyz").await;
-    assert_eq!(s, StatusCode::OK);
+    get_ok(&app, "/readyz").await;
 
     cable.cut();
     let (s, b) = get(&app, "/readyz").await;

@@ -10,3 +10,4 @@ mod catalog;
 mod gateway;
 mod helpers;
 mod purchase;
+mod testenv;

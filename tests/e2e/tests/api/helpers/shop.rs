@@ -1,0 +1,338 @@
+//! The shop fixture: the whole platform in one process plus a fake LMS speaking the connector
+//! contract, and typed steps of the purchase flow.
+
+use super::*;
+use fake_lms::FakeLms;
+use futures_util::TryStreamExt;
+use reqwest::StatusCode;
+use runtime::ServiceFactory;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use testkit::{TestApp, TestEnv, eventually};
+
+pub const LMS_KEY: &str = "test-lms-connector-key";
+pub const LMS_SECRET: &str = "whsec_dGVzdC1sbXMtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==";
+
+/// Fields drop in this order when a test panics before [`Shop::close`]: the platform stops
+/// first, then the environment removes its database and streams.
+pub struct Shop {
+    pub app: TestApp,
+    pub lms: FakeLms,
+    pub env: TestEnv,
+    pub admin: String,
+}
+
+impl Shop {
+    pub async fn open(extra: &[(&str, String)]) -> Shop {
+        Self::open_with(extra, commerce::registry()).await
+    }
+
+    pub async fn open_with(
+        extra: &[(&str, String)],
+        factories: Vec<Arc<dyn ServiceFactory>>,
+    ) -> Shop {
+        let env = TestEnv::new().await;
+        let lms = FakeLms::start(
+            fake_lms::Config {
+                api_key: LMS_KEY.into(),
+                webhook_url: String::new(),
+                webhook_secret: LMS_SECRET.into(),
+            },
+            0,
+        )
+        .unwrap();
+        let mut o: Vec<(&str, String)> = vec![
+            ("registration.lms_url", lms.url.clone()),
+            ("registration.lms_api_key", LMS_KEY.into()),
+            ("registration.lms_webhook_secret", LMS_SECRET.into()),
+            ("registration.retry_base_ms", "50".into()),
+        ];
+        o.extend(extra.iter().cloned());
+        let app = TestApp::spawn(env.settings(&o), &factories, &["all"]).await;
+        lms.set_webhook_url(&app.url("/api/v1/webhooks/enrollment-status"));
+        let admin = env.token("admin", &["billing-admin"], &[]);
+        Shop {
+            env,
+            app,
+            lms,
+            admin,
+        }
+    }
+
+    pub async fn close(self) {
+        self.app.stop().await;
+        self.lms.stop().await;
+        self.env.cleanup().await;
+    }
+
+    pub fn learner(&self, id: &str) -> String {
+        self.env.token(id, &["learner"], &[])
+    }
+
+    /// A published course in department `cs` priced `cents` (free when 0); returns its id.
+    pub async fn course(&self, lms: &str, cents: i64, approval: bool) -> String {
+        let mut body = course_body(lms, &format!("Course {lms}"), "cs");
+        body["approvalRequired"] = json!(approval);
+        let c = post_expect(
+            &self.app,
+            &self.admin,
+            "/api/v2/admin/catalog/courses",
+            body,
+            StatusCode::CREATED,
+        )
+        .await;
+        let id = c["id"].as_str().unwrap().to_string();
+        let price = if cents > 0 {
+            json!({
+                "courseId": id, "priceType": "one-time", "currency": "USD", "basePrice": cents
+            })
+        } else {
+            json!({
+                "courseId": id, "priceType": "free", "currency": "USD", "basePrice": 0
+            })
+        };
+        post_expect(
+            &self.app,
+            &self.admin,
+            "/api/v2/admin/pricing",
+            price,
+            StatusCode::CREATED,
+        )
+        .await;
+        id
+    }
+
+    /// A published program of `courses` with a one-time bundle price; returns its id.
+    pub async fn program(&self, courses: &[&str], cents: i64) -> String {
+        let p = post_expect(
+            &self.app,
+            &self.admin,
+            "/api/v2/admin/catalog/programs",
+            json!({
+                "title": "Track", "departmentId": "cs", "courseIds": courses, "published": true
+            }),
+            StatusCode::CREATED,
+        )
+        .await;
+        let id = p["id"].as_str().unwrap().to_string();
+        post_expect(
+            &self.app,
+            &self.admin,
+            "/api/v2/admin/pricing",
+            json!({
+                "programId": id, "priceType": "one-time", "currency": "USD", "basePrice": cents
+            }),
+            StatusCode::CREATED,
+        )
+        .await;
+        id
+    }
+
+    /// Adds an item to `token`'s cart, which must answer 201; returns the cart.
+    pub async fn add(&self, token: &str, kind: &str, id: &str) -> Value {
+        expect(
+            &format!("add {kind} {id} to the cart"),
+            StatusCode::CREATED,
+            self.try_add(token, kind, id).await,
+        )
+    }
+
+    /// Adds an item to `token`'s cart, for a test that asserts a refusal.
+    pub async fn try_add(&self, token: &str, kind: &str, id: &str) -> (StatusCode, Value) {
+        post(
+            &self.app,
+            token,
+            "/api/v2/cart/items",
+            json!({"itemType": kind, "itemId": id}),
+        )
+        .await
+    }
+
+    /// Checks `token`'s cart out into a new order (201); returns the order.
+    pub async fn checkout(&self, token: &str) -> Value {
+        expect(
+            "checkout",
+            StatusCode::CREATED,
+            self.try_checkout(token).await,
+        )
+    }
+
+    /// Checks `token`'s cart out, for a test that asserts the status itself.
+    pub async fn try_checkout(&self, token: &str) -> (StatusCode, Value) {
+        post(&self.app, token, "/api/v2/cart/checkout", json!({})).await
+    }
+
+    /// Creates the payment intent for `order` (201); returns the payment.
+    pub async fn intent(&self, token: &str, order: &str) -> Value {
+        post_expect(
+            &self.app,
+            token,
+            "/api/v2/payments/create-intent",
+            json!({"orderId": order}),
+            StatusCode::CREATED,
+        )
+        .await
+    }
+
+    /// Intent and confirmation with a Stripe test payment method; returns the payment.
+    pub async fn pay(&self, token: &str, order: &str, method: &str) -> Value {
+        let intent = self.intent(token, order).await;
+        post_expect(
+            &self.app,
+            token,
+            "/api/v2/payments/confirm",
+            json!({
+                "paymentId": intent["id"], "paymentMethod": method
+            }),
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// The order as `token` sees it (200).
+    pub async fn order(&self, token: &str, order: &str) -> Value {
+        get_as_ok(&self.app, token, &format!("/api/v2/orders/{order}")).await
+    }
+
+    /// Waits until the order has status `want`; every poll must answer 200.
+    pub async fn order_status(&self, token: &str, order: &str, want: &str) -> Value {
+        eventually(WAIT, &format!("order {want}"), || async {
+            let o = self.order(token, order).await;
+            (o["status"] == want).then_some(o)
+        })
+        .await
+    }
+
+    /// `token`'s own registrations; the answer must be 200 with a list.
+    pub async fn registrations(&self, token: &str) -> Vec<Value> {
+        let r = get_as_ok(&self.app, token, "/api/v2/registrations").await;
+        items(&r).clone()
+    }
+
+    /// Waits until `token` has exactly `n` registrations, all with `status`.
+    pub async fn registrations_all(&self, token: &str, n: usize, status: &str) -> Vec<Value> {
+        eventually(WAIT, &format!("{n} registrations {status}"), || async {
+            let regs = self.registrations(token).await;
+            (regs.len() == n && regs.iter().all(|r| r["status"] == status)).then_some(regs)
+        })
+        .await
+    }
+    /// Waits until the event flow has come to rest: the positive signal to wait for before
+    /// asserting that something did *not* happen. It holds when every service's outbox is
+    /// published (every event a decision wrote is on the stream), every durable consumer of this
+    /// test's streams (registration's order consumer among them) has acknowledged everything it
+    /// was sent, and no message reached the streams while this was being checked.
+    pub async fn settled(&self) {
+        let mut outboxes = Vec::new();
+        for schema in ["catalog", "cart_order", "payment", "registration"] {
+            outboxes.push(self.env.schema(schema).await);
+        }
+        let js = async_nats::jetstream::new(async_nats::connect(&self.env.nats_url).await.unwrap());
+        let streams = ["COMMERCE", "INBOUND"].map(|s| format!("{s}{}", self.env.stream_suffix));
+        let published = || async {
+            for db in &outboxes {
+                if bus::outbox::pending(db).await.ok()? > 0 {
+                    return None;
+                }
+            }
+            Some(())
+        };
+        eventually(WAIT, "the event flow settled", || async {
+            let before = last_sequences(&js, &streams).await?;
+            published().await?;
+            let mut consumers = Vec::new();
+            for name in &streams {
+                let stream = js.get_stream(name).await.ok()?;
+                let infos: Vec<_> = stream.consumers().try_collect().await.ok()?;
+                for c in infos {
+                    if c.num_pending > 0 || c.num_ack_pending > 0 {
+                        return None;
+                    }
+                    consumers.push(c.name);
+                }
+            }
+            if !consumers.iter().any(|c| c == registration::ORDERS_CONSUMER) {
+                return None;
+            }
+            published().await?;
+            (last_sequences(&js, &streams).await? == before).then_some(())
+        })
+        .await;
+    }
+}
+
+/// The last sequence of each stream, or `None` when one cannot be read.
+async fn last_sequences(
+    js: &async_nats::jetstream::Context,
+    streams: &[String],
+) -> Option<Vec<u64>> {
+    let mut seqs = Vec::new();
+    for name in streams {
+        let mut stream = js.get_stream(name).await.ok()?;
+        seqs.push(stream.info().await.ok()?.state.last_sequence);
+    }
+    Some(seqs)
+}
+
+/// The catalog the happy-path tests buy from: course A alone (49.00) and a program of courses B
+/// (59.00) and C (79.00) priced as a bundle (110.00); together 159.00.
+pub struct Basket {
+    pub a: String,
+    pub c: String,
+    pub p: String,
+}
+
+impl Basket {
+    pub async fn stock(shop: &Shop) -> Basket {
+        let a = shop.course("lms-a", 4900, false).await;
+        let b = shop.course("lms-b", 5900, false).await;
+        let c = shop.course("lms-c", 7900, false).await;
+        let p = shop.program(&[&b, &c], 11_000).await;
+        Basket { a, c, p }
+    }
+
+    /// Course A and the program in `learner`'s cart, checked out; returns the order id.
+    pub async fn check_out(&self, shop: &Shop, learner: &str) -> String {
+        shop.add(learner, "course", &self.a).await;
+        shop.add(learner, "program", &self.p).await;
+        let order = shop.checkout(learner).await;
+        order["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// `learner-1` has bought the whole [`Basket`] with a good card: the order is completed and
+/// its three courses are enrolled.
+pub struct Bought {
+    pub basket: Basket,
+    pub learner: String,
+    pub oid: String,
+    pub paid: Value,
+    pub regs: Vec<Value>,
+}
+
+impl Bought {
+    pub async fn everything(shop: &Shop) -> Bought {
+        let basket = Basket::stock(shop).await;
+        let learner = shop.learner("learner-1");
+        let oid = basket.check_out(shop, &learner).await;
+        let paid = shop.pay(&learner, &oid, "pm_card_visa").await;
+        shop.order_status(&learner, &oid, "completed").await;
+        let regs = shop.registrations_all(&learner, 3, "enrolled").await;
+        Bought {
+            basket,
+            learner,
+            oid,
+            paid,
+            regs,
+        }
+    }
+}
+
+/// The typed helpers' own guard: a list read that the platform refuses fails loudly, with the
+/// status, instead of reading as an empty list ("another learner sees nothing" on a 401).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "expected 200 OK, got 401 Unauthorized")]
+async fn a_refused_list_read_panics_instead_of_reading_as_empty() {
+    let shop = Shop::open(&[]).await;
+    shop.registrations("not-a-token").await;
+}

@@ -1,0 +1,290 @@
+//! Paying: declined and authentication-required cards, a confirm racing its own webhooks, a
+//! capture after the order failed, and concurrent intents under one idempotency key.
+
+use crate::helpers::shop::*;
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_card_fails_the_order_and_registers_nothing() {
+    let shop = Shop::open(&[]).await;
+    let a = shop.course("lms-a", 4900, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let order = shop.checkout(&learner).await;
+    let oid = order["id"].as_str().unwrap();
+    let paid = shop.pay(&learner, oid, "pm_card_visa_chargeDeclined").await;
+    assert_eq!(paid["status"], "failed");
+    assert!(paid["failureReason"].as_str().unwrap().contains("declined"));
+    let failed = shop.order_status(&learner, oid, "failed").await;
+    assert_eq!(failed["paymentStatus"], "failed");
+    // Positive signal first: the decline has run its whole course. The payment row is final
+    // (`failed`), and the event flow has settled: every outbox is published, so `order.failed`
+    // and anything written before it are on the stream, and every consumer, registration's
+    // `order.completed` consumer included, has acknowledged all it was sent. Registrations come
+    // only from that consumer and LMS requests only from registrations, so the checks below
+    // now prove "nothing was registered", where a sleep only proved "not yet".
+    let pay = shop.env.schema("payment").await;
+    assert_eq!(
+        count(
+            &pay,
+            "SELECT count(*) FROM payments WHERE status = 'failed'"
+        )
+        .await,
+        1
+    );
+    shop.settled().await;
+    assert!(shop.registrations(&learner).await.is_empty());
+    let reg = shop.env.schema("registration").await;
+    assert_eq!(count(&reg, "SELECT count(*) FROM deliveries").await, 0);
+    assert!(shop.lms.received().is_empty());
+    // The authentication-required card needs action and completes nothing.
+    let b = shop.course("lms-b", 100, false).await;
+    shop.add(&learner, "course", &b).await;
+    let order = shop.checkout(&learner).await;
+    let paid = shop
+        .pay(
+            &learner,
+            order["id"].as_str().unwrap(),
+            "pm_card_authenticationRequired",
+        )
+        .await;
+    assert_eq!(paid["status"], "processing");
+    assert_eq!(paid["nextAction"], "use_stripe_sdk");
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_checkouts_or_intents_with_one_key_make_one_order_and_one_payment() {
+    // A burst above the gateway's default rate limit is part of this test's load.
+    let shop = Shop::open(&[("gateway.rate_limit_burst", "100".into())]).await;
+    let a = shop.course("lms-a", 4900, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let send = |path: &'static str, body: Value, key: &'static str| {
+        shop.app
+            .client
+            .post(shop.app.url(path))
+            .bearer_auth(&learner)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let results = futures_util::future::join_all(
+        (0..20).map(|_| send("/api/v2/cart/checkout", json!({}), "checkout-1")),
+    )
+    .await;
+    let mut orders = std::collections::HashSet::new();
+    for r in results {
+        let (s, b) = body(r.unwrap()).await;
+        match s {
+            StatusCode::CREATED | StatusCode::OK => {
+                orders.insert(b["id"].as_str().unwrap().to_string());
+            }
+            StatusCode::CONFLICT => assert_eq!(b["code"], "idempotency_key_in_use", "{b}"),
+            other => panic!("{other}: {b}"),
+        }
+    }
+    assert_eq!(orders.len(), 1);
+    let oid = orders.into_iter().next().unwrap();
+    let co = shop.env.schema("cart_order").await;
+    assert_eq!(count(&co, "SELECT count(*) FROM orders").await, 1);
+
+    let body_ = json!({"orderId": oid});
+    let results = futures_util::future::join_all(
+        (0..20).map(|_| send("/api/v2/payments/create-intent", body_.clone(), "intent-1")),
+    )
+    .await;
+    let mut payments = std::collections::HashSet::new();
+    for r in results {
+        let (s, b) = body(r.unwrap()).await;
+        match s {
+            StatusCode::CREATED | StatusCode::OK => {
+                payments.insert(b["id"].as_str().unwrap().to_string());
+            }
+            StatusCode::CONFLICT => assert_eq!(b["code"], "idempotency_key_in_use", "{b}"),
+            other => panic!("{other}: {b}"),
+        }
+    }
+    assert_eq!(payments.len(), 1);
+    // Without a key, a second intent for the same order is still the same payment.
+    let (s, again) = post(
+        &shop.app,
+        &learner,
+        "/api/v2/payments/create-intent",
+        json!({"orderId": oid, "amount": 1}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert!(payments.contains(again["id"].as_str().unwrap()));
+    assert_eq!(again["amount"], 4900, "the amount comes from the order");
+    let pay = shop.env.schema("payment").await;
+    assert_eq!(count(&pay, "SELECT count(*) FROM payments").await, 1);
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirm_racing_its_webhooks_completes_exactly_once() {
+    let secret = "whsec_race_test_secret_0123456789";
+    // The sandbox's own webhooks go nowhere here; the test sends them itself, many times.
+    let shop = Shop::open(&[
+        ("payment.sandbox_webhook_secret", secret.into()),
+        (
+            "payment.sandbox_webhook_url",
+            "http://127.0.0.1:9/nowhere".into(),
+        ),
+    ])
+    .await;
+    let a = shop.course("lms-a", 4900, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let order = shop.checkout(&learner).await;
+    let oid = order["id"].as_str().unwrap().to_string();
+    let intent = shop.intent(&learner, &oid).await;
+    let event = json!({
+        "id": "evt_race_1", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": intent["intentId"], "amount": 4900, "currency": "usd", "status": "succeeded"}}
+    })
+    .to_string();
+    let webhook = || {
+        let sig = payment::processor::sandbox::sign(
+            secret,
+            chrono::Utc::now().timestamp(),
+            event.as_bytes(),
+        );
+        shop.app
+            .client
+            .post(shop.app.url("/api/v2/payments/webhook/sandbox"))
+            .header("Stripe-Signature", sig)
+            .body(event.clone())
+            .send()
+    };
+    let confirm = || {
+        shop.app
+            .client
+            .post(shop.app.url("/api/v2/payments/confirm"))
+            .bearer_auth(&learner)
+            .json(&json!({"paymentId": intent["id"], "paymentMethod": "pm_card_visa"}))
+            .send()
+    };
+    let (hooks, confirms) = tokio::join!(
+        futures_util::future::join_all((0..5).map(|_| webhook())),
+        futures_util::future::join_all((0..5).map(|_| confirm())),
+    );
+    assert!(
+        hooks
+            .iter()
+            .all(|r| r.as_ref().unwrap().status() == StatusCode::ACCEPTED)
+    );
+    for r in confirms {
+        let (s, b) = body(r.unwrap()).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["status"], "succeeded");
+    }
+    shop.order_status(&learner, &oid, "completed").await;
+    shop.registrations_all(&learner, 1, "enrolled").await;
+    let pay = shop.env.schema("payment").await;
+    let co = shop.env.schema("cart_order").await;
+    assert_eq!(
+        count(
+            &pay,
+            "SELECT count(*) FROM outbox WHERE subject = 'commerce.payment.succeeded'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &pay,
+            "SELECT count(*) FROM payment_audit WHERE action = 'succeeded'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &co,
+            "SELECT count(*) FROM outbox WHERE subject = 'commerce.order.completed'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(shop.lms.received().len(), 1);
+    // A forged webhook changes nothing and is acknowledged to the sender only as received.
+    let forged = shop
+        .app
+        .client
+        .post(shop.app.url("/api/v2/payments/webhook/sandbox"))
+        .header("Stripe-Signature", "t=1,v1=00")
+        .body(event.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::ACCEPTED);
+    // Payments are immutable in the database itself.
+    assert!(
+        sea_orm::ConnectionTrait::execute_unprepared(&pay, "DELETE FROM payments")
+            .await
+            .is_err()
+    );
+    assert!(
+        sea_orm::ConnectionTrait::execute_unprepared(&pay, "UPDATE payments SET amount_minor = 1")
+            .await
+            .is_err()
+    );
+    assert!(
+        sea_orm::ConnectionTrait::execute_unprepared(&pay, "UPDATE payments SET status = 'failed'")
+            .await
+            .is_err()
+    );
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_captured_after_the_order_failed_still_completes_it() {
+    let shop = Shop::open(&[]).await;
+    let a = shop.course("lms-a", 1000, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let order = shop.checkout(&learner).await;
+    let oid = order["id"].as_str().unwrap().to_string();
+    let declined = shop
+        .pay(&learner, &oid, "pm_card_visa_chargeDeclined")
+        .await;
+    shop.order_status(&learner, &oid, "failed").await;
+    // A second payment that the processor captured while the order was failing (a retry racing
+    // the decline): the learner paid, so the order completes and the course is theirs.
+    let late = events::commerce::v1::PaymentSucceeded {
+        payment_id: uuid::Uuid::now_v7().to_string(),
+        order_id: oid.clone(),
+        user_id: "learner-1".into(),
+        processor: "sandbox".into(),
+        processor_transaction_id: "ch_late".into(),
+        amount_minor: 1000,
+        currency: "USD".into(),
+        processor_fee_minor: 0,
+        succeeded_at: chrono::Utc::now().to_rfc3339(),
+    };
+    let bus = bus::Bus::connect(&shop.env.settings(&[]).bus())
+        .await
+        .unwrap();
+    let env_ = events::Envelope::new(
+        "commerce.v1.PaymentSucceeded",
+        "payment",
+        chrono::Utc::now(),
+        None,
+    );
+    bus.publish(
+        events::subjects::PAYMENT_SUCCEEDED,
+        env_.to_headers(),
+        prost::Message::encode_to_vec(&late).into(),
+    )
+    .await
+    .unwrap();
+    let done = shop.order_status(&learner, &oid, "completed").await;
+    assert!(done["failureReason"].is_null());
+    assert_ne!(done["paymentId"], declined["id"]);
+    shop.registrations_all(&learner, 1, "enrolled").await;
+    shop.close().await;
+}
