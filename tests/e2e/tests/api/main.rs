@@ -10,4 +10,5 @@ mod catalog;
 mod gateway;
 mod helpers;
 mod purchase;
+mod services;
 mod testenv;

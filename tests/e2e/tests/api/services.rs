@@ -1,0 +1,154 @@
+//! Services tested alone, without the gateway or the services around them: events go in through
+//! JetStream as the other services would publish them, and the service's own HTTP API and its
+//! outside peers (the fake LMS) show what it did.
+
+use crate::helpers::shop::{LMS_KEY, LMS_SECRET};
+use crate::helpers::*;
+use bus::Bus;
+use events::commerce::v1 as ev;
+use fake_lms::{Behaviour, FakeLms};
+use prost::Message;
+use reqwest::StatusCode;
+use testkit::{TestApp, TestEnv, eventually};
+
+fn order_completed(user: &str, course: &uuid::Uuid, amounts: bool) -> ev::OrderCompleted {
+    ev::OrderCompleted {
+        order_id: uuid::Uuid::now_v7().to_string(),
+        order_number: "ORD-2026-00042".into(),
+        user_id: user.into(),
+        lines: vec![ev::OrderLine {
+            item_type: "course".into(),
+            item_id: course.to_string(),
+            name: "Rust".into(),
+            price_minor: 4900,
+            department_id: "cs".into(),
+            courses: vec![ev::LineCourse {
+                course_id: course.to_string(),
+                lms_course_id: "lms-rust".into(),
+                title: "Rust".into(),
+                creator_id: "creator-1".into(),
+                instructor_id: "instructor-1".into(),
+                approval_required: false,
+                revenue_split: Some(ev::RevenueSplit {
+                    platform_bps: 3000,
+                    creator_bps: 4000,
+                    instructor_bps: 3000,
+                }),
+                allocated_minor: 4900,
+            }],
+            ..Default::default()
+        }],
+        amounts: amounts.then(|| ev::Amounts {
+            subtotal_minor: 4900,
+            total_minor: 4900,
+            display_currency: "USD".into(),
+            settlement_total_minor: 4900,
+            settlement_currency: "USD".into(),
+            exchange_rate: "1".into(),
+            ..Default::default()
+        }),
+        payment_id: uuid::Uuid::now_v7().to_string(),
+        completed_at: "2026-11-28T10:00:00Z".into(),
+    }
+}
+
+async fn publish(bus: &Bus, e: &ev::OrderCompleted) -> uuid::Uuid {
+    let envelope = events::Envelope::new(
+        "commerce.v1.OrderCompleted",
+        "test",
+        chrono::Utc::now(),
+        None,
+    );
+    bus.publish(
+        events::subjects::ORDER_COMPLETED,
+        envelope.to_headers(),
+        e.encode_to_vec().into(),
+    )
+    .await
+    .unwrap();
+    envelope.id
+}
+
+/// Registration alone: an `order.completed` becomes a registration and one enrollment request
+/// with the spec's payload; an event that breaks the contract is dead-lettered at its first
+/// delivery (a permanent error), not after every backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_alone_turns_an_order_into_an_enrollment_request() {
+    let env = TestEnv::new().await;
+    let lms = FakeLms::start(
+        fake_lms::Config {
+            api_key: LMS_KEY.into(),
+            webhook_url: String::new(),
+            webhook_secret: LMS_SECRET.into(),
+        },
+        0,
+    )
+    .unwrap();
+    lms.set_behaviour(Behaviour::Silent);
+    let settings = env.settings(&[
+        ("registration.lms_url", lms.url.clone()),
+        ("registration.lms_api_key", LMS_KEY.into()),
+        ("registration.lms_webhook_secret", LMS_SECRET.into()),
+    ]);
+    let bus = Bus::connect(&settings.bus()).await.unwrap();
+    let app = TestApp::spawn(settings, &commerce::registry(), &["registration"]).await;
+
+    let course = uuid::Uuid::now_v7();
+    publish(&bus, &order_completed("learner-1", &course, true)).await;
+    let sent = eventually(WAIT, "the enrollment request at the LMS", || {
+        let lms = &lms;
+        async move { lms.received().into_iter().next() }
+    })
+    .await;
+    let payload = &sent.body["payload"];
+    assert_eq!(payload["userId"], "learner-1");
+    assert_eq!(payload["courseId"], "lms-rust");
+    assert_eq!(payload["purchaseMetadata"]["grossAmount"], 4900);
+    assert_eq!(payload["purchaseMetadata"]["currency"], "USD");
+    assert_eq!(payload["purchaseMetadata"]["contentCreatorId"], "creator-1");
+
+    // The learner sees it through registration's own API; another learner sees nothing.
+    let learner = env.token("learner-1", &["learner"], &[]);
+    let mine = eventually(WAIT, "the delivery recorded", || {
+        let (app, learner) = (&app, &learner);
+        async move {
+            let list = get_as_ok(app, learner, "/api/v2/registrations").await;
+            (list["items"][0]["deliveryStatus"] == "delivered").then_some(list)
+        }
+    })
+    .await;
+    let regs = items(&mine);
+    assert_eq!(regs.len(), 1);
+    assert_eq!(regs[0]["courseId"], course.to_string());
+    assert_eq!(regs[0]["status"], "approved");
+    assert_eq!(regs[0]["deliveryStatus"], "delivered");
+    let other = env.token("learner-2", &["learner"], &[]);
+    assert!(items(&get_as_ok(&app, &other, "/api/v2/registrations").await).is_empty());
+
+    // An order event without its amounts can never be applied: dead-lettered at once.
+    let poison = publish(&bus, &order_completed("learner-3", &course, false)).await;
+    let letters = eventually(WAIT, "the poison order dead-lettered", || {
+        let bus = bus.clone();
+        async move { bus.dead_letters().await.ok().filter(|l| !l.is_empty()) }
+    })
+    .await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].event_id, poison.to_string());
+    assert_eq!(letters[0].consumer, registration::ORDERS_CONSUMER);
+    assert_eq!(
+        letters[0].deliveries, "1",
+        "permanent errors are not retried"
+    );
+    assert!(
+        letters[0].reason.contains("amounts"),
+        "{}",
+        letters[0].reason
+    );
+    let third = env.token("learner-3", &["learner"], &[]);
+    let (status, _) = get_as(&app, &third, "/api/v2/registrations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lms.received().len(), 1, "nothing sent for the poison order");
+    app.stop().await;
+    lms.stop().await;
+    env.cleanup().await;
+}
