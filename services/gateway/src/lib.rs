@@ -8,13 +8,18 @@
 //! - serves the merged OpenAPI document at `/api/openapi.json` and a docs page at `/api/docs/`.
 //!
 //! # Layout
-//! [`routing`] (who owns which path), [`proxy`], [`ratelimit`], [`webhooks`], [`docs`].
+//! - [`config`]: the `[gateway]` settings, validated.
+//! - [`domain`]: who owns which path (declared by each service), rate-limited paths, token buckets.
+//! - [`routes`]: the proxy, the webhook relay, the OpenAPI document.
+//!
+//! The gateway owns no data: it has no storage, migration, views, events or consumers.
 
-pub mod docs;
-pub mod proxy;
-pub mod ratelimit;
-pub mod routing;
-pub mod webhooks;
+pub mod config;
+pub mod domain;
+pub mod routes;
+
+use domain::ratelimit;
+use routes::{docs, proxy, webhooks};
 
 use futures_util::future::BoxFuture;
 use runtime::{Context, Mounted, ServiceFactory, Settings, StartError};
@@ -37,8 +42,8 @@ impl ServiceFactory for GatewayService {
 
     fn build(&self, ctx: Context) -> BoxFuture<'_, Result<Mounted, StartError>> {
         Box::pin(async move {
-            let settings = &ctx.settings.gateway;
-            let timeout = Duration::from_millis(settings.timeout_ms);
+            let settings = config::GatewayConfig::load(&ctx.settings)?;
+            let timeout = settings.timeout;
             let client = reqwest::Client::builder()
                 .timeout(timeout)
                 .connect_timeout(Duration::from_secs(2))
@@ -65,8 +70,8 @@ impl ServiceFactory for GatewayService {
                 .collect();
             let doc = docs::merged(&routed);
             let limiter = Arc::new(ratelimit::RateLimiter::new(
-                settings.rate_limit_per_minute,
-                settings.rate_limit_burst,
+                settings.rate_per_minute,
+                settings.burst,
             ));
             let proxy_state = actix_web::web::Data::new(proxy::Proxy {
                 client,

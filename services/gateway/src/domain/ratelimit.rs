@@ -3,7 +3,7 @@
 //! The key is the bearer token when there is one (each login gets its own bucket), otherwise the
 //! peer address. Buckets idle for ten minutes are dropped.
 
-use crate::routing::is_rate_limited;
+use super::routing::is_rate_limited;
 use actix_web::dev::ServiceRequest;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

@@ -1,0 +1,34 @@
+//! The gateway's settings: the `[gateway]` section, which the runtime keeps among the
+//! infrastructure settings because every deployment shape needs it. Read and validated here.
+
+use runtime::{Settings, StartError};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Base URL of each service hosted elsewhere (`cart-order` or `cart_order`).
+    pub upstreams: BTreeMap<String, String>,
+    /// How long a proxied request may take.
+    pub timeout: Duration,
+    /// Checkout and payment POSTs per minute per caller, and the burst allowed.
+    pub rate_per_minute: u32,
+    pub burst: u32,
+}
+
+impl GatewayConfig {
+    pub fn load(settings: &Settings) -> Result<GatewayConfig, StartError> {
+        let g = &settings.gateway;
+        if g.timeout_ms == 0 {
+            return Err(StartError::Other(
+                "gateway.timeout_ms must be positive".into(),
+            ));
+        }
+        Ok(GatewayConfig {
+            upstreams: g.upstreams.clone(),
+            timeout: Duration::from_millis(g.timeout_ms),
+            rate_per_minute: g.rate_limit_per_minute,
+            burst: g.rate_limit_burst,
+        })
+    }
+}
