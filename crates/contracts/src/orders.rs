@@ -22,6 +22,16 @@ pub struct OrderForPayment {
     pub department_ids: Vec<String>,
 }
 
+impl OrderForPayment {
+    /// The amount to charge; an unknown currency breaks the contract.
+    pub fn amount(&self) -> Result<kernel::Money, kernel::MoneyError> {
+        Ok(kernel::Money::new(
+            self.total,
+            kernel::Currency::parse(&self.currency)?,
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +52,14 @@ mod tests {
         assert_eq!(json["departmentIds"][0], "cs");
         assert_eq!(serde_json::from_value::<OrderForPayment>(json).unwrap(), o);
         assert_eq!(order_path(o.id), format!("/internal/v1/orders/{}", o.id));
+        assert_eq!(
+            o.amount().unwrap(),
+            kernel::Money::new(4900, kernel::Currency::USD)
+        );
+        let bad = OrderForPayment {
+            currency: "US".into(),
+            ..o
+        };
+        assert!(bad.amount().is_err());
     }
 }

@@ -43,10 +43,13 @@ impl Handler for PaymentHandler {
                             return Ok(());
                         }
                     }
-                    if e.amount_minor != order.total_minor || e.currency != order.currency {
+                    let total = order.total()?;
+                    let paid = kernel::Currency::parse(&e.currency)
+                        .map(|c| kernel::Money::new(e.amount_minor, c))
+                        .map_err(|err| HandlerError::permanent(err.to_string()))?;
+                    if paid != total {
                         return Err(HandlerError::permanent(format!(
-                            "payment of {} {} does not match order total {} {}",
-                            e.amount_minor, e.currency, order.total_minor, order.currency
+                            "payment of {paid} does not match order total {total}"
                         )));
                     }
                     let items = storage::order_items(txn, &[order_id])

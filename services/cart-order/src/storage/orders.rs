@@ -265,6 +265,13 @@ pub async fn list_orders(
 }
 
 impl OrderRow {
+    /// The order's total; a currency the kernel does not know is corrupt data.
+    pub fn total(&self) -> Result<kernel::Money, DbErr> {
+        let currency = kernel::Currency::parse(&self.currency)
+            .map_err(|e| DbErr::Custom(format!("order {}: {e}", self.id)))?;
+        Ok(kernel::Money::new(self.total_minor, currency))
+    }
+
     /// The row's status as the domain knows it; an unknown value is corrupt data, never a default.
     pub fn state(&self) -> Result<OrderStatus, DbErr> {
         OrderStatus::parse(&self.status).map_err(|e| DbErr::Custom(e.to_string()))

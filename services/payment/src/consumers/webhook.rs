@@ -77,8 +77,7 @@ impl Handler for WebhookHandler {
                 )));
             };
             if let Some(amount) = amount
-                && (amount.amount_minor() != p.amount_minor
-                    || amount.currency().code() != p.currency)
+                && amount != p.amount()?
             {
                 return Err(HandlerError::permanent(format!(
                     "webhook amount {amount} differs from payment {}",

@@ -10,7 +10,7 @@ use ::web::internal::InternalError;
 use ::web::page::PageQuery;
 use ::web::{ApiError, Caller, Json, Page, Reply};
 use actix_web::{HttpRequest, HttpResponse, web};
-use kernel::{Currency, Lifecycle, Money};
+use kernel::Lifecycle;
 use serde::Deserialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -48,10 +48,9 @@ pub async fn create_intent(
         .processors
         .for_department(order.department_ids.first().map(String::as_str))
         .ok_or_else(|| PaymentError::Corrupt("no payment processor configured".into()))?;
-    let amount = Money::new(
-        order.total,
-        Currency::parse(&order.currency).map_err(|e| PaymentError::Corrupt(e.to_string()))?,
-    );
+    let amount = order
+        .amount()
+        .map_err(|e| PaymentError::Corrupt(format!("order {}: {e}", order.id)))?;
     // The processor is called with no transaction open; its idempotency key is the payment id.
     let payment_id = kernel::new_id();
     let intent = processor
@@ -265,13 +264,12 @@ async fn charge(
         .processors
         .by_name(&p.processor)
         .ok_or_else(|| PaymentError::Corrupt(format!("processor {} unavailable", p.processor)))?;
-    let currency =
-        Currency::parse(&p.currency).map_err(|e| PaymentError::Corrupt(e.to_string()))?;
+    let amount = p.amount()?;
     processor
         .confirm(Confirm {
             intent_id: p.processor_intent_id.clone(),
             payment_method: payment_method.to_string(),
-            amount: Money::new(p.amount_minor, currency),
+            amount,
             order_id: p.order_id.to_string(),
             payment_id: p.id.to_string(),
         })

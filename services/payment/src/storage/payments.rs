@@ -169,6 +169,13 @@ pub async fn audit(
 }
 
 impl PaymentRow {
+    /// The payment's amount; a currency the kernel does not know is corrupt data.
+    pub fn amount(&self) -> Result<kernel::Money, DbErr> {
+        let currency = kernel::Currency::parse(&self.currency)
+            .map_err(|e| DbErr::Custom(format!("payment {}: {e}", self.id)))?;
+        Ok(kernel::Money::new(self.amount_minor, currency))
+    }
+
     /// The row's status as the domain knows it; an unknown value is corrupt data.
     pub fn state(&self) -> Result<PaymentStatus, DbErr> {
         PaymentStatus::parse(&self.status).map_err(|e| DbErr::Custom(e.to_string()))

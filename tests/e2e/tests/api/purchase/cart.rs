@@ -102,7 +102,7 @@ async fn an_owned_course_is_flagged_in_a_new_cart_and_refused_at_checkout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_purchases_are_refused_and_change_nothing() {
+async fn bad_cart_requests_are_refused_and_change_nothing() {
     let shop = Shop::open(&[]).await;
     let a = shop.course("lms-a", 4900, false).await;
     let learner = shop.learner("learner-1");
@@ -158,6 +158,17 @@ async fn bad_purchases_are_refused_and_change_nothing() {
     .await;
     assert_problem(s, &b, StatusCode::BAD_REQUEST, "session_required");
 
+    let co = shop.env.schema("cart_order").await;
+    assert_eq!(count(&co, "SELECT count(*) FROM cart_items").await, 0);
+    assert_eq!(count(&co, "SELECT count(*) FROM orders").await, 0);
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_changed_since_adding_answers_409_with_the_updated_cart_and_no_order() {
+    let shop = Shop::open(&[]).await;
+    let a = shop.course("lms-a", 4900, false).await;
+    let learner = shop.learner("learner-1");
     // A price change between adding and checking out: 409 with the updated cart, no order.
     shop.add(&learner, "course", &a).await;
     post_expect(
@@ -178,6 +189,16 @@ async fn bad_purchases_are_refused_and_change_nothing() {
     let order = shop.checkout(&learner).await;
     assert_eq!(order["total"], 5200);
 
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_for_other_learners_unknown_payments_card_data_and_paid_orders_are_refused() {
+    let shop = Shop::open(&[]).await;
+    let a = shop.course("lms-a", 5200, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let order = shop.checkout(&learner).await;
     // Another learner cannot pay this order; a paid order cannot be paid again.
     let other = shop.learner("learner-2");
     let oid = order["id"].as_str().unwrap();
@@ -216,6 +237,13 @@ async fn bad_purchases_are_refused_and_change_nothing() {
     .await;
     assert_problem(s, &b, StatusCode::CONFLICT, "order_not_pending");
 
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_free_order_completes_without_a_payment_and_enrolls() {
+    let shop = Shop::open(&[]).await;
+    let learner = shop.learner("learner-1");
     // A free course: the order completes without a payment.
     let free = shop.course("lms-free", 0, false).await;
     shop.add(&learner, "course", &free).await;
