@@ -3,15 +3,26 @@
 //! published as a `commerce.v1` catalog event through the outbox.
 //!
 //! # Layout
-//! - [`model`]: API shapes and their validation.
-//! - [`storage`]: SQL, composable in one transaction.
-//! - [`routes`]: one file per resource (`public`, `admin`, `pricing`).
-//! - [`migration`]: the `catalog` schema.
+//! - [`domain`]: the rules of courses, programs, prices, departments and exchange rates
+//!   (parse, don't validate), availability and display conversion, and the error enum with its
+//!   stable codes. Pure: unit-tested without Postgres.
+//! - [`model`]: request shapes (bodies, queries, path ids).
+//! - [`routes`]: HTTP, one file per resource (`courses`, `programs`, `departments`, `prices`,
+//!   `exchange_rates`, and `items`, the internal item endpoint); [`storage`]: SQL, one file per
+//!   table, composable in one transaction; [`views`]: API response shapes; [`events`]: the
+//!   published catalog events.
+//! - [`config`]: the settlement currency; [`migration`]: the `catalog` schema.
+//!
+//! The catalog consumes no events.
 
+pub mod config;
+pub mod domain;
+pub mod events;
 pub mod migration;
 pub mod model;
 pub mod routes;
 pub mod storage;
+pub mod views;
 
 use futures_util::future::BoxFuture;
 use kernel::{Clock, Currency, SystemClock};
@@ -30,6 +41,7 @@ pub struct Catalog {
     pub clock: Arc<dyn Clock>,
     /// Nudges the outbox relay after a commit.
     pub outbox: Arc<Notify>,
+    /// The currency prices are set in ([`config::CatalogConfig`]).
     pub settlement: Currency,
 }
 
@@ -59,15 +71,14 @@ impl ServiceFactory for CatalogService {
 
     fn build(&self, ctx: Context) -> BoxFuture<'_, Result<Mounted, StartError>> {
         Box::pin(async move {
+            let cfg = config::CatalogConfig::load(&ctx.settings)?;
             let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
             let relay = ctx.relay(&db);
-            let settlement = Currency::parse(&ctx.settings.commerce.settlement_currency)
-                .map_err(|e| StartError::Other(e.to_string()))?;
             let state = Catalog {
                 db: db.clone(),
                 clock: Arc::new(SystemClock),
                 outbox: relay.waker(),
-                settlement,
+                settlement: cfg.settlement,
             };
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {

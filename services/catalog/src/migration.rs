@@ -7,7 +7,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_init::Migration)]
+        vec![
+            Box::new(m20261126_000001_init::Migration),
+            Box::new(m20261128_000002_currency_text::Migration),
+        ]
     }
 }
 
@@ -115,6 +118,29 @@ mod m20261126_000001_init {
             let conn = manager.get_connection();
             runtime::migrate_infrastructure(conn).await?;
             db::execute_all(conn, SQL).await
+        }
+    }
+}
+
+mod m20261128_000002_currency_text {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000002_currency_text"
+        }
+    }
+
+    /// Currency codes as `TEXT` with a check, as in every other schema.
+    const CURRENCY_COLUMNS: &[(&str, &str)] =
+        &[("prices", "currency"), ("exchange_rates", "currency")];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::currency_columns_to_text(manager.get_connection(), CURRENCY_COLUMNS).await
         }
     }
 }

@@ -1,15 +1,17 @@
 //! `/api/v2/admin/pricing`: create (or supersede), list with history, deactivate. Prices are
 //! never deleted; a new price for the same target closes the window of the current one.
 
-use super::parse_id;
-use crate::model::*;
+use crate::domain::{CatalogError, PriceTarget, ValidPrice};
+use crate::events as published;
+use crate::model::{PriceInput, parse_id};
 use crate::storage::{self, PriceFilter};
+use crate::views::{self, PriceView};
 use crate::{Catalog, NAME};
+use ::events::subjects;
 use ::web::idempotency::{self, MaybeIdempotencyKey};
 use ::web::page::PageQuery;
 use ::web::{ApiError, Authorized, Json, Page, Reply, Role, roles};
 use actix_web::{HttpRequest, HttpResponse, web};
-use events::subjects;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
@@ -26,41 +28,36 @@ pub async fn create(
     body: Json<PriceInput>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    let v = body.value.clone().validate(now)?;
+    let v = ValidPrice::parse(body.value.clone(), now)?;
     let fp = idempotency::fingerprint(&req, &body.raw);
     let user = caller.user_id.clone();
     let resp = idempotency::run(&state.db, &user, key.0.as_ref(), &fp, |txn| async move {
-        let owner = match v.target {
-            PriceTarget::Course(id) => storage::course(&txn, id)
+        // The department that owns the target.
+        let owner = match &v.target {
+            PriceTarget::Course(id) => storage::course(&txn, *id)
                 .await?
                 .map(|c| c.department_id)
-                .ok_or_else(|| {
-                    ApiError::rule("unknown_course", format!("no course `{id}`"))
-                        .with_field("courseId")
-                })?,
-            PriceTarget::Program(id) => storage::program(&txn, id)
+                .ok_or(CatalogError::UnknownCourse {
+                id: *id,
+                field: "courseId",
+            })?,
+            PriceTarget::Program(id) => storage::program(&txn, *id)
                 .await?
                 .map(|p| p.department_id)
-                .ok_or_else(|| {
-                    ApiError::rule("unknown_program", format!("no program `{id}`"))
-                        .with_field("programId")
-                })?,
-            PriceTarget::Department => v.department_id.clone().unwrap_or_default(),
+                .ok_or(CatalogError::UnknownProgram(*id))?,
+            PriceTarget::Department(d) => d.clone(),
         };
         if let Some(given) = &v.department_id
             && *given != owner
         {
-            return Err(ApiError::rule(
-                "department_mismatch",
-                format!("the item belongs to department `{owner}`"),
-            )
-            .with_field("departmentId"));
+            return Err(CatalogError::DepartmentMismatch { owner }.into());
         }
         caller.require_department(Role::DeptAdmin, &owner)?;
         let row =
             storage::insert_price(&txn, kernel::new_id(), &v, &owner, &caller.user_id, now).await?;
-        bus::enqueue(&txn, NAME, subjects::PRICE_CREATED, &row.event()).await?;
-        Ok((txn, Reply::created(row.view())?))
+        let event = published::price_changed(&row)?;
+        bus::enqueue(&txn, NAME, subjects::PRICE_CREATED, &event).await?;
+        Ok((txn, Reply::created(views::price(&row)?)?))
     })
     .await?;
     state.outbox.notify_one();
@@ -109,7 +106,7 @@ pub async fn list(
     let rows = storage::list_prices(&state.db, &f).await?;
     let page = Page::from_rows(rows, f.limit, |r| r.id.to_string());
     Ok(HttpResponse::Ok().json(Page {
-        items: page.items.iter().map(|r| r.view()).collect(),
+        items: views::prices(&page.items)?,
         next_cursor: page.next_cursor,
     }))
 }
@@ -131,17 +128,18 @@ pub async fn deactivate(
     let resp = idempotency::run(&state.db, &user, key.0.as_ref(), &fp, |txn| async move {
         let current = storage::price(&txn, id)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("no price `{id}`")))?;
+            .ok_or_else(|| CatalogError::NotFound(format!("no price `{id}`")))?;
         caller.require_department(Role::DeptAdmin, &current.department_id)?;
         let row = match storage::deactivate_price(&txn, id, now).await? {
             Some(row) => {
-                bus::enqueue(&txn, NAME, subjects::PRICE_DEACTIVATED, &row.event()).await?;
+                let event = published::price_changed(&row)?;
+                bus::enqueue(&txn, NAME, subjects::PRICE_DEACTIVATED, &event).await?;
                 row
             }
             // Already inactive: deactivating again changes nothing.
             None => current,
         };
-        Ok((txn, Reply::ok(row.view())?))
+        Ok((txn, Reply::ok(views::price(&row)?)?))
     })
     .await?;
     state.outbox.notify_one();
