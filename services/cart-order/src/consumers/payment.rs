@@ -1,4 +1,5 @@
-//! `commerce.payment.succeeded` → order completed; `commerce.payment.failed` → order failed.
+//! `commerce.payment.succeeded` → order completed; `commerce.payment.failed` (a declined
+//! attempt) leaves the order payable.
 //! The order's own state guard makes every duplicate, late or reordered signal a no-op.
 
 use crate::domain::order::{Capture, on_capture};
@@ -69,21 +70,10 @@ impl Handler for PaymentHandler {
                     .map_err(handler_error)?;
                 }
                 PaymentFailed::TYPE => {
+                    // A declined attempt leaves the order payable (PAY-006): the learner retries
+                    // with another method; only expiry fails the order.
                     let e: PaymentFailed = d.decode()?;
-                    let order_id = events::fields::uuid("order_id", &e.order_id)?;
-                    let payment = events::fields::uuid("payment_id", &e.payment_id)?;
-                    if let Some(order) = storage::lock_order(txn, order_id).await? {
-                        storage::fail(
-                            txn,
-                            &order,
-                            OrderEvent::PaymentFailed,
-                            Some(payment),
-                            &e.failure_reason,
-                            now,
-                        )
-                        .await
-                        .map_err(handler_error)?;
-                    }
+                    tracing::info!(order = %e.order_id, reason = %e.failure_reason, "payment attempt declined; the order stays payable");
                 }
                 other => tracing::debug!(event_type = other, "ignored"),
             }

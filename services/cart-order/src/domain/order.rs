@@ -1,7 +1,7 @@
 //! The order's life: `pending → completed | failed`, and `failed → completed` when money was
-//! captured after all (a declined first attempt, or the unpaid-order expiry racing a slow
-//! confirmation). Every other move is illegal, so a duplicate, late or reordered signal changes
-//! nothing.
+//! captured after all (the unpaid-order expiry racing a slow confirmation). A declined card does
+//! not fail the order (PAY-006): it stays payable, with another method, until it expires. Every
+//! other move is illegal, so a duplicate, late or reordered signal changes nothing.
 
 use kernel::{IllegalTransition, Lifecycle, Transition};
 
@@ -20,8 +20,6 @@ pub enum OrderEvent {
     PaymentCaptured,
     /// Nothing to pay: a free order completes at checkout.
     NothingToPay,
-    /// The payment was declined or abandoned.
-    PaymentFailed,
     /// Not paid within the pending-order time.
     Expired,
 }
@@ -31,7 +29,6 @@ impl Transition for OrderEvent {
         match self {
             OrderEvent::PaymentCaptured => "capture a payment for",
             OrderEvent::NothingToPay => "complete for free",
-            OrderEvent::PaymentFailed => "fail the payment of",
             OrderEvent::Expired => "expire",
         }
     }
@@ -65,7 +62,7 @@ impl Lifecycle for OrderStatus {
             (Pending, PaymentCaptured | NothingToPay) => Ok(Completed),
             // The money was taken: the learner gets what they paid for.
             (Failed, PaymentCaptured) => Ok(Completed),
-            (Pending, PaymentFailed | Expired) => Ok(Failed),
+            (Pending, Expired) => Ok(Failed),
             _ => Err(self.illegal(event)),
         }
     }
@@ -110,11 +107,10 @@ mod tests {
 
     #[test]
     fn the_whole_transition_table() {
-        let events = [PaymentCaptured, NothingToPay, PaymentFailed, Expired];
+        let events = [PaymentCaptured, NothingToPay, Expired];
         let table: &[(OrderStatus, OrderEvent, Option<OrderStatus>)] = &[
             (Pending, PaymentCaptured, Some(Completed)),
             (Pending, NothingToPay, Some(Completed)),
-            (Pending, PaymentFailed, Some(Failed)),
             (Pending, Expired, Some(Failed)),
             (Failed, PaymentCaptured, Some(Completed)),
         ];

@@ -1,7 +1,9 @@
-//! A payment's life: `pending → processing` when a confirmation starts, then exactly one of
-//! `succeeded | failed` from either. A confirmation and any number of webhooks race on these
-//! moves; only the first settles, the rest are illegal and change nothing. "Requires action"
-//! (3-D Secure) leaves the state as it is: the payment settles later by webhook.
+//! A payment's life: `pending → processing` when a confirmation starts; a capture then settles
+//! it `succeeded`, while a decline returns it to `pending` with the reason (PAY-006: the learner
+//! retries with another method on the same payment, and the order stays payable until it
+//! expires). A confirmation and any number of webhooks race on these moves; only the first
+//! applies, the rest are illegal and change nothing. "Requires action" (3-D Secure) leaves the
+//! state as it is: the payment settles later by webhook.
 
 use kernel::{IllegalTransition, Lifecycle, Transition};
 
@@ -20,7 +22,7 @@ pub enum PaymentEvent {
     ConfirmStarted,
     /// The processor captured the money.
     Captured,
-    /// The processor declined or the payment failed.
+    /// The processor declined this attempt; the payment can be confirmed again.
     Declined,
     /// The processor needs the customer (3-D Secure); nothing settles yet.
     ActionRequired,
@@ -64,7 +66,9 @@ impl Lifecycle for PaymentStatus {
         match (self, event) {
             (Pending, ConfirmStarted) => Ok(Processing),
             (Pending | Processing, Captured) => Ok(Succeeded),
-            (Pending | Processing, Declined) => Ok(Failed),
+            // Only an attempt in flight can be declined: a late webhook for a decline already
+            // recorded finds the payment pending again and changes nothing.
+            (Processing, Declined) => Ok(Pending),
             (Pending | Processing, ActionRequired) => Ok(self),
             _ => Err(self.illegal(event)),
         }
@@ -93,8 +97,7 @@ mod tests {
             (Pending, ConfirmStarted, Processing),
             (Pending, Captured, Succeeded),
             (Processing, Captured, Succeeded),
-            (Pending, Declined, Failed),
-            (Processing, Declined, Failed),
+            (Processing, Declined, Pending),
             (Pending, ActionRequired, Pending),
             (Processing, ActionRequired, Processing),
         ];
@@ -117,6 +120,8 @@ mod tests {
         }
         assert_eq!(PaymentStatus::sources(&Captured), ["pending", "processing"]);
         assert_eq!(PaymentStatus::sources(&ConfirmStarted), ["pending"]);
+        assert_eq!(PaymentStatus::sources(&Declined), ["processing"]);
+        assert!(!Pending.is_settled(), "a declined payment stays payable");
         assert!(PaymentStatus::parse("refunded").is_err());
     }
 }

@@ -254,7 +254,8 @@ pub async fn settle(
     };
     let moved = c
         .execute_raw(pg(
-            "UPDATE payments SET status = $3, failure_reason = $4, transaction_id = $5, processed_at = $6, updated_at = $6
+            "UPDATE payments SET status = $3, failure_reason = $4, transaction_id = $5, updated_at = $6,
+                 processed_at = CASE WHEN $7 THEN $6 ELSE processed_at END
              WHERE id = $1 AND status = ANY($2)",
             vec![
                 p.id.into(),
@@ -263,6 +264,7 @@ pub async fn settle(
                 reason.clone().into(),
                 txid.clone().into(),
                 now.into(),
+                to.is_settled().into(),
             ],
         ))
         .await?
@@ -271,10 +273,14 @@ pub async fn settle(
     if !moved {
         return Ok(false);
     }
+    let action = match event {
+        PaymentEvent::Declined => "declined",
+        _ => to.as_str(),
+    };
     audit(
         c,
         p.id,
-        to.as_str(),
+        action,
         actor,
         Some(&p.status),
         Some(to.as_str()),

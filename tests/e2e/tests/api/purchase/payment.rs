@@ -1,44 +1,81 @@
-//! Paying: declined and authentication-required cards, a confirm racing its own webhooks, a
-//! capture after the order failed, and concurrent intents under one idempotency key.
+//! Paying: a declined card that leaves the order payable, an authentication-required card, a
+//! confirm racing its own webhooks, a capture after the order expired, and concurrent intents
+//! under one idempotency key.
 
 use crate::helpers::shop::*;
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_declined_card_fails_the_order_and_registers_nothing() {
+async fn a_declined_card_keeps_the_order_payable_and_registers_nothing_until_another_card_pays() {
     let shop = Shop::open(&[]).await;
     let a = shop.course("lms-a", 4900, false).await;
     let learner = shop.learner("learner-1");
     shop.add(&learner, "course", &a).await;
     let order = shop.checkout(&learner).await;
     let oid = order["id"].as_str().unwrap();
-    let paid = shop.pay(&learner, oid, "pm_card_visa_chargeDeclined").await;
-    assert_eq!(paid["status"], "failed");
-    assert!(paid["failureReason"].as_str().unwrap().contains("declined"));
-    let failed = shop.order_status(&learner, oid, "failed").await;
-    assert_eq!(failed["paymentStatus"], "failed");
-    // Positive signal first: the decline has run its whole course. The payment row is final
-    // (`failed`), and the event flow has settled: every outbox is published, so `order.failed`
-    // and anything written before it are on the stream, and every consumer, registration's
-    // `order.completed` consumer included, has acknowledged all it was sent. Registrations come
-    // only from that consumer and LMS requests only from registrations, so the checks below
-    // now prove "nothing was registered", where a sleep only proved "not yet".
+    let declined = shop.pay(&learner, oid, "pm_card_visa_chargeDeclined").await;
+    // PAY-006: the attempt failed, the payment did not; it waits for another method.
+    assert_eq!(declined["status"], "pending");
+    assert!(
+        declined["failureReason"]
+            .as_str()
+            .unwrap()
+            .contains("declined")
+    );
+    // Positive signal first: the decline has run its whole course. The audit row of the decline
+    // is written in the same transaction as its `payment.failed` outbox row, and `settled()`
+    // then waits until every outbox is published and every consumer (cart-order's payment
+    // consumer and registration's order consumer included) has acknowledged all it was sent.
     let pay = shop.env.schema("payment").await;
     assert_eq!(
         count(
             &pay,
-            "SELECT count(*) FROM payments WHERE status = 'failed'"
+            "SELECT count(*) FROM payment_audit WHERE action = 'declined'"
         )
         .await,
         1
     );
     shop.settled().await;
+    let still = shop.order(&learner, oid).await;
+    assert_eq!(
+        still["status"], "pending",
+        "a decline does not fail the order"
+    );
+    assert_eq!(still["paymentStatus"], "pending");
     assert!(shop.registrations(&learner).await.is_empty());
     let reg = shop.env.schema("registration").await;
     assert_eq!(count(&reg, "SELECT count(*) FROM deliveries").await, 0);
     assert!(shop.lms.received().is_empty());
+    // The same payment is offered again, and another card pays it: one payment, one capture.
+    let again = post_expect(
+        &shop.app,
+        &learner,
+        "/api/v2/payments/create-intent",
+        json!({"orderId": oid}),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(again["id"], declined["id"]);
+    let paid = post_expect(
+        &shop.app,
+        &learner,
+        "/api/v2/payments/confirm",
+        json!({"paymentId": declined["id"], "paymentMethod": "pm_card_visa"}),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(paid["status"], "succeeded");
+    assert!(paid["failureReason"].is_null());
+    shop.order_status(&learner, oid, "completed").await;
+    shop.registrations_all(&learner, 1, "enrolled").await;
+    assert_eq!(
+        count(&pay, "SELECT count(*) FROM payments").await,
+        1,
+        "one payment for the order"
+    );
     // The authentication-required card needs action and completes nothing.
     let b = shop.course("lms-b", 100, false).await;
     shop.add(&learner, "course", &b).await;
@@ -243,18 +280,31 @@ async fn a_confirm_racing_its_webhooks_completes_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_captured_after_the_order_failed_still_completes_it() {
-    let shop = Shop::open(&[]).await;
+    let clock = Arc::new(kernel::ManualClock::new(chrono::Utc::now()));
+    let mut factories = commerce::registry();
+    factories.retain(|f| f.name() != "cart-order");
+    factories.push(Arc::new(cart_order::CartOrderService {
+        clock: Some(clock.clone()),
+        ..Default::default()
+    }));
+    let shop = Shop::open_with(
+        &[
+            ("cart_order.pending_order_ttl_hours", "24".into()),
+            ("cart_order.expiry_interval_secs", "1".into()),
+        ],
+        factories,
+    )
+    .await;
     let a = shop.course("lms-a", 1000, false).await;
     let learner = shop.learner("learner-1");
     shop.add(&learner, "course", &a).await;
     let order = shop.checkout(&learner).await;
     let oid = order["id"].as_str().unwrap().to_string();
-    let declined = shop
-        .pay(&learner, &oid, "pm_card_visa_chargeDeclined")
-        .await;
+    // The order expires unpaid.
+    clock.advance(chrono::Duration::hours(25));
     shop.order_status(&learner, &oid, "failed").await;
-    // A second payment that the processor captured while the order was failing (a retry racing
-    // the decline): the learner paid, so the order completes and the course is theirs.
+    // A payment the processor captured while the order was expiring (a slow confirmation racing
+    // the expiry): the learner paid, so the order completes and the course is theirs.
     let late = events::commerce::v1::PaymentSucceeded {
         payment_id: uuid::Uuid::now_v7().to_string(),
         order_id: oid.clone(),
@@ -284,7 +334,7 @@ async fn a_payment_captured_after_the_order_failed_still_completes_it() {
     .unwrap();
     let done = shop.order_status(&learner, &oid, "completed").await;
     assert!(done["failureReason"].is_null());
-    assert_ne!(done["paymentId"], declined["id"]);
+    assert_eq!(done["paymentId"], late.payment_id.as_str());
     shop.registrations_all(&learner, 1, "enrolled").await;
     shop.close().await;
 }
