@@ -17,6 +17,10 @@ pub struct PaymentConfig {
     pub sandbox_webhook_secret: Secret,
     /// Where the sandbox sends its webhooks; empty = this deployment's gateway route.
     pub sandbox_webhook_url: String,
+    /// The sandbox's fee on a capture: basis points of the amount, plus a fixed part in minor
+    /// units, so offline runs carry real-looking fees.
+    pub sandbox_fee_bps: u32,
+    pub sandbox_fee_fixed_minor: i64,
 }
 
 impl PaymentConfig {
@@ -36,6 +40,9 @@ impl PaymentConfig {
         if !url.is_empty() && !http {
             return bad("sandbox_webhook_url must be an http(s) URL".into());
         }
+        if self.sandbox_fee_bps > 10_000 || self.sandbox_fee_fixed_minor < 0 {
+            return bad("sandbox fees must be 0 to 10000 bps and a non-negative fixed part".into());
+        }
         Ok(())
     }
 }
@@ -51,6 +58,8 @@ mod tests {
             "processors_by_department": {},
             "sandbox_webhook_secret": "whsec_0123456789abcdef",
             "sandbox_webhook_url": "",
+            "sandbox_fee_bps": 290,
+            "sandbox_fee_fixed_minor": 30,
         }))
         .unwrap();
         assert!(c.validate().is_ok());
@@ -58,8 +67,11 @@ mod tests {
         let mut short = c.clone();
         short.sandbox_webhook_secret = Secret::new("x");
         assert!(short.validate().is_err());
-        let mut url = c;
+        let mut url = c.clone();
         url.sandbox_webhook_url = "ftp://x".into();
         assert!(url.validate().is_err());
+        let mut fee = c;
+        fee.sandbox_fee_bps = 10_001;
+        assert!(fee.validate().is_err());
     }
 }

@@ -7,6 +7,7 @@ use events::commerce::v1 as ev;
 pub fn payment_succeeded(
     p: &PaymentRow,
     transaction_id: &str,
+    fee: kernel::Money,
     now: DateTime<Utc>,
 ) -> ev::PaymentSucceeded {
     ev::PaymentSucceeded {
@@ -17,7 +18,7 @@ pub fn payment_succeeded(
         processor_transaction_id: transaction_id.to_string(),
         amount_minor: p.amount_minor,
         currency: p.currency.clone(),
-        processor_fee_minor: 0,
+        processor_fee_minor: fee.amount_minor(),
         succeeded_at: now.to_rfc3339(),
     }
 }

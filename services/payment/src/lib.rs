@@ -83,6 +83,10 @@ impl ServiceFactory for PaymentService {
                 cfg.sandbox_webhook_secret.clone(),
                 &webhook_url,
                 clock.clone(),
+                processor::sandbox::transformers::FeePolicy {
+                    bps: cfg.sandbox_fee_bps,
+                    fixed_minor: cfg.sandbox_fee_fixed_minor,
+                },
             )
             .map_err(|e| StartError::Other(e.to_string()))?;
             let processors = processor::Processors::new(

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_init::Migration),
             Box::new(m20261128_000002_currency_text::Migration),
+            Box::new(m20261128_000003_processor_fee::Migration),
         ]
     }
 }
@@ -107,6 +108,30 @@ mod m20261128_000002_currency_text {
     impl MigrationTrait for Migration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             db::currency_columns_to_text(manager.get_connection(), CURRENCY_COLUMNS).await
+        }
+    }
+}
+
+mod m20261128_000003_processor_fee {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000003_processor_fee"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // What the processor kept of a capture; the revenue ledger allocates it over the lines.
+        "ALTER TABLE payments ADD COLUMN processor_fee_minor BIGINT CHECK (processor_fee_minor >= 0)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct PaymentView {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
+    /// What the processor kept of the capture, in minor units of `currency`.
+    pub processor_fee: Option<i64>,
 }
 
 impl PaymentRow {
@@ -46,6 +48,7 @@ impl PaymentRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             processed_at: self.processed_at,
+            processor_fee: self.processor_fee_minor,
         }
     }
 }

@@ -54,11 +54,13 @@ impl Handler for WebhookHandler {
                 WebhookEvent::PaymentSucceeded {
                     intent_id,
                     amount,
+                    fee,
                     event_id,
                 } => (
                     intent_id,
                     Outcome::Succeeded {
                         transaction_id: event_id,
+                        fee,
                     },
                     Some(amount),
                 ),

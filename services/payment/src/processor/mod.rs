@@ -72,9 +72,17 @@ pub struct Confirm {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Succeeded { transaction_id: String },
-    Failed { reason: String },
-    RequiresAction { next_action: String },
+    /// Captured; `fee` is what the processor keeps of it (the revenue ledger needs it).
+    Succeeded {
+        transaction_id: String,
+        fee: kernel::Money,
+    },
+    Failed {
+        reason: String,
+    },
+    RequiresAction {
+        next_action: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +99,7 @@ pub enum WebhookEvent {
         event_id: String,
         intent_id: String,
         amount: kernel::Money,
+        fee: kernel::Money,
     },
     PaymentFailed {
         event_id: String,

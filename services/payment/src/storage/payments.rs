@@ -29,10 +29,12 @@ pub struct PaymentRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub processed_at: Option<DateTime<Utc>>,
+    /// What the processor kept of the capture (set when it succeeds).
+    pub processor_fee_minor: Option<i64>,
 }
 
 const COLS: &str = "id, order_id, user_id, processor, processor_intent_id, client_secret, amount_minor, currency, \
-    status, failure_reason, transaction_id, created_at, updated_at, processed_at";
+    status, failure_reason, transaction_id, created_at, updated_at, processed_at, processor_fee_minor";
 
 pub struct NewPayment<'a> {
     pub id: Uuid,
@@ -230,11 +232,26 @@ pub async fn settle(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let (event, reason, txid) = match outcome {
-        Outcome::Succeeded { transaction_id } => {
-            (PaymentEvent::Captured, None, Some(transaction_id.clone()))
+    let (event, reason, txid, fee) = match outcome {
+        Outcome::Succeeded {
+            transaction_id,
+            fee,
+        } => {
+            if fee.currency().code() != p.currency {
+                return Err(DbErr::Custom(format!(
+                    "payment {}: fee {fee} is not in {}",
+                    p.id, p.currency
+                )));
+            }
+            let fee = Some(fee.amount_minor());
+            (
+                PaymentEvent::Captured,
+                None,
+                Some(transaction_id.clone()),
+                fee,
+            )
         }
-        Outcome::Failed { reason } => (PaymentEvent::Declined, Some(reason.clone()), None),
+        Outcome::Failed { reason } => (PaymentEvent::Declined, Some(reason.clone()), None, None),
         Outcome::RequiresAction { next_action } => {
             audit(
                 c,
@@ -255,7 +272,8 @@ pub async fn settle(
     let moved = c
         .execute_raw(pg(
             "UPDATE payments SET status = $3, failure_reason = $4, transaction_id = $5, updated_at = $6,
-                 processed_at = CASE WHEN $7 THEN $6 ELSE processed_at END
+                 processed_at = CASE WHEN $7 THEN $6 ELSE processed_at END,
+                 processor_fee_minor = COALESCE($8, processor_fee_minor)
              WHERE id = $1 AND status = ANY($2)",
             vec![
                 p.id.into(),
@@ -265,6 +283,7 @@ pub async fn settle(
                 txid.clone().into(),
                 now.into(),
                 to.is_settled().into(),
+                fee.into(),
             ],
         ))
         .await?
@@ -284,12 +303,15 @@ pub async fn settle(
         actor,
         Some(&p.status),
         Some(to.as_str()),
-        serde_json::json!({"reason": reason, "transactionId": txid}),
+        serde_json::json!({"reason": reason, "transactionId": txid, "processorFee": fee}),
     )
     .await?;
     match outcome {
-        Outcome::Succeeded { transaction_id } => {
-            let e = published::payment_succeeded(p, transaction_id, now);
+        Outcome::Succeeded {
+            transaction_id,
+            fee,
+        } => {
+            let e = published::payment_succeeded(p, transaction_id, *fee, now);
             bus::enqueue(c, NAME, subjects::PAYMENT_SUCCEEDED, &e).await?;
         }
         Outcome::Failed { reason } => {

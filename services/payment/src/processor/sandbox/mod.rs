@@ -19,6 +19,7 @@ pub struct Sandbox {
     secret: kernel::Secret,
     /// The processor's own clock (its webhook timestamps and event times).
     clock: Arc<dyn kernel::Clock>,
+    fees: transformers::FeePolicy,
     webhook_url: String,
     http: reqwest::Client,
 }
@@ -28,10 +29,12 @@ impl Sandbox {
         secret: kernel::Secret,
         webhook_url: &str,
         clock: Arc<dyn kernel::Clock>,
+        fees: transformers::FeePolicy,
     ) -> Result<Self, reqwest::Error> {
         Ok(Sandbox {
             secret,
             clock,
+            fees,
             webhook_url: webhook_url.to_string(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
@@ -112,6 +115,7 @@ impl PaymentProcessor for Sandbox {
             let outcome = match req.payment_method.as_str() {
                 "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" => Outcome::Succeeded {
                     transaction_id: format!("ch_sbx_{}", uuid::Uuid::now_v7().simple()),
+                    fee: self.fees.fee_for(req.amount)?,
                 },
                 "pm_card_visa_chargeDeclined" | "pm_card_chargeDeclined" => Outcome::Failed {
                     reason: "card_declined: Your card was declined.".into(),
@@ -176,7 +180,7 @@ impl PaymentProcessor for Sandbox {
     }
 
     fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError> {
-        transformers::parse(body)
+        transformers::parse(body, &self.fees)
     }
 }
 
@@ -218,6 +222,10 @@ mod tests {
             kernel::Secret::new("whsec_test"),
             "http://127.0.0.1:9/unused",
             Arc::new(kernel::SystemClock),
+            transformers::FeePolicy {
+                bps: 290,
+                fixed_minor: 30,
+            },
         )
         .unwrap();
         let req = |pm: &str| Confirm {
@@ -245,6 +253,7 @@ mod tests {
             &req("pm_card_visa"),
             &Outcome::Succeeded {
                 transaction_id: "ch".into(),
+                fee: kernel::Money::new(33, kernel::Currency::USD),
             },
             "evt_1".into(),
             1,
@@ -254,8 +263,9 @@ mod tests {
             .parse_webhook(&serde_json::to_vec(&event).unwrap())
             .unwrap();
         assert!(
-            matches!(parsed, WebhookEvent::PaymentSucceeded { amount, .. }
-                if amount == kernel::Money::new(100, kernel::Currency::USD))
+            matches!(parsed, WebhookEvent::PaymentSucceeded { amount, fee, .. }
+                if amount == kernel::Money::new(100, kernel::Currency::USD)
+                    && fee == kernel::Money::new(33, kernel::Currency::USD))
         );
     }
 }

@@ -57,6 +57,37 @@ pub enum IntentStatus {
     Succeeded,
 }
 
+/// What the sandbox keeps of a capture, like a card processor: a share in basis points plus a
+/// fixed amount in minor units (Stripe's US card price is 290 bps + 30).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeePolicy {
+    pub bps: u32,
+    pub fixed_minor: i64,
+}
+
+impl FeePolicy {
+    /// The fee of capturing `amount`: `amount × bps / 10 000`, rounded half to even, plus the
+    /// fixed part; never more than the amount itself.
+    pub fn fee_for(&self, amount: Money) -> Result<Money, ProcessorError> {
+        let overflow = || ProcessorError::Permanent(format!("fee of {amount} overflows"));
+        let n = i128::from(amount.amount_minor()) * i128::from(self.bps);
+        let (q, r) = (n / 10_000, n % 10_000);
+        let rounded = if 2 * r > 10_000 || (2 * r == 10_000 && q % 2 == 1) {
+            q + 1
+        } else {
+            q
+        };
+        let fee = i64::try_from(rounded)
+            .ok()
+            .and_then(|v| v.checked_add(self.fixed_minor))
+            .ok_or_else(overflow)?;
+        Ok(Money::new(
+            fee.clamp(0, amount.amount_minor().max(0)),
+            amount.currency(),
+        ))
+    }
+}
+
 pub const SUCCEEDED: &str = "payment_intent.succeeded";
 pub const PAYMENT_FAILED: &str = "payment_intent.payment_failed";
 
@@ -102,7 +133,7 @@ pub fn event_for(
 
 /// A webhook body in our terms. Every field the mapping needs must be there: a missing amount
 /// or an unknown currency is an invalid webhook, never a placeholder value.
-pub fn parse(body: &[u8]) -> Result<WebhookEvent, ProcessorError> {
+pub fn parse(body: &[u8], fees: &FeePolicy) -> Result<WebhookEvent, ProcessorError> {
     #[derive(Deserialize)]
     struct Head {
         id: String,
@@ -124,10 +155,12 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, ProcessorError> {
         IntentStatus::Succeeded => {
             let currency = Currency::parse(&intent.currency.to_uppercase())
                 .map_err(|e| ProcessorError::InvalidWebhook(e.to_string()))?;
+            let amount = Money::new(intent.amount, currency);
             Ok(WebhookEvent::PaymentSucceeded {
                 event_id: event.id,
                 intent_id: intent.id,
-                amount: Money::new(intent.amount, currency),
+                fee: fees.fee_for(amount)?,
+                amount,
             })
         }
         IntentStatus::RequiresPaymentMethod | IntentStatus::Canceled => {
@@ -151,13 +184,42 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, ProcessorError> {
 mod tests {
     use super::*;
 
+    const FEES: FeePolicy = FeePolicy {
+        bps: 290,
+        fixed_minor: 30,
+    };
+
+    #[test]
+    fn fees_are_a_share_plus_a_fixed_part_rounded_half_to_even() {
+        let usd = |m| Money::new(m, Currency::USD);
+        // 2.9 % of $49.00 is 142.1 cents → 142, plus 30.
+        assert_eq!(FEES.fee_for(usd(4900)).unwrap(), usd(172));
+        // 2.9 % of 50 cents is 1.45 → 1; of 150 cents 4.35 → 4; plus 30.
+        assert_eq!(FEES.fee_for(usd(50)).unwrap(), usd(31));
+        assert_eq!(FEES.fee_for(usd(150)).unwrap(), usd(34));
+        // Exactly half rounds to even: 5000 bps of 3 cents is 1.5 → 2, of 1 cent 0.5 → 0.
+        let half = FeePolicy {
+            bps: 5000,
+            fixed_minor: 0,
+        };
+        assert_eq!(half.fee_for(usd(3)).unwrap(), usd(2));
+        assert_eq!(half.fee_for(usd(1)).unwrap(), usd(0));
+        // Never more than the capture.
+        assert_eq!(FEES.fee_for(usd(10)).unwrap(), usd(10));
+        let none = FeePolicy {
+            bps: 0,
+            fixed_minor: 0,
+        };
+        assert_eq!(none.fee_for(usd(4900)).unwrap(), usd(0));
+    }
+
     #[test]
     fn a_succeeded_event_without_an_amount_is_invalid() {
         let body = br#"{"id":"evt_1","object":"event","type":"payment_intent.succeeded","created":1,
             "data":{"object":{"id":"pi_1","object":"payment_intent","currency":"usd","status":"succeeded",
             "last_payment_error":null,"metadata":{"orderId":"o","paymentId":"p"}}}}"#;
         assert!(matches!(
-            parse(body),
+            parse(body, &FEES),
             Err(ProcessorError::InvalidWebhook(_))
         ));
     }
@@ -168,10 +230,13 @@ mod tests {
             "data":{"object":{"id":"pi_1","object":"payment_intent","amount":100,"currency":"zzz","status":"succeeded",
             "last_payment_error":null,"metadata":{"orderId":"o","paymentId":"p"}}}}"#;
         assert!(matches!(
-            parse(body),
+            parse(body, &FEES),
             Err(ProcessorError::InvalidWebhook(_))
         ));
         let other = br#"{"id":"evt_2","type":"charge.refunded"}"#;
-        assert!(matches!(parse(other), Ok(WebhookEvent::Ignored { .. })));
+        assert!(matches!(
+            parse(other, &FEES),
+            Ok(WebhookEvent::Ignored { .. })
+        ));
     }
 }

@@ -69,6 +69,26 @@ async fn a_declined_card_keeps_the_order_payable_and_registers_nothing_until_ano
     .await;
     assert_eq!(paid["status"], "succeeded");
     assert!(paid["failureReason"].is_null());
+    // The sandbox's default fee (290 bps + 30) of 49.00 is 1.72, on the payment and its event.
+    assert_eq!(paid["processorFee"], 172);
+    let payload =
+        testkit::eventually(WAIT, "payment.succeeded in the outbox", || {
+            let pay = pay.clone();
+            async move {
+                sea_orm::ConnectionTrait::query_one_raw(&pay, sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT payload FROM outbox WHERE event_type = 'commerce.v1.PaymentSucceeded'",
+            ))
+            .await
+            .unwrap()
+            .map(|row| row.try_get::<Vec<u8>>("", "payload").unwrap())
+            }
+        })
+        .await;
+    let succeeded: events::commerce::v1::PaymentSucceeded =
+        prost::Message::decode(payload.as_slice()).unwrap();
+    assert_eq!(succeeded.processor_fee_minor, 172);
+    assert_eq!(succeeded.amount_minor, 4900);
     shop.order_status(&learner, oid, "completed").await;
     shop.registrations_all(&learner, 1, "enrolled").await;
     assert_eq!(
