@@ -103,6 +103,22 @@ pub fn order_completed(
     })
 }
 
+pub fn order_refunded(
+    o: &OrderRow,
+    amount: kernel::Money,
+    full: bool,
+    now: DateTime<Utc>,
+) -> ev::OrderRefunded {
+    ev::OrderRefunded {
+        order_id: o.id.to_string(),
+        user_id: o.user_id.clone(),
+        refunded_minor: amount.amount_minor(),
+        currency: amount.currency().code().to_string(),
+        full,
+        refunded_at: now.to_rfc3339(),
+    }
+}
+
 pub fn order_failed(o: &OrderRow, reason: &str, now: DateTime<Utc>) -> ev::OrderFailed {
     ev::OrderFailed {
         order_id: o.id.to_string(),

@@ -38,6 +38,8 @@ pub const NAME: &str = "cart-order";
 pub const SCHEMA: &str = "cart_order";
 /// Durable consumer of payment events.
 pub const PAYMENTS_CONSUMER: &str = "cart-order-payments";
+/// Durable consumer of refunds the processor made.
+pub const REFUNDS_CONSUMER: &str = "cart-order-refunds";
 /// Durable consumer of catalog price events.
 pub const PRICES_CONSUMER: &str = "cart-order-catalog-prices";
 
@@ -96,6 +98,18 @@ impl ServiceFactory for CartOrderService {
                     clock: clock.clone(),
                 },
             );
+            let refunds = ctx.consumer(
+                &db,
+                ConsumerSpec::new(
+                    REFUNDS_CONSUMER,
+                    "COMMERCE",
+                    ::events::subjects::REFUND_ISSUED,
+                )
+                .waking(relay.waker()),
+                consumers::refund_issued::RefundIssuedHandler {
+                    clock: clock.clone(),
+                },
+            );
             let state = CartOrder {
                 db: db.clone(),
                 clock,
@@ -117,6 +131,7 @@ impl ServiceFactory for CartOrderService {
                     ctx.housekeeping(&db),
                     consumer,
                     payments,
+                    refunds,
                     Box::pin(expiry),
                 ],
                 ready: vec![ctx.db_ready("postgres:cart-order", &db)],

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_init::Migration),
             Box::new(m20261126_000002_orders::Migration),
             Box::new(m20261128_000003_currency_text::Migration),
+            Box::new(m20261128_000004_refunds::Migration),
         ]
     }
 }
@@ -184,6 +185,31 @@ mod m20261128_000003_currency_text {
     impl MigrationTrait for Migration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             db::currency_columns_to_text(manager.get_connection(), CURRENCY_COLUMNS).await
+        }
+    }
+}
+
+mod m20261128_000004_refunds {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000004_refunds"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // What the processor gave back of the order, never more than its total.
+        "ALTER TABLE orders ADD COLUMN refunded_minor BIGINT NOT NULL DEFAULT 0
+             CHECK (refunded_minor >= 0 AND refunded_minor <= total_minor)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
         }
     }
 }

@@ -62,6 +62,8 @@ pub struct OrderView {
     pub user_id: String,
     pub status: String,
     pub payment_status: String,
+    /// Given back so far, in minor units of `currency`.
+    pub refunded_amount: i64,
     pub items: Vec<OrderItemView>,
     pub subtotal: i64,
     pub discount_code: Option<String>,
@@ -146,7 +148,8 @@ pub async fn order_views(
                 id: o.id,
                 order_number: o.order_number.clone(),
                 user_id: o.user_id.clone(),
-                payment_status: o.state()?.payment_status().to_string(),
+                payment_status: o.state()?.payment_status(o.refunded_minor).to_string(),
+                refunded_amount: o.refunded_minor,
                 status: o.status.clone(),
                 items: its
                     .iter()

@@ -23,6 +23,28 @@ pub fn payment_succeeded(
     }
 }
 
+/// `refund.issued` for a refund the processor completed.
+pub fn refund_issued(
+    r: &crate::storage::refunds::RefundRow,
+    p: &PaymentRow,
+    full: bool,
+    now: DateTime<Utc>,
+) -> ev::RefundIssued {
+    ev::RefundIssued {
+        refund_id: r.id.to_string(),
+        refund_request_id: String::new(),
+        payment_id: p.id.to_string(),
+        order_id: p.order_id.to_string(),
+        user_id: p.user_id.clone(),
+        amount_minor: r.amount_minor,
+        currency: r.currency.clone(),
+        full,
+        processor_refund_id: r.processor_refund_id.clone().unwrap_or_default(),
+        approved_by: r.approved_by.clone(),
+        issued_at: now.to_rfc3339(),
+    }
+}
+
 pub fn payment_failed(p: &PaymentRow, reason: &str, now: DateTime<Utc>) -> ev::PaymentFailed {
     ev::PaymentFailed {
         payment_id: p.id.to_string(),

@@ -54,7 +54,7 @@ impl ServiceFactory for PaymentService {
     }
 
     fn prefixes(&self) -> &'static [&'static str] {
-        &["/api/v2/payments"]
+        &["/api/v2/payments", "/api/v2/admin/payments"]
     }
 
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {

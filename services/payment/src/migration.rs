@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_init::Migration),
             Box::new(m20261128_000002_currency_text::Migration),
             Box::new(m20261128_000003_processor_fee::Migration),
+            Box::new(m20261128_000004_refunds::Migration),
         ]
     }
 }
@@ -126,6 +127,46 @@ mod m20261128_000003_processor_fee {
     const SQL: &[&str] = &[
         // What the processor kept of a capture; the revenue ledger allocates it over the lines.
         "ALTER TABLE payments ADD COLUMN processor_fee_minor BIGINT CHECK (processor_fee_minor >= 0)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000004_refunds {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000004_refunds"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // A refund holds its share of the capture while `processing` or `succeeded`; the cap is
+        // checked under the payment's row lock. `idempotency_key` (caller-scoped) makes a retried
+        // request find its refund instead of making a second one.
+        "CREATE TABLE refunds (
+            id                  UUID PRIMARY KEY,
+            payment_id          UUID NOT NULL REFERENCES payments (id),
+            amount_minor        BIGINT NOT NULL CHECK (amount_minor > 0),
+            currency            TEXT NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+            status              TEXT NOT NULL CHECK (status IN ('processing', 'succeeded', 'failed')),
+            reason              TEXT NOT NULL,
+            approved_by         TEXT NOT NULL,
+            idempotency_key     TEXT UNIQUE,
+            processor_refund_id TEXT,
+            failure_reason      TEXT,
+            created_at          TIMESTAMPTZ NOT NULL,
+            updated_at          TIMESTAMPTZ NOT NULL
+        )",
+        "CREATE INDEX refunds_payment ON refunds (payment_id, status)",
     ];
 
     #[async_trait::async_trait]

@@ -52,3 +52,38 @@ impl PaymentRow {
         }
     }
 }
+
+/// A refund as billing-admins and the payment's owner see it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundView {
+    pub id: Uuid,
+    pub payment_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub reason: String,
+    pub approved_by: String,
+    pub processor_refund_id: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl crate::storage::refunds::RefundRow {
+    pub fn view(&self) -> RefundView {
+        RefundView {
+            id: self.id,
+            payment_id: self.payment_id,
+            amount: self.amount_minor,
+            currency: self.currency.clone(),
+            status: self.status.clone(),
+            reason: self.reason.clone(),
+            approved_by: self.approved_by.clone(),
+            processor_refund_id: self.processor_refund_id.clone(),
+            failure_reason: self.failure_reason.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}

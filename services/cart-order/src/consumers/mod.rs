@@ -2,3 +2,4 @@
 
 pub mod payment;
 pub mod price_changed;
+pub mod refund_issued;

@@ -22,6 +22,10 @@ pub enum OrderEvent {
     NothingToPay,
     /// Not paid within the pending-order time.
     Expired,
+    /// Part of the captured money went back; the order stays completed.
+    PartlyRefunded,
+    /// All of it went back.
+    FullyRefunded,
 }
 
 impl Transition for OrderEvent {
@@ -30,6 +34,8 @@ impl Transition for OrderEvent {
             OrderEvent::PaymentCaptured => "capture a payment for",
             OrderEvent::NothingToPay => "complete for free",
             OrderEvent::Expired => "expire",
+            OrderEvent::PartlyRefunded => "partly refund",
+            OrderEvent::FullyRefunded => "fully refund",
         }
     }
 }
@@ -63,15 +69,18 @@ impl Lifecycle for OrderStatus {
             // The money was taken: the learner gets what they paid for.
             (Failed, PaymentCaptured) => Ok(Completed),
             (Pending, Expired) => Ok(Failed),
+            (Completed, PartlyRefunded) => Ok(Completed),
+            (Completed, FullyRefunded) => Ok(Refunded),
             _ => Err(self.illegal(event)),
         }
     }
 }
 
 impl OrderStatus {
-    /// The spec's `paymentStatus` of an order in this state.
-    pub fn payment_status(self) -> &'static str {
+    /// The spec's `paymentStatus` of an order in this state, `refunded_minor` of it given back.
+    pub fn payment_status(self, refunded_minor: i64) -> &'static str {
         match self {
+            OrderStatus::Completed if refunded_minor > 0 => "partial-refund",
             OrderStatus::Completed | OrderStatus::Cancelled => "completed",
             OrderStatus::Failed => "failed",
             OrderStatus::Refunded => "refunded",
@@ -107,12 +116,20 @@ mod tests {
 
     #[test]
     fn the_whole_transition_table() {
-        let events = [PaymentCaptured, NothingToPay, Expired];
+        let events = [
+            PaymentCaptured,
+            NothingToPay,
+            Expired,
+            PartlyRefunded,
+            FullyRefunded,
+        ];
         let table: &[(OrderStatus, OrderEvent, Option<OrderStatus>)] = &[
             (Pending, PaymentCaptured, Some(Completed)),
             (Pending, NothingToPay, Some(Completed)),
             (Pending, Expired, Some(Failed)),
             (Failed, PaymentCaptured, Some(Completed)),
+            (Completed, PartlyRefunded, Some(Completed)),
+            (Completed, FullyRefunded, Some(Refunded)),
         ];
         for s in OrderStatus::ALL {
             for e in &events {
@@ -150,6 +167,8 @@ mod tests {
         assert_eq!(on_capture(Completed), Capture::AlreadyCompleted);
         assert_eq!(on_capture(Refunded), Capture::NeedsRefund);
         assert_eq!(on_capture(Cancelled), Capture::NeedsRefund);
-        assert_eq!(Cancelled.payment_status(), "completed");
+        assert_eq!(Cancelled.payment_status(0), "completed");
+        assert_eq!(Completed.payment_status(1), "partial-refund");
+        assert_eq!(Refunded.payment_status(1000), "refunded");
     }
 }

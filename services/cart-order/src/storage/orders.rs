@@ -79,12 +79,13 @@ pub struct OrderRow {
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    pub refunded_minor: i64,
 }
 
 const ORDER_COLS: &str = "id, order_number, user_id, cart_id, status, currency, subtotal_minor, discount_code, \
     discount_minor, tax_minor, total_minor, display_currency, display_total_minor, settlement_currency, \
     settlement_total_minor, exchange_rate, exchange_rate_at, payment_id, failure_reason, created_at, updated_at, \
-    completed_at, cancelled_at";
+    completed_at, cancelled_at, refunded_minor";
 
 /// A new order's money, frozen at checkout.
 #[derive(Debug, Clone)]
@@ -434,5 +435,61 @@ pub async fn fail(
         &published::order_failed(o, reason, now),
     )
     .await?;
+    Ok(true)
+}
+
+/// Records a refund the processor made: the order's refunded total grows and, when it reaches
+/// the total, the order moves to `refunded`; `order.refunded` goes out. False when the order is
+/// not in a state a refund applies to (nothing changes).
+pub async fn refund(
+    c: &impl ConnectionTrait,
+    o: &OrderRow,
+    amount: kernel::Money,
+    now: DateTime<Utc>,
+) -> Result<bool, CartOrderError> {
+    let total = o.total()?;
+    if amount.currency() != total.currency() || amount.amount_minor() <= 0 {
+        return Err(CartOrderError::Corrupt(format!(
+            "refund of {amount} for order {} in {}",
+            o.id,
+            total.currency()
+        )));
+    }
+    let refunded = o
+        .refunded_minor
+        .checked_add(amount.amount_minor())
+        .filter(|r| *r <= total.amount_minor())
+        .ok_or_else(|| {
+            CartOrderError::Corrupt(format!("refunds of order {} exceed its total", o.id))
+        })?;
+    let full = refunded == total.amount_minor();
+    let event = if full {
+        OrderEvent::FullyRefunded
+    } else {
+        OrderEvent::PartlyRefunded
+    };
+    let Ok(to) = o.state()?.apply(&event) else {
+        return Ok(false);
+    };
+    let moved = c
+        .execute_raw(pg(
+            "UPDATE orders SET status = $3, refunded_minor = $4, updated_at = $5
+             WHERE id = $1 AND status = ANY($2)",
+            vec![
+                o.id.into(),
+                OrderStatus::sources(&event).into(),
+                to.as_str().into(),
+                refunded.into(),
+                now.into(),
+            ],
+        ))
+        .await?
+        .rows_affected()
+        == 1;
+    if !moved {
+        return Ok(false);
+    }
+    let e = published::order_refunded(o, amount, full, now);
+    bus::enqueue(c, NAME, subjects::ORDER_REFUNDED, &e).await?;
     Ok(true)
 }

@@ -19,6 +19,12 @@ pub enum PaymentError {
     ProcessorUnavailable(String),
     #[error("the payment processor refused the request: {0}")]
     ProcessorRefused(String),
+    #[error("the refund exceeds what remains of the capture ({remaining})")]
+    RefundExceedsCaptured { remaining: kernel::Money },
+    #[error("{0}")]
+    InvalidRefund(String),
+    #[error("only a captured payment can be refunded; this one is {0}")]
+    PaymentNotCaptured(String),
     #[error(transparent)]
     Illegal(#[from] IllegalTransition),
     #[error(transparent)]
@@ -39,6 +45,9 @@ impl PaymentError {
             CardDataRefused => "card_data_refused",
             ProcessorUnavailable(_) => "processor_unavailable",
             ProcessorRefused(_) => "processor_refused",
+            RefundExceedsCaptured { .. } => "refund_exceeds_captured",
+            InvalidRefund(_) => "invalid_refund",
+            PaymentNotCaptured(_) => "payment_not_captured",
             Illegal(_) => "illegal_transition",
             Db(_) | Corrupt(_) => "internal",
         }
@@ -52,9 +61,15 @@ impl From<PaymentError> for ApiError {
         let code = e.code();
         match e {
             NotFound(_) => ApiError::not_found(detail),
-            OrderNotPending(_) | NothingToPay | PaymentInProgress | Illegal(_) => {
-                ApiError::conflict(code, detail)
-            }
+            OrderNotPending(_)
+            | NothingToPay
+            | PaymentInProgress
+            | PaymentNotCaptured(_)
+            | Illegal(_) => ApiError::conflict(code, detail),
+            RefundExceedsCaptured { remaining } => ApiError::rule(code, detail)
+                .with_field("amount")
+                .with("remaining", serde_json::json!(remaining.amount_minor())),
+            InvalidRefund(_) => ApiError::rule(code, detail).with_field("amount"),
             CardDataRefused => ApiError::bad_request(code, detail).with_field("paymentMethod"),
             ProcessorUnavailable(_) => ApiError::unavailable(code, detail),
             ProcessorRefused(_) => {
@@ -91,6 +106,23 @@ mod tests {
                 PaymentError::ProcessorRefused("x".into()),
                 502,
                 "processor_refused",
+            ),
+            (
+                PaymentError::RefundExceedsCaptured {
+                    remaining: kernel::Money::new(0, kernel::Currency::USD),
+                },
+                422,
+                "refund_exceeds_captured",
+            ),
+            (
+                PaymentError::InvalidRefund("x".into()),
+                422,
+                "invalid_refund",
+            ),
+            (
+                PaymentError::PaymentNotCaptured("pending".into()),
+                409,
+                "payment_not_captured",
             ),
         ];
         for (e, status, code) in cases {

@@ -3,6 +3,8 @@
 
 pub mod error;
 pub mod payment;
+pub mod refund;
 
 pub use error::PaymentError;
 pub use payment::{PaymentEvent, PaymentStatus};
+pub use refund::{RefundEvent, RefundStatus};

@@ -1,6 +1,7 @@
 //! HTTP routes of payment, one file per resource.
 
 pub mod payments;
+pub mod refunds;
 
 use crate::Payment;
 use actix_web::web;
@@ -15,13 +16,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
             "/api/v2/payments/confirm",
             web::post().to(payments::confirm),
         )
-        .route("/api/v2/payments/history", web::get().to(payments::history));
+        .route("/api/v2/payments/history", web::get().to(payments::history))
+        .route(
+            "/api/v2/admin/payments/{id}/refund",
+            web::post().to(refunds::refund),
+        );
 }
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Cadence Commerce — payments", version = "2"),
-    paths(payments::create_intent, payments::confirm, payments::history),
+    paths(
+        payments::create_intent, payments::confirm, payments::history, refunds::refund,
+    ),
+    components(schemas(refunds::RefundBody)),
     tags((name = "payments", description = "Intents, confirmations, history"))
 )]
 struct PaymentApi;

@@ -1,5 +1,6 @@
 //! Payment persistence: SQL only; every function composes in one transaction with outbox rows.
 
 pub mod payments;
+pub mod refunds;
 
 pub use payments::*;

@@ -27,6 +27,7 @@ fn admin_routes() -> Vec<(Method, String)> {
             format!("/api/v2/admin/registrations/{id}/reject"),
         ),
         (Method::POST, "/api/v2/admin/registrations/bulk".into()),
+        (Method::POST, format!("/api/v2/admin/payments/{id}/refund")),
     ]
 }
 

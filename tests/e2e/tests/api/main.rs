@@ -10,5 +10,6 @@ mod catalog;
 mod gateway;
 mod helpers;
 mod purchase;
+mod refunds;
 mod services;
 mod testenv;

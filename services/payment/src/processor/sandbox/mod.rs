@@ -164,7 +164,12 @@ impl PaymentProcessor for Sandbox {
     }
 
     fn refund(&self, req: Refund) -> BoxFuture<'_, Result<String, ProcessorError>> {
-        Box::pin(async move { Ok(format!("re_sbx_{}", req.idempotency_key)) })
+        Box::pin(async move {
+            // Counted like a real processor's side effect, so tests can say "exactly one refund".
+            metrics::counter!("processor_refunds_total", "processor" => NAME).increment(1);
+            tracing::info!(intent = %req.intent_id, amount = %req.amount, "sandbox refund");
+            Ok(format!("re_sbx_{}", req.idempotency_key))
+        })
     }
 
     fn verify_webhook(&self, webhook: &RelayedWebhook<'_>) -> Result<(), ProcessorError> {

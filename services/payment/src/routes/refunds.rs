@@ -1,0 +1,154 @@
+//! Refunds (ADR-001: a billing-admin decides every refund). `POST /api/v2/admin/payments/{id}/refund`
+//! creates and approves one in a step: recorded `processing` under the payment's row lock (so
+//! refunds racing each other never give back more than was captured), sent to the processor with
+//! no transaction open (its idempotency key is the refund id), then settled.
+
+use crate::Payment;
+use crate::domain::{PaymentError, PaymentStatus, refund};
+use crate::processor::Refund;
+use crate::storage::{self, refunds};
+use ::web::idempotency::MaybeIdempotencyKey;
+use ::web::{ApiError, Authorized, Json, roles};
+use actix_web::{HttpResponse, web};
+use sea_orm::TransactionTrait;
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefundBody {
+    /// In minor units of the payment's currency; absent = everything not yet refunded.
+    pub amount: Option<i64>,
+    /// Why the money goes back (1 to 1000 characters).
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v2/admin/payments/{id}/refund", tag = "payments",
+    request_body = RefundBody,
+    params(("id" = uuid::Uuid, Path, description = "The payment"), ("Idempotency-Key" = Option<String>, Header)),
+    responses(
+        (status = 201, description = "The refund, `succeeded` or `failed` (a failed one can be tried again)"),
+        (status = 200, description = "The refund this Idempotency-Key already made"),
+        (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 409, description = "payment_not_captured, idempotency_key_in_use"),
+        (status = 422, description = "refund_exceeds_captured (with `remaining`), invalid_refund, idempotency_key_reused")))]
+pub async fn refund(
+    caller: Authorized<roles::BillingAdmin>,
+    state: web::Data<Payment>,
+    key: MaybeIdempotencyKey,
+    id: web::Path<String>,
+    body: Json<RefundBody>,
+) -> Result<HttpResponse, ApiError> {
+    let payment_id =
+        Uuid::parse_str(&id).map_err(|_| PaymentError::NotFound(format!("no payment `{id}`")))?;
+    let input = body.into_inner();
+    let reason = input.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(ApiError::from(PaymentError::InvalidRefund(
+            "a refund needs a reason of 1 to 1000 characters".into(),
+        ))
+        .with_field("reason"));
+    }
+    let scoped_key = key
+        .0
+        .as_ref()
+        .map(|k| format!("{}:{}", caller.user_id, k.as_str()));
+    if let Some(k) = &scoped_key
+        && let Some(done) = refunds::by_key(&state.db, k).await?
+    {
+        let same = done.payment_id == payment_id
+            && input.amount.is_none_or(|a| a == done.amount_minor)
+            && done.reason == reason;
+        if !same {
+            return Err(ApiError::rule(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for another refund",
+            ));
+        }
+        return Ok(HttpResponse::Ok()
+            .insert_header(("Idempotent-Replayed", "true"))
+            .json(done.view()));
+    }
+
+    // 1. Record, under the payment's row lock: the cap holds against concurrent refunds.
+    let txn = state.db.begin().await?;
+    let payment = storage::lock(&txn, payment_id)
+        .await?
+        .ok_or_else(|| PaymentError::NotFound(format!("no payment `{payment_id}`")))?;
+    if payment.state()? != PaymentStatus::Succeeded {
+        return Err(PaymentError::PaymentNotCaptured(payment.status.clone()).into());
+    }
+    let held = refunds::held(&txn, &payment).await?;
+    let amount = refund::refund_amount(payment.amount()?, held, input.amount)?;
+    let new = refunds::NewRefund {
+        id: kernel::new_id(),
+        idempotency_key: scoped_key,
+        payment_id,
+        amount,
+        reason: &reason,
+        approved_by: &caller.user_id,
+    };
+    let recorded = refunds::insert(&txn, &new, state.clock.now())
+        .await
+        .map_err(|e| {
+            if db::is_unique_violation(&e) {
+                ApiError::conflict(
+                    "idempotency_key_in_use",
+                    "a refund with this Idempotency-Key is in progress",
+                )
+            } else {
+                e.into()
+            }
+        })?;
+    storage::audit(
+        &txn,
+        payment_id,
+        "refund_started",
+        &caller.user_id,
+        Some(&payment.status),
+        Some(&payment.status),
+        serde_json::json!({"refundId": recorded.id, "amount": amount.amount_minor()}),
+    )
+    .await?;
+    txn.commit().await?;
+
+    // 2. Call the processor with nothing open.
+    let processor = state
+        .processors
+        .by_name(&payment.processor)
+        .ok_or_else(|| {
+            PaymentError::Corrupt(format!("processor {} unavailable", payment.processor))
+        })?;
+    let outcome = processor
+        .refund(Refund {
+            intent_id: payment.processor_intent_id.clone(),
+            amount,
+            idempotency_key: recorded.id.to_string(),
+        })
+        .await
+        .map_err(|e| e.to_string());
+
+    // 3. Settle.
+    let txn = state.db.begin().await?;
+    let current = refunds::lock(&txn, recorded.id)
+        .await?
+        .ok_or_else(|| PaymentError::Corrupt(format!("refund {} vanished", recorded.id)))?;
+    let settled = refunds::settle(&txn, &current, &payment, outcome, state.clock.now()).await?;
+    storage::audit(
+        &txn,
+        payment_id,
+        if settled.state()? == crate::domain::RefundStatus::Succeeded {
+            "refunded"
+        } else {
+            "refund_failed"
+        },
+        &caller.user_id,
+        Some(&payment.status),
+        Some(&payment.status),
+        serde_json::json!({"refundId": settled.id, "failureReason": settled.failure_reason}),
+    )
+    .await?;
+    txn.commit().await?;
+    state.outbox.notify_one();
+    Ok(HttpResponse::Created().json(settled.view()))
+}

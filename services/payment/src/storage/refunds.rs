@@ -1,0 +1,200 @@
+//! Refunds: recorded `processing` under the payment's row lock (so concurrent refunds can never
+//! hold more than was captured), settled by a guarded update derived from [`RefundStatus`].
+
+use crate::NAME;
+use crate::domain::{RefundEvent, RefundStatus};
+use crate::events as published;
+use crate::storage::PaymentRow;
+use ::events::subjects;
+use chrono::{DateTime, Utc};
+use kernel::{Lifecycle, Money};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use uuid::Uuid;
+
+use db::stmt as pg;
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct RefundRow {
+    pub id: Uuid,
+    pub payment_id: Uuid,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub status: String,
+    pub reason: String,
+    pub approved_by: String,
+    pub processor_refund_id: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLS: &str = "id, payment_id, amount_minor, currency, status, reason, approved_by, \
+    processor_refund_id, failure_reason, created_at, updated_at";
+
+impl RefundRow {
+    pub fn state(&self) -> Result<RefundStatus, DbErr> {
+        RefundStatus::parse(&self.status).map_err(|e| DbErr::Custom(e.to_string()))
+    }
+
+    pub fn amount(&self) -> Result<Money, DbErr> {
+        let currency = kernel::Currency::parse(&self.currency)
+            .map_err(|e| DbErr::Custom(format!("refund {}: {e}", self.id)))?;
+        Ok(Money::new(self.amount_minor, currency))
+    }
+}
+
+/// What the payment's refunds hold (in flight or done), read under the payment's row lock.
+pub async fn held(c: &impl ConnectionTrait, payment: &PaymentRow) -> Result<Money, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Sum {
+        held: i64,
+    }
+    let holding: Vec<String> = RefundStatus::ALL
+        .iter()
+        .filter(|s| s.holds_amount())
+        .map(|s| s.as_str().to_string())
+        .collect();
+    let sum = Sum::find_by_statement(pg(
+        "SELECT COALESCE(sum(amount_minor), 0)::bigint AS held FROM refunds
+         WHERE payment_id = $1 AND status = ANY($2)",
+        vec![payment.id.into(), holding.into()],
+    ))
+    .one(c)
+    .await?
+    .ok_or(DbErr::RecordNotFound("refund sum".into()))?;
+    Ok(Money::new(sum.held, payment.amount()?.currency()))
+}
+
+pub struct NewRefund<'a> {
+    pub id: Uuid,
+    /// `<caller>:<Idempotency-Key>`, when the request carried one.
+    pub idempotency_key: Option<String>,
+    pub payment_id: Uuid,
+    pub amount: Money,
+    pub reason: &'a str,
+    pub approved_by: &'a str,
+}
+
+pub async fn insert(
+    c: &impl ConnectionTrait,
+    r: &NewRefund<'_>,
+    now: DateTime<Utc>,
+) -> Result<RefundRow, DbErr> {
+    RefundRow::find_by_statement(pg(
+        &format!(
+            "INSERT INTO refunds (id, payment_id, amount_minor, currency, status, reason, approved_by,
+                 created_at, updated_at, idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING {COLS}"
+        ),
+        vec![
+            r.id.into(),
+            r.payment_id.into(),
+            r.amount.amount_minor().into(),
+            r.amount.currency().code().into(),
+            RefundStatus::Processing.as_str().into(),
+            r.reason.into(),
+            r.approved_by.into(),
+            now.into(),
+            r.idempotency_key.clone().into(),
+        ],
+    ))
+    .one(c)
+    .await?
+    .ok_or(DbErr::RecordNotInserted)
+}
+
+pub async fn lock(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<RefundRow>, DbErr> {
+    RefundRow::find_by_statement(pg(
+        &format!("SELECT {COLS} FROM refunds WHERE id = $1 FOR UPDATE"),
+        vec![id.into()],
+    ))
+    .one(c)
+    .await
+}
+
+/// The refund a caller's idempotency key already made, with the payment it is for.
+pub async fn by_key(c: &impl ConnectionTrait, key: &str) -> Result<Option<RefundRow>, DbErr> {
+    RefundRow::find_by_statement(pg(
+        &format!("SELECT {COLS} FROM refunds WHERE idempotency_key = $1"),
+        vec![key.into()],
+    ))
+    .one(c)
+    .await
+}
+
+/// The refunds of payments, newest first.
+pub async fn of_payments(
+    c: &impl ConnectionTrait,
+    payments: &[Uuid],
+) -> Result<Vec<RefundRow>, DbErr> {
+    RefundRow::find_by_statement(pg(
+        &format!("SELECT {COLS} FROM refunds WHERE payment_id = ANY($1) ORDER BY id DESC"),
+        vec![payments.to_vec().into()],
+    ))
+    .all(c)
+    .await
+}
+
+/// Settles a refund with the processor's answer, once; a success publishes `refund.issued`
+/// (`full` when the payment's refunds now hold all of it). Returns the row as it now stands.
+pub async fn settle(
+    c: &impl ConnectionTrait,
+    refund: &RefundRow,
+    payment: &PaymentRow,
+    outcome: Result<String, String>,
+    now: DateTime<Utc>,
+) -> Result<RefundRow, DbErr> {
+    let event = match &outcome {
+        Ok(_) => RefundEvent::Refunded,
+        Err(_) => RefundEvent::Refused,
+    };
+    let Ok(to) = refund.state()?.apply(&event) else {
+        return Ok(refund.clone());
+    };
+    let (processor_id, failure) = match &outcome {
+        Ok(id) => (Some(id.clone()), None),
+        Err(reason) => (None, Some(reason.clone())),
+    };
+    let row = RefundRow::find_by_statement(pg(
+        &format!(
+            "UPDATE refunds SET status = $3, processor_refund_id = $4, failure_reason = $5, updated_at = $6
+             WHERE id = $1 AND status = ANY($2) RETURNING {COLS}"
+        ),
+        vec![
+            refund.id.into(),
+            RefundStatus::sources(&event).into(),
+            to.as_str().into(),
+            processor_id.into(),
+            failure.into(),
+            now.into(),
+        ],
+    ))
+    .one(c)
+    .await?
+    .ok_or_else(|| DbErr::Custom(format!("refund {} moved under its lock", refund.id)))?;
+    if to == RefundStatus::Succeeded {
+        let captured = payment.amount()?;
+        let refunded = succeeded(c, payment).await?;
+        let full = refunded == captured;
+        let e = published::refund_issued(&row, payment, full, now);
+        bus::enqueue(c, NAME, subjects::REFUND_ISSUED, &e).await?;
+    }
+    Ok(row)
+}
+
+/// What the payment's refunds have given back.
+async fn succeeded(c: &impl ConnectionTrait, payment: &PaymentRow) -> Result<Money, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Sum {
+        done: i64,
+    }
+    let sum = Sum::find_by_statement(pg(
+        "SELECT COALESCE(sum(amount_minor), 0)::bigint AS done FROM refunds
+         WHERE payment_id = $1 AND status = $2",
+        vec![payment.id.into(), RefundStatus::Succeeded.as_str().into()],
+    ))
+    .one(c)
+    .await?
+    .ok_or(DbErr::RecordNotFound("refund sum".into()))?;
+    Ok(Money::new(sum.done, payment.amount()?.currency()))
+}

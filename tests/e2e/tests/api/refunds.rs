@@ -1,0 +1,194 @@
+//! Refunds decided by a billing-admin (`POST /api/v2/admin/payments/{id}/refund`): never more than
+//! the capture, also when refunds race; one processor refund per refund; the order's refunded
+//! total and status follow through `refund.issued`.
+
+use crate::helpers::shop::*;
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use testkit::eventually;
+
+/// Refunds the sandbox processor has made in this test's process (each test is its own process).
+async fn processor_refunds(shop: &Shop) -> u64 {
+    let text = shop
+        .app
+        .client
+        .get(shop.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("processor_refunds_total{processor=\"sandbox\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(|n| n.parse::<f64>().unwrap() as u64)
+        .unwrap_or(0)
+}
+
+async fn paid_order(shop: &Shop, learner: &str, cents: i64) -> (String, String) {
+    let course = shop.course("lms-r", cents, false).await;
+    shop.add(learner, "course", &course).await;
+    let order = shop.checkout(learner).await;
+    let oid = order["id"].as_str().unwrap().to_string();
+    let paid = shop.pay(learner, &oid, "pm_card_visa").await;
+    assert_eq!(paid["status"], "succeeded");
+    shop.order_status(learner, &oid, "completed").await;
+    (oid, paid["id"].as_str().unwrap().to_string())
+}
+
+async fn refund(shop: &Shop, payment: &str, body: Value, key: &str) -> (StatusCode, Value) {
+    send(
+        shop.app
+            .client
+            .post(
+                shop.app
+                    .url(&format!("/api/v2/admin/payments/{payment}/refund")),
+            )
+            .bearer_auth(&shop.admin)
+            .header("Idempotency-Key", key)
+            .json(&body),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_never_exceed_the_capture_and_a_full_refund_refunds_the_order() {
+    let shop = Shop::open(&[]).await;
+    let learner = shop.learner("learner-1");
+    let (oid, pid) = paid_order(&shop, &learner, 1000).await;
+
+    let (s, first) = refund(
+        &shop,
+        &pid,
+        json!({"amount": 333, "reason": "duplicate"}),
+        "r1",
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!(first["status"], "succeeded");
+    assert_eq!(first["amount"], 333);
+    let partly = eventually(WAIT, "the order partly refunded", || async {
+        let o = shop.order(&learner, &oid).await;
+        (o["refundedAmount"] == 333).then_some(o)
+    })
+    .await;
+    assert_eq!(partly["status"], "completed");
+    assert_eq!(partly["paymentStatus"], "partial-refund");
+
+    // The same Idempotency-Key is the same refund, not a second one.
+    let (s, again) = refund(
+        &shop,
+        &pid,
+        json!({"amount": 333, "reason": "duplicate"}),
+        "r1",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    let (s, b) = refund(&shop, &pid, json!({"amount": 5, "reason": "other"}), "r1").await;
+    assert_problem(
+        s,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
+
+    let (s, second) = refund(
+        &shop,
+        &pid,
+        json!({"amount": 333, "reason": "partial"}),
+        "r2",
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    // No amount: everything that remains.
+    let (s, rest) = refund(&shop, &pid, json!({"reason": "the rest"}), "r3").await;
+    assert_eq!(s, StatusCode::CREATED, "{rest}");
+    assert_eq!(rest["amount"], 334);
+    assert_eq!(processor_refunds(&shop).await, 3);
+
+    // Nothing remains: refused before any processor call.
+    let (s, b) = refund(
+        &shop,
+        &pid,
+        json!({"amount": 1, "reason": "one more"}),
+        "r4",
+    )
+    .await;
+    assert_problem(
+        s,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "refund_exceeds_captured",
+    );
+    assert_eq!(b["remaining"], 0);
+    assert_eq!(processor_refunds(&shop).await, 3);
+
+    let refunded = shop.order_status(&learner, &oid, "refunded").await;
+    assert_eq!(refunded["paymentStatus"], "refunded");
+    assert_eq!(refunded["refundedAmount"], 1000);
+    let pay = shop.env.schema("payment").await;
+    assert_eq!(
+        count(
+            &pay,
+            "SELECT count(*) FROM refunds WHERE status = 'succeeded'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        count(&pay, "SELECT sum(amount_minor)::bigint FROM refunds").await,
+        1000
+    );
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_full_refunds_make_one_processor_refund() {
+    let shop = Shop::open(&[]).await;
+    let learner = shop.learner("learner-1");
+    let (_, pid) = paid_order(&shop, &learner, 4900).await;
+    let (a, b) = tokio::join!(
+        refund(&shop, &pid, json!({"reason": "full"}), "c1"),
+        refund(&shop, &pid, json!({"reason": "full"}), "c2"),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY],
+        "{} / {}",
+        a.1,
+        b.1
+    );
+    let refused = if a.0 == StatusCode::CREATED {
+        &b.1
+    } else {
+        &a.1
+    };
+    assert_eq!(refused["code"], "refund_exceeds_captured");
+    assert_eq!(processor_refunds(&shop).await, 1);
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_captured_payment_of_an_existing_id_is_refunded() {
+    let shop = Shop::open(&[]).await;
+    let learner = shop.learner("learner-1");
+    let course = shop.course("lms-p", 1000, false).await;
+    shop.add(&learner, "course", &course).await;
+    let order = shop.checkout(&learner).await;
+    let intent = shop.intent(&learner, order["id"].as_str().unwrap()).await;
+    let pid = intent["id"].as_str().unwrap();
+    let (s, b) = refund(&shop, pid, json!({"reason": "not paid"}), "p1").await;
+    assert_problem(s, &b, StatusCode::CONFLICT, "payment_not_captured");
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let (s, b) = refund(&shop, &unknown, json!({"reason": "x"}), "p2").await;
+    assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+    let (s, b) = refund(&shop, pid, json!({"reason": "  "}), "p3").await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_refund");
+    assert_eq!(processor_refunds(&shop).await, 0);
+    shop.close().await;
+}
