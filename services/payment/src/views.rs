@@ -26,6 +26,9 @@ pub struct PaymentView {
     pub processed_at: Option<DateTime<Utc>>,
     /// What the processor kept of the capture, in minor units of `currency`.
     pub processor_fee: Option<i64>,
+    /// The payment's refunds, newest first (in the history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunds: Option<Vec<RefundView>>,
 }
 
 impl PaymentRow {
@@ -49,6 +52,7 @@ impl PaymentRow {
             updated_at: self.updated_at,
             processed_at: self.processed_at,
             processor_fee: self.processor_fee_minor,
+            refunds: None,
         }
     }
 }

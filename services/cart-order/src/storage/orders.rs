@@ -340,6 +340,16 @@ pub async fn add_owned(
     Ok(())
 }
 
+/// Gives up what a fully refunded order granted: its courses can be bought again.
+pub async fn release_owned(c: &impl ConnectionTrait, order: Uuid) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "DELETE FROM owned_courses WHERE order_id = $1",
+        vec![order.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Pending orders older than the cut-off, for the expiry job.
 pub async fn stale_pending(
     c: &impl ConnectionTrait,
@@ -488,6 +498,9 @@ pub async fn refund(
         == 1;
     if !moved {
         return Ok(false);
+    }
+    if full {
+        release_owned(c, o.id).await?;
     }
     let e = published::order_refunded(o, amount, full, now);
     bus::enqueue(c, NAME, subjects::ORDER_REFUNDED, &e).await?;

@@ -277,7 +277,7 @@ async fn charge(
         .map_err(|e| processor_error(e).into())
 }
 
-#[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments", responses((status = 200, description = "The caller's payments, newest first"), (status = 401)))]
+#[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments", responses((status = 200, description = "The caller's payments, newest first, each with its refunds"), (status = 401)))]
 pub async fn history(
     state: web::Data<Payment>,
     caller: Caller,
@@ -287,8 +287,25 @@ pub async fn history(
     let limit = page.limit()?;
     let rows = storage::history(&state.db, &caller.user_id, page.cursor()?, limit).await?;
     let page = Page::from_rows(rows, limit, |p| p.id.to_string());
+    let ids: Vec<Uuid> = page.items.iter().map(|p| p.id).collect();
+    let refunds = crate::storage::refunds::of_payments(&state.db, &ids).await?;
+    let items = page
+        .items
+        .iter()
+        .map(|p| {
+            let mut v = p.view(false);
+            v.refunds = Some(
+                refunds
+                    .iter()
+                    .filter(|r| r.payment_id == p.id)
+                    .map(|r| r.view())
+                    .collect(),
+            );
+            v
+        })
+        .collect::<Vec<_>>();
     Ok(HttpResponse::Ok().json(Page {
-        items: page.items.iter().map(|p| p.view(false)).collect(),
+        items,
         next_cursor: page.next_cursor,
     }))
 }

@@ -129,6 +129,22 @@ async fn refunds_never_exceed_the_capture_and_a_full_refund_refunds_the_order() 
     let refunded = shop.order_status(&learner, &oid, "refunded").await;
     assert_eq!(refunded["paymentStatus"], "refunded");
     assert_eq!(refunded["refundedAmount"], 1000);
+    // The learner's history shows the refunds beside the payment.
+    let history = get_as_ok(&shop.app, &learner, "/api/v2/payments/history").await;
+    let payment = &items(&history)[0];
+    assert_eq!(payment["id"], pid.as_str());
+    let amounts: Vec<i64> = payment["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, vec![334, 333, 333]);
+    // A fully refunded course is no longer owned: the learner may buy it again.
+    let course = refunded["items"][0]["itemId"].as_str().unwrap().to_string();
+    shop.add(&learner, "course", &course).await;
+    let again = shop.checkout(&learner).await;
+    assert_eq!(again["status"], "pending");
     let pay = shop.env.schema("payment").await;
     assert_eq!(
         count(
