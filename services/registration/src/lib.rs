@@ -36,6 +36,8 @@ pub const NAME: &str = "registration";
 pub const SCHEMA: &str = "registration";
 pub const ORDERS_CONSUMER: &str = "registration-orders";
 pub const LMS_STATUS_CONSUMER: &str = "registration-lms-status";
+/// Durable consumer of refunds (a full refund cancels the order's registrations).
+pub const REFUNDS_CONSUMER: &str = "registration-refunds";
 /// One enrollment request may take this long before it counts as failed.
 const LMS_TIMEOUT: Duration = Duration::from_secs(10);
 const LMS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -138,6 +140,29 @@ impl ServiceFactory for RegistrationService {
                     clock: clock.clone(),
                 },
             );
+            let unenroll_wake = Arc::new(Notify::new());
+            let refunds = ctx.consumer(
+                &db,
+                ConsumerSpec::new(
+                    REFUNDS_CONSUMER,
+                    "COMMERCE",
+                    ::events::subjects::REFUND_ISSUED,
+                )
+                .waking(relay.waker()),
+                consumers::refund_issued::RefundIssuedHandler {
+                    clock: clock.clone(),
+                    wake: unenroll_wake.clone(),
+                },
+            );
+            let unenrollments = bus::outbound::run_worker(
+                db.clone(),
+                storage::UNENROLLMENTS,
+                Arc::new(lms::Unenrollments(lms.clone())),
+                policy,
+                clock.clone(),
+                unenroll_wake,
+                ctx.shutdown.clone(),
+            );
             let worker = bus::outbound::run_worker(
                 db.clone(),
                 storage::DELIVERIES,
@@ -161,7 +186,9 @@ impl ServiceFactory for RegistrationService {
                     ctx.housekeeping(&db),
                     orders,
                     statuses,
+                    refunds,
                     Box::pin(worker),
+                    Box::pin(unenrollments),
                 ],
                 ready: vec![ctx.db_ready("postgres:registration", &db)],
                 filters: vec![],

@@ -8,10 +8,12 @@
 //!  2xx refusal or other 4xx ──▶ Permanent (parked, an admin can redrive)
 //! ```
 
+use crate::domain::RegistrationStatus;
 use crate::storage;
 use bus::outbound::{Attempt, Due, Sender};
 use chrono::Utc;
 use futures_util::future::BoxFuture;
+use kernel::Lifecycle;
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +75,9 @@ impl Sender for LmsClient {
     fn send<'a>(&'a self, due: &'a Due) -> BoxFuture<'a, Attempt> {
         Box::pin(async move {
             match storage::get(&self.db, due.key).await {
+                Ok(Some(r)) if r.status == RegistrationStatus::Cancelled.as_str() => {
+                    Attempt::Permanent("the registration was cancelled before it was sent".into())
+                }
                 Ok(Some(r)) => self.request(due, &r).await,
                 Ok(None) => Attempt::Permanent("registration missing".into()),
                 Err(e) => Attempt::Retry(format!("database: {e}")),
@@ -104,8 +109,13 @@ impl LmsClient {
                 },
             },
         };
+        self.post("enrollment-request", d, &body).await
+    }
+
+    /// Posts one connector request and classifies the answer.
+    async fn post(&self, endpoint: &str, d: &Due, body: &impl Serialize) -> Attempt {
         let url = format!(
-            "{}/api/v2/connectors/enrollment-request",
+            "{}/api/v2/connectors/{endpoint}",
             self.base_url.trim_end_matches('/')
         );
         let mut req = self
@@ -113,7 +123,7 @@ impl LmsClient {
             .post(&url)
             .header("Idempotency-Key", d.idempotency_id.to_string())
             .header("X-Api-Key", self.api_key.expose())
-            .json(&body);
+            .json(body);
         if let Some(tp) = telemetry::current_traceparent() {
             req = req.header("traceparent", tp);
         }
@@ -141,5 +151,59 @@ impl LmsClient {
                 }
             }
         }
+    }
+}
+
+/// `POST <LMS>/api/v2/connectors/unenrollment-request`: the learner was refunded in full, so the
+/// LMS removes the enrollment. Same envelope, key and delivery guarantees as enrollment requests.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnenrollmentPayload {
+    pub order_id: String,
+    /// The registration id the enrollment request carried.
+    pub order_item_id: String,
+    pub user_id: String,
+    pub course_id: String,
+    pub enrollment_id: Option<String>,
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UnenrollmentRequest {
+    source: &'static str,
+    api_key: String,
+    payload: UnenrollmentPayload,
+}
+
+/// The unenrollment sender: the LMS client with the other endpoint.
+pub struct Unenrollments(pub LmsClient);
+
+impl Sender for Unenrollments {
+    fn name(&self) -> &'static str {
+        "lms-unenrollment"
+    }
+
+    fn send<'a>(&'a self, due: &'a Due) -> BoxFuture<'a, Attempt> {
+        Box::pin(async move {
+            let r = match storage::get(&self.0.db, due.key).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Attempt::Permanent("registration missing".into()),
+                Err(e) => return Attempt::Retry(format!("database: {e}")),
+            };
+            let body = UnenrollmentRequest {
+                source: "commerce-platform",
+                api_key: self.0.api_key.expose().to_string(),
+                payload: UnenrollmentPayload {
+                    order_id: r.order_id.to_string(),
+                    order_item_id: r.id.to_string(),
+                    user_id: r.user_id.clone(),
+                    course_id: r.lms_course_id.clone(),
+                    enrollment_id: r.enrollment_id.clone(),
+                    reason: "refunded",
+                },
+            };
+            self.0.post("unenrollment-request", due, &body).await
+        })
     }
 }

@@ -9,6 +9,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_init::Migration),
             Box::new(m20261128_000002_currency_text::Migration),
+            Box::new(m20261128_000003_unenrollments::Migration),
         ]
     }
 }
@@ -99,6 +100,29 @@ mod m20261128_000002_currency_text {
     impl MigrationTrait for Migration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             db::currency_columns_to_text(manager.get_connection(), CURRENCY_COLUMNS).await
+        }
+    }
+}
+
+mod m20261128_000003_unenrollments {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000003_unenrollments"
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            let conn = manager.get_connection();
+            for sql in crate::storage::UNENROLLMENTS.create_sql(Some("registrations")) {
+                conn.execute_unprepared(&sql).await?;
+            }
+            Ok(())
         }
     }
 }

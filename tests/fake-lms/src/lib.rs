@@ -55,6 +55,8 @@ struct State {
     received: Mutex<Vec<Received>>,
     /// Idempotency key → enrollment id: a retry never creates a second enrollment.
     enrollments: Mutex<HashMap<String, String>>,
+    /// Unenrollment requests received, de-duplicated by `Idempotency-Key`.
+    unenrollments: Mutex<Vec<Received>>,
     http: reqwest::Client,
 }
 
@@ -78,6 +80,7 @@ impl FakeLms {
             fail_next: AtomicU32::new(0),
             received: Mutex::new(Vec::new()),
             enrollments: Mutex::new(HashMap::new()),
+            unenrollments: Mutex::new(Vec::new()),
             http: reqwest::Client::new(),
         });
         let data = web::Data::from(state.clone());
@@ -88,6 +91,10 @@ impl FakeLms {
                 .route(
                     "/api/v2/connectors/enrollment-request",
                     web::post().to(enrollment_request),
+                )
+                .route(
+                    "/api/v2/connectors/unenrollment-request",
+                    web::post().to(unenrollment_request),
                 )
                 .route("/received", web::get().to(received))
         })
@@ -122,6 +129,11 @@ impl FakeLms {
         self.state.received.lock().unwrap().clone()
     }
 
+    /// Unenrollment requests accepted (one per idempotency key).
+    pub fn unenrollments(&self) -> Vec<Received> {
+        self.state.unenrollments.lock().unwrap().clone()
+    }
+
     /// Distinct enrollments created (one per idempotency key).
     pub fn enrollment_count(&self) -> usize {
         self.state.enrollments.lock().unwrap().len()
@@ -134,6 +146,47 @@ impl FakeLms {
 
 async fn received(state: web::Data<State>) -> HttpResponse {
     HttpResponse::Ok().json(state.received.lock().unwrap().clone())
+}
+
+/// `POST /api/v2/connectors/unenrollment-request`: the same envelope as an enrollment request
+/// (`source`, `apiKey`, `payload`), answered `{success, status: "unenrolled"}`; a repeated
+/// `Idempotency-Key` is answered the same and recorded once.
+async fn unenrollment_request(
+    req: HttpRequest,
+    state: web::Data<State>,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    let api_key_ok = req.headers().get("x-api-key").and_then(|v| v.to_str().ok())
+        == Some(state.config.api_key.as_str())
+        && body["apiKey"].as_str() == Some(state.config.api_key.as_str());
+    if !api_key_ok {
+        return HttpResponse::Unauthorized().json(
+            json!({"success": false, "status": "error", "message": "bad connector API key"}),
+        );
+    }
+    let Some(key) = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    else {
+        return HttpResponse::BadRequest().json(
+            json!({"success": false, "status": "error", "message": "Idempotency-Key required"}),
+        );
+    };
+    let mut done = state.unenrollments.lock().unwrap();
+    if !done
+        .iter()
+        .any(|r| r.idempotency_key.as_deref() == Some(key.as_str()))
+    {
+        done.push(Received {
+            idempotency_key: Some(key),
+            body: body.0.clone(),
+            answered: 200,
+            at: Instant::now(),
+        });
+    }
+    HttpResponse::Ok().json(json!({"success": true, "status": "unenrolled"}))
 }
 
 async fn enrollment_request(

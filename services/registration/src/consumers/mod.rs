@@ -2,3 +2,4 @@
 
 pub mod enrollment_status;
 pub mod order_completed;
+pub mod refund_issued;

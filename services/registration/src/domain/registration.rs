@@ -5,6 +5,7 @@
 //! ```text
 //!  pending ──approve──▶ approved ──lms enrolled──▶ enrolled
 //!     └────reject───▶ rejected ◀──lms rejected──┘
+//!  pending | approved | enrolled ──full refund──▶ cancelled (the LMS is told to unenroll)
 //! ```
 
 use kernel::{IllegalTransition, Lifecycle, Transition};
@@ -28,6 +29,8 @@ pub enum RegistrationEvent {
     LmsEnrolled,
     /// The LMS refused the enrollment.
     LmsRejected,
+    /// The course was fully refunded.
+    Refunded,
 }
 
 impl Transition for RegistrationEvent {
@@ -37,6 +40,7 @@ impl Transition for RegistrationEvent {
             RegistrationEvent::Reject => "reject",
             RegistrationEvent::LmsEnrolled => "enroll",
             RegistrationEvent::LmsRejected => "have the LMS reject",
+            RegistrationEvent::Refunded => "cancel for a refund",
         }
     }
 }
@@ -77,6 +81,7 @@ impl Lifecycle for RegistrationStatus {
             (Pending, Reject) => Ok(Rejected),
             (Approved, LmsEnrolled) => Ok(Enrolled),
             (Approved, LmsRejected) => Ok(Rejected),
+            (Pending | Approved | Enrolled, Refunded) => Ok(Cancelled),
             _ => Err(self.illegal(event)),
         }
     }
@@ -106,9 +111,12 @@ mod tests {
             (Pending, Reject, Rejected),
             (Approved, LmsEnrolled, Enrolled),
             (Approved, LmsRejected, Rejected),
+            (Pending, Refunded, Cancelled),
+            (Approved, Refunded, Cancelled),
+            (Enrolled, Refunded, Cancelled),
         ];
         for s in RegistrationStatus::ALL {
-            for e in [Approve, Reject, LmsEnrolled, LmsRejected] {
+            for e in [Approve, Reject, LmsEnrolled, LmsRejected, Refunded] {
                 let expected = table
                     .iter()
                     .find(|(from, ev, _)| from == s && *ev == e)

@@ -137,6 +137,27 @@ pub const DELIVERIES: OutboundTable = OutboundTable {
     result: "lms_enrollment_id",
 };
 
+/// The unenrollment requests to the LMS: one per registration cancelled by a full refund after
+/// its enrollment request was delivered.
+pub const UNENROLLMENTS: OutboundTable = OutboundTable {
+    table: "unenrollments",
+    key: "registration_id",
+    result: "lms_result",
+};
+
+/// Every registration of an order, locked: a refund cancels them together.
+pub async fn lock_of_order(
+    c: &impl ConnectionTrait,
+    order: Uuid,
+) -> Result<Vec<RegistrationRow>, DbErr> {
+    RegistrationRow::find_by_statement(pg(
+        &format!("SELECT {COLS} FROM {FROM} WHERE r.order_id = $1 ORDER BY r.id FOR UPDATE OF r"),
+        vec![order.into()],
+    ))
+    .all(c)
+    .await
+}
+
 async fn schedule_delivery(
     c: &impl ConnectionTrait,
     registration: Uuid,

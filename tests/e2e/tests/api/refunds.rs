@@ -208,3 +208,56 @@ async fn only_a_captured_payment_of_an_existing_id_is_refunded() {
     assert_eq!(processor_refunds(&shop).await, 0);
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_refund_cancels_the_registrations_and_tells_the_lms_once() {
+    let shop = Shop::open(&[]).await;
+    let learner = shop.learner("learner-1");
+    let (oid, pid) = paid_order(&shop, &learner, 4900).await;
+    let enrolled = shop.registrations_all(&learner, 1, "enrolled").await;
+    let registration = enrolled[0]["id"].as_str().unwrap().to_string();
+
+    // A partial refund leaves the enrollment alone. Positive signal first: the order shows the
+    // refund (cart-order consumed `refund.issued`), then every consumer has settled.
+    let (s, b) = refund(
+        &shop,
+        &pid,
+        json!({"amount": 900, "reason": "goodwill"}),
+        "f1",
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    eventually(WAIT, "the partial refund on the order", || async {
+        (shop.order(&learner, &oid).await["refundedAmount"] == 900).then_some(())
+    })
+    .await;
+    shop.settled().await;
+    assert_eq!(shop.registrations(&learner).await[0]["status"], "enrolled");
+    assert!(shop.lms.unenrollments().is_empty());
+
+    // The rest: the registration is cancelled and the LMS asked once to unenroll it.
+    let (s, b) = refund(&shop, &pid, json!({"reason": "course withdrawn"}), "f2").await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    shop.registrations_all(&learner, 1, "cancelled").await;
+    let sent = eventually(WAIT, "the unenrollment request", || async {
+        shop.lms.unenrollments().into_iter().next()
+    })
+    .await;
+    let payload = &sent.body["payload"];
+    assert_eq!(payload["orderItemId"], registration.as_str());
+    assert_eq!(payload["userId"], "learner-1");
+    assert_eq!(payload["orderId"], oid.as_str());
+    assert_eq!(payload["reason"], "refunded");
+    shop.settled().await;
+    assert_eq!(shop.lms.unenrollments().len(), 1, "told once");
+    let reg = shop.env.schema("registration").await;
+    assert_eq!(
+        count(
+            &reg,
+            "SELECT count(*) FROM unenrollments WHERE status = 'delivered'"
+        )
+        .await,
+        1
+    );
+    shop.close().await;
+}

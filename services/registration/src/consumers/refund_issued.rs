@@ -1,0 +1,75 @@
+//! `commerce.refund.issued` with `full` → every registration of the order is cancelled, and the
+//! LMS is asked to unenroll each one whose enrollment request it received (through the shared
+//! outbound delivery, with retries and one idempotency id). A partial refund changes nothing here.
+
+use crate::domain::RegistrationEvent;
+use crate::storage::{self, MoveBy, TransitionError};
+use bus::{Delivery, Handler, HandlerError, HandlerFuture};
+use events::commerce::v1::RefundIssued;
+use events::fields;
+use kernel::Clock;
+use sea_orm::DatabaseTransaction;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub struct RefundIssuedHandler {
+    pub clock: Arc<dyn Clock>,
+    /// Wakes the unenrollment worker.
+    pub wake: Arc<Notify>,
+}
+
+impl Handler for RefundIssuedHandler {
+    fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let e: RefundIssued = d.decode()?;
+            if !e.full {
+                return Ok(());
+            }
+            let order = fields::uuid("order_id", &e.order_id)?;
+            let now = self.clock.now();
+            let by = if e.approved_by.is_empty() {
+                "refund".to_string()
+            } else {
+                e.approved_by.clone()
+            };
+            let mut scheduled = false;
+            for r in storage::lock_of_order(txn, order).await? {
+                let sent = r.delivery_status.as_deref() == Some("delivered");
+                let moved = storage::transition(
+                    txn,
+                    r.id,
+                    RegistrationEvent::Refunded,
+                    MoveBy {
+                        by: &by,
+                        reason: Some("refunded"),
+                        enrollment: None,
+                    },
+                    now,
+                )
+                .await?;
+                match moved {
+                    Ok(_) if sent => {
+                        storage::UNENROLLMENTS
+                            .schedule(txn, r.id, kernel::new_id(), now)
+                            .await?;
+                        scheduled = true;
+                    }
+                    Ok(_) => {}
+                    Err(TransitionError::Illegal(why)) => {
+                        tracing::info!(registration = %r.id, reason = %why, "refund leaves the registration as it is");
+                    }
+                    Err(TransitionError::NotFound) => {
+                        return Err(HandlerError::transient(format!(
+                            "registration {} vanished under its lock",
+                            r.id
+                        )));
+                    }
+                }
+            }
+            if scheduled {
+                self.wake.notify_one();
+            }
+            Ok(())
+        })
+    }
+}
