@@ -45,6 +45,23 @@ pub fn refund_issued(
     }
 }
 
+pub fn refund_rejected(
+    r: &crate::storage::refund_requests::RequestRow,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> ev::RefundRejected {
+    ev::RefundRejected {
+        refund_request_id: r.id.to_string(),
+        payment_id: r.payment_id.to_string(),
+        order_id: r.order_id.to_string(),
+        user_id: r.user_id.clone(),
+        reason: reason.to_string(),
+        rejected_by: by.to_string(),
+        rejected_at: now.to_rfc3339(),
+    }
+}
+
 pub fn payment_failed(p: &PaymentRow, reason: &str, now: DateTime<Utc>) -> ev::PaymentFailed {
     ev::PaymentFailed {
         payment_id: p.id.to_string(),

@@ -31,6 +31,8 @@ use web::internal::InternalClient;
 pub const NAME: &str = "payment";
 pub const SCHEMA: &str = "payment";
 pub const WEBHOOK_CONSUMER: &str = "payment-processor-webhooks";
+/// Durable consumer of learners' refund requests (from cart-order).
+pub const REFUND_REQUESTS_CONSUMER: &str = "payment-refund-requests";
 
 #[derive(Clone)]
 pub struct Payment {
@@ -54,7 +56,11 @@ impl ServiceFactory for PaymentService {
     }
 
     fn prefixes(&self) -> &'static [&'static str] {
-        &["/api/v2/payments", "/api/v2/admin/payments"]
+        &[
+            "/api/v2/payments",
+            "/api/v2/admin/payments",
+            "/api/v2/admin/refunds",
+        ]
     }
 
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
@@ -116,6 +122,17 @@ impl ServiceFactory for PaymentService {
                 .waking(relay.waker()),
                 consumers::webhook::WebhookHandler { processors, clock },
             );
+            let requests = ctx.consumer(
+                &db,
+                ConsumerSpec::new(
+                    REFUND_REQUESTS_CONSUMER,
+                    "COMMERCE",
+                    ::events::subjects::REFUND_REQUESTED,
+                ),
+                consumers::refund_requested::RefundRequestedHandler {
+                    clock: state.clock.clone(),
+                },
+            );
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
                 routes: Arc::new(move |c| routes::configure(c, data.clone())),
@@ -123,6 +140,7 @@ impl ServiceFactory for PaymentService {
                     Box::pin(relay.run(ctx.shutdown.clone())),
                     ctx.housekeeping(&db),
                     webhooks,
+                    requests,
                 ],
                 ready: vec![ctx.db_ready("postgres:payment", &db)],
                 filters: vec![],

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_currency_text::Migration),
             Box::new(m20261128_000003_processor_fee::Migration),
             Box::new(m20261128_000004_refunds::Migration),
+            Box::new(m20261128_000005_refund_requests::Migration),
         ]
     }
 }
@@ -167,6 +168,48 @@ mod m20261128_000004_refunds {
             updated_at          TIMESTAMPTZ NOT NULL
         )",
         "CREATE INDEX refunds_payment ON refunds (payment_id, status)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000005_refund_requests {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000005_refund_requests"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // Learners ask, billing-admins decide (ADR-001). One open request per order.
+        "CREATE TABLE refund_requests (
+            id              UUID PRIMARY KEY,
+            payment_id      UUID NOT NULL REFERENCES payments (id),
+            order_id        UUID NOT NULL,
+            user_id         TEXT NOT NULL,
+            amount_minor    BIGINT NOT NULL CHECK (amount_minor > 0),
+            currency        TEXT NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+            reason          TEXT NOT NULL,
+            status          TEXT NOT NULL CHECK (status IN ('requested', 'approved', 'rejected')),
+            requested_by    TEXT NOT NULL,
+            decided_by      TEXT,
+            decision_reason TEXT,
+            refund_id       UUID REFERENCES refunds (id),
+            created_at      TIMESTAMPTZ NOT NULL,
+            updated_at      TIMESTAMPTZ NOT NULL
+        )",
+        "CREATE UNIQUE INDEX refund_requests_one_open_per_order ON refund_requests (order_id)
+             WHERE status = 'requested'",
+        "CREATE INDEX refund_requests_queue ON refund_requests (status, id)",
     ];
 
     #[async_trait::async_trait]

@@ -91,3 +91,44 @@ impl crate::storage::refunds::RefundRow {
         }
     }
 }
+
+/// A refund request in the billing-admins' queue.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundRequestView {
+    pub id: Uuid,
+    pub payment_id: Uuid,
+    pub order_id: Uuid,
+    pub user_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: String,
+    pub status: String,
+    pub requested_by: String,
+    pub decided_by: Option<String>,
+    pub decision_reason: Option<String>,
+    pub refund_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl crate::storage::refund_requests::RequestRow {
+    pub fn view(&self) -> RefundRequestView {
+        RefundRequestView {
+            id: self.id,
+            payment_id: self.payment_id,
+            order_id: self.order_id,
+            user_id: self.user_id.clone(),
+            amount: self.amount_minor,
+            currency: self.currency.clone(),
+            reason: self.reason.clone(),
+            status: self.status.clone(),
+            requested_by: self.requested_by.clone(),
+            decided_by: self.decided_by.clone(),
+            decision_reason: self.decision_reason.clone(),
+            refund_id: self.refund_id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}

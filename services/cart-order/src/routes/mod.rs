@@ -3,6 +3,7 @@
 
 pub mod cart;
 pub mod orders;
+pub mod refund_requests;
 
 use crate::CartOrder;
 use actix_web::web;
@@ -15,6 +16,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
         .route("/api/v2/cart/checkout", web::post().to(cart::checkout))
         .route("/api/v2/orders", web::get().to(orders::list_own))
         .route("/api/v2/orders/{id}", web::get().to(orders::get_own))
+        .route(
+            "/api/v2/orders/{id}/refund-requests",
+            web::post().to(refund_requests::request),
+        )
         .route("/api/v2/admin/orders", web::get().to(orders::admin_list))
         .route(
             "/api/v2/admin/orders/{id}",
@@ -32,7 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
     paths(
         cart::get, cart::add, cart::remove, cart::checkout,
         orders::list_own, orders::get_own, orders::admin_list, orders::admin_get,
+        refund_requests::request,
     ),
+    components(schemas(refund_requests::RefundRequestBody)),
     tags((name = "cart", description = "Carts and checkout"), (name = "orders", description = "Orders"))
 )]
 struct CartOrderApi;

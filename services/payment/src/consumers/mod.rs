@@ -1,3 +1,4 @@
 //! Consumed events, one file each; each runs inside the inbox transaction.
 
+pub mod refund_requested;
 pub mod webhook;

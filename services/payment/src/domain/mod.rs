@@ -4,6 +4,7 @@
 pub mod error;
 pub mod payment;
 pub mod refund;
+pub mod refund_request;
 
 pub use error::PaymentError;
 pub use payment::{PaymentEvent, PaymentStatus};

@@ -1,6 +1,7 @@
 //! HTTP routes of payment, one file per resource.
 
 pub mod payments;
+pub mod refund_requests;
 pub mod refunds;
 
 use crate::Payment;
@@ -20,6 +21,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
         .route(
             "/api/v2/admin/payments/{id}/refund",
             web::post().to(refunds::refund),
+        )
+        .route(
+            "/api/v2/admin/refunds",
+            web::get().to(refund_requests::list),
+        )
+        .route(
+            "/api/v2/admin/refunds/{id}/approve",
+            web::post().to(refund_requests::approve),
+        )
+        .route(
+            "/api/v2/admin/refunds/{id}/reject",
+            web::post().to(refund_requests::reject),
         );
 }
 
@@ -28,8 +41,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
     info(title = "Cadence Commerce — payments", version = "2"),
     paths(
         payments::create_intent, payments::confirm, payments::history, refunds::refund,
+        refund_requests::list, refund_requests::approve, refund_requests::reject,
     ),
-    components(schemas(refunds::RefundBody)),
+    components(schemas(refunds::RefundBody, refund_requests::ApproveBody, refund_requests::RejectBody)),
     tags((name = "payments", description = "Intents, confirmations, history"))
 )]
 struct PaymentApi;

@@ -70,7 +70,40 @@ pub async fn refund(
             .json(done.view()));
     }
 
-    // 1. Record, under the payment's row lock: the cap holds against concurrent refunds.
+    let settled = issue(
+        &state,
+        IssueRefund {
+            payment_id,
+            amount: input.amount,
+            reason: &reason,
+            by: &caller.user_id,
+            idempotency_key: scoped_key,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(settled.view()))
+}
+
+/// One refund to make: of `payment_id`, `amount` (or all that remains), decided by `by`.
+pub struct IssueRefund<'a> {
+    pub payment_id: Uuid,
+    pub amount: Option<i64>,
+    pub reason: &'a str,
+    pub by: &'a str,
+    pub idempotency_key: Option<String>,
+}
+
+/// Record (under the payment's row lock, so the cap holds against concurrent refunds), call the
+/// processor with nothing open, settle. Returns the refund as it settled.
+pub async fn issue(state: &Payment, r: IssueRefund<'_>) -> Result<refunds::RefundRow, ApiError> {
+    let IssueRefund {
+        payment_id,
+        amount: requested,
+        reason,
+        by,
+        idempotency_key,
+    } = r;
+    // 1. Record.
     let txn = state.db.begin().await?;
     let payment = storage::lock(&txn, payment_id)
         .await?
@@ -79,14 +112,14 @@ pub async fn refund(
         return Err(PaymentError::PaymentNotCaptured(payment.status.clone()).into());
     }
     let held = refunds::held(&txn, &payment).await?;
-    let amount = refund::refund_amount(payment.amount()?, held, input.amount)?;
+    let amount = refund::refund_amount(payment.amount()?, held, requested)?;
     let new = refunds::NewRefund {
         id: kernel::new_id(),
-        idempotency_key: scoped_key,
+        idempotency_key,
         payment_id,
         amount,
-        reason: &reason,
-        approved_by: &caller.user_id,
+        reason,
+        approved_by: by,
     };
     let recorded = refunds::insert(&txn, &new, state.clock.now())
         .await
@@ -104,7 +137,7 @@ pub async fn refund(
         &txn,
         payment_id,
         "refund_started",
-        &caller.user_id,
+        by,
         Some(&payment.status),
         Some(&payment.status),
         serde_json::json!({"refundId": recorded.id, "amount": amount.amount_minor()}),
@@ -142,7 +175,7 @@ pub async fn refund(
         } else {
             "refund_failed"
         },
-        &caller.user_id,
+        by,
         Some(&payment.status),
         Some(&payment.status),
         serde_json::json!({"refundId": settled.id, "failureReason": settled.failure_reason}),
@@ -150,5 +183,5 @@ pub async fn refund(
     .await?;
     txn.commit().await?;
     state.outbox.notify_one();
-    Ok(HttpResponse::Created().json(settled.view()))
+    Ok(settled)
 }

@@ -1,6 +1,7 @@
 //! Payment persistence: SQL only; every function composes in one transaction with outbox rows.
 
 pub mod payments;
+pub mod refund_requests;
 pub mod refunds;
 
 pub use payments::*;

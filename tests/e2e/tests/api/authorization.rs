@@ -28,6 +28,8 @@ fn admin_routes() -> Vec<(Method, String)> {
         ),
         (Method::POST, "/api/v2/admin/registrations/bulk".into()),
         (Method::POST, format!("/api/v2/admin/payments/{id}/refund")),
+        (Method::POST, format!("/api/v2/admin/refunds/{id}/approve")),
+        (Method::POST, format!("/api/v2/admin/refunds/{id}/reject")),
     ]
 }
 
@@ -57,6 +59,7 @@ async fn a_learner_gets_403_from_every_admin_route_whatever_the_body() {
         "/api/v2/admin/orders?status=bogus&limit=nope",
         "/api/v2/admin/registrations?limit=nope",
         "/api/v2/admin/pricing?limit=nope",
+        "/api/v2/admin/refunds?status=bogus",
     ] {
         let (status, _) = get_as(&app, &learner, path).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "GET {path}");

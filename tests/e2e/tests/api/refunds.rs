@@ -261,3 +261,133 @@ async fn a_full_refund_cancels_the_registrations_and_tells_the_lms_once() {
     );
     shop.close().await;
 }
+
+async fn ask(shop: &Shop, learner: &str, order: &str, key: &str) -> (StatusCode, Value) {
+    send(
+        shop.app
+            .client
+            .post(
+                shop.app
+                    .url(&format!("/api/v2/orders/{order}/refund-requests")),
+            )
+            .bearer_auth(learner)
+            .header("Idempotency-Key", key)
+            .json(&json!({"reason": "the course was not what I expected"})),
+    )
+    .await
+}
+
+/// The request as the billing-admins' queue shows it, once it got there.
+async fn queued(shop: &Shop, request: &str) -> Value {
+    eventually(WAIT, "the request in the admin queue", || async {
+        let q = get_as_ok(
+            &shop.app,
+            &shop.admin,
+            "/api/v2/admin/refunds?status=requested",
+        )
+        .await;
+        items(&q).iter().find(|r| r["id"] == request).cloned()
+    })
+    .await
+}
+
+async fn decide(shop: &Shop, request: &str, action: &str, body: Value) -> (StatusCode, Value) {
+    post(
+        &shop.app,
+        &shop.admin,
+        &format!("/api/v2/admin/refunds/{request}/{action}"),
+        body,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_asks_and_a_billing_admin_approves_part_and_rejects_the_rest() {
+    let shop = Shop::open(&[]).await;
+    let learner = shop.learner("learner-1");
+    let (oid, pid) = paid_order(&shop, &learner, 1000).await;
+
+    let (s, asked) = ask(&shop, &learner, &oid, "q1").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{asked}");
+    assert_eq!(asked["amount"], 1000);
+    let rid = asked["id"].as_str().unwrap().to_string();
+    // Another learner's order does not exist for them.
+    let other = shop.learner("learner-2");
+    let (s, b) = ask(&shop, &other, &oid, "q2").await;
+    assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+
+    let row = queued(&shop, &rid).await;
+    assert_eq!(row["paymentId"], pid.as_str());
+    assert_eq!(row["amount"], 1000);
+    assert_eq!(row["userId"], "learner-1");
+
+    // Approved for part of it: one processor refund of 400.
+    let (s, approved) = decide(&shop, &rid, "approve", json!({"amount": 400})).await;
+    assert_eq!(s, StatusCode::OK, "{approved}");
+    assert_eq!(approved["request"]["status"], "approved");
+    assert_eq!(approved["refund"]["status"], "succeeded");
+    assert_eq!(approved["refund"]["amount"], 400);
+    let (s, b) = decide(&shop, &rid, "approve", json!({})).await;
+    assert_problem(s, &b, StatusCode::CONFLICT, "illegal_transition");
+    assert_eq!(processor_refunds(&shop).await, 1);
+    eventually(WAIT, "the partial refund on the order", || async {
+        (shop.order(&learner, &oid).await["refundedAmount"] == 400).then_some(())
+    })
+    .await;
+
+    // Asked again for the rest, and rejected with a reason: no money moves.
+    let (s, again) = ask(&shop, &learner, &oid, "q3").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{again}");
+    assert_eq!(again["amount"], 600);
+    let rid2 = again["id"].as_str().unwrap().to_string();
+    queued(&shop, &rid2).await;
+    let (s, b) = decide(&shop, &rid2, "reject", json!({"reason": ""})).await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_refund");
+    let (s, rejected) = decide(&shop, &rid2, "reject", json!({"reason": "used most of it"})).await;
+    assert_eq!(s, StatusCode::OK, "{rejected}");
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["decisionReason"], "used most of it");
+    assert_eq!(processor_refunds(&shop).await, 1);
+    let rejected_list = get_as_ok(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/refunds?status=rejected",
+    )
+    .await;
+    assert_eq!(items(&rejected_list).len(), 1);
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_approvals_make_one_refund_and_unpaid_orders_cannot_be_asked() {
+    let shop = Shop::open(&[]).await;
+    let learner = shop.learner("learner-1");
+    let (oid, _) = paid_order(&shop, &learner, 2500).await;
+    let (s, asked) = ask(&shop, &learner, &oid, "c1").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{asked}");
+    let rid = asked["id"].as_str().unwrap().to_string();
+    queued(&shop, &rid).await;
+    let (a, b) = tokio::join!(
+        decide(&shop, &rid, "approve", json!({})),
+        decide(&shop, &rid, "approve", json!({})),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{} / {}",
+        a.1,
+        b.1
+    );
+    assert_eq!(processor_refunds(&shop).await, 1);
+    shop.order_status(&learner, &oid, "refunded").await;
+
+    // A pending (unpaid) order has nothing to refund.
+    let course = shop.course("lms-u", 700, false).await;
+    shop.add(&learner, "course", &course).await;
+    let pending = shop.checkout(&learner).await;
+    let (s, b) = ask(&shop, &learner, pending["id"].as_str().unwrap(), "c2").await;
+    assert_problem(s, &b, StatusCode::CONFLICT, "order_not_refundable");
+    shop.close().await;
+}

@@ -1,0 +1,117 @@
+//! `POST /api/v2/orders/{id}/refund-requests`: a learner asks for the refund of their own
+//! completed order (what has not been refunded yet). cart-order owns orders, so it checks the
+//! request and publishes `refund.requested`; payment puts it in the billing-admins' queue
+//! (ADR-001: every refund is approved).
+
+use crate::domain::{CartOrderError, OrderStatus};
+use crate::{CartOrder, NAME};
+use ::web::idempotency::{self, MaybeIdempotencyKey};
+use ::web::{ApiError, Caller, Json, Reply};
+use actix_web::{HttpRequest, HttpResponse, web};
+use events::commerce::v1 as ev;
+use events::subjects;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequestBody {
+    /// Why the learner asks (1 to 1000 characters).
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundRequestView {
+    id: Uuid,
+    order_id: Uuid,
+    amount: i64,
+    currency: String,
+    reason: String,
+    status: &'static str,
+}
+
+#[utoipa::path(post, path = "/api/v2/orders/{id}/refund-requests", tag = "orders",
+    request_body = RefundRequestBody,
+    params(("id" = uuid::Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 202, description = "Requested: a billing-admin decides"),
+        (status = 400), (status = 401), (status = 404, description = "Unknown or another learner's order"),
+        (status = 409, description = "order_not_refundable"),
+        (status = 422, description = "invalid_reason")))]
+pub async fn request(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<CartOrder>,
+    key: MaybeIdempotencyKey,
+    id: web::Path<String>,
+    body: Json<RefundRequestBody>,
+) -> Result<HttpResponse, ApiError> {
+    let order_id =
+        Uuid::parse_str(&id).map_err(|_| CartOrderError::NotFound(format!("no order `{id}`")))?;
+    let reason = body.value.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(ApiError::rule(
+            "invalid_reason",
+            "a refund request needs a reason of 1 to 1000 characters",
+        )
+        .with_field("reason"));
+    }
+    let fp = idempotency::fingerprint(&req, &body.raw);
+    let user = caller.user_id.clone();
+    let st = state.clone();
+    let resp = idempotency::run(
+        &state.db,
+        &caller.user_id,
+        key.0.as_ref(),
+        &fp,
+        |txn| async move {
+            let order = crate::storage::lock_order(&txn, order_id)
+                .await?
+                .filter(|o| o.user_id == user)
+                .ok_or_else(|| CartOrderError::NotFound(format!("no order `{order_id}`")))?;
+            let remaining = order
+                .total_minor
+                .checked_sub(order.refunded_minor)
+                .ok_or_else(|| {
+                    CartOrderError::Corrupt(format!("order {order_id}: refunds overflow"))
+                })?;
+            let refundable = order.state()? == OrderStatus::Completed && remaining > 0;
+            let (Some(payment), true) = (order.payment_id, refundable) else {
+                return Err(ApiError::conflict(
+                    "order_not_refundable",
+                    format!(
+                        "the order is {} and has nothing paid to refund",
+                        order.status
+                    ),
+                ));
+            };
+            let view = RefundRequestView {
+                id: kernel::new_id(),
+                order_id,
+                amount: remaining,
+                currency: order.currency.clone(),
+                reason: reason.clone(),
+                status: "requested",
+            };
+            let e = ev::RefundRequested {
+                refund_request_id: view.id.to_string(),
+                payment_id: payment.to_string(),
+                order_id: order_id.to_string(),
+                user_id: user.clone(),
+                amount_minor: remaining,
+                currency: order.currency.clone(),
+                reason,
+                requested_by: user.clone(),
+                requested_at: st.clock.now().to_rfc3339(),
+            };
+            bus::enqueue(&txn, NAME, subjects::REFUND_REQUESTED, &e).await?;
+            Ok((
+                txn,
+                Reply::with_status(actix_web::http::StatusCode::ACCEPTED, view)?,
+            ))
+        },
+    )
+    .await?;
+    state.outbox.notify_one();
+    Ok(resp)
+}
