@@ -31,6 +31,8 @@ use web::internal::InternalClient;
 pub const NAME: &str = "payment";
 pub const SCHEMA: &str = "payment";
 pub const WEBHOOK_CONSUMER: &str = "payment-processor-webhooks";
+/// Durable consumer of rejected registrations (each asks for its line's refund).
+pub const REJECTIONS_CONSUMER: &str = "payment-registration-rejections";
 /// Durable consumer of learners' refund requests (from cart-order).
 pub const REFUND_REQUESTS_CONSUMER: &str = "payment-refund-requests";
 
@@ -133,6 +135,17 @@ impl ServiceFactory for PaymentService {
                     clock: state.clock.clone(),
                 },
             );
+            let rejections = ctx.consumer(
+                &db,
+                ConsumerSpec::new(
+                    REJECTIONS_CONSUMER,
+                    "COMMERCE",
+                    &::events::subjects::registration("rejected"),
+                ),
+                consumers::registration_rejected::RegistrationRejectedHandler {
+                    clock: state.clock.clone(),
+                },
+            );
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
                 routes: Arc::new(move |c| routes::configure(c, data.clone())),
@@ -141,6 +154,7 @@ impl ServiceFactory for PaymentService {
                     ctx.housekeeping(&db),
                     webhooks,
                     requests,
+                    rejections,
                 ],
                 ready: vec![ctx.db_ready("postgres:payment", &db)],
                 filters: vec![],

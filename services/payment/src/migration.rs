@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_processor_fee::Migration),
             Box::new(m20261128_000004_refunds::Migration),
             Box::new(m20261128_000005_refund_requests::Migration),
+            Box::new(m20261128_000006_line_refund_requests::Migration),
         ]
     }
 }
@@ -210,6 +211,34 @@ mod m20261128_000005_refund_requests {
         "CREATE UNIQUE INDEX refund_requests_one_open_per_order ON refund_requests (order_id)
              WHERE status = 'requested'",
         "CREATE INDEX refund_requests_queue ON refund_requests (status, id)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000006_line_refund_requests {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000006_line_refund_requests"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // A rejected registration asks for the refund of its own line (REG-009): one request per
+        // registration; a learner's request for the whole order stays one open per order.
+        "ALTER TABLE refund_requests ADD COLUMN registration_id UUID UNIQUE",
+        "DROP INDEX refund_requests_one_open_per_order",
+        "CREATE UNIQUE INDEX refund_requests_one_open_per_order ON refund_requests (order_id)
+             WHERE status = 'requested' AND registration_id IS NULL",
     ];
 
     #[async_trait::async_trait]

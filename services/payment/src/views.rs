@@ -108,6 +108,8 @@ pub struct RefundRequestView {
     pub decided_by: Option<String>,
     pub decision_reason: Option<String>,
     pub refund_id: Option<Uuid>,
+    /// The rejected registration that asked for this line's refund, if any.
+    pub registration_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -127,6 +129,7 @@ impl crate::storage::refund_requests::RequestRow {
             decided_by: self.decided_by.clone(),
             decision_reason: self.decision_reason.clone(),
             refund_id: self.refund_id,
+            registration_id: self.registration_id,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

@@ -16,5 +16,7 @@ pub fn registration_changed(r: &RegistrationRow) -> ev::RegistrationChanged {
         rejection_reason: r.rejection_reason.clone().unwrap_or_default(),
         enrollment_id: r.enrollment_id.clone().unwrap_or_default(),
         changed_at: r.updated_at.to_rfc3339(),
+        gross_minor: r.gross_minor,
+        currency: r.currency.clone(),
     }
 }

@@ -1,4 +1,5 @@
 //! Consumed events, one file each; each runs inside the inbox transaction.
 
 pub mod refund_requested;
+pub mod registration_rejected;
 pub mod webhook;

@@ -41,6 +41,7 @@ impl Handler for RefundRequestedHandler {
                     currency: e.currency.clone(),
                     reason: e.reason.clone(),
                     requested_by: e.requested_by.clone(),
+                    registration_id: None,
                 },
                 self.clock.now(),
             )

@@ -94,6 +94,19 @@ pub async fn live_for_order(
     .await
 }
 
+/// The order's captured payment, if any.
+pub async fn captured_for_order(
+    c: &impl ConnectionTrait,
+    order: Uuid,
+) -> Result<Option<PaymentRow>, DbErr> {
+    PaymentRow::find_by_statement(pg(
+        &format!("SELECT {COLS} FROM payments WHERE order_id = $1 AND status = $2"),
+        vec![order.into(), PaymentStatus::Succeeded.as_str().into()],
+    ))
+    .one(c)
+    .await
+}
+
 pub async fn get(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<PaymentRow>, DbErr> {
     PaymentRow::find_by_statement(pg(
         &format!("SELECT {COLS} FROM payments WHERE id = $1"),

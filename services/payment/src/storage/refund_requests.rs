@@ -25,10 +25,12 @@ pub struct RequestRow {
     pub refund_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set when a rejected registration asked for its line's refund (REG-009).
+    pub registration_id: Option<Uuid>,
 }
 
 const COLS: &str = "id, payment_id, order_id, user_id, amount_minor, currency, reason, status, \
-    requested_by, decided_by, decision_reason, refund_id, created_at, updated_at";
+    requested_by, decided_by, decision_reason, refund_id, created_at, updated_at, registration_id";
 
 impl RequestRow {
     pub fn state(&self) -> Result<RequestStatus, DbErr> {
@@ -45,6 +47,7 @@ pub struct NewRequest {
     pub currency: String,
     pub reason: String,
     pub requested_by: String,
+    pub registration_id: Option<Uuid>,
 }
 
 /// Records a request; false when it exists or the order already has an open one.
@@ -55,8 +58,8 @@ pub async fn insert(
 ) -> Result<bool, DbErr> {
     Ok(c.execute_raw(pg(
         "INSERT INTO refund_requests (id, payment_id, order_id, user_id, amount_minor, currency, reason,
-             status, requested_by, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) ON CONFLICT DO NOTHING",
+             status, requested_by, created_at, updated_at, registration_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) ON CONFLICT DO NOTHING",
         vec![
             r.id.into(),
             r.payment_id.into(),
@@ -68,6 +71,7 @@ pub async fn insert(
             RequestStatus::Requested.as_str().into(),
             r.requested_by.clone().into(),
             now.into(),
+            r.registration_id.into(),
         ],
     ))
     .await?

@@ -391,3 +391,51 @@ async fn two_concurrent_approvals_make_one_refund_and_unpaid_orders_cannot_be_as
     assert_problem(s, &b, StatusCode::CONFLICT, "order_not_refundable");
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_registration_asks_for_its_lines_refund_and_waits_for_approval() {
+    let shop = Shop::open(&[]).await;
+    shop.lms
+        .set_behaviour(fake_lms::Behaviour::Reject("no seats left".into()));
+    let learner = shop.learner("learner-1");
+    let (oid, pid) = paid_order(&shop, &learner, 1500).await;
+    let rejected = shop.registrations_all(&learner, 1, "rejected").await;
+    let registration = rejected[0]["id"].as_str().unwrap().to_string();
+
+    // The rejection asked for a refund of the line; it waits in the queue (ADR-001).
+    let request = eventually(WAIT, "the line's refund request", || async {
+        let q = get_as_ok(
+            &shop.app,
+            &shop.admin,
+            "/api/v2/admin/refunds?status=requested",
+        )
+        .await;
+        items(&q)
+            .iter()
+            .find(|r| r["registrationId"] == registration.as_str())
+            .cloned()
+    })
+    .await;
+    assert_eq!(request["amount"], 1500);
+    assert_eq!(request["paymentId"], pid.as_str());
+    assert_eq!(request["requestedBy"], "registration");
+    assert!(
+        request["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no seats left")
+    );
+    assert_eq!(
+        processor_refunds(&shop).await,
+        0,
+        "nothing moves before approval"
+    );
+
+    let rid = request["id"].as_str().unwrap();
+    let (s, approved) = decide(&shop, rid, "approve", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{approved}");
+    assert_eq!(approved["refund"]["amount"], 1500);
+    shop.order_status(&learner, &oid, "refunded").await;
+    assert_eq!(processor_refunds(&shop).await, 1);
+    shop.close().await;
+}
