@@ -10,6 +10,7 @@
 //! - [`page`]: cursor pagination (`{"items": [...], "nextCursor": ...}`).
 
 pub mod auth;
+pub mod card_data;
 pub mod idempotency;
 pub mod internal;
 pub mod json;

@@ -70,7 +70,7 @@ impl From<PaymentError> for ApiError {
                 .with_field("amount")
                 .with("remaining", serde_json::json!(remaining.amount_minor())),
             InvalidRefund(_) => ApiError::rule(code, detail).with_field("amount"),
-            CardDataRefused => ApiError::bad_request(code, detail).with_field("paymentMethod"),
+            CardDataRefused => ApiError::rule(code, detail).with_field("paymentMethod"),
             ProcessorUnavailable(_) => ApiError::unavailable(code, detail),
             ProcessorRefused(_) => {
                 ApiError::new(actix_web::http::StatusCode::BAD_GATEWAY, code, detail)
@@ -96,7 +96,7 @@ mod tests {
                 "order_not_pending",
             ),
             (PaymentError::NothingToPay, 409, "nothing_to_pay"),
-            (PaymentError::CardDataRefused, 400, "card_data_refused"),
+            (PaymentError::CardDataRefused, 422, "card_data_refused"),
             (
                 PaymentError::ProcessorUnavailable("x".into()),
                 503,

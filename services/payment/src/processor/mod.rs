@@ -117,6 +117,8 @@ pub trait PaymentProcessor: Send + Sync {
     fn create_intent(&self, req: CreateIntent) -> BoxFuture<'_, Result<Intent, ProcessorError>>;
     fn confirm(&self, req: Confirm) -> BoxFuture<'_, Result<Outcome, ProcessorError>>;
     fn refund(&self, req: Refund) -> BoxFuture<'_, Result<String, ProcessorError>>;
+    /// What the UI needs to show this processor's payment form (public: no secret here).
+    fn client_config(&self) -> serde_json::Value;
     /// Checks the provider's signature over the raw body.
     fn verify_webhook(&self, webhook: &RelayedWebhook<'_>) -> Result<(), ProcessorError>;
     /// The provider's event in our terms; a body that breaks the provider's contract is an error.

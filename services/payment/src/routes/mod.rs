@@ -18,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
             web::post().to(payments::confirm),
         )
         .route("/api/v2/payments/history", web::get().to(payments::history))
+        .route("/api/v2/payments/config", web::get().to(payments::config))
         .route(
             "/api/v2/admin/payments/{id}/refund",
             web::post().to(refunds::refund),
@@ -40,7 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
 #[openapi(
     info(title = "Cadence Commerce — payments", version = "2"),
     paths(
-        payments::create_intent, payments::confirm, payments::history, refunds::refund,
+        payments::create_intent, payments::confirm, payments::history, payments::config,
+        refunds::refund,
         refund_requests::list, refund_requests::approve, refund_requests::reject,
     ),
     components(schemas(refunds::RefundBody, refund_requests::ApproveBody, refund_requests::RejectBody)),

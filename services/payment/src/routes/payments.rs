@@ -167,7 +167,7 @@ pub struct ConfirmRequest {
     pub payment_method: String,
 }
 
-#[utoipa::path(post, path = "/api/v2/payments/confirm", tag = "payments", request_body(content = Object, description = "`{paymentId, paymentMethod}` with a processor token (sandbox: pm_card_visa, pm_card_visa_chargeDeclined, pm_card_authenticationRequired)"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 200, description = "succeeded, failed, or processing with `nextAction`"), (status = 400, description = "card_data_refused"), (status = 404)))]
+#[utoipa::path(post, path = "/api/v2/payments/confirm", tag = "payments", request_body(content = Object, description = "`{paymentId, paymentMethod}` with a processor token (sandbox: pm_card_visa, pm_card_visa_chargeDeclined, pm_card_authenticationRequired)"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 200, description = "succeeded, failed, or processing with `nextAction`"), (status = 422, description = "card_data_refused"), (status = 404)))]
 pub async fn confirm(
     req: HttpRequest,
     state: web::Data<Payment>,
@@ -275,6 +275,34 @@ async fn charge(
         })
         .await
         .map_err(|e| processor_error(e).into())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigQuery {
+    /// The department whose processor serves the checkout; absent = the default processor.
+    pub department_id: Option<String>,
+}
+
+/// `GET /api/v2/payments/config`: which processor serves a department and what its payment form
+/// needs. Public: it holds no secret.
+#[utoipa::path(get, path = "/api/v2/payments/config", tag = "payments", params(ConfigQuery),
+    responses((status = 200, description = "`{departmentId, processor, client}`"), (status = 400)))]
+pub async fn config(
+    state: web::Data<Payment>,
+    q: web::Query<ConfigQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let department = q.department_id.as_deref();
+    let processor = state
+        .processors
+        .for_department(department)
+        .ok_or_else(|| PaymentError::Corrupt("no payment processor configured".into()))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "departmentId": department,
+        "processor": processor.name(),
+        "client": processor.client_config(),
+    })))
 }
 
 #[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments", responses((status = 200, description = "The caller's payments, newest first, each with its refunds"), (status = 401)))]

@@ -97,6 +97,17 @@ impl PaymentProcessor for Sandbox {
         NAME
     }
 
+    fn client_config(&self) -> serde_json::Value {
+        serde_json::json!({
+            "testPaymentMethods": {
+                "pm_card_visa": "succeeds",
+                "pm_card_mastercard": "succeeds",
+                "pm_card_visa_chargeDeclined": "declined (the payment stays payable)",
+                "pm_card_authenticationRequired": "requires action; settles by webhook",
+            }
+        })
+    }
+
     fn create_intent(&self, req: CreateIntent) -> BoxFuture<'_, Result<Intent, ProcessorError>> {
         Box::pin(async move {
             let id = format!("pi_sbx_{}", uuid::Uuid::now_v7().simple());

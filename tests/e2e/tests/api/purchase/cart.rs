@@ -225,7 +225,19 @@ async fn payments_for_other_learners_unknown_payments_card_data_and_paid_orders_
         json!({"paymentId": uuid::Uuid::now_v7(), "paymentMethod": "4242424242424242"}),
     )
     .await;
-    assert_problem(s, &b, StatusCode::BAD_REQUEST, "card_data_refused");
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "card_data_refused");
+    assert_eq!(b["field"], "paymentMethod");
+    // In any field of any JSON body, even one the route would ignore.
+    let (s, b) = post(
+        &shop.app,
+        &learner,
+        "/api/v2/cart/items",
+        json!({"itemType": "course", "itemId": a, "price": {"note": "4000 0566 5566 5556"}}),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "card_data_refused");
+    assert_eq!(b["field"], "price.note");
+    assert!(!b.to_string().contains("5556"), "the number is not echoed");
     shop.pay(&learner, oid, "pm_card_visa").await;
     shop.order_status(&learner, oid, "completed").await;
     let (s, b) = post(

@@ -358,3 +358,19 @@ async fn a_payment_captured_after_the_order_failed_still_completes_it() {
     shop.registrations_all(&learner, 1, "enrolled").await;
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payment_form_config_is_public_and_names_each_departments_processor() {
+    let shop = Shop::open(&[]).await;
+    let config = get_ok(&shop.app, "/api/v2/payments/config?departmentId=cs").await;
+    assert_eq!(config["departmentId"], "cs");
+    assert_eq!(config["processor"], "sandbox");
+    assert_eq!(
+        config["client"]["testPaymentMethods"]["pm_card_visa"],
+        "succeeds"
+    );
+    let default = get_ok(&shop.app, "/api/v2/payments/config").await;
+    assert!(default["departmentId"].is_null());
+    assert_eq!(default["processor"], "sandbox");
+    shop.close().await;
+}
