@@ -439,3 +439,31 @@ async fn a_rejected_registration_asks_for_its_lines_refund_and_waits_for_approva
     assert_eq!(processor_refunds(&shop).await, 1);
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approving_a_request_with_nothing_left_refunds_nothing_and_keeps_it_queued() {
+    let shop = Shop::open(&[]).await;
+    let learner = shop.learner("learner-1");
+    let (oid, pid) = paid_order(&shop, &learner, 800).await;
+    let (s, asked) = ask(&shop, &learner, &oid, "n1").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{asked}");
+    let rid = asked["id"].as_str().unwrap().to_string();
+    queued(&shop, &rid).await;
+    // Meanwhile a billing-admin refunded the whole payment directly.
+    let (s, b) = refund(&shop, &pid, json!({"reason": "chargeback risk"}), "n2").await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = decide(&shop, &rid, "approve", json!({})).await;
+    assert_problem(
+        s,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "refund_exceeds_captured",
+    );
+    assert_eq!(processor_refunds(&shop).await, 1);
+    // The request is back in the queue, where it can be rejected.
+    let back = queued(&shop, &rid).await;
+    assert_eq!(back["status"], "requested");
+    let (s, b) = decide(&shop, &rid, "reject", json!({"reason": "already refunded"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    shop.close().await;
+}
