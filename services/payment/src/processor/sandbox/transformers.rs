@@ -6,12 +6,16 @@ use crate::processor::{Confirm, Outcome, ProcessorError, WebhookEvent};
 use kernel::{Currency, Money};
 use serde::{Deserialize, Serialize};
 
+/// Stripe's event. What the mapping needs is required; the rest may be absent, as Stripe adds and
+/// trims fields between API versions.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     pub id: String,
+    #[serde(default)]
     pub object: String,
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default)]
     pub created: i64,
     pub data: EventData,
 }
@@ -24,12 +28,15 @@ pub struct EventData {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PaymentIntent {
     pub id: String,
+    #[serde(default)]
     pub object: String,
     pub amount: i64,
     pub currency: String,
     pub status: IntentStatus,
+    #[serde(default)]
     pub last_payment_error: Option<PaymentError>,
-    pub metadata: Metadata,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -122,10 +129,10 @@ pub fn event_for(
                 currency: req.amount.currency().code().to_lowercase(),
                 status,
                 last_payment_error: error,
-                metadata: Metadata {
+                metadata: Some(Metadata {
                     order_id: req.order_id.clone(),
                     payment_id: req.payment_id.clone(),
-                },
+                }),
             },
         },
     })
@@ -211,6 +218,16 @@ mod tests {
             fixed_minor: 0,
         };
         assert_eq!(none.fee_for(usd(4900)).unwrap(), usd(0));
+    }
+
+    #[test]
+    fn fields_the_mapping_does_not_need_may_be_absent() {
+        let body = br#"{"id":"evt_1","type":"payment_intent.succeeded",
+            "data":{"object":{"id":"pi_1","amount":4900,"currency":"usd","status":"succeeded"}}}"#;
+        assert!(matches!(
+            parse(body, &FEES),
+            Ok(WebhookEvent::PaymentSucceeded { amount, .. }) if amount.amount_minor() == 4900
+        ));
     }
 
     #[test]

@@ -268,6 +268,13 @@ async fn a_confirm_racing_its_webhooks_completes_exactly_once() {
         1
     );
     assert_eq!(shop.lms.received().len(), 1);
+    // The webhooks were applied (a no-op on the settled payment), not refused: every consumer
+    // has settled and nothing was dead-lettered.
+    shop.settled().await;
+    let bus = bus::Bus::connect(&shop.env.settings(&[]).bus())
+        .await
+        .unwrap();
+    assert!(bus.dead_letters().await.unwrap().is_empty());
     // A forged webhook changes nothing and is acknowledged to the sender only as received.
     let forged = shop
         .app
