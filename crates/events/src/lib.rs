@@ -50,6 +50,7 @@ events!(
     OrderRefunded,
     PaymentSucceeded,
     PaymentFailed,
+    PaymentDisputed,
     RefundRequested,
     RefundIssued,
     RefundRejected,
@@ -80,6 +81,6 @@ mod tests {
             <commerce::v1::PriceChanged as Event>::TYPE,
             "commerce.v1.PriceChanged"
         );
-        assert_eq!(ALL_TYPES.len(), 19);
+        assert_eq!(ALL_TYPES.len(), 20);
     }
 }

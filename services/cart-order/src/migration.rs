@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_orders::Migration),
             Box::new(m20261128_000003_currency_text::Migration),
             Box::new(m20261128_000004_refunds::Migration),
+            Box::new(m20261128_000005_disputes::Migration),
         ]
     }
 }
@@ -204,6 +205,30 @@ mod m20261128_000004_refunds {
         // What the processor gave back of the order, never more than its total.
         "ALTER TABLE orders ADD COLUMN refunded_minor BIGINT NOT NULL DEFAULT 0
              CHECK (refunded_minor >= 0 AND refunded_minor <= total_minor)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000005_disputes {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000005_disputes"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // A chargeback on the order's payment, shown to billing-admins; it changes nothing else.
+        "ALTER TABLE orders ADD COLUMN disputed_at TIMESTAMPTZ, ADD COLUMN dispute_reason TEXT",
     ];
 
     #[async_trait::async_trait]

@@ -64,6 +64,9 @@ pub struct OrderView {
     pub payment_status: String,
     /// Given back so far, in minor units of `currency`.
     pub refunded_amount: i64,
+    /// When the cardholder disputed the payment (a chargeback), and why; nothing else follows.
+    pub disputed_at: Option<DateTime<Utc>>,
+    pub dispute_reason: Option<String>,
     pub items: Vec<OrderItemView>,
     pub subtotal: i64,
     pub discount_code: Option<String>,
@@ -150,6 +153,8 @@ pub async fn order_views(
                 user_id: o.user_id.clone(),
                 payment_status: o.state()?.payment_status(o.refunded_minor).to_string(),
                 refunded_amount: o.refunded_minor,
+                disputed_at: o.disputed_at,
+                dispute_reason: o.dispute_reason.clone(),
                 status: o.status.clone(),
                 items: its
                     .iter()

@@ -62,6 +62,26 @@ pub fn refund_rejected(
     }
 }
 
+pub fn payment_disputed(
+    p: &PaymentRow,
+    dispute_id: &str,
+    amount: kernel::Money,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> ev::PaymentDisputed {
+    ev::PaymentDisputed {
+        payment_id: p.id.to_string(),
+        order_id: p.order_id.to_string(),
+        user_id: p.user_id.clone(),
+        processor: p.processor.clone(),
+        dispute_id: dispute_id.to_string(),
+        amount_minor: amount.amount_minor(),
+        currency: amount.currency().code().to_string(),
+        reason: reason.to_string(),
+        disputed_at: now.to_rfc3339(),
+    }
+}
+
 pub fn payment_failed(p: &PaymentRow, reason: &str, now: DateTime<Utc>) -> ev::PaymentFailed {
     ev::PaymentFailed {
         payment_id: p.id.to_string(),

@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_refunds::Migration),
             Box::new(m20261128_000005_refund_requests::Migration),
             Box::new(m20261128_000006_line_refund_requests::Migration),
+            Box::new(m20261128_000007_disputes::Migration),
         ]
     }
 }
@@ -239,6 +240,31 @@ mod m20261128_000006_line_refund_requests {
         "DROP INDEX refund_requests_one_open_per_order",
         "CREATE UNIQUE INDEX refund_requests_one_open_per_order ON refund_requests (order_id)
              WHERE status = 'requested' AND registration_id IS NULL",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000007_disputes {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000007_disputes"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // A chargeback on a captured payment: recorded once, shown to billing-admins.
+        "ALTER TABLE payments ADD COLUMN dispute_id TEXT, ADD COLUMN dispute_reason TEXT,
+             ADD COLUMN disputed_at TIMESTAMPTZ",
     ];
 
     #[async_trait::async_trait]

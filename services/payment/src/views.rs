@@ -26,6 +26,9 @@ pub struct PaymentView {
     pub processed_at: Option<DateTime<Utc>>,
     /// What the processor kept of the capture, in minor units of `currency`.
     pub processor_fee: Option<i64>,
+    /// The chargeback, when the cardholder disputed the payment: `{id, reason, at}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispute: Option<serde_json::Value>,
     /// The payment's refunds, newest first (in the history).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refunds: Option<Vec<RefundView>>,
@@ -53,6 +56,9 @@ impl PaymentRow {
             processed_at: self.processed_at,
             processor_fee: self.processor_fee_minor,
             refunds: None,
+            dispute: self.dispute_id.as_ref().map(|id| {
+                serde_json::json!({"id": id, "reason": self.dispute_reason, "at": self.disputed_at})
+            }),
         }
     }
 }

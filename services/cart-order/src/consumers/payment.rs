@@ -1,3 +1,4 @@
+//! `commerce.payment.disputed` → the chargeback recorded on the order (shown to billing-admins);
 //! `commerce.payment.succeeded` → order completed; `commerce.payment.failed` (a declined
 //! attempt) leaves the order payable.
 //! The order's own state guard makes every duplicate, late or reordered signal a no-op.
@@ -7,7 +8,7 @@ use crate::domain::{CartOrderError, OrderEvent};
 use crate::storage;
 use bus::{Delivery, Handler, HandlerError, HandlerFuture};
 use events::Event;
-use events::commerce::v1::{PaymentFailed, PaymentSucceeded};
+use events::commerce::v1::{PaymentDisputed, PaymentFailed, PaymentSucceeded};
 use kernel::Clock;
 use sea_orm::DatabaseTransaction;
 use std::sync::Arc;
@@ -68,6 +69,14 @@ impl Handler for PaymentHandler {
                     )
                     .await
                     .map_err(handler_error)?;
+                }
+                PaymentDisputed::TYPE => {
+                    let e: PaymentDisputed = d.decode()?;
+                    let order_id = events::fields::uuid("order_id", &e.order_id)?;
+                    let at = events::fields::time("disputed_at", &e.disputed_at)?;
+                    if !storage::record_dispute(txn, order_id, &e.reason, at).await? {
+                        tracing::info!(order = %order_id, "dispute already recorded");
+                    }
                 }
                 PaymentFailed::TYPE => {
                     // A declined attempt leaves the order payable (PAY-006): the learner retries

@@ -80,12 +80,14 @@ pub struct OrderRow {
     pub completed_at: Option<DateTime<Utc>>,
     pub cancelled_at: Option<DateTime<Utc>>,
     pub refunded_minor: i64,
+    pub disputed_at: Option<DateTime<Utc>>,
+    pub dispute_reason: Option<String>,
 }
 
 const ORDER_COLS: &str = "id, order_number, user_id, cart_id, status, currency, subtotal_minor, discount_code, \
     discount_minor, tax_minor, total_minor, display_currency, display_total_minor, settlement_currency, \
     settlement_total_minor, exchange_rate, exchange_rate_at, payment_id, failure_reason, created_at, updated_at, \
-    completed_at, cancelled_at, refunded_minor";
+    completed_at, cancelled_at, refunded_minor, disputed_at, dispute_reason";
 
 /// A new order's money, frozen at checkout.
 #[derive(Debug, Clone)]
@@ -505,4 +507,21 @@ pub async fn refund(
     let e = published::order_refunded(o, amount, full, now);
     bus::enqueue(c, NAME, subjects::ORDER_REFUNDED, &e).await?;
     Ok(true)
+}
+
+/// Records a chargeback on the order, once; false when one was already recorded.
+pub async fn record_dispute(
+    c: &impl ConnectionTrait,
+    order: Uuid,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(c.execute_raw(pg(
+        "UPDATE orders SET disputed_at = $2, dispute_reason = $3, updated_at = $2
+         WHERE id = $1 AND disputed_at IS NULL",
+        vec![order.into(), at.into(), reason.into()],
+    ))
+    .await?
+    .rows_affected()
+        == 1)
 }

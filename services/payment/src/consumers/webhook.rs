@@ -67,6 +67,30 @@ impl Handler for WebhookHandler {
                 WebhookEvent::PaymentFailed {
                     intent_id, reason, ..
                 } => (intent_id, Outcome::Failed { reason }, None),
+                WebhookEvent::Disputed {
+                    intent_id,
+                    dispute_id,
+                    amount,
+                    reason,
+                    ..
+                } => {
+                    let Some(p) = storage::lock_by_intent(txn, &intent_id).await? else {
+                        return Err(HandlerError::permanent(format!(
+                            "dispute {dispute_id} for unknown intent {intent_id}"
+                        )));
+                    };
+                    storage::record_dispute(
+                        txn,
+                        &p,
+                        &dispute_id,
+                        amount,
+                        &reason,
+                        &actor,
+                        self.clock.now(),
+                    )
+                    .await?;
+                    return Ok(());
+                }
                 WebhookEvent::Ignored { kind, .. } => {
                     tracing::debug!(kind, "webhook ignored");
                     return Ok(());

@@ -106,6 +106,14 @@ pub enum WebhookEvent {
         intent_id: String,
         reason: String,
     },
+    /// The cardholder disputed the charge (a chargeback).
+    Disputed {
+        event_id: String,
+        intent_id: String,
+        dispute_id: String,
+        amount: kernel::Money,
+        reason: String,
+    },
     Ignored {
         event_id: String,
         kind: String,

@@ -31,10 +31,15 @@ pub struct PaymentRow {
     pub processed_at: Option<DateTime<Utc>>,
     /// What the processor kept of the capture (set when it succeeds).
     pub processor_fee_minor: Option<i64>,
+    /// A chargeback, when the cardholder disputed the payment.
+    pub dispute_id: Option<String>,
+    pub dispute_reason: Option<String>,
+    pub disputed_at: Option<DateTime<Utc>>,
 }
 
 const COLS: &str = "id, order_id, user_id, processor, processor_intent_id, client_secret, amount_minor, currency, \
-    status, failure_reason, transaction_id, created_at, updated_at, processed_at, processor_fee_minor";
+    status, failure_reason, transaction_id, created_at, updated_at, processed_at, processor_fee_minor, \
+    dispute_id, dispute_reason, disputed_at";
 
 pub struct NewPayment<'a> {
     pub id: Uuid,
@@ -333,5 +338,43 @@ pub async fn settle(
         }
         Outcome::RequiresAction { .. } => {}
     }
+    Ok(true)
+}
+
+/// Records a dispute on the payment, once (the first dispute id wins; a repeated webhook changes
+/// nothing), audits it and publishes `payment.disputed`. No automatic action follows.
+pub async fn record_dispute(
+    c: &impl ConnectionTrait,
+    p: &PaymentRow,
+    dispute_id: &str,
+    amount: kernel::Money,
+    reason: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let moved = c
+        .execute_raw(pg(
+            "UPDATE payments SET dispute_id = $2, dispute_reason = $3, disputed_at = $4, updated_at = $4
+             WHERE id = $1 AND dispute_id IS NULL",
+            vec![p.id.into(), dispute_id.into(), reason.into(), now.into()],
+        ))
+        .await?
+        .rows_affected()
+        == 1;
+    if !moved {
+        return Ok(false);
+    }
+    audit(
+        c,
+        p.id,
+        "disputed",
+        actor,
+        Some(&p.status),
+        Some(&p.status),
+        serde_json::json!({"disputeId": dispute_id, "reason": reason, "amount": amount.amount_minor()}),
+    )
+    .await?;
+    let e = published::payment_disputed(p, dispute_id, amount, reason, now);
+    bus::enqueue(c, NAME, subjects::PAYMENT_DISPUTED, &e).await?;
     Ok(true)
 }

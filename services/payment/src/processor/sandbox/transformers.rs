@@ -96,6 +96,29 @@ impl FeePolicy {
 }
 
 pub const SUCCEEDED: &str = "payment_intent.succeeded";
+pub const DISPUTE_CREATED: &str = "charge.dispute.created";
+
+/// Stripe's dispute, as far as we record it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Dispute {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub reason: String,
+    pub payment_intent: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct DisputeEvent {
+    id: String,
+    data: DisputeData,
+}
+
+#[derive(Debug, Deserialize)]
+struct DisputeData {
+    object: Dispute,
+}
 pub const PAYMENT_FAILED: &str = "payment_intent.payment_failed";
 
 /// The webhook body the sandbox sends after a confirmation; none while action is required.
@@ -149,6 +172,20 @@ pub fn parse(body: &[u8], fees: &FeePolicy) -> Result<WebhookEvent, ProcessorErr
     }
     let head: Head = serde_json::from_slice(body)
         .map_err(|e| ProcessorError::InvalidWebhook(format!("not an event: {e}")))?;
+    if head.kind == DISPUTE_CREATED {
+        let event: DisputeEvent = serde_json::from_slice(body)
+            .map_err(|e| ProcessorError::InvalidWebhook(format!("malformed {}: {e}", head.kind)))?;
+        let d = event.data.object;
+        let currency = Currency::parse(&d.currency.to_uppercase())
+            .map_err(|e| ProcessorError::InvalidWebhook(e.to_string()))?;
+        return Ok(WebhookEvent::Disputed {
+            event_id: event.id,
+            intent_id: d.payment_intent,
+            dispute_id: d.id,
+            amount: Money::new(d.amount, currency),
+            reason: d.reason,
+        });
+    }
     if head.kind != SUCCEEDED && head.kind != PAYMENT_FAILED {
         return Ok(WebhookEvent::Ignored {
             event_id: head.id,
@@ -218,6 +255,25 @@ mod tests {
             fixed_minor: 0,
         };
         assert_eq!(none.fee_for(usd(4900)).unwrap(), usd(0));
+    }
+
+    #[test]
+    fn reads_a_dispute() {
+        let body = br#"{"id":"evt_d","type":"charge.dispute.created","data":{"object":{
+            "id":"dp_1","object":"dispute","amount":4900,"currency":"usd","reason":"fraudulent",
+            "payment_intent":"pi_1"}}}"#;
+        assert!(matches!(
+            parse(body, &FEES),
+            Ok(WebhookEvent::Disputed { ref dispute_id, ref intent_id, amount, ref reason, .. })
+                if dispute_id == "dp_1" && intent_id == "pi_1"
+                    && amount == Money::new(4900, Currency::USD) && reason == "fraudulent"
+        ));
+        let no_intent = br#"{"id":"evt_d","type":"charge.dispute.created","data":{"object":{
+            "id":"dp_1","amount":4900,"currency":"usd"}}}"#;
+        assert!(matches!(
+            parse(no_intent, &FEES),
+            Err(ProcessorError::InvalidWebhook(_))
+        ));
     }
 
     #[test]

@@ -381,3 +381,75 @@ async fn the_payment_form_config_is_public_and_names_each_departments_processor(
     assert_eq!(default["processor"], "sandbox");
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_is_recorded_once_on_the_payment_and_the_order_and_changes_nothing_else() {
+    let secret = "whsec_dispute_test_secret_0123456789";
+    let shop = Shop::open(&[("payment.sandbox_webhook_secret", secret.into())]).await;
+    let a = shop.course("lms-a", 4900, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let order = shop.checkout(&learner).await;
+    let oid = order["id"].as_str().unwrap().to_string();
+    let paid = shop.pay(&learner, &oid, "pm_card_visa").await;
+    shop.order_status(&learner, &oid, "completed").await;
+    let event = json!({
+        "id": "evt_dispute_1", "type": "charge.dispute.created",
+        "data": {"object": {"id": "dp_1", "object": "dispute", "amount": 4900, "currency": "usd",
+            "reason": "fraudulent", "payment_intent": paid["intentId"]}}
+    })
+    .to_string();
+    // The processor sends it three times.
+    for _ in 0..3 {
+        let sig = payment::processor::sandbox::sign(
+            secret,
+            chrono::Utc::now().timestamp(),
+            event.as_bytes(),
+        );
+        let r = shop
+            .app
+            .client
+            .post(shop.app.url("/api/v2/payments/webhook/sandbox"))
+            .header("Stripe-Signature", sig)
+            .body(event.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let seen = testkit::eventually(WAIT, "the dispute on the admin's order view", || async {
+        let o = get_as_ok(
+            &shop.app,
+            &shop.admin,
+            &format!("/api/v2/admin/orders/{oid}"),
+        )
+        .await;
+        (o["disputeReason"] == "fraudulent").then_some(o)
+    })
+    .await;
+    assert!(seen["disputedAt"].is_string());
+    assert_eq!(seen["status"], "completed", "no automatic action");
+    let history = get_as_ok(&shop.app, &learner, "/api/v2/payments/history").await;
+    assert_eq!(items(&history)[0]["dispute"]["id"], "dp_1");
+    assert_eq!(items(&history)[0]["status"], "succeeded");
+    shop.settled().await;
+    let pay = shop.env.schema("payment").await;
+    assert_eq!(
+        count(
+            &pay,
+            "SELECT count(*) FROM payment_audit WHERE action = 'disputed'"
+        )
+        .await,
+        1,
+        "recorded once"
+    );
+    assert_eq!(
+        count(
+            &pay,
+            "SELECT count(*) FROM outbox WHERE subject = 'commerce.payment.disputed'"
+        )
+        .await,
+        1
+    );
+    shop.close().await;
+}
