@@ -51,6 +51,12 @@ The fake LMS is on http://127.0.0.1:8090 (GET /received shows the enrollment req
   curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/orders
   curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/registrations
 
+  # ask for a refund, and approve it as a billing-admin (the LMS is told to unenroll)
+  REQ=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"reason":"changed my mind"}' http://127.0.0.1:8080/api/v2/orders/\$ORDER/refund-requests | first_id)
+  sleep 1; curl -s -H "Authorization: Bearer \$ADMIN" 'http://127.0.0.1:8080/api/v2/admin/refunds?status=requested'
+  curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H "\$H" -d '{}' http://127.0.0.1:8080/api/v2/admin/refunds/\$REQ/approve
+  curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/payments/history
+
   # administer
   curl -s -H "Authorization: Bearer \$ADMIN" http://127.0.0.1:8080/api/v2/admin/orders
   curl -s -H "Authorization: Bearer \$ENROLLER" http://127.0.0.1:8080/api/v2/admin/registrations
