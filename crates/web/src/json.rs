@@ -23,11 +23,11 @@ impl<T> Json<T> {
 /// Parses `bytes` as `T`, naming the offending field in the error. A body holding card data is
 /// refused first ([`crate::card_data`]).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
-        crate::card_data::refuse(&value)?;
-    }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    // Parsed once: the card-data scan and the typed read share the tree.
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("malformed JSON body: {e}")))?;
+    crate::card_data::refuse(&value)?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let detail = if path == "." || path.is_empty() {

@@ -203,20 +203,19 @@ pub async fn confirm(
     let outcome = if p.state()?.is_settled() {
         None
     } else {
-        match charge(&state, &p, &user, &input.payment_method).await {
-            Ok(outcome) => Some(outcome),
-            Err(e) if e.code == "order_not_pending" => {
-                // A webhook may have settled this very payment (and completed the order)
-                // meanwhile: then the answer is the payment as it now stands.
-                if let Some(now) = storage::get(&state.db, p.id).await?
-                    && now.state()?.is_settled()
-                {
-                    return Ok(HttpResponse::Ok().json(now.view(false)));
-                }
-                return Err(e);
+        // Never charge for an order that is no longer waiting for its payment.
+        let order = fetch_order(&state, p.order_id).await?;
+        if order.status != "pending" {
+            // A webhook may have settled this very payment (and completed the order)
+            // meanwhile: then the answer is the payment as it now stands.
+            if let Some(now) = storage::get(&state.db, p.id).await?
+                && now.state()?.is_settled()
+            {
+                return Ok(HttpResponse::Ok().json(now.view(false)));
             }
-            Err(e) => return Err(e),
+            return Err(PaymentError::OrderNotPending(order.status).into());
         }
+        Some(charge(&state, &p, &user, &input.payment_method).await?)
     };
     let st = state.clone();
     let resp = idempotency::run(
@@ -246,19 +245,14 @@ pub async fn confirm(
     Ok(resp)
 }
 
-/// Checks the order still waits for this payment, marks the payment processing, and asks the
-/// processor. `None`-free: a processor that cannot answer is an error the client can retry.
+/// Marks the payment processing and asks the processor; a processor that cannot answer is an
+/// error the client can retry.
 async fn charge(
     state: &Payment,
     p: &PaymentRow,
     user: &str,
     payment_method: &str,
-) -> Result<Outcome, ApiError> {
-    // Never charge for an order that is no longer waiting for its payment.
-    let order = fetch_order(state, p.order_id).await?;
-    if order.status != "pending" {
-        return Err(PaymentError::OrderNotPending(order.status).into());
-    }
+) -> Result<Outcome, PaymentError> {
     storage::start_processing(&state.db, p, user, state.clock.now()).await?;
     let processor: Arc<dyn PaymentProcessor> = state
         .processors
@@ -274,7 +268,7 @@ async fn charge(
             payment_id: p.id.to_string(),
         })
         .await
-        .map_err(|e| processor_error(e).into())
+        .map_err(processor_error)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -64,7 +64,8 @@ fn request_id(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| PaymentError::NotFound(format!("no refund request `{raw}`")).into())
 }
 
-/// Moves the request for `event` under its row lock; 409 when it was already decided.
+/// Moves the request for `event` under its row lock and answers it as it now stands; 409 when it
+/// was already decided.
 async fn decide(
     state: &Payment,
     id: Uuid,
@@ -77,18 +78,18 @@ async fn decide(
         .await?
         .ok_or_else(|| PaymentError::NotFound(format!("no refund request `{id}`")))?;
     let now = state.clock.now();
-    if !refund_requests::decide(&txn, &r, event, by, reason, now).await? {
+    let Some(decided) = refund_requests::decide(&txn, &r, event, by, reason, now).await? else {
         return Err(ApiError::conflict(
             "illegal_transition",
             format!("the refund request is {}", r.status),
         ));
-    }
+    };
     if event == RequestEvent::Reject {
         let e = published::refund_rejected(&r, by, reason.unwrap_or_default(), now);
         bus::enqueue(&txn, NAME, subjects::REFUND_REJECTED, &e).await?;
     }
     txn.commit().await?;
-    Ok(r)
+    Ok(decided)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -140,8 +141,7 @@ pub async fn approve(
             return Err(e);
         }
     };
-    refund_requests::set_refund(&state.db, id, refund.id).await?;
-    let now = refund_requests::get(&state.db, id)
+    let now = refund_requests::set_refund(&state.db, id, refund.id)
         .await?
         .ok_or_else(|| PaymentError::Corrupt(format!("refund request {id} vanished")))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -186,7 +186,7 @@ pub async fn reject(
         ))
         .with_field("reason"));
     }
-    decide(
+    let now = decide(
         &state,
         id,
         RequestEvent::Reject,
@@ -194,9 +194,6 @@ pub async fn reject(
         Some(&reason),
     )
     .await?;
-    let now = refund_requests::get(&state.db, id)
-        .await?
-        .ok_or_else(|| PaymentError::Corrupt(format!("refund request {id} vanished")))?;
     state.outbox.notify_one();
     Ok(HttpResponse::Ok().json(now.view()))
 }

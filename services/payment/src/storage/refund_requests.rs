@@ -88,15 +88,6 @@ pub async fn lock(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<RequestRo
     .await
 }
 
-pub async fn get(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<RequestRow>, DbErr> {
-    RequestRow::find_by_statement(pg(
-        &format!("SELECT {COLS} FROM refund_requests WHERE id = $1"),
-        vec![id.into()],
-    ))
-    .one(c)
-    .await
-}
-
 /// The queue: oldest first, optionally of one status; the cursor is the last id seen.
 pub async fn list(
     c: &impl ConnectionTrait,
@@ -116,7 +107,8 @@ pub async fn list(
     .await
 }
 
-/// Persists a decision; false when the request was already decided.
+/// Persists a decision and answers the request as it now stands; `None` when it was already
+/// decided.
 pub async fn decide(
     c: &impl ConnectionTrait,
     r: &RequestRow,
@@ -124,13 +116,15 @@ pub async fn decide(
     by: &str,
     reason: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+) -> Result<Option<RequestRow>, DbErr> {
     let Ok(to) = r.state()?.apply(&event) else {
-        return Ok(false);
+        return Ok(None);
     };
-    Ok(c.execute_raw(pg(
-        "UPDATE refund_requests SET status = $3, decided_by = $4, decision_reason = $5, updated_at = $6
-         WHERE id = $1 AND status = ANY($2)",
+    RequestRow::find_by_statement(pg(
+        &format!(
+            "UPDATE refund_requests SET status = $3, decided_by = $4, decision_reason = $5, updated_at = $6
+             WHERE id = $1 AND status = ANY($2) RETURNING {COLS}"
+        ),
         vec![
             r.id.into(),
             RequestStatus::sources(&event).into(),
@@ -140,17 +134,20 @@ pub async fn decide(
             now.into(),
         ],
     ))
-    .await?
-    .rows_affected()
-        == 1)
+    .one(c)
+    .await
 }
 
-/// Links an approved request to the refund it made.
-pub async fn set_refund(c: &impl ConnectionTrait, id: Uuid, refund: Uuid) -> Result<(), DbErr> {
-    c.execute_raw(pg(
-        "UPDATE refund_requests SET refund_id = $2 WHERE id = $1",
+/// Links an approved request to the refund it made; answers the request as it now stands.
+pub async fn set_refund(
+    c: &impl ConnectionTrait,
+    id: Uuid,
+    refund: Uuid,
+) -> Result<Option<RequestRow>, DbErr> {
+    RequestRow::find_by_statement(pg(
+        &format!("UPDATE refund_requests SET refund_id = $2 WHERE id = $1 RETURNING {COLS}"),
         vec![id.into(), refund.into()],
     ))
-    .await?;
-    Ok(())
+    .one(c)
+    .await
 }

@@ -45,24 +45,33 @@ impl RefundRow {
 
 /// What the payment's refunds hold (in flight or done), read under the payment's row lock.
 pub async fn held(c: &impl ConnectionTrait, payment: &PaymentRow) -> Result<Money, DbErr> {
+    sum_in(c, payment, |s| s.holds_amount()).await
+}
+
+/// The amount of the payment's refunds in the states `which` selects.
+async fn sum_in(
+    c: &impl ConnectionTrait,
+    payment: &PaymentRow,
+    which: impl Fn(RefundStatus) -> bool,
+) -> Result<Money, DbErr> {
     #[derive(FromQueryResult)]
     struct Sum {
-        held: i64,
+        total: i64,
     }
-    let holding: Vec<String> = RefundStatus::ALL
+    let states: Vec<String> = RefundStatus::ALL
         .iter()
-        .filter(|s| s.holds_amount())
+        .filter(|s| which(**s))
         .map(|s| s.as_str().to_string())
         .collect();
     let sum = Sum::find_by_statement(pg(
-        "SELECT COALESCE(sum(amount_minor), 0)::bigint AS held FROM refunds
+        "SELECT COALESCE(sum(amount_minor), 0)::bigint AS total FROM refunds
          WHERE payment_id = $1 AND status = ANY($2)",
-        vec![payment.id.into(), holding.into()],
+        vec![payment.id.into(), states.into()],
     ))
     .one(c)
     .await?
     .ok_or(DbErr::RecordNotFound("refund sum".into()))?;
-    Ok(Money::new(sum.held, payment.amount()?.currency()))
+    Ok(Money::new(sum.total, payment.amount()?.currency()))
 }
 
 pub struct NewRefund<'a> {
@@ -174,27 +183,10 @@ pub async fn settle(
     .ok_or_else(|| DbErr::Custom(format!("refund {} moved under its lock", refund.id)))?;
     if to == RefundStatus::Succeeded {
         let captured = payment.amount()?;
-        let refunded = succeeded(c, payment).await?;
+        let refunded = sum_in(c, payment, |s| s == RefundStatus::Succeeded).await?;
         let full = refunded == captured;
         let e = published::refund_issued(&row, payment, full, now);
         bus::enqueue(c, NAME, subjects::REFUND_ISSUED, &e).await?;
     }
     Ok(row)
-}
-
-/// What the payment's refunds have given back.
-async fn succeeded(c: &impl ConnectionTrait, payment: &PaymentRow) -> Result<Money, DbErr> {
-    #[derive(FromQueryResult)]
-    struct Sum {
-        done: i64,
-    }
-    let sum = Sum::find_by_statement(pg(
-        "SELECT COALESCE(sum(amount_minor), 0)::bigint AS done FROM refunds
-         WHERE payment_id = $1 AND status = $2",
-        vec![payment.id.into(), RefundStatus::Succeeded.as_str().into()],
-    ))
-    .one(c)
-    .await?
-    .ok_or(DbErr::RecordNotFound("refund sum".into()))?;
-    Ok(Money::new(sum.done, payment.amount()?.currency()))
 }
