@@ -6,7 +6,7 @@ use web::ApiError;
 
 pub use contracts::catalog::{CatalogCourse, CatalogItem, CatalogPrice};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddItem {
     pub item_type: ItemType,
@@ -15,10 +15,11 @@ pub struct AddItem {
     #[serde(default)]
     pub quantity: Option<u32>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub price: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemType {
     Course,

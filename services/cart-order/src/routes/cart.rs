@@ -103,7 +103,7 @@ fn catalog_error(e: InternalError) -> ApiError {
 }
 
 /// `POST /api/v2/cart/items`: the price comes from the catalog, never from the request.
-#[utoipa::path(post, path = "/api/v2/cart/items", tag = "cart", request_body(content = Object, description = "`{itemType: course|program|subscription, itemId}`; any price sent is ignored"), params(("X-Session-Id" = Option<String>, Header)), responses((status = 201, description = "Added"), (status = 200, description = "Already in the cart"), (status = 404, description = "Unknown item"), (status = 422, description = "Unpublished, outside its window, or another currency")))]
+#[utoipa::path(post, path = "/api/v2/cart/items", tag = "cart", request_body(content = AddItem, description = "Any price sent is ignored"), params(("X-Session-Id" = Option<String>, Header)), responses((status = 201, description = "Added"), (status = 200, description = "Already in the cart"), (status = 400, description = "invalid_body, session_required, invalid_session"), (status = 401), (status = 404, description = "Unknown item"), (status = 409, description = "cart_changed"), (status = 422, description = "Unpublished, outside its window, or another currency")))]
 pub async fn add(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -196,7 +196,7 @@ pub async fn remove(
 
 /// `POST /api/v2/cart/checkout`: re-prices against the catalog (409 with the updated cart when a
 /// price moved), refuses owned items, and creates one pending order per cart.
-#[utoipa::path(post, path = "/api/v2/cart/checkout", tag = "cart", request_body(content = Object, description = "Empty or `{}`"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, description = "A pending order (completed at once when free)"), (status = 200, description = "The order this cart already became"), (status = 401), (status = 409, description = "price_changed (with the updated `cart`), idempotency_key_in_use"), (status = 422, description = "empty_cart, already_owned, item_unavailable")))]
+#[utoipa::path(post, path = "/api/v2/cart/checkout", tag = "cart", request_body(content = Object, description = "Empty or `{}`"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, description = "A pending order (completed at once when free)"), (status = 200, description = "The order this cart already became"), (status = 400, description = "invalid_idempotency_key, invalid_session"), (status = 401), (status = 409, description = "price_changed (with the updated `cart`), idempotency_key_in_use"), (status = 422, description = "empty_cart, already_owned, already_ordered, item_unavailable, mixed_currency, no_exchange_rate, idempotency_key_reused"), (status = 429), (status = 503, description = "database_unavailable, the catalog unreachable")))]
 pub async fn checkout(
     req: HttpRequest,
     state: web::Data<CartOrder>,

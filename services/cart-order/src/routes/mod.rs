@@ -39,7 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
         orders::list_own, orders::get_own, orders::admin_list, orders::admin_get,
         refund_requests::request,
     ),
-    components(schemas(refund_requests::RefundRequestBody)),
+    components(schemas(refund_requests::RefundRequestBody, crate::model::AddItem, crate::model::ItemType)),
     tags((name = "cart", description = "Carts and checkout"), (name = "orders", description = "Orders"))
 )]
 struct CartOrderApi;

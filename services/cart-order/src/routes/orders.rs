@@ -66,7 +66,7 @@ pub struct AdminQuery {
 
 const STATUSES: &[&str] = &["pending", "completed", "failed", "refunded", "cancelled"];
 
-#[utoipa::path(get, path = "/api/v2/admin/orders", tag = "orders", params(("status" = Option<String>, Query), ("userId" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("courseId" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "Orders, filtered"), (status = 403)))]
+#[utoipa::path(get, path = "/api/v2/admin/orders", tag = "orders", params(("status" = Option<String>, Query), ("userId" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("courseId" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "Orders, filtered"), (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
 pub async fn admin_list(
     _: Authorized<roles::BillingAdmin>,
     state: web::Data<CartOrder>,
@@ -103,7 +103,7 @@ pub async fn admin_list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/orders/{id}", tag = "orders", params(("id" = String, Path)), responses((status = 200, description = "Order admin view"), (status = 403), (status = 404)))]
+#[utoipa::path(get, path = "/api/v2/admin/orders/{id}", tag = "orders", params(("id" = uuid::Uuid, Path)), responses((status = 200, description = "Order admin view"), (status = 400, description = "invalid_query"), (status = 401), (status = 403), (status = 404)))]
 pub async fn admin_get(
     _: Authorized<roles::BillingAdmin>,
     state: web::Data<CartOrder>,

@@ -45,7 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
         refunds::refund,
         refund_requests::list, refund_requests::approve, refund_requests::reject,
     ),
-    components(schemas(refunds::RefundBody, refund_requests::ApproveBody, refund_requests::RejectBody)),
+    components(schemas(payments::IntentRequest, payments::ConfirmRequest, refunds::RefundBody, refund_requests::ApproveBody, refund_requests::RejectBody)),
     tags((name = "payments", description = "Intents, confirmations, history"))
 )]
 struct PaymentApi;

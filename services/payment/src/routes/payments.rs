@@ -18,13 +18,24 @@ use uuid::Uuid;
 use contracts::orders::OrderForPayment;
 
 /// Fields other than `orderId` (an amount, say) are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IntentRequest {
     pub order_id: Uuid,
 }
 
-#[utoipa::path(post, path = "/api/v2/payments/create-intent", tag = "payments", request_body(content = Object, description = "`{orderId}`; the amount always comes from the order"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, description = "The payment with its processor intent and client secret"), (status = 200, description = "The order's existing payment"), (status = 404), (status = 409, description = "order_not_pending, nothing_to_pay, idempotency_key_in_use")))]
+#[utoipa::path(post, path = "/api/v2/payments/create-intent", tag = "payments",
+    request_body = IntentRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses(
+        (status = 201, description = "The payment with its processor intent and client secret"),
+        (status = 200, description = "The order's existing live payment"),
+        (status = 400, description = "invalid_body, invalid_idempotency_key"), (status = 401),
+        (status = 404, description = "Unknown or another learner's order"),
+        (status = 409, description = "order_not_pending, nothing_to_pay, payment_in_progress, idempotency_key_in_use"),
+        (status = 422, description = "card_data_refused, idempotency_key_reused"),
+        (status = 429), (status = 502, description = "processor_refused"),
+        (status = 503, description = "processor_unavailable, database_unavailable")))]
 pub async fn create_intent(
     req: HttpRequest,
     state: web::Data<Payment>,
@@ -159,7 +170,7 @@ fn processor_error(e: ProcessorError) -> PaymentError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmRequest {
     pub payment_id: Uuid,
@@ -167,7 +178,17 @@ pub struct ConfirmRequest {
     pub payment_method: String,
 }
 
-#[utoipa::path(post, path = "/api/v2/payments/confirm", tag = "payments", request_body(content = Object, description = "`{paymentId, paymentMethod}` with a processor token (sandbox: pm_card_visa, pm_card_visa_chargeDeclined, pm_card_authenticationRequired)"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 200, description = "succeeded, failed, or processing with `nextAction`"), (status = 422, description = "card_data_refused"), (status = 404)))]
+#[utoipa::path(post, path = "/api/v2/payments/confirm", tag = "payments",
+    request_body = ConfirmRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "succeeded; pending with `failureReason` after a decline; processing with `nextAction`"),
+        (status = 400, description = "invalid_body, invalid_idempotency_key"), (status = 401),
+        (status = 404, description = "Unknown or another learner's payment"),
+        (status = 409, description = "order_not_pending, idempotency_key_in_use"),
+        (status = 422, description = "card_data_refused, idempotency_key_reused"),
+        (status = 429), (status = 502, description = "processor_refused"),
+        (status = 503, description = "processor_unavailable, database_unavailable")))]
 pub async fn confirm(
     req: HttpRequest,
     state: web::Data<Payment>,
@@ -299,7 +320,11 @@ pub async fn config(
     })))
 }
 
-#[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments", responses((status = 200, description = "The caller's payments, newest first, each with its refunds"), (status = 401)))]
+#[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments",
+    params(("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query, description = "1 to 100")),
+    responses(
+        (status = 200, description = "`{items, nextCursor}`: the caller's payments, newest first, each with its refunds"),
+        (status = 400, description = "invalid_query"), (status = 401)))]
 pub async fn history(
     state: web::Data<Payment>,
     caller: Caller,

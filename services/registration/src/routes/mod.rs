@@ -44,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Registration>) {
         registrations::list_own, registrations::get_own, registrations::admin_list,
         registrations::approve, registrations::reject, registrations::bulk, registrations::redrive,
     ),
+    components(schemas(registrations::RejectBody, registrations::BulkBody, registrations::Action)),
     tags((name = "registrations", description = "Registrations and the approval queue"))
 )]
 struct RegistrationApi;

@@ -68,7 +68,7 @@ pub struct AdminQuery {
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/registrations", tag = "registrations", params(("status" = Option<String>, Query, description = "Default pending; `all` for every status"), ("departmentId" = Option<String>, Query), ("courseId" = Option<String>, Query), ("deliveryStatus" = Option<String>, Query, description = "`failed` lists parked enrollment requests"), ("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "The approval queue of the admin's departments"), (status = 403)))]
+#[utoipa::path(get, path = "/api/v2/admin/registrations", tag = "registrations", params(("status" = Option<String>, Query, description = "Default pending; `all` for every status"), ("departmentId" = Option<String>, Query), ("courseId" = Option<String>, Query), ("deliveryStatus" = Option<String>, Query, description = "`failed` lists parked enrollment requests"), ("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "The approval queue of the admin's departments"), (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
 pub async fn admin_list(
     caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
@@ -107,7 +107,7 @@ pub async fn admin_list(
     }))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Approve,
@@ -162,7 +162,12 @@ async fn act(
     Ok(row)
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/approve", tag = "registrations", params(("id" = String, Path)), responses((status = 200, description = "Approved; the enrollment request is scheduled"), (status = 404), (status = 409, description = "illegal_transition")))]
+#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/approve", tag = "registrations",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "Approved; the enrollment request is scheduled"),
+        (status = 401), (status = 403, description = "Not an enrollment-admin"),
+        (status = 404, description = "Unknown, or outside the admin's departments"),
+        (status = 409, description = "illegal_transition")))]
 pub async fn approve(
     caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
@@ -172,7 +177,7 @@ pub async fn approve(
     Ok(HttpResponse::Ok().json(row.view()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     pub reason: String,
@@ -186,7 +191,14 @@ fn reason(r: &str) -> Result<String, ApiError> {
     Ok(r.to_string())
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/reject", tag = "registrations", request_body(content = Object, description = "`{reason}`"), params(("id" = String, Path)), responses((status = 200, description = "Rejected"), (status = 404), (status = 409), (status = 422, description = "invalid_reason")))]
+#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/reject", tag = "registrations",
+    request_body = RejectBody, params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "Rejected, the reason kept"),
+        (status = 400, description = "invalid_body"), (status = 401),
+        (status = 403, description = "Not an enrollment-admin"),
+        (status = 404, description = "Unknown, or outside the admin's departments"),
+        (status = 409, description = "illegal_transition"),
+        (status = 422, description = "invalid_reason, card_data_refused")))]
 pub async fn reject(
     caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
@@ -198,7 +210,7 @@ pub async fn reject(
     Ok(HttpResponse::Ok().json(row.view()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
     pub action: Action,
@@ -219,7 +231,12 @@ pub struct BulkResult {
 }
 
 /// Bulk approve/reject: each id is applied on its own; the answer has one result per id.
-#[utoipa::path(post, path = "/api/v2/admin/registrations/bulk", tag = "registrations", request_body(content = Object, description = "`{action: approve|reject, ids: [...], reason?}`"), responses((status = 200, description = "`{results: [{id, ok, status | code, detail}]}`, one per id")))]
+#[utoipa::path(post, path = "/api/v2/admin/registrations/bulk", tag = "registrations",
+    request_body = BulkBody,
+    responses((status = 200, description = "`{results: [{id, ok, status | code, detail}]}`, one per id"),
+        (status = 400, description = "invalid_body"), (status = 401),
+        (status = 403, description = "Not an enrollment-admin"),
+        (status = 422, description = "invalid_bulk, invalid_reason, card_data_refused")))]
 pub async fn bulk(
     caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
@@ -258,7 +275,11 @@ pub async fn bulk(
 }
 
 /// Sends a parked (failed) enrollment request again.
-#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/redrive", tag = "registrations", params(("id" = String, Path)), responses((status = 200, description = "The parked enrollment request is pending again"), (status = 409)))]
+#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/redrive", tag = "registrations",
+    params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "The parked enrollment request is pending again"),
+        (status = 401), (status = 403, description = "Not an enrollment-admin"),
+        (status = 404), (status = 409, description = "illegal_transition: not parked")))]
 pub async fn redrive(
     caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
