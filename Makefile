@@ -45,4 +45,5 @@ LEARNERS ?= 8
 SECONDS ?= 20
 COURSES ?= 20
 bench: services
-	cargo run --release -p bench --bin purchase-bench -- --learners $(LEARNERS) --seconds $(SECONDS) --courses $(COURSES)
+	cargo build --release -p bench --bin purchase-bench
+	tests/bench/cpu.sh $(CARGO_TARGET_DIR)/release/purchase-bench $(LEARNERS) $(SECONDS) $(COURSES)
