@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: database, migrations, every service behind the gateway on :8080, the fake LMS on
-# :8090, a demo catalog, dev tokens and example requests. Ctrl-C stops everything.
+# :8090, the fake Stripe on :12111 (Stripe is the default processor), a demo catalog, dev tokens
+# and example requests. Ctrl-C stops everything.
+# Real Stripe test mode instead of the fake: export COMMERCE__PAYMENT__STRIPE_SECRET_KEY,
+# COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY, COMMERCE__PAYMENT__STRIPE_WEBHOOK_SECRET and
+# COMMERCE__PAYMENT__STRIPE_API_BASE=https://api.stripe.com/ before `make run`.
 set -euo pipefail
 target="${CARGO_TARGET_DIR:-$HOME/.cache/cadence-target}/debug"
 bin="$target/commerce"
@@ -8,15 +12,25 @@ db="${COMMERCE_DB:-commerce}"
 export COMMERCE__DATABASE__URL="${COMMERCE__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/$db}"
 export COMMERCE__TELEMETRY__JSON="${COMMERCE__TELEMETRY__JSON:-false}"
 export COMMERCE__REGISTRATION__LMS_URL="${COMMERCE__REGISTRATION__LMS_URL:-http://127.0.0.1:8090}"
+export COMMERCE__PAYMENT__DEFAULT_PROCESSOR="${COMMERCE__PAYMENT__DEFAULT_PROCESSOR:-stripe}"
+export COMMERCE__PAYMENT__STRIPE_SECRET_KEY="${COMMERCE__PAYMENT__STRIPE_SECRET_KEY:-sk_test_cadence_fake}"
+export COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY="${COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY:-pk_test_cadence_fake}"
+export COMMERCE__PAYMENT__STRIPE_WEBHOOK_SECRET="${COMMERCE__PAYMENT__STRIPE_WEBHOOK_SECRET:-whsec_Y2FkZW5jZS1mYWtlLXN0cmlwZS13ZWJob29r}"
+export COMMERCE__PAYMENT__STRIPE_API_BASE="${COMMERCE__PAYMENT__STRIPE_API_BASE:-http://127.0.0.1:12111/}"
+export COMMERCE__PAYMENT__GOOGLE_PAY_MERCHANT_ID="${COMMERCE__PAYMENT__GOOGLE_PAY_MERCHANT_ID:-BCR2DN4TEST0000}"
 
 psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname = '$db'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -d postgres -qc "create database \"$db\""
 "$bin" migrate
 "$target/fake-lms" --port 8090 &
 lms=$!
+stripe=""
+case "$COMMERCE__PAYMENT__STRIPE_API_BASE" in
+  http://127.0.0.1:12111*) "$target/fake-stripe" --port 12111 & stripe=$! ;;
+esac
 "$bin" serve --services all &
 server=$!
-trap 'kill $server $lms 2>/dev/null; wait $server $lms 2>/dev/null' INT TERM EXIT
+trap 'kill $server $lms $stripe 2>/dev/null; wait $server $lms $stripe 2>/dev/null' INT TERM EXIT
 for _ in $(seq 1 60); do
   curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break
   sleep 0.5
@@ -31,6 +45,9 @@ cat <<MSG
 
 Cadence Commerce is running on http://127.0.0.1:8080  (API docs: http://127.0.0.1:8080/api/docs/)
 The fake LMS is on http://127.0.0.1:8090 (GET /received shows the enrollment requests it got).
+Payments go to Stripe ($COMMERCE__PAYMENT__STRIPE_API_BASE): the fake Stripe signs its webhooks
+to /api/v2/payments/webhook/stripe; its test cards are Stripe's (pm_card_visa,
+pm_card_visa_chargeDeclined, pm_card_authenticationRequired) plus pm_card_googlePay.
 
   export LEARNER=$learner
   export ADMIN=$admin
@@ -42,7 +59,7 @@ The fake LMS is on http://127.0.0.1:8090 (GET /received shows the enrollment req
   curl -s 'http://127.0.0.1:8080/api/v2/catalog/courses?currency=EUR&q=data'
   curl -s http://127.0.0.1:8080/api/v2/catalog/departments/cs
 
-  # buy a course: cart → checkout → intent → confirm (sandbox card pm_card_visa)
+  # buy a course: cart → checkout → intent (a Stripe PaymentIntent) → confirm with Stripe's test card
   curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"itemType":"course","itemId":"$course"}' http://127.0.0.1:8080/api/v2/cart/items
   first_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
   ORDER=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H 'Idempotency-Key: demo-checkout-1' http://127.0.0.1:8080/api/v2/cart/checkout | first_id)

@@ -142,6 +142,11 @@ impl From<events::FieldError> for HandlerError {
 
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send + 'a>>;
 
+/// What a handler learnt before its transaction opened (see [`Handler::prepare`]).
+pub type Prepared = Option<Box<dyn std::any::Any + Send + Sync>>;
+pub type PrepareFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Prepared, HandlerError>> + Send + 'a>>;
+
 /// The effect of one event. It runs inside `txn`, which already holds the inbox row; it must do
 /// all its writes (including outbox rows) through `txn` so they commit or roll back together.
 pub trait Handler: Send + Sync + 'static {
@@ -150,6 +155,24 @@ pub trait Handler: Send + Sync + 'static {
         txn: &'a DatabaseTransaction,
         delivery: &'a Delivery,
     ) -> HandlerFuture<'a>;
+
+    /// Work that must not run inside a transaction (a call to an outside system, such as asking
+    /// a payment processor for an object's current state). It runs before the transaction
+    /// opens, on every delivery (duplicates included), and its result reaches
+    /// [`Handler::handle_prepared`].
+    fn prepare<'a>(&'a self, _delivery: &'a Delivery) -> PrepareFuture<'a> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// [`Handler::handle`] with what [`Handler::prepare`] learnt.
+    fn handle_prepared<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        delivery: &'a Delivery,
+        _prepared: Prepared,
+    ) -> HandlerFuture<'a> {
+        self.handle(txn, delivery)
+    }
 }
 
 /// Fault injection for tests: the next `die_after_commit` deliveries are committed but never
@@ -336,6 +359,7 @@ async fn apply(
     handler: &dyn Handler,
     delivery: &Delivery,
 ) -> Result<Outcome, HandlerError> {
+    let prepared = handler.prepare(delivery).await?;
     let txn = db.begin().await?;
     let inserted = txn
         .execute_raw(Statement::from_sql_and_values(
@@ -353,7 +377,7 @@ async fn apply(
         txn.rollback().await?;
         return Ok(Outcome::Duplicate);
     }
-    handler.handle(&txn, delivery).await?;
+    handler.handle_prepared(&txn, delivery, prepared).await?;
     txn.commit().await?;
     Ok(Outcome::Applied)
 }

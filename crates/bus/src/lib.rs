@@ -30,7 +30,7 @@ use std::time::Duration;
 
 pub use inbox::{
     ConsumerSpec, DeadLetter, Delivery, FaultPlan, Handler, HandlerError, HandlerFuture,
-    TuneConsumer,
+    PrepareFuture, Prepared, TuneConsumer,
 };
 pub use outbox::{OutboxRelay, enqueue};
 

@@ -20,9 +20,30 @@ pub struct OrderForPayment {
     pub currency: String,
     /// The departments of the order's lines, first line first (the processor is chosen by the first).
     pub department_ids: Vec<String>,
+    /// What each line costs the learner; the amounts sum to `total` exactly. Refunds are
+    /// allocated over these.
+    pub lines: Vec<PayableLine>,
+}
+
+/// One order line as payment needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayableLine {
+    pub order_item_id: Uuid,
+    /// In minor units of the order's currency.
+    pub amount: i64,
 }
 
 impl OrderForPayment {
+    /// Whether the lines sum to the total exactly (a payment is refused otherwise).
+    pub fn lines_sum_to_total(&self) -> bool {
+        self.lines
+            .iter()
+            .try_fold(0i64, |acc, l| acc.checked_add(l.amount))
+            .is_some_and(|sum| sum == self.total)
+            && self.lines.iter().all(|l| l.amount >= 0)
+    }
+
     /// The amount to charge; an unknown currency breaks the contract.
     pub fn amount(&self) -> Result<kernel::Money, kernel::MoneyError> {
         Ok(kernel::Money::new(
@@ -46,9 +67,15 @@ mod tests {
             total: 4900,
             currency: "USD".into(),
             department_ids: vec!["cs".into()],
+            lines: vec![PayableLine {
+                order_item_id: Uuid::now_v7(),
+                amount: 4900,
+            }],
         };
         let json = serde_json::to_value(&o).unwrap();
         assert_eq!(json["orderNumber"], "ORD-2026-00001");
+        assert_eq!(json["lines"][0]["amount"], 4900);
+        assert!(json["lines"][0]["orderItemId"].is_string());
         assert_eq!(json["departmentIds"][0], "cs");
         assert_eq!(serde_json::from_value::<OrderForPayment>(json).unwrap(), o);
         assert_eq!(order_path(o.id), format!("/internal/v1/orders/{}", o.id));
@@ -56,6 +83,12 @@ mod tests {
             o.amount().unwrap(),
             kernel::Money::new(4900, kernel::Currency::USD)
         );
+        assert!(o.lines_sum_to_total());
+        let short = OrderForPayment {
+            total: 5000,
+            ..o.clone()
+        };
+        assert!(!short.lines_sum_to_total());
         let bad = OrderForPayment {
             currency: "US".into(),
             ..o

@@ -50,6 +50,7 @@ events!(
     OrderRefunded,
     PaymentSucceeded,
     PaymentFailed,
+    PaymentCancelled,
     PaymentDisputed,
     RefundRequested,
     RefundIssued,
@@ -81,6 +82,6 @@ mod tests {
             <commerce::v1::PriceChanged as Event>::TYPE,
             "commerce.v1.PriceChanged"
         );
-        assert_eq!(ALL_TYPES.len(), 20);
+        assert_eq!(ALL_TYPES.len(), 21);
     }
 }

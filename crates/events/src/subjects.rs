@@ -20,6 +20,7 @@ pub const ORDER_REFUNDED: &str = "commerce.order.refunded";
 pub const PAYMENT_SUCCEEDED: &str = "commerce.payment.succeeded";
 pub const PAYMENT_FAILED: &str = "commerce.payment.failed";
 pub const PAYMENT_DISPUTED: &str = "commerce.payment.disputed";
+pub const PAYMENT_CANCELLED: &str = "commerce.payment.cancelled";
 pub const REFUND_REQUESTED: &str = "commerce.refund.requested";
 pub const REFUND_ISSUED: &str = "commerce.refund.issued";
 pub const REFUND_REJECTED: &str = "commerce.refund.rejected";

@@ -47,6 +47,7 @@ pub fn lines(items: &[OrderItemRow]) -> Result<Vec<ev::OrderLine>, CartOrderErro
                 discount_minor: i.discount_minor,
                 tax_minor: i.tax_minor,
                 department_id: i.department_id.clone(),
+                order_item_id: i.id.to_string(),
                 courses: snap
                     .courses
                     .iter()
@@ -145,6 +146,7 @@ mod tests {
             tax_minor: 0,
             course_ids: vec![],
             snapshot,
+            refunded_minor: 0,
         }
     }
 

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_currency_text::Migration),
             Box::new(m20261128_000004_refunds::Migration),
             Box::new(m20261128_000005_disputes::Migration),
+            Box::new(m20261128_000006_line_refunds::Migration),
         ]
     }
 }
@@ -229,6 +230,32 @@ mod m20261128_000005_disputes {
     const SQL: &[&str] = &[
         // A chargeback on the order's payment, shown to billing-admins; it changes nothing else.
         "ALTER TABLE orders ADD COLUMN disputed_at TIMESTAMPTZ, ADD COLUMN dispute_reason TEXT",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000006_line_refunds {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000006_line_refunds"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // What has been refunded of each line (refunds are issued per line), never more than
+        // the line cost.
+        "ALTER TABLE order_items ADD COLUMN refunded_minor BIGINT NOT NULL DEFAULT 0
+             CHECK (refunded_minor >= 0 AND refunded_minor <= price_minor - discount_minor + tax_minor)",
     ];
 
     #[async_trait::async_trait]

@@ -8,6 +8,7 @@ pub fn payment_succeeded(
     p: &PaymentRow,
     transaction_id: &str,
     fee: kernel::Money,
+    method: crate::processor::MethodType,
     now: DateTime<Utc>,
 ) -> ev::PaymentSucceeded {
     ev::PaymentSucceeded {
@@ -20,13 +21,16 @@ pub fn payment_succeeded(
         currency: p.currency.clone(),
         processor_fee_minor: fee.amount_minor(),
         succeeded_at: now.to_rfc3339(),
+        payment_method_type: method.as_str().to_string(),
     }
 }
 
-/// `refund.issued` for a refund the processor completed.
+/// `refund.issued` for one line of a refund the processor completed: the line's share, whether
+/// the line is now wholly refunded, and `full` when the whole payment is.
 pub fn refund_issued(
     r: &crate::storage::refunds::RefundRow,
     p: &PaymentRow,
+    line: &crate::storage::lines::IssuedLine,
     full: bool,
     now: DateTime<Utc>,
 ) -> ev::RefundIssued {
@@ -36,12 +40,15 @@ pub fn refund_issued(
         payment_id: p.id.to_string(),
         order_id: p.order_id.to_string(),
         user_id: p.user_id.clone(),
-        amount_minor: r.amount_minor,
+        amount_minor: line.amount_minor,
         currency: r.currency.clone(),
         full,
         processor_refund_id: r.processor_refund_id.clone().unwrap_or_default(),
         approved_by: r.approved_by.clone(),
         issued_at: now.to_rfc3339(),
+        order_item_id: line.order_item_id.to_string(),
+        line_full: line.line_full,
+        reason: r.reason.clone(),
     }
 }
 
@@ -90,5 +97,16 @@ pub fn payment_failed(p: &PaymentRow, reason: &str, now: DateTime<Utc>) -> ev::P
         processor: p.processor.clone(),
         failure_reason: reason.to_string(),
         failed_at: now.to_rfc3339(),
+    }
+}
+
+pub fn payment_cancelled(p: &PaymentRow, reason: &str, now: DateTime<Utc>) -> ev::PaymentCancelled {
+    ev::PaymentCancelled {
+        payment_id: p.id.to_string(),
+        order_id: p.order_id.to_string(),
+        user_id: p.user_id.clone(),
+        processor: p.processor.clone(),
+        reason: reason.to_string(),
+        cancelled_at: now.to_rfc3339(),
     }
 }

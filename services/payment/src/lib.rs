@@ -97,10 +97,34 @@ impl ServiceFactory for PaymentService {
                 },
             )
             .map_err(|e| StartError::Other(e.to_string()))?;
+            let mut instances: Vec<Arc<dyn processor::PaymentProcessor>> = vec![Arc::new(sandbox)];
+            if cfg.stripe_enabled() {
+                let settings = processor::stripe::StripeSettings {
+                    secret_key: cfg.stripe_secret_key.clone(),
+                    publishable_key: cfg.stripe_publishable_key.clone(),
+                    webhook_secret: cfg.stripe_webhook_secret.clone(),
+                    api_base: cfg.stripe_api_base.clone(),
+                    timeout: std::time::Duration::from_millis(cfg.stripe_timeout_ms),
+                    attempts: cfg.stripe_attempts,
+                };
+                let stripe = processor::stripe::Stripe::new(settings.clone())
+                    .map_err(|e| StartError::Other(e.to_string()))?;
+                instances.push(Arc::new(stripe));
+                let gpay = processor::stripe::Stripe::google_pay(
+                    settings,
+                    processor::stripe::GooglePay {
+                        merchant_id: cfg.google_pay_merchant_id.clone(),
+                        merchant_name: cfg.google_pay_merchant_name.clone(),
+                        environment: cfg.google_pay_environment.clone(),
+                    },
+                )
+                .map_err(|e| StartError::Other(e.to_string()))?;
+                instances.push(Arc::new(gpay));
+            }
             let processors = processor::Processors::new(
                 &cfg.default_processor,
                 cfg.processors_by_department.clone(),
-                vec![Arc::new(sandbox)],
+                instances,
             )
             .map_err(StartError::Other)?;
             let state = Payment {
@@ -146,6 +170,11 @@ impl ServiceFactory for PaymentService {
                     clock: state.clock.clone(),
                 },
             );
+            let sweeper = sweep_loop(
+                state.clone(),
+                std::time::Duration::from_secs(cfg.refund_sweep_after_secs),
+                ctx.shutdown.clone(),
+            );
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
                 routes: Arc::new(move |c| routes::configure(c, data.clone())),
@@ -155,10 +184,84 @@ impl ServiceFactory for PaymentService {
                     webhooks,
                     requests,
                     rejections,
+                    Box::pin(sweeper),
                 ],
                 ready: vec![ctx.db_ready("postgres:payment", &db)],
                 filters: vec![],
             })
         })
     }
+}
+
+/// Asks again about refunds left in flight (a pending refund whose webhook never came, or one
+/// whose processor call was cut short), every `after`.
+async fn sweep_loop(
+    state: Payment,
+    after: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(after) => {}
+            _ = shutdown.changed() => return,
+        }
+        let older = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+        if let Err(e) = sweep_refunds_once(&state, state.clock.now() - older).await {
+            tracing::warn!(error = %e, "refund sweep failed");
+        }
+    }
+}
+
+/// One sweep (also called by tests): every refund in flight since before `before` is asked
+/// about (or sent again, under its own id as the idempotency key, when the processor never
+/// answered) and settled as the processor says. Returns how many settled.
+pub async fn sweep_refunds_once(
+    state: &Payment,
+    before: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, web::ApiError> {
+    use sea_orm::TransactionTrait;
+    let mut settled = 0;
+    for r in storage::refunds::stuck(&state.db, before, 100).await? {
+        let Some(payment) = storage::get(&state.db, r.payment_id).await? else {
+            continue;
+        };
+        let Some(processor) = state.processors.by_name(&payment.processor) else {
+            continue;
+        };
+        let answer = match &r.processor_refund_id {
+            Some(id) => processor.retrieve_refund(id).await,
+            None => {
+                processor
+                    .refund(processor::Refund {
+                        intent_id: payment.processor_intent_id.clone(),
+                        amount: r.amount()?,
+                        idempotency_key: r.id.to_string(),
+                        reason: Some(r.reason.clone()),
+                    })
+                    .await
+            }
+        };
+        let answer = match answer {
+            Ok(pr) => storage::refunds::Answer::of(&pr),
+            Err(processor::ProcessorError::Retryable(m)) => {
+                tracing::warn!(refund = %r.id, error = %m, "processor still unavailable for a refund in flight");
+                continue;
+            }
+            Err(e) => storage::refunds::Answer::Refused(e.to_string()),
+        };
+        let txn = state.db.begin().await?;
+        if let Some(current) = storage::refunds::lock(&txn, r.id).await?
+            && current.state()? == domain::RefundStatus::Processing
+        {
+            let after =
+                storage::refunds::settle(&txn, &current, &payment, &answer, state.clock.now())
+                    .await?;
+            if after.status != current.status {
+                settled += 1;
+            }
+        }
+        txn.commit().await?;
+    }
+    state.outbox.notify_one();
+    Ok(settled)
 }

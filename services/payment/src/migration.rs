@@ -15,6 +15,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_refund_requests::Migration),
             Box::new(m20261128_000006_line_refund_requests::Migration),
             Box::new(m20261128_000007_disputes::Migration),
+            Box::new(m20261128_000008_stripe::Migration),
+            Box::new(m20261128_000009_line_refunds::Migration),
         ]
     }
 }
@@ -265,6 +267,83 @@ mod m20261128_000007_disputes {
         // A chargeback on a captured payment: recorded once, shown to billing-admins.
         "ALTER TABLE payments ADD COLUMN dispute_id TEXT, ADD COLUMN dispute_reason TEXT,
              ADD COLUMN disputed_at TIMESTAMPTZ",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000008_stripe {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000008_stripe"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // How the learner paid (from the processor's charge), and the number of confirmation
+        // attempts: each attempt is one idempotent request to the processor.
+        "ALTER TABLE payments ADD COLUMN method_type TEXT CHECK (method_type IN ('card', 'google_pay')),
+             ADD COLUMN confirm_attempts INT NOT NULL DEFAULT 0 CHECK (confirm_attempts >= 0)",
+        // One customer per learner at each processor account, created once.
+        "CREATE TABLE processor_customers (
+            account     TEXT NOT NULL,
+            user_id     TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            created_at  TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (account, user_id)
+        )",
+        // A processor refund is recorded once, whoever made it (us, or the processor's dashboard).
+        "CREATE UNIQUE INDEX refunds_processor_refund ON refunds (processor_refund_id)
+             WHERE processor_refund_id IS NOT NULL",
+        "CREATE INDEX refunds_in_flight ON refunds (updated_at) WHERE status = 'processing'",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000009_line_refunds {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000009_line_refunds"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // What each order line cost, recorded with the payment: refunds are split over these.
+        "CREATE TABLE payment_lines (
+            payment_id    UUID NOT NULL REFERENCES payments (id),
+            order_item_id UUID NOT NULL,
+            position      INT NOT NULL,
+            amount_minor  BIGINT NOT NULL CHECK (amount_minor >= 0),
+            PRIMARY KEY (payment_id, order_item_id)
+        )",
+        // Each refund's exact split over the lines (largest remainder; sums to the refund).
+        "CREATE TABLE refund_lines (
+            refund_id     UUID NOT NULL REFERENCES refunds (id),
+            order_item_id UUID NOT NULL,
+            amount_minor  BIGINT NOT NULL CHECK (amount_minor > 0),
+            PRIMARY KEY (refund_id, order_item_id)
+        )",
+        "CREATE INDEX refund_lines_item ON refund_lines (order_item_id)",
+        "ALTER TABLE refund_requests ADD COLUMN order_item_ids UUID[] NOT NULL DEFAULT '{}'",
     ];
 
     #[async_trait::async_trait]

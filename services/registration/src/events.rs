@@ -18,5 +18,6 @@ pub fn registration_changed(r: &RegistrationRow) -> ev::RegistrationChanged {
         changed_at: r.updated_at.to_rfc3339(),
         gross_minor: r.gross_minor,
         currency: r.currency.clone(),
+        order_item_id: r.order_item_id.map(|l| l.to_string()).unwrap_or_default(),
     }
 }

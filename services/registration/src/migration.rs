@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_init::Migration),
             Box::new(m20261128_000002_currency_text::Migration),
             Box::new(m20261128_000003_unenrollments::Migration),
+            Box::new(m20261128_000004_line_refunds::Migration),
         ]
     }
 }
@@ -123,6 +124,38 @@ mod m20261128_000003_unenrollments {
                 conn.execute_unprepared(&sql).await?;
             }
             Ok(())
+        }
+    }
+}
+
+mod m20261128_000004_line_refunds {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000004_line_refunds"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // The order line a registration came from: refunds are issued per line.
+        "ALTER TABLE registrations ADD COLUMN order_item_id UUID",
+        "CREATE INDEX registrations_line ON registrations (order_item_id)",
+        // Lines wholly refunded; a refund that overtakes the order's completion leaves its mark
+        // here so that no registration (and no enrollment) is made for the line afterwards.
+        "CREATE TABLE refunded_lines (
+            order_item_id UUID PRIMARY KEY,
+            order_id      UUID NOT NULL,
+            refunded_at   TIMESTAMPTZ NOT NULL
+        )",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `commerce.refund.issued` → the order's refunded total grows; a full refund moves it to
-//! `refunded` (`order.refunded` goes out either way). The inbox applies each event once.
+//! `commerce.refund.issued` (one per line a refund touches) → the line's and the order's refunded
+//! totals grow; a full refund moves the order to `refunded` (`order.refunded` goes out either
+//! way). The inbox applies each event once.
 
 use crate::domain::CartOrderError;
 use crate::storage;
@@ -27,8 +28,24 @@ impl Handler for RefundIssuedHandler {
                     "refund for unknown order {order_id}"
                 )));
             };
+            // The payment's success and its refund leave payment together; a refund that
+            // overtakes the capture waits for the order to complete.
+            if order.status == "pending" {
+                return Err(HandlerError::transient(format!(
+                    "refund for order {order_id}, which its payment has not completed yet"
+                )));
+            }
+            let line = fields::uuid("order_item_id", &e.order_item_id)?;
             match storage::refund(txn, &order, amount, self.clock.now()).await {
-                Ok(true) => Ok(()),
+                Ok(true) => {
+                    if storage::refund_line(txn, order_id, line, amount.amount_minor()).await? {
+                        Ok(())
+                    } else {
+                        Err(HandlerError::permanent(format!(
+                            "refund for order {order_id} names no line of it ({line})"
+                        )))
+                    }
+                }
                 Ok(false) => {
                     tracing::error!(order = %order_id, status = %order.status, "refund for an order that cannot take it");
                     Ok(())

@@ -2,6 +2,7 @@
 //! and the internal lookup payment uses to price an intent.
 
 use crate::CartOrder;
+use crate::domain::CartOrderError;
 use crate::storage::{self, OrderFilter};
 use crate::views::order_views as views;
 use ::web::internal::Internal;
@@ -131,7 +132,16 @@ pub async fn internal_get(
         .unwrap_or_default();
     let mut departments: Vec<String> = items.iter().map(|i| i.department_id.clone()).collect();
     departments.dedup();
-    Ok(HttpResponse::Ok().json(contracts::orders::OrderForPayment {
+    let lines = items
+        .iter()
+        .map(|i| {
+            Ok(contracts::orders::PayableLine {
+                order_item_id: i.id,
+                amount: i.total_minor()?,
+            })
+        })
+        .collect::<Result<Vec<_>, CartOrderError>>()?;
+    let order = contracts::orders::OrderForPayment {
         id: o.id,
         order_number: o.order_number,
         user_id: o.user_id,
@@ -139,5 +149,12 @@ pub async fn internal_get(
         total: o.total_minor,
         currency: o.currency,
         department_ids: departments,
-    }))
+        lines,
+    };
+    if !order.lines_sum_to_total() {
+        return Err(
+            CartOrderError::Corrupt(format!("order {id}: lines do not sum to its total")).into(),
+        );
+    }
+    Ok(HttpResponse::Ok().json(order))
 }

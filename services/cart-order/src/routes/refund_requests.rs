@@ -18,6 +18,9 @@ use uuid::Uuid;
 pub struct RefundRequestBody {
     /// Why the learner asks (1 to 1000 characters).
     pub reason: String,
+    /// The lines to refund (what remains of each); absent = the whole order.
+    #[serde(default, rename = "orderItemIds")]
+    pub order_item_ids: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -29,6 +32,8 @@ struct RefundRequestView {
     currency: String,
     reason: String,
     status: &'static str,
+    /// The lines asked about; empty = the whole order.
+    order_item_ids: Vec<Uuid>,
 }
 
 #[utoipa::path(post, path = "/api/v2/orders/{id}/refund-requests", tag = "orders",
@@ -37,7 +42,7 @@ struct RefundRequestView {
     responses((status = 202, description = "Requested: a billing-admin decides"),
         (status = 400), (status = 401), (status = 404, description = "Unknown or another learner's order"),
         (status = 409, description = "order_not_refundable"),
-        (status = 422, description = "invalid_reason")))]
+        (status = 422, description = "invalid_reason, unknown_order_item")))]
 pub async fn request(
     caller: Caller,
     req: HttpRequest,
@@ -56,6 +61,14 @@ pub async fn request(
         )
         .with_field("reason"));
     }
+    let chosen = body.value.order_item_ids.clone().unwrap_or_default();
+    if body.value.order_item_ids.is_some() && chosen.is_empty() {
+        return Err(ApiError::rule(
+            "unknown_order_item",
+            "name at least one line, or leave orderItemIds out for the whole order",
+        )
+        .with_field("orderItemIds"));
+    }
     let fp = idempotency::fingerprint(&req, &body.raw);
     let user = caller.user_id.clone();
     let st = state.clone();
@@ -69,12 +82,37 @@ pub async fn request(
                 .await?
                 .filter(|o| o.user_id == user)
                 .ok_or_else(|| CartOrderError::NotFound(format!("no order `{order_id}`")))?;
-            let remaining = order
-                .total_minor
-                .checked_sub(order.refunded_minor)
-                .ok_or_else(|| {
-                    CartOrderError::Corrupt(format!("order {order_id}: refunds overflow"))
-                })?;
+            let remaining = if chosen.is_empty() {
+                order
+                    .total_minor
+                    .checked_sub(order.refunded_minor)
+                    .ok_or_else(|| {
+                        CartOrderError::Corrupt(format!("order {order_id}: refunds overflow"))
+                    })?
+            } else {
+                let items = crate::storage::order_items(&txn, &[order_id])
+                    .await?
+                    .remove(&order_id)
+                    .unwrap_or_default();
+                let mut sum = 0i64;
+                for id in &chosen {
+                    let line = items.iter().find(|i| i.id == *id).ok_or_else(|| {
+                        ApiError::rule(
+                            "unknown_order_item",
+                            format!("the order has no line `{id}`"),
+                        )
+                        .with_field("orderItemIds")
+                    })?;
+                    sum = line
+                        .total_minor()?
+                        .checked_sub(line.refunded_minor)
+                        .and_then(|left| sum.checked_add(left))
+                        .ok_or_else(|| {
+                            CartOrderError::Corrupt(format!("order {order_id}: refunds overflow"))
+                        })?;
+                }
+                sum
+            };
             let refundable = order.state()? == OrderStatus::Completed && remaining > 0;
             let (Some(payment), true) = (order.payment_id, refundable) else {
                 return Err(ApiError::conflict(
@@ -92,6 +130,7 @@ pub async fn request(
                 currency: order.currency.clone(),
                 reason: reason.clone(),
                 status: "requested",
+                order_item_ids: chosen.clone(),
             };
             let e = ev::RefundRequested {
                 refund_request_id: view.id.to_string(),
@@ -103,6 +142,7 @@ pub async fn request(
                 reason,
                 requested_by: user.clone(),
                 requested_at: st.clock.now().to_rfc3339(),
+                order_item_ids: chosen.iter().map(Uuid::to_string).collect(),
             };
             bus::enqueue(&txn, NAME, subjects::REFUND_REQUESTED, &e).await?;
             Ok((

@@ -210,6 +210,35 @@ pub struct OrderItemRow {
     pub tax_minor: i64,
     pub course_ids: Vec<Uuid>,
     pub snapshot: serde_json::Value,
+    /// What refunds have given back of this line so far.
+    pub refunded_minor: i64,
+}
+
+impl OrderItemRow {
+    /// What the line costs the learner: price − discount + tax.
+    pub fn total_minor(&self) -> Result<i64, CartOrderError> {
+        self.price_minor
+            .checked_sub(self.discount_minor)
+            .and_then(|v| v.checked_add(self.tax_minor))
+            .ok_or_else(|| CartOrderError::Corrupt(format!("order item {}: overflow", self.id)))
+    }
+}
+
+/// Adds a refund's share to its line (the database refuses more than the line cost).
+pub async fn refund_line(
+    c: &impl ConnectionTrait,
+    order_id: Uuid,
+    order_item_id: Uuid,
+    amount_minor: i64,
+) -> Result<bool, DbErr> {
+    Ok(c.execute_raw(pg(
+        "UPDATE order_items SET refunded_minor = refunded_minor + $3
+             WHERE id = $2 AND order_id = $1",
+        vec![order_id.into(), order_item_id.into(), amount_minor.into()],
+    ))
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 pub async fn order_items(
@@ -217,7 +246,8 @@ pub async fn order_items(
     orders: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<OrderItemRow>>, DbErr> {
     let rows = OrderItemRow::find_by_statement(pg(
-        "SELECT id, order_id, item_type, item_id, name, department_id, price_minor, discount_minor, tax_minor, course_ids, snapshot
+        "SELECT id, order_id, item_type, item_id, name, department_id, price_minor, discount_minor, tax_minor, course_ids,
+             snapshot, refunded_minor
          FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, position",
         vec![orders.to_vec().into()],
     ))

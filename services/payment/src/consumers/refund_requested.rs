@@ -42,6 +42,11 @@ impl Handler for RefundRequestedHandler {
                     reason: e.reason.clone(),
                     requested_by: e.requested_by.clone(),
                     registration_id: None,
+                    order_item_ids: e
+                        .order_item_ids
+                        .iter()
+                        .map(|id| fields::uuid("order_item_ids", id))
+                        .collect::<Result<_, _>>()?,
                 },
                 self.clock.now(),
             )

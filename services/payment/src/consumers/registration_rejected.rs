@@ -54,6 +54,7 @@ impl Handler for RegistrationRejectedHandler {
                     reason,
                     requested_by: "registration".into(),
                     registration_id: Some(registration),
+                    order_item_ids: vec![fields::uuid("order_item_id", &e.order_item_id)?],
                 },
                 self.clock.now(),
             )

@@ -1,9 +1,14 @@
 //! Processor webhooks relayed by the gateway (`inbound.processor.<name>`): verified with the
-//! processor's own scheme, then applied through the same exactly-once transition as a client
-//! confirmation. A forged webhook is logged and dropped; one that breaks the processor's
-//! contract is dead-lettered at once.
+//! processor's own scheme and, for a processor whose events only name a change (Stripe's arrive
+//! in any order), resolved by asking the processor for the intent and its refunds before the
+//! transaction opens; then applied through the same exactly-once transitions as a client
+//! confirmation, so a late or repeated event never moves a payment backwards. A forged webhook
+//! is logged and dropped; one that breaks the processor's contract is dead-lettered at once.
 
-use crate::processor::{Outcome, Processors, RelayedWebhook, WebhookEvent};
+use crate::domain::PaymentStatus;
+use crate::processor::{
+    IntentState, Outcome, ProcessorError, Processors, RelayedWebhook, WebhookEvent,
+};
 use crate::storage;
 use bus::{Delivery, Handler, HandlerError, HandlerFuture};
 use kernel::Clock;
@@ -34,84 +39,174 @@ fn relayed<'a>(d: &'a Delivery) -> RelayedWebhook<'a> {
     }
 }
 
+/// What `prepare` learnt: the verified webhook in our terms, resolved with the processor (for a
+/// processor whose events only name a change), or nothing to apply.
+enum Prepared {
+    /// Forged, or for a processor this deployment does not run: dropped.
+    Dropped,
+    Event(WebhookEvent),
+}
+
+impl WebhookHandler {
+    /// Verifies and parses; then, with no transaction open, asks the processor for the state an
+    /// event points at.
+    async fn resolve(&self, d: &Delivery) -> Result<Prepared, HandlerError> {
+        let name = events::subjects::processor_of(&d.subject).unwrap_or_default();
+        let Some(processor) = self.processors.by_name(name) else {
+            tracing::warn!(processor = name, "webhook for an unknown processor dropped");
+            return Ok(Prepared::Dropped);
+        };
+        if let Err(e) = processor.verify_webhook(&relayed(d)) {
+            tracing::warn!(processor = name, error = %e, "webhook signature refused; dropped");
+            return Ok(Prepared::Dropped);
+        }
+        let event = processor
+            .parse_webhook(&d.payload)
+            .map_err(|e| HandlerError::permanent(e.to_string()))?;
+        let event = processor
+            .resolve_webhook(event)
+            .await
+            .map_err(|e| match e {
+                ProcessorError::Retryable(m) => HandlerError::transient(m),
+                other => HandlerError::permanent(other.to_string()),
+            })?;
+        Ok(Prepared::Event(event))
+    }
+}
+
 impl Handler for WebhookHandler {
     fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let name = events::subjects::processor_of(&d.subject).unwrap_or_default();
-            let Some(processor) = self.processors.by_name(name) else {
-                tracing::warn!(processor = name, "webhook for an unknown processor dropped");
-                return Ok(());
-            };
-            if let Err(e) = processor.verify_webhook(&relayed(d)) {
-                tracing::warn!(processor = name, error = %e, "webhook signature refused; dropped");
-                return Ok(());
-            }
-            let event = processor
-                .parse_webhook(&d.payload)
-                .map_err(|e| HandlerError::permanent(e.to_string()))?;
-            let actor = format!("processor:{name}");
-            let (intent, outcome, amount) = match event {
-                WebhookEvent::PaymentSucceeded {
-                    intent_id,
-                    amount,
-                    fee,
-                    event_id,
-                } => (
-                    intent_id,
-                    Outcome::Succeeded {
-                        transaction_id: event_id,
-                        fee,
-                    },
-                    Some(amount),
-                ),
-                WebhookEvent::PaymentFailed {
-                    intent_id, reason, ..
-                } => (intent_id, Outcome::Failed { reason }, None),
-                WebhookEvent::Disputed {
-                    intent_id,
-                    dispute_id,
-                    amount,
-                    reason,
-                    ..
-                } => {
-                    let Some(p) = storage::lock_by_intent(txn, &intent_id).await? else {
-                        return Err(HandlerError::permanent(format!(
-                            "dispute {dispute_id} for unknown intent {intent_id}"
-                        )));
-                    };
-                    storage::record_dispute(
-                        txn,
-                        &p,
-                        &dispute_id,
-                        amount,
-                        &reason,
-                        &actor,
-                        self.clock.now(),
-                    )
-                    .await?;
-                    return Ok(());
-                }
-                WebhookEvent::Ignored { kind, .. } => {
-                    tracing::debug!(kind, "webhook ignored");
-                    return Ok(());
-                }
-            };
-            // The intent may be recorded a moment after the processor created it: retry.
-            let Some(p) = storage::lock_by_intent(txn, &intent).await? else {
-                return Err(HandlerError::transient(format!(
-                    "webhook for unknown intent {intent}"
-                )));
-            };
-            if let Some(amount) = amount
-                && amount != p.amount()?
-            {
-                return Err(HandlerError::permanent(format!(
-                    "webhook amount {amount} differs from payment {}",
-                    p.id
-                )));
-            }
-            storage::settle(txn, &p, &outcome, &actor, self.clock.now()).await?;
-            Ok(())
+            let prepared = self.resolve(d).await?;
+            self.apply(txn, d, prepared).await
         })
+    }
+
+    fn prepare<'a>(&'a self, d: &'a Delivery) -> bus::PrepareFuture<'a> {
+        Box::pin(async move {
+            let p: Box<dyn std::any::Any + Send + Sync> = Box::new(self.resolve(d).await?);
+            Ok(Some(p))
+        })
+    }
+
+    fn handle_prepared<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        d: &'a Delivery,
+        prepared: bus::Prepared,
+    ) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let prepared = prepared
+                .and_then(|p| p.downcast::<Prepared>().ok())
+                .ok_or_else(|| HandlerError::permanent("webhook prepared without its event"))?;
+            self.apply(txn, d, *prepared).await
+        })
+    }
+}
+
+impl WebhookHandler {
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        d: &Delivery,
+        prepared: Prepared,
+    ) -> Result<(), HandlerError> {
+        let Prepared::Event(event) = prepared else {
+            return Ok(());
+        };
+        let name = events::subjects::processor_of(&d.subject).unwrap_or_default();
+        let actor = format!("processor:{name}");
+        let now = self.clock.now();
+        let (intent, outcome, amount) = match event {
+            WebhookEvent::PaymentSucceeded {
+                intent_id,
+                amount,
+                fee,
+                transaction_id,
+                method,
+                ..
+            } => (
+                intent_id,
+                Outcome::Succeeded {
+                    transaction_id,
+                    fee,
+                    method,
+                },
+                Some(amount),
+            ),
+            WebhookEvent::PaymentFailed {
+                intent_id, reason, ..
+            } => (intent_id, Outcome::Failed { reason }, None),
+            WebhookEvent::PaymentCancelled {
+                intent_id, reason, ..
+            } => (intent_id, Outcome::Cancelled { reason }, None),
+            WebhookEvent::IntentState {
+                intent_id,
+                state,
+                refunds,
+                ..
+            } => {
+                let Some(p) = storage::lock_by_intent(txn, &intent_id).await? else {
+                    return Err(HandlerError::transient(format!(
+                        "webhook for unknown intent {intent_id}"
+                    )));
+                };
+                if let IntentState::Outcome(o) = &state {
+                    storage::settle(txn, &p, o, &actor, now).await?;
+                }
+                let p = storage::get(txn, p.id)
+                    .await?
+                    .ok_or_else(|| HandlerError::transient("payment vanished"))?;
+                if p.state()? == PaymentStatus::Succeeded {
+                    storage::refunds::sync(txn, &p, &refunds, &actor, now).await?;
+                } else if !refunds.is_empty() {
+                    return Err(HandlerError::transient(format!(
+                        "refunds for payment {} which is {}",
+                        p.id, p.status
+                    )));
+                }
+                return Ok(());
+            }
+            WebhookEvent::IntentChanged { intent_id, .. } => {
+                return Err(HandlerError::permanent(format!(
+                    "change of {intent_id} reached the transaction unresolved"
+                )));
+            }
+            WebhookEvent::Disputed {
+                intent_id,
+                dispute_id,
+                amount,
+                reason,
+                ..
+            } => {
+                let Some(p) = storage::lock_by_intent(txn, &intent_id).await? else {
+                    return Err(HandlerError::permanent(format!(
+                        "dispute {dispute_id} for unknown intent {intent_id}"
+                    )));
+                };
+                storage::record_dispute(txn, &p, &dispute_id, amount, &reason, &actor, now).await?;
+                return Ok(());
+            }
+            WebhookEvent::Ignored { kind, .. } => {
+                tracing::debug!(kind, "webhook ignored");
+                return Ok(());
+            }
+        };
+        // The intent may be recorded a moment after the processor created it: retry.
+        let Some(p) = storage::lock_by_intent(txn, &intent).await? else {
+            return Err(HandlerError::transient(format!(
+                "webhook for unknown intent {intent}"
+            )));
+        };
+        if let Some(amount) = amount
+            && amount != p.amount()?
+        {
+            return Err(HandlerError::permanent(format!(
+                "webhook amount {amount} differs from payment {}",
+                p.id
+            )));
+        }
+        storage::settle(txn, &p, &outcome, &actor, now).await?;
+        Ok(())
     }
 }

@@ -8,4 +8,4 @@ pub mod refund_request;
 
 pub use error::PaymentError;
 pub use payment::{PaymentEvent, PaymentStatus};
-pub use refund::{RefundEvent, RefundStatus};
+pub use refund::{LineBalance, RefundEvent, RefundStatus};

@@ -26,6 +26,8 @@ pub enum PaymentEvent {
     Declined,
     /// The processor needs the customer (3-D Secure); nothing settles yet.
     ActionRequired,
+    /// The processor cancelled the intent (the order expired, say): nothing will be captured.
+    Cancel,
 }
 
 impl Transition for PaymentEvent {
@@ -35,6 +37,7 @@ impl Transition for PaymentEvent {
             PaymentEvent::Captured => "capture",
             PaymentEvent::Declined => "decline",
             PaymentEvent::ActionRequired => "ask for action on",
+            PaymentEvent::Cancel => "cancel",
         }
     }
 }
@@ -70,6 +73,7 @@ impl Lifecycle for PaymentStatus {
             // recorded finds the payment pending again and changes nothing.
             (Processing, Declined) => Ok(Pending),
             (Pending | Processing, ActionRequired) => Ok(self),
+            (Pending | Processing, Cancel) => Ok(Cancelled),
             _ => Err(self.illegal(event)),
         }
     }
@@ -100,9 +104,11 @@ mod tests {
             (Processing, Declined, Pending),
             (Pending, ActionRequired, Pending),
             (Processing, ActionRequired, Processing),
+            (Pending, Cancel, Cancelled),
+            (Processing, Cancel, Cancelled),
         ];
         for s in PaymentStatus::ALL {
-            for e in [ConfirmStarted, Captured, Declined, ActionRequired] {
+            for e in [ConfirmStarted, Captured, Declined, ActionRequired, Cancel] {
                 let expected = table
                     .iter()
                     .find(|(from, ev, _)| from == s && *ev == e)
@@ -117,6 +123,7 @@ mod tests {
         for s in [Succeeded, Failed, Cancelled] {
             assert!(s.is_settled());
             assert!(s.apply(&Captured).is_err());
+            assert!(s.apply(&Cancel).is_err(), "a capture is never cancelled");
         }
         assert_eq!(PaymentStatus::sources(&Captured), ["pending", "processing"]);
         assert_eq!(PaymentStatus::sources(&ConfirmStarted), ["pending"]);

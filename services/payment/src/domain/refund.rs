@@ -90,10 +90,117 @@ pub fn refund_amount(
     Ok(amount)
 }
 
+/// One order line as a refund sees it: what it cost and what refunds already hold of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineBalance {
+    pub order_item_id: uuid::Uuid,
+    pub paid: i64,
+    pub held: i64,
+}
+
+impl LineBalance {
+    pub fn remaining(&self) -> i64 {
+        (self.paid - self.held).max(0)
+    }
+}
+
+/// A refund's split over the order's lines: `requested` (or everything that remains of the
+/// `targets`, all lines when none are named) allocated over the targets in proportion to what
+/// remains of each, by largest remainder, so the shares sum to the refund exactly and no line
+/// gives back more than it has left. Lines with a zero share are left out.
+pub fn allocate_refund(
+    currency: kernel::Currency,
+    lines: &[LineBalance],
+    targets: &[uuid::Uuid],
+    requested: Option<i64>,
+) -> Result<(Money, Vec<(uuid::Uuid, i64)>), PaymentError> {
+    for t in targets {
+        if !lines.iter().any(|l| l.order_item_id == *t) {
+            return Err(PaymentError::InvalidRefund(format!(
+                "the order has no line `{t}`"
+            )));
+        }
+    }
+    let chosen: Vec<&LineBalance> = lines
+        .iter()
+        .filter(|l| targets.is_empty() || targets.contains(&l.order_item_id))
+        .collect();
+    let remaining: i64 = chosen.iter().map(|l| l.remaining()).sum();
+    let amount = refund_amount(
+        Money::new(remaining, currency),
+        Money::zero(currency),
+        requested,
+    )?;
+    let weights: Vec<u64> = chosen
+        .iter()
+        .map(|l| l.remaining().unsigned_abs())
+        .collect();
+    let shares = kernel::money::allocate(amount.amount_minor(), &weights)
+        .map_err(|e| PaymentError::Corrupt(format!("refund allocation: {e}")))?;
+    let split = chosen
+        .iter()
+        .zip(shares)
+        .filter(|(_, share)| *share > 0)
+        .map(|(l, share)| (l.order_item_id, share))
+        .collect();
+    Ok((amount, split))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use kernel::Currency;
+
+    fn line(n: u128, paid: i64, held: i64) -> LineBalance {
+        LineBalance {
+            order_item_id: uuid::Uuid::from_u128(n),
+            paid,
+            held,
+        }
+    }
+
+    #[test]
+    fn a_refund_splits_over_lines_exactly_and_never_past_a_line() {
+        let lines = [line(1, 4900, 0), line(2, 2900, 0), line(3, 1000, 1000)];
+        // The whole remainder: each line gives back what it has left.
+        let (amount, split) = allocate_refund(Currency::USD, &lines, &[], None).unwrap();
+        assert_eq!(amount, usd(7800));
+        assert_eq!(
+            split,
+            vec![
+                (uuid::Uuid::from_u128(1), 4900),
+                (uuid::Uuid::from_u128(2), 2900)
+            ]
+        );
+        // 1000 over 4900 : 2900 → 628.2 : 371.8 → 628 : 372 (largest remainder).
+        let (_, split) = allocate_refund(Currency::USD, &lines, &[], Some(1000)).unwrap();
+        assert_eq!(split.iter().map(|(_, s)| s).sum::<i64>(), 1000);
+        assert_eq!(split[0].1, 628);
+        assert_eq!(split[1].1, 372);
+        // Chosen lines only, and never more than they have left.
+        let two = [uuid::Uuid::from_u128(2)];
+        let (amount, split) = allocate_refund(Currency::USD, &lines, &two, None).unwrap();
+        assert_eq!((amount, split), (usd(2900), vec![(two[0], 2900)]));
+        assert_eq!(
+            allocate_refund(Currency::USD, &lines, &two, Some(2901))
+                .unwrap_err()
+                .code(),
+            "refund_exceeds_captured"
+        );
+        let done = [uuid::Uuid::from_u128(3)];
+        assert_eq!(
+            allocate_refund(Currency::USD, &lines, &done, None)
+                .unwrap_err()
+                .code(),
+            "refund_exceeds_captured"
+        );
+        assert_eq!(
+            allocate_refund(Currency::USD, &lines, &[uuid::Uuid::from_u128(9)], None)
+                .unwrap_err()
+                .code(),
+            "invalid_refund"
+        );
+    }
 
     fn usd(m: i64) -> Money {
         Money::new(m, Currency::USD)

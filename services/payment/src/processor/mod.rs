@@ -6,6 +6,8 @@
 //! `<provider>/transformers.rs` (its wire types and the one mapping of its statuses to ours).
 
 pub mod sandbox;
+pub mod signature;
+pub mod stripe;
 
 use futures_util::future::BoxFuture;
 use std::collections::{BTreeMap, HashMap};
@@ -53,6 +55,16 @@ pub struct CreateIntent {
     pub payment_id: String,
     /// Our idempotency key for the provider call (one per payment).
     pub idempotency_key: String,
+    /// The learner's customer at the processor, when it keeps customers.
+    pub customer: Option<String>,
+}
+
+/// A learner to be known to the processor as one customer.
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +80,25 @@ pub struct Confirm {
     pub amount: kernel::Money,
     pub order_id: String,
     pub payment_id: String,
+    /// One per confirmation attempt of the payment: a retry of the same attempt never charges
+    /// twice, and a new attempt (another card after a decline) is a new request.
+    pub idempotency_key: String,
+}
+
+/// How the learner paid, as the processor's charge says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodType {
+    Card,
+    GooglePay,
+}
+
+impl MethodType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodType::Card => "card",
+            MethodType::GooglePay => "google_pay",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +107,7 @@ pub enum Outcome {
     Succeeded {
         transaction_id: String,
         fee: kernel::Money,
+        method: MethodType,
     },
     Failed {
         reason: String,
@@ -83,13 +115,48 @@ pub enum Outcome {
     RequiresAction {
         next_action: String,
     },
+    /// Accepted; the processor settles it later (a webhook tells).
+    Processing,
+    /// The processor cancelled the intent: nothing was or will be captured.
+    Cancelled {
+        reason: String,
+    },
+}
+
+/// What a processor says of an intent when asked (not told): a settled answer, or that it has
+/// none yet (no attempt, or an attempt still in flight).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntentState {
+    Outcome(Outcome),
+    Open,
 }
 
 #[derive(Debug, Clone)]
 pub struct Refund {
     pub intent_id: String,
     pub amount: kernel::Money,
+    /// Our refund id: the processor's idempotency key and its metadata `refundId`.
     pub idempotency_key: String,
+    pub reason: Option<String>,
+}
+
+/// A refund as the processor states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessorRefund {
+    pub id: String,
+    pub intent_id: String,
+    pub amount: kernel::Money,
+    pub status: RefundState,
+    /// Our refund id, when we asked for it (absent for a refund made at the processor itself).
+    pub refund_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundState {
+    Succeeded,
+    /// Accepted; the processor settles it later (a webhook tells).
+    Pending,
+    Failed(String),
 }
 
 /// A provider event, reduced to what the platform acts on.
@@ -100,11 +167,32 @@ pub enum WebhookEvent {
         intent_id: String,
         amount: kernel::Money,
         fee: kernel::Money,
+        transaction_id: String,
+        method: MethodType,
     },
     PaymentFailed {
         event_id: String,
         intent_id: String,
         reason: String,
+    },
+    PaymentCancelled {
+        event_id: String,
+        intent_id: String,
+        reason: String,
+    },
+    /// Something changed on the intent and the processor must be asked what (Stripe's events
+    /// arrive in any order; its current object is the truth). Resolved before any transaction
+    /// opens by [`PaymentProcessor::resolve_webhook`].
+    IntentChanged {
+        event_id: String,
+        intent_id: String,
+    },
+    /// The intent as the processor states it now, with every refund it holds.
+    IntentState {
+        event_id: String,
+        intent_id: String,
+        state: IntentState,
+        refunds: Vec<ProcessorRefund>,
     },
     /// The cardholder disputed the charge (a chargeback).
     Disputed {
@@ -122,9 +210,44 @@ pub enum WebhookEvent {
 
 pub trait PaymentProcessor: Send + Sync {
     fn name(&self) -> &'static str;
+    /// Whether the processor keeps customers (then each learner is created there once).
+    fn keeps_customers(&self) -> bool {
+        false
+    }
+    /// The account customers belong to: several processor names may share one (`gpay` is
+    /// Stripe's account too).
+    fn account(&self) -> &'static str {
+        self.name()
+    }
+    /// Creates the learner's customer; the same `user_id` always gives the same customer.
+    fn create_customer(&self, req: NewCustomer) -> BoxFuture<'_, Result<String, ProcessorError>> {
+        Box::pin(async move {
+            Err(ProcessorError::Permanent(format!(
+                "{} keeps no customers ({})",
+                self.name(),
+                req.user_id
+            )))
+        })
+    }
     fn create_intent(&self, req: CreateIntent) -> BoxFuture<'_, Result<Intent, ProcessorError>>;
     fn confirm(&self, req: Confirm) -> BoxFuture<'_, Result<Outcome, ProcessorError>>;
-    fn refund(&self, req: Refund) -> BoxFuture<'_, Result<String, ProcessorError>>;
+    /// The intent as the processor states it now (a confirmation made by the client itself, or
+    /// one whose answer was lost).
+    fn retrieve(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>>;
+    fn refund(&self, req: Refund) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>>;
+    /// A refund as the processor states it now (for refunds left pending).
+    fn retrieve_refund(
+        &self,
+        processor_refund_id: &str,
+    ) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>>;
+    /// Turns an event that names a change into the state it leads to, asking the processor.
+    /// Called before any transaction opens; other events pass through.
+    fn resolve_webhook(
+        &self,
+        event: WebhookEvent,
+    ) -> BoxFuture<'_, Result<WebhookEvent, ProcessorError>> {
+        Box::pin(async move { Ok(event) })
+    }
     /// What the UI needs to show this processor's payment form (public: no secret here).
     fn client_config(&self) -> serde_json::Value;
     /// Checks the provider's signature over the raw body.

@@ -3,7 +3,9 @@
 
 use crate::Payment;
 use crate::domain::{PaymentError, PaymentStatus};
-use crate::processor::{Confirm, CreateIntent, Outcome, PaymentProcessor, ProcessorError};
+use crate::processor::{
+    Confirm, CreateIntent, IntentState, NewCustomer, Outcome, PaymentProcessor, ProcessorError,
+};
 use crate::storage::{self, NewPayment, PaymentRow};
 use ::web::idempotency::{self, MaybeIdempotencyKey};
 use ::web::internal::InternalError;
@@ -62,6 +64,14 @@ pub async fn create_intent(
     let amount = order
         .amount()
         .map_err(|e| PaymentError::Corrupt(format!("order {}: {e}", order.id)))?;
+    if !order.lines_sum_to_total() {
+        return Err(PaymentError::Corrupt(format!(
+            "order {}: its lines do not sum to its total",
+            order.id
+        ))
+        .into());
+    }
+    let customer = customer_of(&state, processor.as_ref(), &caller.user_id).await?;
     // The processor is called with no transaction open; its idempotency key is the payment id.
     let payment_id = kernel::new_id();
     let intent = processor
@@ -70,6 +80,7 @@ pub async fn create_intent(
             order_id: order.id.to_string(),
             payment_id: payment_id.to_string(),
             idempotency_key: payment_id.to_string(),
+            customer,
         })
         .await
         .map_err(processor_error)?;
@@ -106,6 +117,7 @@ pub async fn create_intent(
                     e.into()
                 }
             })?;
+            storage::lines::record(&txn, row.id, &order.lines).await?;
             storage::audit(
                 &txn,
                 row.id,
@@ -120,6 +132,39 @@ pub async fn create_intent(
         },
     )
     .await
+}
+
+/// The learner's customer at a processor that keeps customers: created there once (the
+/// processor's idempotency key is the learner's id, so concurrent first purchases make one),
+/// then remembered.
+async fn customer_of(
+    state: &Payment,
+    processor: &dyn PaymentProcessor,
+    user_id: &str,
+) -> Result<Option<String>, ApiError> {
+    if !processor.keeps_customers() {
+        return Ok(None);
+    }
+    if let Some(known) = storage::customer(&state.db, processor.account(), user_id).await? {
+        return Ok(Some(known));
+    }
+    let created = processor
+        .create_customer(NewCustomer {
+            user_id: user_id.to_string(),
+            email: None,
+            name: None,
+        })
+        .await
+        .map_err(processor_error)?;
+    let kept = storage::remember_customer(
+        &state.db,
+        processor.account(),
+        user_id,
+        &created,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Some(kept))
 }
 
 /// The caller's order, as cart-order states it, if it can be paid now.
@@ -174,8 +219,10 @@ fn processor_error(e: ProcessorError) -> PaymentError {
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmRequest {
     pub payment_id: Uuid,
-    /// A processor token such as `pm_card_visa`; card numbers never reach this API.
-    pub payment_method: String,
+    /// A processor token such as `pm_card_visa` for a server-side confirmation; absent when the
+    /// UI confirmed with Stripe.js (then the processor's own state settles the payment). Card
+    /// numbers never reach this API.
+    pub payment_method: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v2/payments/confirm", tag = "payments",
@@ -201,6 +248,8 @@ pub async fn confirm(
     // our systems (PCI DSS SAQ A).
     if input
         .payment_method
+        .as_deref()
+        .unwrap_or_default()
         .chars()
         .filter(char::is_ascii_digit)
         .count()
@@ -236,7 +285,7 @@ pub async fn confirm(
             }
             return Err(PaymentError::OrderNotPending(order.status).into());
         }
-        Some(charge(&state, &p, &user, &input.payment_method).await?)
+        charge(&state, &p, &user, input.payment_method.as_deref()).await?
     };
     let st = state.clone();
     let resp = idempotency::run(
@@ -266,29 +315,54 @@ pub async fn confirm(
     Ok(resp)
 }
 
-/// Marks the payment processing and asks the processor; a processor that cannot answer is an
-/// error the client can retry.
+/// Asks the processor for the payment's outcome. With a payment method, a confirmation attempt
+/// starts (once, however many callers race: the winner counts a new attempt) and the processor
+/// is asked to confirm under that attempt's idempotency key; a caller that finds an attempt
+/// under way asks for the intent's state, and confirms under the same key only when the
+/// processor has none (an attempt whose request never left), which the processor's idempotency
+/// makes one charge. Without a payment method (the UI confirmed with Stripe.js) the processor's
+/// state is read. `None`: nothing to apply yet. A processor that cannot answer is an error the
+/// client can retry.
 async fn charge(
     state: &Payment,
     p: &PaymentRow,
     user: &str,
-    payment_method: &str,
-) -> Result<Outcome, PaymentError> {
-    storage::start_processing(&state.db, p, user, state.clock.now()).await?;
+    payment_method: Option<&str>,
+) -> Result<Option<Outcome>, PaymentError> {
     let processor: Arc<dyn PaymentProcessor> = state
         .processors
         .by_name(&p.processor)
         .ok_or_else(|| PaymentError::Corrupt(format!("processor {} unavailable", p.processor)))?;
-    let amount = p.amount()?;
+    let Some(method) = payment_method else {
+        return match processor
+            .retrieve(&p.processor_intent_id)
+            .await
+            .map_err(processor_error)?
+        {
+            IntentState::Outcome(o) => Ok(Some(o)),
+            IntentState::Open => Ok(None),
+        };
+    };
+    let attempt = storage::start_processing(&state.db, p, user, state.clock.now()).await?;
+    if !attempt.started
+        && let IntentState::Outcome(o) = processor
+            .retrieve(&p.processor_intent_id)
+            .await
+            .map_err(processor_error)?
+    {
+        return Ok(Some(o));
+    }
     processor
         .confirm(Confirm {
             intent_id: p.processor_intent_id.clone(),
-            payment_method: payment_method.to_string(),
-            amount,
+            payment_method: method.to_string(),
+            amount: p.amount()?,
             order_id: p.order_id.to_string(),
             payment_id: p.id.to_string(),
+            idempotency_key: format!("{}-confirm-{}", p.id, attempt.number),
         })
         .await
+        .map(Some)
         .map_err(processor_error)
 }
 

@@ -130,6 +130,7 @@ pub async fn approve(
             reason: &requested.reason,
             by: &caller.user_id,
             idempotency_key: None,
+            lines: &requested.order_item_ids,
         },
     )
     .await;

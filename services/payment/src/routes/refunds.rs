@@ -5,7 +5,7 @@
 
 use crate::Payment;
 use crate::domain::{PaymentError, PaymentStatus, refund};
-use crate::processor::Refund;
+use crate::processor::{ProcessorError, Refund};
 use crate::storage::{self, refunds};
 use ::web::idempotency::MaybeIdempotencyKey;
 use ::web::{ApiError, Authorized, Json, roles};
@@ -17,8 +17,13 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefundBody {
-    /// In minor units of the payment's currency; absent = everything not yet refunded.
+    /// In minor units of the payment's currency; absent = everything not yet refunded (of the
+    /// chosen lines).
     pub amount: Option<i64>,
+    /// The order lines to refund; absent = all of them. The amount is split over them in
+    /// proportion to what remains of each (largest remainder).
+    #[serde(default, rename = "orderItemIds")]
+    pub order_item_ids: Option<Vec<Uuid>>,
     /// Why the money goes back (1 to 1000 characters).
     pub reason: String,
 }
@@ -78,6 +83,7 @@ pub async fn refund(
             reason: &reason,
             by: &caller.user_id,
             idempotency_key: scoped_key,
+            lines: input.order_item_ids.as_deref().unwrap_or_default(),
         },
     )
     .await?;
@@ -91,6 +97,8 @@ pub struct IssueRefund<'a> {
     pub reason: &'a str,
     pub by: &'a str,
     pub idempotency_key: Option<String>,
+    /// The order lines it is for; empty = all.
+    pub lines: &'a [Uuid],
 }
 
 /// Record (under the payment's row lock, so the cap holds against concurrent refunds), call the
@@ -102,6 +110,7 @@ pub async fn issue(state: &Payment, r: IssueRefund<'_>) -> Result<refunds::Refun
         reason,
         by,
         idempotency_key,
+        lines,
     } = r;
     // 1. Record.
     let txn = state.db.begin().await?;
@@ -112,7 +121,11 @@ pub async fn issue(state: &Payment, r: IssueRefund<'_>) -> Result<refunds::Refun
         return Err(PaymentError::PaymentNotCaptured(payment.status.clone()).into());
     }
     let held = refunds::held(&txn, &payment).await?;
-    let amount = refund::refund_amount(payment.amount()?, held, requested)?;
+    let balances = storage::lines::balances(&txn, &payment).await?;
+    let (amount, split) =
+        refund::allocate_refund(payment.amount()?.currency(), &balances, lines, requested)?;
+    // The lines' balances and the payment's own cap agree; both must hold.
+    refund::refund_amount(payment.amount()?, held, Some(amount.amount_minor()))?;
     let new = refunds::NewRefund {
         id: kernel::new_id(),
         idempotency_key,
@@ -133,6 +146,7 @@ pub async fn issue(state: &Payment, r: IssueRefund<'_>) -> Result<refunds::Refun
                 e.into()
             }
         })?;
+    storage::lines::record_split(&txn, recorded.id, &split).await?;
     storage::audit(
         &txn,
         payment_id,
@@ -152,28 +166,37 @@ pub async fn issue(state: &Payment, r: IssueRefund<'_>) -> Result<refunds::Refun
         .ok_or_else(|| {
             PaymentError::Corrupt(format!("processor {} unavailable", payment.processor))
         })?;
-    let outcome = processor
+    let answer = match processor
         .refund(Refund {
             intent_id: payment.processor_intent_id.clone(),
             amount,
             idempotency_key: recorded.id.to_string(),
+            reason: Some(reason.to_string()),
         })
         .await
-        .map_err(|e| e.to_string());
+    {
+        Ok(r) => refunds::Answer::of(&r),
+        // Unknown whether the processor refunded: the refund stays in flight and the sweeper
+        // asks again under the same idempotency key; the caller may retry with its key.
+        Err(ProcessorError::Retryable(m)) => {
+            return Err(PaymentError::ProcessorUnavailable(m).into());
+        }
+        Err(e) => refunds::Answer::Refused(e.to_string()),
+    };
 
     // 3. Settle.
     let txn = state.db.begin().await?;
     let current = refunds::lock(&txn, recorded.id)
         .await?
         .ok_or_else(|| PaymentError::Corrupt(format!("refund {} vanished", recorded.id)))?;
-    let settled = refunds::settle(&txn, &current, &payment, outcome, state.clock.now()).await?;
+    let settled = refunds::settle(&txn, &current, &payment, &answer, state.clock.now()).await?;
     storage::audit(
         &txn,
         payment_id,
-        if settled.state()? == crate::domain::RefundStatus::Succeeded {
-            "refunded"
-        } else {
-            "refund_failed"
+        match settled.state()? {
+            crate::domain::RefundStatus::Succeeded => "refunded",
+            crate::domain::RefundStatus::Failed => "refund_failed",
+            crate::domain::RefundStatus::Processing => "refund_pending",
         },
         by,
         Some(&payment.status),

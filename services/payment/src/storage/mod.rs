@@ -1,5 +1,6 @@
 //! Payment persistence: SQL only; every function composes in one transaction with outbox rows.
 
+pub mod lines;
 pub mod payments;
 pub mod refund_requests;
 pub mod refunds;

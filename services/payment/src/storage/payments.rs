@@ -35,11 +35,15 @@ pub struct PaymentRow {
     pub dispute_id: Option<String>,
     pub dispute_reason: Option<String>,
     pub disputed_at: Option<DateTime<Utc>>,
+    /// `card` or `google_pay`, from the processor's charge.
+    pub method_type: Option<String>,
+    /// Confirmation attempts so far; the current one names the processor idempotency key.
+    pub confirm_attempts: i32,
 }
 
 const COLS: &str = "id, order_id, user_id, processor, processor_intent_id, client_secret, amount_minor, currency, \
     status, failure_reason, transaction_id, created_at, updated_at, processed_at, processor_fee_minor, \
-    dispute_id, dispute_reason, disputed_at";
+    dispute_id, dispute_reason, disputed_at, method_type, confirm_attempts";
 
 pub struct NewPayment<'a> {
     pub id: Uuid,
@@ -203,41 +207,62 @@ impl PaymentRow {
 }
 
 /// pending → processing (a confirmation has started); audited when it moved.
+/// The confirmation attempt a caller goes on with: `started` when this call moved the payment
+/// `pending → processing` (a new attempt), otherwise the attempt already under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    pub number: i32,
+    pub started: bool,
+}
+
+/// Starts a confirmation attempt once: of concurrent callers only one moves the payment and
+/// counts a new attempt; the others learn the attempt under way.
 pub async fn start_processing(
     c: &impl ConnectionTrait,
     p: &PaymentRow,
     actor: &str,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<Attempt, DbErr> {
     let event = PaymentEvent::ConfirmStarted;
-    let Ok(to) = p.state()?.apply(&event) else {
-        return Ok(());
-    };
-    let n = c
-        .execute_raw(pg(
-            "UPDATE payments SET status = $3, updated_at = $4 WHERE id = $1 AND status = ANY($2)",
-            vec![
-                p.id.into(),
-                PaymentStatus::sources(&event).into(),
-                to.as_str().into(),
-                now.into(),
-            ],
-        ))
-        .await?
-        .rows_affected();
-    if n == 1 {
-        audit(
-            c,
-            p.id,
-            "confirm_started",
-            actor,
-            Some(&p.status),
-            Some(to.as_str()),
-            serde_json::json!({}),
-        )
-        .await?;
+    if let Ok(to) = p.state()?.apply(&event) {
+        let row = c
+            .query_one_raw(pg(
+                "UPDATE payments SET status = $3, updated_at = $4, confirm_attempts = confirm_attempts + 1
+                 WHERE id = $1 AND status = ANY($2) RETURNING confirm_attempts",
+                vec![
+                    p.id.into(),
+                    PaymentStatus::sources(&event).into(),
+                    to.as_str().into(),
+                    now.into(),
+                ],
+            ))
+            .await?;
+        if let Some(row) = row {
+            let number: i32 = row.try_get("", "confirm_attempts")?;
+            audit(
+                c,
+                p.id,
+                "confirm_started",
+                actor,
+                Some(&p.status),
+                Some(to.as_str()),
+                serde_json::json!({"attempt": number}),
+            )
+            .await?;
+            return Ok(Attempt {
+                number,
+                started: true,
+            });
+        }
     }
-    Ok(())
+    let number = match get(c, p.id).await? {
+        Some(now) => now.confirm_attempts,
+        None => return Err(DbErr::RecordNotFound(format!("payment {}", p.id))),
+    };
+    Ok(Attempt {
+        number,
+        started: false,
+    })
 }
 
 /// Applies a processor outcome exactly once: only the domain's legal move happens, as a guarded
@@ -254,6 +279,7 @@ pub async fn settle(
         Outcome::Succeeded {
             transaction_id,
             fee,
+            ..
         } => {
             if fee.currency().code() != p.currency {
                 return Err(DbErr::Custom(format!(
@@ -270,6 +296,8 @@ pub async fn settle(
             )
         }
         Outcome::Failed { reason } => (PaymentEvent::Declined, Some(reason.clone()), None, None),
+        Outcome::Cancelled { reason } => (PaymentEvent::Cancel, Some(reason.clone()), None, None),
+        Outcome::Processing => return Ok(false),
         Outcome::RequiresAction { next_action } => {
             audit(
                 c,
@@ -284,6 +312,10 @@ pub async fn settle(
             return Ok(false);
         }
     };
+    let method = match outcome {
+        Outcome::Succeeded { method, .. } => Some(*method),
+        _ => None,
+    };
     let Ok(to) = p.state()?.apply(&event) else {
         return Ok(false);
     };
@@ -291,7 +323,8 @@ pub async fn settle(
         .execute_raw(pg(
             "UPDATE payments SET status = $3, failure_reason = $4, transaction_id = $5, updated_at = $6,
                  processed_at = CASE WHEN $7 THEN $6 ELSE processed_at END,
-                 processor_fee_minor = COALESCE($8, processor_fee_minor)
+                 processor_fee_minor = COALESCE($8, processor_fee_minor),
+                 method_type = COALESCE($9, method_type)
              WHERE id = $1 AND status = ANY($2)",
             vec![
                 p.id.into(),
@@ -302,6 +335,7 @@ pub async fn settle(
                 now.into(),
                 to.is_settled().into(),
                 fee.into(),
+                method.map(|m| m.as_str()).into(),
             ],
         ))
         .await?
@@ -314,6 +348,7 @@ pub async fn settle(
         PaymentEvent::Declined => "declined",
         _ => to.as_str(),
     };
+    let method = method.map(|m| m.as_str());
     audit(
         c,
         p.id,
@@ -321,22 +356,27 @@ pub async fn settle(
         actor,
         Some(&p.status),
         Some(to.as_str()),
-        serde_json::json!({"reason": reason, "transactionId": txid, "processorFee": fee}),
+        serde_json::json!({"reason": reason, "transactionId": txid, "processorFee": fee, "method": method}),
     )
     .await?;
     match outcome {
         Outcome::Succeeded {
             transaction_id,
             fee,
+            method,
         } => {
-            let e = published::payment_succeeded(p, transaction_id, *fee, now);
+            let e = published::payment_succeeded(p, transaction_id, *fee, *method, now);
             bus::enqueue(c, NAME, subjects::PAYMENT_SUCCEEDED, &e).await?;
         }
         Outcome::Failed { reason } => {
             let e = published::payment_failed(p, reason, now);
             bus::enqueue(c, NAME, subjects::PAYMENT_FAILED, &e).await?;
         }
-        Outcome::RequiresAction { .. } => {}
+        Outcome::Cancelled { reason } => {
+            let e = published::payment_cancelled(p, reason, now);
+            bus::enqueue(c, NAME, subjects::PAYMENT_CANCELLED, &e).await?;
+        }
+        Outcome::RequiresAction { .. } | Outcome::Processing => {}
     }
     Ok(true)
 }
@@ -377,4 +417,43 @@ pub async fn record_dispute(
     let e = published::payment_disputed(p, dispute_id, amount, reason, now);
     bus::enqueue(c, NAME, subjects::PAYMENT_DISPUTED, &e).await?;
     Ok(true)
+}
+
+/// The learner's customer at a processor account, if created.
+pub async fn customer(
+    c: &impl ConnectionTrait,
+    account: &str,
+    user_id: &str,
+) -> Result<Option<String>, DbErr> {
+    let row = c
+        .query_one_raw(pg(
+            "SELECT customer_id FROM processor_customers WHERE account = $1 AND user_id = $2",
+            vec![account.into(), user_id.into()],
+        ))
+        .await?;
+    row.map(|r| r.try_get("", "customer_id")).transpose()
+}
+
+/// Records the learner's customer; the first recorded wins and is returned.
+pub async fn remember_customer(
+    c: &impl ConnectionTrait,
+    account: &str,
+    user_id: &str,
+    customer_id: &str,
+    now: DateTime<Utc>,
+) -> Result<String, DbErr> {
+    c.execute_raw(pg(
+        "INSERT INTO processor_customers (account, user_id, customer_id, created_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        vec![
+            account.into(),
+            user_id.into(),
+            customer_id.into(),
+            now.into(),
+        ],
+    ))
+    .await?;
+    customer(c, account, user_id)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("customer of {user_id}")))
 }

@@ -27,10 +27,13 @@ pub struct RequestRow {
     pub updated_at: DateTime<Utc>,
     /// Set when a rejected registration asked for its line's refund (REG-009).
     pub registration_id: Option<Uuid>,
+    /// The lines asked about; empty = the whole order.
+    pub order_item_ids: Vec<Uuid>,
 }
 
 const COLS: &str = "id, payment_id, order_id, user_id, amount_minor, currency, reason, status, \
-    requested_by, decided_by, decision_reason, refund_id, created_at, updated_at, registration_id";
+    requested_by, decided_by, decision_reason, refund_id, created_at, updated_at, registration_id, \
+    order_item_ids";
 
 impl RequestRow {
     pub fn state(&self) -> Result<RequestStatus, DbErr> {
@@ -48,6 +51,7 @@ pub struct NewRequest {
     pub reason: String,
     pub requested_by: String,
     pub registration_id: Option<Uuid>,
+    pub order_item_ids: Vec<Uuid>,
 }
 
 /// Records a request; false when it exists or the order already has an open one.
@@ -58,8 +62,8 @@ pub async fn insert(
 ) -> Result<bool, DbErr> {
     Ok(c.execute_raw(pg(
         "INSERT INTO refund_requests (id, payment_id, order_id, user_id, amount_minor, currency, reason,
-             status, requested_by, created_at, updated_at, registration_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) ON CONFLICT DO NOTHING",
+             status, requested_by, created_at, updated_at, registration_id, order_item_ids)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) ON CONFLICT DO NOTHING",
         vec![
             r.id.into(),
             r.payment_id.into(),
@@ -72,6 +76,7 @@ pub async fn insert(
             r.requested_by.clone().into(),
             now.into(),
             r.registration_id.into(),
+            r.order_item_ids.clone().into(),
         ],
     ))
     .await?

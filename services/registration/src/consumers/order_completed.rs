@@ -36,6 +36,12 @@ impl Handler for OrderCompletedHandler {
                     // Subscriptions grant access through their own flow.
                     _ => continue,
                 };
+                let line_id = fields::uuid("order_item_id", &line.order_item_id)?;
+                // Refunded in full before the order's completion reached us: nothing to enroll.
+                if storage::line_refunded(txn, line_id).await? {
+                    tracing::info!(order = %order_id, line = %line_id, "line refunded before registration; none made");
+                    continue;
+                }
                 let program_id = if kind == "program" {
                     Some(fields::uuid("item_id", &line.item_id)?)
                 } else {
@@ -62,6 +68,7 @@ impl Handler for OrderCompletedHandler {
                         gross_minor: c.allocated_minor,
                         currency: currency.to_string(),
                         purchased_at,
+                        order_item_id: line_id,
                     };
                     if storage::insert(txn, &r, now).await?.is_some() && !c.approval_required {
                         scheduled = true;

@@ -1,6 +1,8 @@
-//! `commerce.refund.issued` with `full` → every registration of the order is cancelled, and the
-//! LMS is asked to unenroll each one whose enrollment request it received (through the shared
-//! outbound delivery, with retries and one idempotency id). A partial refund changes nothing here.
+//! `commerce.refund.issued` for a line now wholly refunded → every registration of that line is
+//! cancelled, and the LMS is asked to unenroll each one whose enrollment request it received
+//! (through the shared outbound delivery, with retries and one idempotency id). The line is
+//! remembered, so a refund that overtakes the order's completion still leaves no registration.
+//! A partial refund of a line changes nothing here.
 
 use crate::domain::RegistrationEvent;
 use crate::storage::{self, MoveBy, TransitionError};
@@ -22,18 +24,20 @@ impl Handler for RefundIssuedHandler {
     fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
         Box::pin(async move {
             let e: RefundIssued = d.decode()?;
-            if !e.full {
+            if !e.line_full {
                 return Ok(());
             }
             let order = fields::uuid("order_id", &e.order_id)?;
+            let line = fields::uuid("order_item_id", &e.order_item_id)?;
             let now = self.clock.now();
+            storage::mark_line_refunded(txn, order, line, now).await?;
             let by = if e.approved_by.is_empty() {
                 "refund".to_string()
             } else {
                 e.approved_by.clone()
             };
             let mut scheduled = false;
-            for r in storage::lock_of_order(txn, order).await? {
+            for r in storage::lock_of_line(txn, order, line).await? {
                 let sent = r.delivery_status.as_deref() == Some("delivered");
                 let moved = storage::transition(
                     txn,

@@ -42,13 +42,15 @@ pub struct RegistrationRow {
     pub delivery_status: Option<String>,
     pub delivery_attempts: Option<i32>,
     pub delivery_error: Option<String>,
+    /// The order line it came from (refunds name lines).
+    pub order_item_id: Option<Uuid>,
 }
 
 const COLS: &str = "r.id, r.user_id, r.registration_type, r.course_id, r.lms_course_id, r.course_title, r.program_id, \
     r.department_id, r.order_id, r.order_number, r.order_item_index, r.approval_required, r.status, r.reviewed_by, \
     r.reviewed_at, r.rejection_reason, r.enrollment_id, r.instructor_id, r.creator_id, r.gross_minor, r.currency, \
     r.purchased_at, r.created_at, r.updated_at, d.status AS delivery_status, d.attempts AS delivery_attempts, \
-    d.last_error AS delivery_error";
+    d.last_error AS delivery_error, r.order_item_id";
 const FROM: &str = "registrations r LEFT JOIN deliveries d ON d.registration_id = r.id";
 
 pub struct NewRegistration {
@@ -69,6 +71,7 @@ pub struct NewRegistration {
     pub gross_minor: i64,
     pub currency: String,
     pub purchased_at: DateTime<Utc>,
+    pub order_item_id: Uuid,
 }
 
 /// Inserts a registration (pending, or approved when no approval is required, with its
@@ -84,8 +87,9 @@ pub async fn insert(
         .execute_raw(pg(
             "INSERT INTO registrations (id, user_id, registration_type, course_id, lms_course_id, course_title, program_id,
                  department_id, order_id, order_number, order_item_index, approval_required, status, reviewed_by,
-                 reviewed_at, instructor_id, creator_id, gross_minor, currency, purchased_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)
+                 reviewed_at, instructor_id, creator_id, gross_minor, currency, purchased_at, created_at, updated_at,
+                 order_item_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21, $22)
              ON CONFLICT DO NOTHING",
             vec![
                 r.id.into(),
@@ -109,6 +113,7 @@ pub async fn insert(
                 r.currency.clone().into(),
                 r.purchased_at.into(),
                 now.into(),
+                r.order_item_id.into(),
             ],
         ))
         .await?
@@ -146,6 +151,51 @@ pub const UNENROLLMENTS: OutboundTable = OutboundTable {
 };
 
 /// Every registration of an order, locked: a refund cancels them together.
+/// The registrations of one order line, locked.
+pub async fn lock_of_line(
+    c: &impl ConnectionTrait,
+    order: Uuid,
+    line: Uuid,
+) -> Result<Vec<RegistrationRow>, DbErr> {
+    RegistrationRow::find_by_statement(pg(
+        &format!(
+            "SELECT {COLS} FROM {FROM} WHERE r.order_id = $1 AND r.order_item_id = $2
+             ORDER BY r.id FOR UPDATE OF r"
+        ),
+        vec![order.into(), line.into()],
+    ))
+    .all(c)
+    .await
+}
+
+/// Remembers that a line was wholly refunded (a refund may overtake the order's completion);
+/// true the first time.
+pub async fn mark_line_refunded(
+    c: &impl ConnectionTrait,
+    order: Uuid,
+    line: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(c.execute_raw(pg(
+        "INSERT INTO refunded_lines (order_item_id, order_id, refunded_at) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        vec![line.into(), order.into(), now.into()],
+    ))
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Whether a line was wholly refunded before its registrations were made.
+pub async fn line_refunded(c: &impl ConnectionTrait, line: Uuid) -> Result<bool, DbErr> {
+    Ok(c.query_one_raw(pg(
+        "SELECT 1 AS one FROM refunded_lines WHERE order_item_id = $1",
+        vec![line.into()],
+    ))
+    .await?
+    .is_some())
+}
+
 pub async fn lock_of_order(
     c: &impl ConnectionTrait,
     order: Uuid,

@@ -22,6 +22,7 @@ fn order_completed(user: &str, course: &uuid::Uuid, amounts: bool) -> ev::OrderC
             name: "Rust".into(),
             price_minor: 4900,
             department_id: "cs".into(),
+            order_item_id: uuid::Uuid::now_v7().to_string(),
             courses: vec![ev::LineCourse {
                 course_id: course.to_string(),
                 lms_course_id: "lms-rust".into(),

@@ -6,14 +6,10 @@
 pub mod transformers;
 
 use super::*;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use std::time::Duration;
 
 pub const NAME: &str = "sandbox";
-pub const SIGNATURE_HEADER: &str = "stripe-signature";
-/// Webhooks older (or further in the future) than this are refused.
-pub const TOLERANCE_SECS: i64 = 300;
+pub use super::signature::{SIGNATURE_HEADER, sign, verify};
 
 pub struct Sandbox {
     secret: kernel::Secret,
@@ -40,55 +36,6 @@ impl Sandbox {
                 .timeout(Duration::from_secs(5))
                 .build()?,
         })
-    }
-}
-
-/// `t=<unix>,v1=<hex hmac-sha256(secret, "<t>.<body>")>`, as Stripe signs.
-pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
-}
-
-/// Verifies a Stripe-style signature header against `body` at `now`.
-pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> Result<(), ProcessorError> {
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        match part.split_once('=') {
-            Some(("t", v)) => timestamp = v.trim().parse::<i64>().ok(),
-            Some(("v1", v)) => signatures.push(v.trim().to_string()),
-            _ => {}
-        }
-    }
-    let t = timestamp.ok_or_else(|| ProcessorError::InvalidWebhook("no timestamp".into()))?;
-    if now.abs_diff(t) > TOLERANCE_SECS.unsigned_abs() {
-        return Err(ProcessorError::InvalidWebhook(
-            "timestamp outside the tolerance".into(),
-        ));
-    }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .map_err(|_| ProcessorError::InvalidWebhook("bad secret".into()))?;
-    mac.update(t.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let ok = signatures.iter().any(|s| {
-        hex::decode(s)
-            .ok()
-            .is_some_and(|bytes| mac.clone().verify_slice(&bytes).is_ok())
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(ProcessorError::InvalidWebhook("signature mismatch".into()))
     }
 }
 
@@ -127,6 +74,7 @@ impl PaymentProcessor for Sandbox {
                 "pm_card_visa" | "pm_card_mastercard" | "pm_card_amex" => Outcome::Succeeded {
                     transaction_id: format!("ch_sbx_{}", uuid::Uuid::now_v7().simple()),
                     fee: self.fees.fee_for(req.amount)?,
+                    method: MethodType::Card,
                 },
                 "pm_card_visa_chargeDeclined" | "pm_card_chargeDeclined" => Outcome::Failed {
                     reason: "card_declined: Your card was declined.".into(),
@@ -174,12 +122,35 @@ impl PaymentProcessor for Sandbox {
         })
     }
 
-    fn refund(&self, req: Refund) -> BoxFuture<'_, Result<String, ProcessorError>> {
+    fn retrieve(&self, _intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>> {
+        // The sandbox keeps no intents: its answer came with the confirmation and its webhook.
+        Box::pin(async { Ok(IntentState::Open) })
+    }
+
+    fn refund(&self, req: Refund) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>> {
         Box::pin(async move {
             // Counted like a real processor's side effect, so tests can say "exactly one refund".
             metrics::counter!("processor_refunds_total", "processor" => NAME).increment(1);
             tracing::info!(intent = %req.intent_id, amount = %req.amount, "sandbox refund");
-            Ok(format!("re_sbx_{}", req.idempotency_key))
+            Ok(ProcessorRefund {
+                id: format!("re_sbx_{}", req.idempotency_key),
+                intent_id: req.intent_id,
+                amount: req.amount,
+                status: RefundState::Succeeded,
+                refund_id: Some(req.idempotency_key),
+            })
+        })
+    }
+
+    fn retrieve_refund(
+        &self,
+        processor_refund_id: &str,
+    ) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>> {
+        let id = processor_refund_id.to_string();
+        Box::pin(async move {
+            Err(ProcessorError::Permanent(format!(
+                "the sandbox settles refunds at once and keeps none ({id})"
+            )))
         })
     }
 
@@ -204,33 +175,6 @@ impl PaymentProcessor for Sandbox {
 mod tests {
     use super::*;
 
-    #[test]
-    fn signs_and_verifies_like_stripe() {
-        let body = br#"{"id":"evt_1"}"#;
-        let now = 1_764_133_000;
-        let header = sign("whsec_test", now, body);
-        assert!(verify("whsec_test", &header, body, now + 10).is_ok());
-        assert!(
-            verify("whsec_other", &header, body, now).is_err(),
-            "wrong secret"
-        );
-        assert!(
-            verify("whsec_test", &header, b"{}", now).is_err(),
-            "tampered body"
-        );
-        assert!(
-            verify("whsec_test", &header, body, now + 301).is_err(),
-            "too old"
-        );
-        assert!(
-            verify("whsec_test", &header, body, now - 301).is_err(),
-            "from the future"
-        );
-        // Several v1 signatures during secret rotation: any match passes.
-        let rotated = format!("{},v1=deadbeef", header);
-        assert!(verify("whsec_test", &rotated, body, now).is_ok());
-    }
-
     #[tokio::test]
     async fn follows_stripe_test_payment_methods() {
         telemetry::install_crypto_provider();
@@ -250,6 +194,7 @@ mod tests {
             amount: kernel::Money::new(100, kernel::Currency::USD),
             order_id: "o".into(),
             payment_id: "p".into(),
+            idempotency_key: "p-1".into(),
         };
         assert!(matches!(
             s.confirm(req("pm_card_visa")).await.unwrap(),
@@ -270,6 +215,7 @@ mod tests {
             &Outcome::Succeeded {
                 transaction_id: "ch".into(),
                 fee: kernel::Money::new(33, kernel::Currency::USD),
+                method: MethodType::Card,
             },
             "evt_1".into(),
             1,

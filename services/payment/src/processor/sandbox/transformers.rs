@@ -2,7 +2,7 @@
 //! mapping of its statuses to ours. Amounts cross here: Stripe-style integer minor units and a
 //! lower-case currency code.
 
-use crate::processor::{Confirm, Outcome, ProcessorError, WebhookEvent};
+use crate::processor::{Confirm, MethodType, Outcome, ProcessorError, WebhookEvent};
 use kernel::{Currency, Money};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,9 @@ pub struct PaymentIntent {
     pub last_payment_error: Option<PaymentError>,
     #[serde(default)]
     pub metadata: Option<Metadata>,
+    /// The charge of a captured intent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_charge: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -137,7 +140,13 @@ pub fn event_for(
                 message: reason.clone(),
             }),
         ),
-        Outcome::RequiresAction { .. } => return None,
+        Outcome::RequiresAction { .. } | Outcome::Processing | Outcome::Cancelled { .. } => {
+            return None;
+        }
+    };
+    let latest_charge = match outcome {
+        Outcome::Succeeded { transaction_id, .. } => Some(transaction_id.clone()),
+        _ => None,
     };
     Some(Event {
         id: event_id,
@@ -152,6 +161,7 @@ pub fn event_for(
                 currency: req.amount.currency().code().to_lowercase(),
                 status,
                 last_payment_error: error,
+                latest_charge,
                 metadata: Some(Metadata {
                     order_id: req.order_id.clone(),
                     payment_id: req.payment_id.clone(),
@@ -201,10 +211,13 @@ pub fn parse(body: &[u8], fees: &FeePolicy) -> Result<WebhookEvent, ProcessorErr
                 .map_err(|e| ProcessorError::InvalidWebhook(e.to_string()))?;
             let amount = Money::new(intent.amount, currency);
             Ok(WebhookEvent::PaymentSucceeded {
+                // Events of a capture name its charge; an older event stands for it by its id.
+                transaction_id: intent.latest_charge.unwrap_or_else(|| event.id.clone()),
                 event_id: event.id,
                 intent_id: intent.id,
                 fee: fees.fee_for(amount)?,
                 amount,
+                method: MethodType::Card,
             })
         }
         IntentStatus::RequiresPaymentMethod | IntentStatus::Canceled => {

@@ -341,6 +341,7 @@ async fn a_payment_captured_after_the_order_failed_still_completes_it() {
         amount_minor: 1000,
         currency: "USD".into(),
         processor_fee_minor: 0,
+        payment_method_type: "card".into(),
         succeeded_at: chrono::Utc::now().to_rfc3339(),
     };
     let bus = bus::Bus::connect(&shop.env.settings(&[]).bus())
