@@ -160,6 +160,14 @@ impl Settings {
             .map_err(|e| SettingsError::Invalid(format!("[{name}]: {e}")))
     }
 
+    /// Whether the settings hold a `[name]` section.
+    pub fn has_section(&self, name: &str) -> bool {
+        self.raw
+            .0
+            .as_ref()
+            .is_some_and(|raw| raw.get_table(name).is_ok())
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
         let bad = |m: String| Err(SettingsError::Invalid(m));
         if self.http.body_limit == 0 {

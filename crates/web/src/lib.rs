@@ -18,6 +18,7 @@ pub mod observe;
 pub mod page;
 pub mod problem;
 pub mod standard_webhooks;
+pub mod stripe_signature;
 
 pub use auth::{Authorized, Caller, MaybeCaller, Role, Verifier, roles};
 pub use idempotency::{IdempotencyKey, Reply};

@@ -52,6 +52,8 @@ pub struct OrderItemView {
     pub discount: i64,
     pub tax: i64,
     pub course_ids: Vec<Uuid>,
+    /// Given back of this line so far (refunds are split over lines exactly).
+    pub refunded_amount: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,6 +170,7 @@ pub async fn order_views(
                         discount: i.discount_minor,
                         tax: i.tax_minor,
                         course_ids: i.course_ids.clone(),
+                        refunded_amount: i.refunded_minor,
                     })
                     .collect(),
                 subtotal: o.subtotal_minor,

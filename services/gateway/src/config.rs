@@ -32,3 +32,32 @@ impl GatewayConfig {
         })
     }
 }
+
+/// The processors' webhook signing secrets, read from the payment service's section (one place
+/// for each secret): the gateway checks Stripe-scheme signatures at the edge. A deployment
+/// whose settings hold no `[payment]` section checks nothing here (payment still does).
+pub fn processor_webhook_secrets(
+    settings: &Settings,
+) -> Result<BTreeMap<String, kernel::Secret>, StartError> {
+    #[derive(serde::Deserialize, Default)]
+    struct Secrets {
+        #[serde(default)]
+        sandbox_webhook_secret: Option<kernel::Secret>,
+        #[serde(default)]
+        stripe_webhook_secret: Option<kernel::Secret>,
+    }
+    let s: Secrets = if settings.has_section("payment") {
+        settings.section("payment")?
+    } else {
+        Secrets::default()
+    };
+    let mut out = BTreeMap::new();
+    if let Some(secret) = s.sandbox_webhook_secret.filter(|s| !s.is_empty()) {
+        out.insert("sandbox".to_string(), secret);
+    }
+    if let Some(secret) = s.stripe_webhook_secret.filter(|s| !s.is_empty()) {
+        out.insert("stripe".to_string(), secret.clone());
+        out.insert("gpay".to_string(), secret);
+    }
+    Ok(out)
+}

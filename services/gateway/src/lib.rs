@@ -80,6 +80,7 @@ impl ServiceFactory for GatewayService {
             let relay = actix_web::web::Data::new(webhooks::Relay {
                 bus: ctx.bus.clone(),
                 clock: Arc::new(kernel::SystemClock),
+                stripe_scheme_secrets: config::processor_webhook_secrets(&ctx.settings)?,
             });
             let filter_limiter = limiter.clone();
             Ok(Mounted {

@@ -250,6 +250,8 @@ pub async fn sweep_refunds_once(
             Err(e) => storage::refunds::Answer::Refused(e.to_string()),
         };
         let txn = state.db.begin().await?;
+        // The payment first, then its refund: the order every writer takes them in.
+        storage::lock(&txn, payment.id).await?;
         if let Some(current) = storage::refunds::lock(&txn, r.id).await?
             && current.state()? == domain::RefundStatus::Processing
         {

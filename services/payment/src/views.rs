@@ -26,6 +26,8 @@ pub struct PaymentView {
     pub processed_at: Option<DateTime<Utc>>,
     /// What the processor kept of the capture, in minor units of `currency`.
     pub processor_fee: Option<i64>,
+    /// How the learner paid (`card`, `google_pay`), once captured.
+    pub method_type: Option<String>,
     /// The chargeback, when the cardholder disputed the payment: `{id, reason, at}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispute: Option<serde_json::Value>,
@@ -55,6 +57,7 @@ impl PaymentRow {
             updated_at: self.updated_at,
             processed_at: self.processed_at,
             processor_fee: self.processor_fee_minor,
+            method_type: self.method_type.clone(),
             refunds: None,
             dispute: self.dispute_id.as_ref().map(|id| {
                 serde_json::json!({"id": id, "reason": self.dispute_reason, "at": self.disputed_at})

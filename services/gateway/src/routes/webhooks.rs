@@ -13,6 +13,9 @@ pub struct Relay {
     pub bus: bus::Bus,
     /// When a webhook was received (the consumers' signature tolerance is measured from it).
     pub clock: std::sync::Arc<dyn kernel::Clock>,
+    /// Processor name → the secret its webhooks are signed with in Stripe's scheme: a webhook
+    /// for one of these that does not verify is refused here with 400 and never relayed.
+    pub stripe_scheme_secrets: std::collections::BTreeMap<String, kernel::Secret>,
 }
 
 /// Relayed HTTP headers keep their name behind this prefix.
@@ -47,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, relay: web::Data<Relay>) {
                  body: Bytes,
                  relay: web::Data<Relay>,
                  name: web::Path<String>| async move {
+                    verify_processor(&relay, &req, &body, &name)?;
                     relay_to(
                         &relay,
                         &req,
@@ -84,6 +88,31 @@ fn event_id(req: &HttpRequest) -> Uuid {
         }
         _ => Uuid::now_v7(),
     }
+}
+
+/// Refuses a processor webhook whose Stripe-scheme signature is missing, stale or forged, when
+/// the processor's secret is known here.
+fn verify_processor(
+    relay: &Relay,
+    req: &HttpRequest,
+    body: &[u8],
+    name: &str,
+) -> Result<(), ApiError> {
+    let Some(secret) = relay.stripe_scheme_secrets.get(name) else {
+        return Ok(());
+    };
+    let header = req
+        .headers()
+        .get(::web::stripe_signature::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    ::web::stripe_signature::verify(secret.expose(), header, body, relay.clock.now().timestamp())
+        .map_err(|e| {
+            tracing::warn!(processor = name, error = %e, "processor webhook refused");
+            metrics::counter!("webhooks_refused_total", "processor" => name.to_string())
+                .increment(1);
+            ApiError::bad_request("invalid_signature", e.to_string())
+        })
 }
 
 async fn relay_to(

@@ -184,8 +184,12 @@ pub async fn issue(state: &Payment, r: IssueRefund<'_>) -> Result<refunds::Refun
         Err(e) => refunds::Answer::Refused(e.to_string()),
     };
 
-    // 3. Settle.
+    // 3. Settle. Locks in the order every writer takes them (the payment, then its refund),
+    // so a webhook settling the same refund waits instead of deadlocking.
     let txn = state.db.begin().await?;
+    let payment = storage::lock(&txn, payment_id)
+        .await?
+        .ok_or_else(|| PaymentError::Corrupt(format!("payment {payment_id} vanished")))?;
     let current = refunds::lock(&txn, recorded.id)
         .await?
         .ok_or_else(|| PaymentError::Corrupt(format!("refund {} vanished", recorded.id)))?;

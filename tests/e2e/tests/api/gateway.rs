@@ -177,9 +177,27 @@ async fn relays_webhooks_into_jetstream_and_acknowledges_after_the_ack() {
         h.get("ce-type").unwrap().as_str(),
         "inbound.lms.enrollment-status"
     );
+    // A processor webhook must carry its processor's signature: an unsigned one is refused
+    // at the edge and never relayed; a signed one is relayed as sent.
+    let (s, b) = body(
+        app.client
+            .post(app.url("/api/v2/payments/webhook/sandbox"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+    let sig = payment::processor::sandbox::sign(
+        "whsec_sandbox_dev_secret_change_me",
+        chrono::Utc::now().timestamp(),
+        b"{}",
+    );
     let (s, _) = body(
         app.client
             .post(app.url("/api/v2/payments/webhook/sandbox"))
+            .header("Stripe-Signature", sig)
             .body("{}")
             .send()
             .await

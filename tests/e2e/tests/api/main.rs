@@ -12,4 +12,5 @@ mod helpers;
 mod purchase;
 mod refunds;
 mod services;
+mod stripe;
 mod testenv;

@@ -27,7 +27,7 @@ async fn processor_refunds(shop: &Shop) -> u64 {
         .unwrap_or(0)
 }
 
-async fn paid_order(shop: &Shop, learner: &str, cents: i64) -> (String, String) {
+pub(crate) async fn paid_order(shop: &Shop, learner: &str, cents: i64) -> (String, String) {
     let course = shop.course("lms-r", cents, false).await;
     shop.add(learner, "course", &course).await;
     let order = shop.checkout(learner).await;
@@ -38,7 +38,12 @@ async fn paid_order(shop: &Shop, learner: &str, cents: i64) -> (String, String) 
     (oid, paid["id"].as_str().unwrap().to_string())
 }
 
-async fn refund(shop: &Shop, payment: &str, body: Value, key: &str) -> (StatusCode, Value) {
+pub(crate) async fn refund(
+    shop: &Shop,
+    payment: &str,
+    body: Value,
+    key: &str,
+) -> (StatusCode, Value) {
     send(
         shop.app
             .client
@@ -262,7 +267,7 @@ async fn a_full_refund_cancels_the_registrations_and_tells_the_lms_once() {
     shop.close().await;
 }
 
-async fn ask(shop: &Shop, learner: &str, order: &str, key: &str) -> (StatusCode, Value) {
+pub(crate) async fn ask(shop: &Shop, learner: &str, order: &str, key: &str) -> (StatusCode, Value) {
     send(
         shop.app
             .client
@@ -278,7 +283,7 @@ async fn ask(shop: &Shop, learner: &str, order: &str, key: &str) -> (StatusCode,
 }
 
 /// The request as the billing-admins' queue shows it, once it got there.
-async fn queued(shop: &Shop, request: &str) -> Value {
+pub(crate) async fn queued(shop: &Shop, request: &str) -> Value {
     eventually(WAIT, "the request in the admin queue", || async {
         let q = get_as_ok(
             &shop.app,
@@ -291,7 +296,12 @@ async fn queued(shop: &Shop, request: &str) -> Value {
     .await
 }
 
-async fn decide(shop: &Shop, request: &str, action: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn decide(
+    shop: &Shop,
+    request: &str,
+    action: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     post(
         &shop.app,
         &shop.admin,

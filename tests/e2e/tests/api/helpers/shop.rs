@@ -3,6 +3,7 @@
 
 use super::*;
 use fake_lms::FakeLms;
+use fake_stripe::FakeStripe;
 use futures_util::TryStreamExt;
 use reqwest::StatusCode;
 use runtime::ServiceFactory;
@@ -10,6 +11,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use testkit::{TestApp, TestEnv, eventually};
 
+pub const STRIPE_SK: &str = "sk_test_e2e_fake";
+pub const STRIPE_PK: &str = "pk_test_e2e_fake";
+pub const STRIPE_WHSEC: &str = "whsec_ZTJlLWZha2Utc3RyaXBlLXdlYmhvb2s";
 pub const LMS_KEY: &str = "test-lms-connector-key";
 pub const LMS_SECRET: &str = "whsec_dGVzdC1sbXMtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==";
 
@@ -18,6 +22,8 @@ pub const LMS_SECRET: &str = "whsec_dGVzdC1sbXMtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4
 pub struct Shop {
     pub app: TestApp,
     pub lms: FakeLms,
+    /// The fake Stripe, when Stripe is the default processor ([`Shop::open_stripe`]).
+    pub stripe: Option<FakeStripe>,
     pub env: TestEnv,
     pub admin: String,
 }
@@ -27,10 +33,45 @@ impl Shop {
         Self::open_with(extra, commerce::registry()).await
     }
 
+    /// The shop with Stripe (a fake speaking its wire format) as the default processor; Google
+    /// Pay (`gpay`) is configured too. Stripe calls time out after 3 s per attempt.
+    pub async fn open_stripe(extra: &[(&str, String)]) -> Shop {
+        let stripe = FakeStripe::start(
+            fake_stripe::Config::new(STRIPE_SK, String::new(), STRIPE_WHSEC),
+            0,
+        )
+        .unwrap();
+        let mut o: Vec<(&str, String)> = vec![
+            ("payment.default_processor", "stripe".into()),
+            ("payment.stripe_secret_key", STRIPE_SK.into()),
+            ("payment.stripe_publishable_key", STRIPE_PK.into()),
+            ("payment.stripe_webhook_secret", STRIPE_WHSEC.into()),
+            ("payment.stripe_api_base", format!("{}/", stripe.url)),
+            ("payment.stripe_timeout_ms", "3000".into()),
+            ("payment.google_pay_merchant_id", "BCR2DN4TE2E00000".into()),
+        ];
+        o.extend(extra.iter().cloned());
+        let mut shop = Self::open_inner(&o, commerce::registry()).await;
+        stripe.set_webhook_url(&shop.app.url("/api/v2/payments/webhook/stripe"));
+        shop.stripe = Some(stripe);
+        shop
+    }
+
+    /// The fake Stripe of a shop opened with [`Shop::open_stripe`].
+    pub fn stripe(&self) -> &FakeStripe {
+        self.stripe
+            .as_ref()
+            .expect("a shop opened with open_stripe")
+    }
+
     pub async fn open_with(
         extra: &[(&str, String)],
         factories: Vec<Arc<dyn ServiceFactory>>,
     ) -> Shop {
+        Self::open_inner(extra, factories).await
+    }
+
+    async fn open_inner(extra: &[(&str, String)], factories: Vec<Arc<dyn ServiceFactory>>) -> Shop {
         let env = TestEnv::new().await;
         let lms = FakeLms::start(
             fake_lms::Config {
@@ -55,6 +96,7 @@ impl Shop {
             env,
             app,
             lms,
+            stripe: None,
             admin,
         }
     }
@@ -62,6 +104,9 @@ impl Shop {
     pub async fn close(self) {
         self.app.stop().await;
         self.lms.stop().await;
+        if let Some(stripe) = self.stripe {
+            stripe.stop().await;
+        }
         self.env.cleanup().await;
     }
 
