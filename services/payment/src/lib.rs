@@ -35,6 +35,9 @@ pub const WEBHOOK_CONSUMER: &str = "payment-processor-webhooks";
 pub const REJECTIONS_CONSUMER: &str = "payment-registration-rejections";
 /// Durable consumer of learners' refund requests (from cart-order).
 pub const REFUND_REQUESTS_CONSUMER: &str = "payment-refund-requests";
+/// Durable consumers of orders that closed unpaid (their open payment is cancelled).
+pub const ORDERS_FAILED_CONSUMER: &str = "payment-orders-failed";
+pub const ORDERS_CANCELLED_CONSUMER: &str = "payment-orders-cancelled";
 
 #[derive(Clone)]
 pub struct Payment {
@@ -170,6 +173,22 @@ impl ServiceFactory for PaymentService {
                     clock: state.clock.clone(),
                 },
             );
+            let closing = |durable: &str, subject: &str| {
+                ctx.consumer(
+                    &db,
+                    ConsumerSpec::new(durable, "COMMERCE", subject).waking(relay.waker()),
+                    consumers::order_closed::OrderClosedHandler {
+                        db: db.clone(),
+                        processors: state.processors.clone(),
+                        clock: state.clock.clone(),
+                    },
+                )
+            };
+            let failed = closing(ORDERS_FAILED_CONSUMER, ::events::subjects::ORDER_FAILED);
+            let cancelled = closing(
+                ORDERS_CANCELLED_CONSUMER,
+                ::events::subjects::ORDER_CANCELLED,
+            );
             let sweeper = sweep_loop(
                 state.clone(),
                 std::time::Duration::from_secs(cfg.refund_sweep_after_secs),
@@ -184,6 +203,8 @@ impl ServiceFactory for PaymentService {
                     webhooks,
                     requests,
                     rejections,
+                    failed,
+                    cancelled,
                     Box::pin(sweeper),
                 ],
                 ready: vec![ctx.db_ready("postgres:payment", &db)],

@@ -344,6 +344,14 @@ mod m20261128_000009_line_refunds {
         )",
         "CREATE INDEX refund_lines_item ON refund_lines (order_item_id)",
         "ALTER TABLE refund_requests ADD COLUMN order_item_ids UUID[] NOT NULL DEFAULT '{}'",
+        // Each processor event id is applied once, however often the processor delivers it.
+        "CREATE TABLE processor_events (
+            processor   TEXT NOT NULL,
+            event_id    TEXT NOT NULL,
+            event_type  TEXT NOT NULL,
+            received_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (processor, event_id)
+        )",
     ];
 
     #[async_trait::async_trait]

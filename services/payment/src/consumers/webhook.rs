@@ -117,6 +117,15 @@ impl WebhookHandler {
         let name = events::subjects::processor_of(&d.subject).unwrap_or_default();
         let actor = format!("processor:{name}");
         let now = self.clock.now();
+        let (event_id, kind) = event.id_and_kind();
+        if !storage::first_delivery(txn, name, event_id, kind, now).await? {
+            tracing::debug!(
+                processor = name,
+                event_id,
+                "processor event already applied"
+            );
+            return Ok(());
+        }
         let (intent, outcome, amount) = match event {
             WebhookEvent::PaymentSucceeded {
                 intent_id,

@@ -234,6 +234,9 @@ pub trait PaymentProcessor: Send + Sync {
     /// The intent as the processor states it now (a confirmation made by the client itself, or
     /// one whose answer was lost).
     fn retrieve(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>>;
+    /// Cancels an intent nothing was captured for; answers the intent's state after it (a
+    /// capture that got there first stays a capture).
+    fn cancel(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>>;
     fn refund(&self, req: Refund) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>>;
     /// A refund as the processor states it now (for refunds left pending).
     fn retrieve_refund(
@@ -254,6 +257,21 @@ pub trait PaymentProcessor: Send + Sync {
     fn verify_webhook(&self, webhook: &RelayedWebhook<'_>) -> Result<(), ProcessorError>;
     /// The provider's event in our terms; a body that breaks the provider's contract is an error.
     fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError>;
+}
+
+impl WebhookEvent {
+    /// The processor's own id of the event, and what kind of event it is.
+    pub fn id_and_kind(&self) -> (&str, &'static str) {
+        match self {
+            WebhookEvent::PaymentSucceeded { event_id, .. } => (event_id, "payment_succeeded"),
+            WebhookEvent::PaymentFailed { event_id, .. } => (event_id, "payment_failed"),
+            WebhookEvent::PaymentCancelled { event_id, .. } => (event_id, "payment_cancelled"),
+            WebhookEvent::IntentChanged { event_id, .. }
+            | WebhookEvent::IntentState { event_id, .. } => (event_id, "intent_changed"),
+            WebhookEvent::Disputed { event_id, .. } => (event_id, "disputed"),
+            WebhookEvent::Ignored { event_id, .. } => (event_id, "ignored"),
+        }
+    }
 }
 
 /// Chooses a processor per department, falling back to the default.

@@ -457,3 +457,26 @@ pub async fn remember_customer(
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("customer of {user_id}")))
 }
+
+/// Records a processor event as applied; false when it already was (a repeated delivery).
+pub async fn first_delivery(
+    c: &impl ConnectionTrait,
+    processor: &str,
+    event_id: &str,
+    event_type: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(c.execute_raw(pg(
+        "INSERT INTO processor_events (processor, event_id, event_type, received_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        vec![
+            processor.into(),
+            event_id.into(),
+            event_type.into(),
+            now.into(),
+        ],
+    ))
+    .await?
+    .rows_affected()
+        == 1)
+}

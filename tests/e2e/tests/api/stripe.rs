@@ -709,3 +709,47 @@ async fn a_refund_is_split_over_the_lines_exactly_and_a_refunded_line_alone_is_u
     );
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_expiring_unpaid_cancels_its_stripe_intent_so_nothing_can_be_charged() {
+    let clock = std::sync::Arc::new(kernel::ManualClock::new(chrono::Utc::now()));
+    let mut factories = commerce::registry();
+    factories.retain(|f| runtime::ServiceFactory::name(f.as_ref()) != "cart-order");
+    factories.push(std::sync::Arc::new(cart_order::CartOrderService {
+        clock: Some(clock.clone()),
+        ..Default::default()
+    }));
+    let shop = Shop::open_stripe_with(
+        &[
+            ("cart_order.pending_order_ttl_hours", "24".into()),
+            ("cart_order.expiry_interval_secs", "1".into()),
+        ],
+        factories,
+    )
+    .await;
+    let (learner, oid, intent) = started(&shop, "lms-x", 1000).await;
+    let pi = intent["intentId"].as_str().unwrap();
+    clock.advance(chrono::Duration::hours(25));
+    shop.order_status(&learner, &oid, "failed").await;
+    eventually(WAIT, "the payment cancelled", || async {
+        let e = history_entry(&shop, &learner, intent["id"].as_str().unwrap()).await;
+        (e["status"] == "cancelled").then_some(())
+    })
+    .await;
+    assert_eq!(shop.stripe().intent(pi).unwrap()["status"], "canceled");
+    // Stripe.js confirming now is refused by Stripe: nothing can be charged.
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/payment_intents/{pi}/confirm",
+            shop.stripe().url
+        ))
+        .bearer_auth(STRIPE_SK)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("payment_method=pm_card_visa")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(shop.stripe().charges(), 0);
+    shop.close().await;
+}

@@ -127,6 +127,14 @@ impl PaymentProcessor for Sandbox {
         Box::pin(async { Ok(IntentState::Open) })
     }
 
+    fn cancel(&self, _intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>> {
+        Box::pin(async {
+            Ok(IntentState::Outcome(Outcome::Cancelled {
+                reason: "abandoned".into(),
+            }))
+        })
+    }
+
     fn refund(&self, req: Refund) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>> {
         Box::pin(async move {
             // Counted like a real processor's side effect, so tests can say "exactly one refund".

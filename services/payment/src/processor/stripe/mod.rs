@@ -18,8 +18,8 @@ use ::stripe::{
 use std::time::Duration;
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::{
-    ConfirmPaymentIntent, CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
-    RetrievePaymentIntent,
+    CancelPaymentIntent, CancelPaymentIntentCancellationReason, ConfirmPaymentIntent,
+    CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods, RetrievePaymentIntent,
 };
 use stripe_core::refund::{CreateRefund, CreateRefundReason, ListRefund, RetrieveRefund};
 
@@ -247,6 +247,23 @@ impl PaymentProcessor for Stripe {
     fn retrieve(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>> {
         let id = intent_id.to_string();
         Box::pin(async move { transformers::intent_state(&self.intent(&id).await?) })
+    }
+
+    fn cancel(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>> {
+        let id = intent_id.to_string();
+        Box::pin(async move {
+            let c = CancelPaymentIntent::new(id.as_str())
+                .cancellation_reason(CancelPaymentIntentCancellationReason::Abandoned);
+            let key = format!("{id}-cancel");
+            match self.send(&c, Some(&key)).await {
+                // The answer is the canceled intent; its state says so.
+                Ok(_) => {}
+                // Captured (or canceled) before we asked: Stripe's own state decides.
+                Err(e) if transformers::is_unexpected_state(&e) => {}
+                Err(e) => return Err(transformers::error(e)),
+            }
+            transformers::intent_state(&self.intent(&id).await?)
+        })
     }
 
     fn refund(&self, req: Refund) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>> {

@@ -36,6 +36,14 @@ impl Shop {
     /// The shop with Stripe (a fake speaking its wire format) as the default processor; Google
     /// Pay (`gpay`) is configured too. Stripe calls time out after 3 s per attempt.
     pub async fn open_stripe(extra: &[(&str, String)]) -> Shop {
+        Self::open_stripe_with(extra, commerce::registry()).await
+    }
+
+    /// [`Shop::open_stripe`] with the services built by `factories` (a test clock, say).
+    pub async fn open_stripe_with(
+        extra: &[(&str, String)],
+        factories: Vec<Arc<dyn ServiceFactory>>,
+    ) -> Shop {
         let stripe = FakeStripe::start(
             fake_stripe::Config::new(STRIPE_SK, String::new(), STRIPE_WHSEC),
             0,
@@ -51,7 +59,7 @@ impl Shop {
             ("payment.google_pay_merchant_id", "BCR2DN4TE2E00000".into()),
         ];
         o.extend(extra.iter().cloned());
-        let mut shop = Self::open_inner(&o, commerce::registry()).await;
+        let mut shop = Self::open_inner(&o, factories).await;
         stripe.set_webhook_url(&shop.app.url("/api/v2/payments/webhook/stripe"));
         shop.stripe = Some(stripe);
         shop

@@ -1,0 +1,115 @@
+//! `commerce.order.failed` / `commerce.order.cancelled` → the order's payment still waiting for
+//! money is cancelled at its processor (a Stripe PaymentIntent can then never be captured for an
+//! order nobody will fulfil), then recorded `cancelled` with `payment.cancelled`. The processor
+//! is asked before the transaction opens; if the payment was captured meanwhile, the processor
+//! says so and the capture is recorded instead (the order then completes after all).
+
+use crate::processor::{IntentState, ProcessorError, Processors};
+use crate::storage;
+use bus::{Delivery, Handler, HandlerError, HandlerFuture, PrepareFuture, Prepared};
+use events::Event;
+use events::commerce::v1::{OrderCancelled, OrderFailed};
+use kernel::Clock;
+use sea_orm::DatabaseTransaction;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub struct OrderClosedHandler {
+    pub db: sea_orm::DatabaseConnection,
+    pub processors: Processors,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What the processor said of the order's open payment.
+struct Cancelled {
+    payment: Uuid,
+    state: IntentState,
+}
+
+impl OrderClosedHandler {
+    fn order_of(d: &Delivery) -> Result<Uuid, HandlerError> {
+        let id = match d.envelope.event_type.as_str() {
+            OrderFailed::TYPE => d.decode::<OrderFailed>()?.order_id,
+            OrderCancelled::TYPE => d.decode::<OrderCancelled>()?.order_id,
+            other => {
+                return Err(HandlerError::permanent(format!(
+                    "not an order closing: {other}"
+                )));
+            }
+        };
+        Ok(events::fields::uuid("order_id", &id)?)
+    }
+
+    async fn cancel(&self, d: &Delivery) -> Result<Option<Cancelled>, HandlerError> {
+        let order = Self::order_of(d)?;
+        let Some(p) = storage::live_for_order(&self.db, order).await? else {
+            return Ok(None);
+        };
+        if p.state()?.is_settled() {
+            return Ok(None);
+        }
+        let processor = self.processors.by_name(&p.processor).ok_or_else(|| {
+            HandlerError::permanent(format!("processor {} unavailable", p.processor))
+        })?;
+        let state = processor
+            .cancel(&p.processor_intent_id)
+            .await
+            .map_err(|e| match e {
+                ProcessorError::Retryable(m) => HandlerError::transient(m),
+                other => HandlerError::permanent(other.to_string()),
+            })?;
+        Ok(Some(Cancelled {
+            payment: p.id,
+            state,
+        }))
+    }
+
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        cancelled: Option<Cancelled>,
+    ) -> Result<(), HandlerError> {
+        let Some(Cancelled { payment, state }) = cancelled else {
+            return Ok(());
+        };
+        let IntentState::Outcome(outcome) = state else {
+            return Ok(());
+        };
+        if let Some(p) = storage::lock(txn, payment).await? {
+            storage::settle(txn, &p, &outcome, "order-closed", self.clock.now()).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Handler for OrderClosedHandler {
+    fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let cancelled = self.cancel(d).await?;
+            self.apply(txn, cancelled).await
+        })
+    }
+
+    fn prepare<'a>(&'a self, d: &'a Delivery) -> PrepareFuture<'a> {
+        Box::pin(async move {
+            let p: Box<dyn std::any::Any + Send + Sync> = Box::new(self.cancel(d).await?);
+            Ok(Some(p))
+        })
+    }
+
+    fn handle_prepared<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        _d: &'a Delivery,
+        prepared: Prepared,
+    ) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let cancelled = prepared
+                .and_then(|p| p.downcast::<Option<Cancelled>>().ok())
+                .ok_or_else(|| {
+                    HandlerError::permanent("order closing prepared without its answer")
+                })?;
+            self.apply(txn, *cancelled).await
+        })
+    }
+}
