@@ -40,10 +40,10 @@ guards:
 clean-test-data:
 	@deploy/local/clean-test-data.sh
 
-## The purchase benchmark (release build): LEARNERS, SECONDS and COURSES tune it.
-LEARNERS ?= 8
+## The purchase benchmark (release build), swept over LEARNERS; SECONDS and COURSES tune it.
+LEARNERS ?= 8 32 64
 SECONDS ?= 20
 COURSES ?= 20
 bench: services
 	cargo build --release -p bench --bin purchase-bench
-	tests/bench/cpu.sh $(CARGO_TARGET_DIR)/release/purchase-bench $(LEARNERS) $(SECONDS) $(COURSES)
+	tests/bench/cpu.sh $(CARGO_TARGET_DIR)/release/purchase-bench "$(LEARNERS)" $(SECONDS) $(COURSES)

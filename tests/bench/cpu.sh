@@ -1,23 +1,43 @@
 #!/usr/bin/env bash
-# `make bench`: runs the purchase benchmark binary and adds CPU per purchase: the whole machine's
-# busy time over the run (bench process, Postgres and NATS; run it on an otherwise idle machine)
-# and the bench process's own user+system time, each divided by the paid purchases.
-# usage: cpu.sh <purchase-bench binary> <learners> <seconds> <courses>
+# `make bench`: runs the purchase benchmark binary once per number of learners and adds CPU per
+# purchase: the bench process's own user+system time (the platform, the fake LMS and the load,
+# in one process), Postgres's (every postgres process's user+system time over the run), and the
+# whole machine's busy time (run it on an otherwise idle machine), each divided by the paid
+# purchases.
+# usage: cpu.sh <purchase-bench binary> "<learners> [<learners>...]" <seconds> <courses>
 set -euo pipefail
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+# Ticks of user+system time of every live postgres process, by pid.
+pg_ticks() {
+  for p in $(pgrep -x postgres || true); do
+    awk -v p="$p" '{print p, $14+$15}' "/proc/$p/stat" 2>/dev/null || true
+  done
+}
 tck=$(getconf CLK_TCK)
-b0=$(busy)
-out=$( { TIMEFORMAT='%U %S'; time "$1" --learners "$2" --seconds "$3" --courses "$4"; } 2>&1 )
-b1=$(busy)
-echo "$out" | sed '$d'
-paid=$(echo "$out" | awk '/^paid purchases:/{print $3}')
-read -r user sys < <(echo "$out" | tail -1)
-python3 - "$paid" "$b0" "$b1" "$tck" "$user" "$sys" <<'PY'
+for learners in $2; do
+  echo "== $learners learners"
+  pg0=$(pg_ticks)
+  b0=$(busy)
+  out=$( { TIMEFORMAT='%U %S'; time "$1" --learners "$learners" --seconds "$3" --courses "$4"; } 2>&1 )
+  b1=$(busy)
+  pg1=$(pg_ticks)
+  echo "$out" | sed '$d'
+  paid=$(echo "$out" | awk '/^paid purchases:/{print $3}')
+  read -r user sys < <(echo "$out" | tail -1)
+  python3 - "$paid" "$b0" "$b1" "$tck" "$user" "$sys" "$pg0" "$pg1" <<'PY'
 import sys
-paid, b0, b1, tck, user, sys_ = sys.argv[1:]
-paid = int(paid)
-machine = (int(b1) - int(b0)) / int(tck)
+paid, b0, b1, tck, user, sys_, pg0, pg1 = sys.argv[1:]
+paid, tck = int(paid), int(tck)
+def ticks(text):
+    return {p: int(t) for p, t in (line.split() for line in text.splitlines() if line.strip())}
+before, after = ticks(pg0), ticks(pg1)
+# A backend that started during the run counts from 0; one that ended is lost (rare: the pool
+# keeps its connections).
+postgres = sum(t - before.get(p, 0) for p, t in after.items()) / tck
+machine = (int(b1) - int(b0)) / tck
 own = float(user) + float(sys_)
-print(f"CPU per purchase:              {machine / paid * 1000:.1f} ms whole machine, "
-      f"{own / paid * 1000:.1f} ms bench process")
+per = lambda s: s / paid * 1000
+print(f"CPU per purchase:              {per(own):.1f} ms platform process (with the load), "
+      f"{per(postgres):.1f} ms Postgres, {per(machine):.1f} ms whole machine")
 PY
+done

@@ -122,6 +122,9 @@ impl ServiceFactory for CartOrderService {
                 cart_ttl: cfg.cart_ttl,
                 pending_ttl: cfg.pending_order_ttl,
             };
+            ensure_numbering(&state)
+                .await
+                .map_err(|e| StartError::Other(format!("order-number sequences: {e}")))?;
             let expiry = expire_loop(state.clone(), cfg.expiry_interval, ctx.shutdown.clone());
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
@@ -166,8 +169,16 @@ async fn expire_loop(state: CartOrder, every: Duration, mut shutdown: watch::Rec
     }
 }
 
+/// This year's and next year's order-number sequences exist before any checkout needs them.
+async fn ensure_numbering(state: &CartOrder) -> Result<(), sea_orm::DbErr> {
+    use chrono::Datelike;
+    let year = state.clock.now().year();
+    storage::ensure_order_number_sequences(&state.db, &[year, year + 1]).await
+}
+
 /// One expiry pass (also called by tests).
 pub async fn expire_once(state: &CartOrder) -> Result<(), web::ApiError> {
+    ensure_numbering(state).await?;
     let now = state.clock.now();
     storage::expire_carts(&state.db, now).await?;
     for id in storage::stale_pending(&state.db, now - state.pending_ttl).await? {

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_refunds::Migration),
             Box::new(m20261128_000005_disputes::Migration),
             Box::new(m20261128_000006_line_refunds::Migration),
+            Box::new(m20261128_000007_order_number_sequences::Migration),
         ]
     }
 }
@@ -256,6 +257,36 @@ mod m20261128_000006_line_refunds {
         // the line cost.
         "ALTER TABLE order_items ADD COLUMN refunded_minor BIGINT NOT NULL DEFAULT 0
              CHECK (refunded_minor >= 0 AND refunded_minor <= price_minor - discount_minor + tax_minor)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000007_order_number_sequences {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000007_order_number_sequences"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // One sequence per year instead of one counter row every checkout locked until commit:
+        // each year's sequence goes on from the counter's last value.
+        "DO $$ DECLARE r record; BEGIN
+           FOR r IN SELECT year, last_value FROM order_numbers LOOP
+             EXECUTE format('CREATE SEQUENCE IF NOT EXISTS order_number_%s START %s', r.year, r.last_value + 1);
+           END LOOP;
+         END $$",
+        "DROP TABLE order_numbers",
     ];
 
     #[async_trait::async_trait]

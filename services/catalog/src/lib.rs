@@ -43,6 +43,16 @@ pub struct Catalog {
     pub outbox: Arc<Notify>,
     /// The currency prices are set in ([`config::CatalogConfig`]).
     pub settlement: Currency,
+    /// The public answers kept in memory ([`routes::public_cache`]).
+    pub public: Arc<routes::public_cache::PublicCache>,
+}
+
+impl Catalog {
+    /// After a write commits: wake the outbox relay and drop the cached public answers.
+    pub fn committed(&self) {
+        self.outbox.notify_one();
+        self.public.invalidate();
+    }
 }
 
 /// The catalog as the runtime mounts it.
@@ -79,17 +89,48 @@ impl ServiceFactory for CatalogService {
                 clock: Arc::new(SystemClock),
                 outbox: relay.waker(),
                 settlement: cfg.settlement,
+                public: Arc::default(),
             };
+            let freshness =
+                invalidate_on_events(ctx.bus.clone(), state.public.clone(), ctx.shutdown.clone());
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
                 routes: Arc::new(move |cfg| routes::configure(cfg, data.clone())),
                 tasks: vec![
                     Box::pin(relay.run(ctx.shutdown.clone())),
                     ctx.housekeeping(&db),
+                    Box::pin(freshness),
                 ],
                 ready: vec![ctx.db_ready("postgres:catalog", &db)],
                 filters: vec![],
             })
         })
+    }
+}
+
+/// Drops the cached public answers whenever a catalog event passes on the bus, whichever
+/// instance wrote it (a plain subscription: nothing is consumed or acknowledged).
+async fn invalidate_on_events(
+    bus: bus::Bus,
+    cache: Arc<routes::public_cache::PublicCache>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    use futures_util::StreamExt;
+    let subject = bus.subject("commerce.catalog.>");
+    let mut sub = match bus.client().subscribe(subject.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, %subject, "catalog cache cannot follow catalog events; answers live at most 1 s");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            m = sub.next() => match m {
+                Some(_) => cache.invalidate(),
+                None => return,
+            },
+            _ = shutdown.changed() => return,
+        }
     }
 }

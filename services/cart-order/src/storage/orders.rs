@@ -36,21 +36,45 @@ pub async fn owned_courses(
     .collect())
 }
 
-/// The next number in `year`'s sequence (gap-free within committed orders: the row lock
-/// serialises concurrent checkouts).
+/// The sequence of `year`'s order numbers (one per year, made ahead of time).
+fn sequence(year: i32) -> Result<String, DbErr> {
+    if !(2000..=9999).contains(&year) {
+        return Err(DbErr::Custom(format!("no order numbers for year {year}")));
+    }
+    Ok(format!("order_number_{year}"))
+}
+
+/// Makes the order-number sequences of `years` (idempotent; done at start and by the expiry
+/// job for the coming year, so a checkout never waits on DDL).
+pub async fn ensure_order_number_sequences(
+    c: &impl ConnectionTrait,
+    years: &[i32],
+) -> Result<(), DbErr> {
+    for year in years {
+        c.execute_unprepared(&format!(
+            "CREATE SEQUENCE IF NOT EXISTS {}",
+            sequence(*year)?
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The next number in `year`'s sequence. A sequence never blocks: concurrent checkouts take
+/// numbers without waiting on one another (no row is locked until commit). Numbers are unique
+/// and increasing within the year; a checkout that rolls back leaves a gap.
 pub async fn next_order_number(c: &impl ConnectionTrait, year: i32) -> Result<i64, DbErr> {
     #[derive(FromQueryResult)]
     struct N {
-        last_value: i64,
+        n: i64,
     }
     N::find_by_statement(pg(
-        "INSERT INTO order_numbers (year, last_value) VALUES ($1, 1)
-         ON CONFLICT (year) DO UPDATE SET last_value = order_numbers.last_value + 1 RETURNING last_value",
-        vec![year.into()],
+        "SELECT nextval($1::regclass) AS n",
+        vec![sequence(year)?.into()],
     ))
     .one(c)
     .await?
-    .map(|n| n.last_value)
+    .map(|n| n.n)
     .ok_or(DbErr::RecordNotInserted)
 }
 

@@ -4,6 +4,7 @@
 use crate::domain::{CatalogError, ValidCourse};
 use crate::events as published;
 use crate::model::{BrowseQuery, CourseInput, CurrencyQuery, parse_id};
+use crate::routes::public_cache::json;
 use crate::storage::{self, Priced};
 use crate::views::{self, CourseView, Display};
 use crate::{Catalog, NAME};
@@ -25,41 +26,53 @@ fn duplicate_lms(e: sea_orm::DbErr) -> CatalogError {
 #[utoipa::path(get, path = "/api/v2/catalog/courses", tag = "catalog", params(BrowseQuery),
     responses((status = 200, description = "A page of courses (`items`, `nextCursor`)", body = [CourseView])))]
 pub async fn list_courses(
+    req: HttpRequest,
     state: web::Data<Catalog>,
     q: web::Query<BrowseQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let f = q.filter(true)?;
-    let d = Display::resolve(&state.db, state.settlement, q.currency.as_deref()).await?;
-    let now = state.clock.now();
-    let rows = storage::list_courses(&state.db, &f, now).await?;
-    let page = Page::from_rows(rows, f.limit, |r| r.id.to_string());
-    let items = views::courses(&state.db, page.items, d.as_ref(), now).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        items,
-        next_cursor: page.next_cursor,
-    }))
+    state
+        .public
+        .serve(&req, || async {
+            let d = Display::resolve(&state.db, state.settlement, q.currency.as_deref()).await?;
+            let now = state.clock.now();
+            let rows = storage::list_courses(&state.db, &f, now).await?;
+            let page = Page::from_rows(rows, f.limit, |r| r.id.to_string());
+            let items = views::courses(&state.db, page.items, d.as_ref(), now).await?;
+            json(&Page {
+                items,
+                next_cursor: page.next_cursor,
+            })
+        })
+        .await
 }
 
 /// Course details with its current price.
 #[utoipa::path(get, path = "/api/v2/catalog/courses/{id}", tag = "catalog", params(("id" = String, Path), CurrencyQuery),
     responses((status = 200, body = CourseView), (status = 404, description = "Unknown or unpublished")))]
 pub async fn get_course(
+    req: HttpRequest,
     state: web::Data<Catalog>,
     id: web::Path<String>,
     q: web::Query<CurrencyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "course")?;
-    let d = Display::resolve(&state.db, state.settlement, q.currency.as_deref()).await?;
-    let not_found = || CatalogError::NotFound(format!("no course `{id}`"));
-    let row = storage::course(&state.db, id)
-        .await?
-        .filter(|c| c.published)
-        .ok_or_else(not_found)?;
-    let view = views::courses(&state.db, vec![row], d.as_ref(), state.clock.now())
-        .await?
-        .pop()
-        .ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(view))
+    state
+        .public
+        .serve(&req, || async {
+            let d = Display::resolve(&state.db, state.settlement, q.currency.as_deref()).await?;
+            let not_found = || CatalogError::NotFound(format!("no course `{id}`"));
+            let row = storage::course(&state.db, id)
+                .await?
+                .filter(|c| c.published)
+                .ok_or_else(not_found)?;
+            let view = views::courses(&state.db, vec![row], d.as_ref(), state.clock.now())
+                .await?
+                .pop()
+                .ok_or_else(not_found)?;
+            json(&view)
+        })
+        .await
 }
 
 /// Create a course.
@@ -88,7 +101,7 @@ pub async fn create_course(
         Ok((txn, Reply::created(view)?))
     })
     .await?;
-    state.outbox.notify_one();
+    state.committed();
     Ok(resp)
 }
 
@@ -127,7 +140,7 @@ pub async fn update_course(
         Ok((txn, Reply::ok(view)?))
     })
     .await?;
-    state.outbox.notify_one();
+    state.committed();
     Ok(resp)
 }
 

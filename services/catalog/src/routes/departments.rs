@@ -4,6 +4,7 @@
 use crate::domain::{CatalogError, ValidDepartment};
 use crate::events as published;
 use crate::model::DepartmentInput;
+use crate::routes::public_cache::json;
 use crate::storage;
 use crate::views::{self, DepartmentView};
 use crate::{Catalog, NAME};
@@ -16,20 +17,25 @@ use actix_web::{HttpRequest, HttpResponse, web};
 #[utoipa::path(get, path = "/api/v2/catalog/departments/{id}", tag = "catalog", params(("id" = String, Path)),
     responses((status = 200, body = DepartmentView), (status = 404, description = "Unknown department")))]
 pub async fn get_department(
+    req: HttpRequest,
     state: web::Data<Catalog>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let now = state.clock.now();
-    let dept = storage::department(&state.db, &id).await?;
-    let plans = storage::current_plans(&state.db, &id, now).await?;
-    let count = storage::published_course_count(&state.db, &id).await?;
-    if dept.is_none() && plans.is_empty() && count == 0 {
-        return Err(CatalogError::NotFound(format!("no department `{id}`")).into());
-    }
-    let subs = storage::sub_departments(&state.db, &id).await?;
-    let view = views::department(&id, dept.as_ref(), subs, &plans, count)?;
-    Ok(HttpResponse::Ok().json(view))
+    state
+        .public
+        .serve(&req, || async {
+            let now = state.clock.now();
+            let dept = storage::department(&state.db, &id).await?;
+            let plans = storage::current_plans(&state.db, &id, now).await?;
+            let count = storage::published_course_count(&state.db, &id).await?;
+            if dept.is_none() && plans.is_empty() && count == 0 {
+                return Err(CatalogError::NotFound(format!("no department `{id}`")).into());
+            }
+            let subs = storage::sub_departments(&state.db, &id).await?;
+            json(&views::department(&id, dept.as_ref(), subs, &plans, count)?)
+        })
+        .await
 }
 
 /// Create or rename a department (and set its parent, for sub-departments).
@@ -67,6 +73,6 @@ pub async fn put_department(
         Ok((txn, Reply::ok(view)?))
     })
     .await?;
-    state.outbox.notify_one();
+    state.committed();
     Ok(resp)
 }

@@ -3,6 +3,7 @@
 use crate::domain::exchange_rate::{parse_rate, rated_currency};
 use crate::events as published;
 use crate::model::ExchangeRateInput;
+use crate::routes::public_cache::json;
 use crate::storage;
 use crate::views::{self, ExchangeRateView};
 use crate::{Catalog, NAME};
@@ -14,13 +15,21 @@ use actix_web::{HttpRequest, HttpResponse, web};
 /// Exchange rates for display currencies.
 #[utoipa::path(get, path = "/api/v2/catalog/exchange-rates", tag = "catalog",
     responses((status = 200, body = [ExchangeRateView])))]
-pub async fn list_rates(state: web::Data<Catalog>) -> Result<HttpResponse, ApiError> {
-    let rows = storage::rates(&state.db).await?;
-    let items = rows
-        .iter()
-        .map(|r| views::exchange_rate(r, state.settlement))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "nextCursor": null })))
+pub async fn list_rates(
+    req: HttpRequest,
+    state: web::Data<Catalog>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .public
+        .serve(&req, || async {
+            let rows = storage::rates(&state.db).await?;
+            let items = rows
+                .iter()
+                .map(|r| views::exchange_rate(r, state.settlement))
+                .collect::<Result<Vec<_>, _>>()?;
+            json(&serde_json::json!({ "items": items, "nextCursor": null }))
+        })
+        .await
 }
 
 /// Set the exchange rate of a display currency (billing-admin).
@@ -48,6 +57,6 @@ pub async fn put_rate(
         Ok((txn, Reply::ok(views::exchange_rate(&row, settlement)?)?))
     })
     .await?;
-    state.outbox.notify_one();
+    state.committed();
     Ok(resp)
 }

@@ -8,6 +8,7 @@ pub mod exchange_rates;
 pub mod items;
 pub mod prices;
 pub mod programs;
+pub mod public_cache;
 
 use crate::Catalog;
 use crate::domain::{Interval, PriceType};

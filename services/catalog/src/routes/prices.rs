@@ -60,7 +60,7 @@ pub async fn create(
         Ok((txn, Reply::created(views::price(&row)?)?))
     })
     .await?;
-    state.outbox.notify_one();
+    state.committed();
     Ok(resp)
 }
 
@@ -142,6 +142,6 @@ pub async fn deactivate(
         Ok((txn, Reply::ok(views::price(&row)?)?))
     })
     .await?;
-    state.outbox.notify_one();
+    state.committed();
     Ok(resp)
 }

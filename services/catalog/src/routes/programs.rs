@@ -4,6 +4,7 @@
 use crate::domain::{CatalogError, ValidProgram};
 use crate::events as published;
 use crate::model::{BrowseQuery, CurrencyQuery, ProgramInput, parse_id};
+use crate::routes::public_cache::json;
 use crate::storage;
 use crate::views::{self, Display, ProgramView};
 use crate::{Catalog, NAME};
@@ -35,42 +36,55 @@ async fn check_courses(
 #[utoipa::path(get, path = "/api/v2/catalog/programs", tag = "catalog", params(BrowseQuery),
     responses((status = 200, description = "A page of programs (`items`, `nextCursor`)", body = [ProgramView])))]
 pub async fn list_programs(
+    req: HttpRequest,
     state: web::Data<Catalog>,
     q: web::Query<BrowseQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let f = q.filter(true)?;
-    let d = Display::resolve(&state.db, state.settlement, q.currency.as_deref()).await?;
-    let now = state.clock.now();
-    let rows = storage::list_programs(&state.db, &f, now).await?;
-    let page = Page::from_rows(rows, f.limit, |r| r.id.to_string());
-    let items = views::programs(&state.db, page.items, d.as_ref(), false, true, now).await?;
-    Ok(HttpResponse::Ok().json(Page {
-        items,
-        next_cursor: page.next_cursor,
-    }))
+    state
+        .public
+        .serve(&req, || async {
+            let d = Display::resolve(&state.db, state.settlement, q.currency.as_deref()).await?;
+            let now = state.clock.now();
+            let rows = storage::list_programs(&state.db, &f, now).await?;
+            let page = Page::from_rows(rows, f.limit, |r| r.id.to_string());
+            let items =
+                views::programs(&state.db, page.items, d.as_ref(), false, true, now).await?;
+            json(&Page {
+                items,
+                next_cursor: page.next_cursor,
+            })
+        })
+        .await
 }
 
 /// Program details with its courses in order and the bundle price.
 #[utoipa::path(get, path = "/api/v2/catalog/programs/{id}", tag = "catalog", params(("id" = String, Path), CurrencyQuery),
     responses((status = 200, body = ProgramView), (status = 404, description = "Unknown or unpublished")))]
 pub async fn get_program(
+    req: HttpRequest,
     state: web::Data<Catalog>,
     id: web::Path<String>,
     q: web::Query<CurrencyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "program")?;
-    let d = Display::resolve(&state.db, state.settlement, q.currency.as_deref()).await?;
-    let not_found = || CatalogError::NotFound(format!("no program `{id}`"));
-    let row = storage::program(&state.db, id)
-        .await?
-        .filter(|p| p.published)
-        .ok_or_else(not_found)?;
-    let now = state.clock.now();
-    let view = views::programs(&state.db, vec![row], d.as_ref(), true, true, now)
-        .await?
-        .pop()
-        .ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(view))
+    state
+        .public
+        .serve(&req, || async {
+            let d = Display::resolve(&state.db, state.settlement, q.currency.as_deref()).await?;
+            let not_found = || CatalogError::NotFound(format!("no program `{id}`"));
+            let row = storage::program(&state.db, id)
+                .await?
+                .filter(|p| p.published)
+                .ok_or_else(not_found)?;
+            let now = state.clock.now();
+            let view = views::programs(&state.db, vec![row], d.as_ref(), true, true, now)
+                .await?
+                .pop()
+                .ok_or_else(not_found)?;
+            json(&view)
+        })
+        .await
 }
 
 /// Create a program bundle of ordered courses (its price is set with `/admin/pricing`).
@@ -98,7 +112,7 @@ pub async fn create_program(
         Ok((txn, Reply::created(view)?))
     })
     .await?;
-    state.outbox.notify_one();
+    state.committed();
     Ok(resp)
 }
 
@@ -134,7 +148,7 @@ pub async fn update_program(
         Ok((txn, Reply::ok(view)?))
     })
     .await?;
-    state.outbox.notify_one();
+    state.committed();
     Ok(resp)
 }
 

@@ -750,3 +750,80 @@ async fn old_idempotency_keys_are_pruned_at_start() {
     app.stop().await;
     env.cleanup().await;
 }
+
+/// `GET` with an optional `If-None-Match`: the status, the ETag and Cache-Control, the body.
+async fn conditional_get(
+    app: &TestApp,
+    path: &str,
+    etag: Option<&str>,
+) -> (StatusCode, String, String, serde_json::Value) {
+    let mut req = app.client.get(app.url(path));
+    if let Some(tag) = etag {
+        req = req.header("If-None-Match", tag);
+    }
+    let r = req.send().await.unwrap();
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let (etag, cache) = (header("etag"), header("cache-control"));
+    let (status, body) = body(r).await;
+    (status, etag, cache, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_reads_carry_etags_and_a_price_change_reaches_every_instance_within_a_second() {
+    let env = TestEnv::new().await;
+    let app = platform(&env).await;
+    // A second catalog instance on the same database and bus (another pod of it).
+    let other = TestApp::spawn(env.settings(&[]), &commerce::registry(), &["catalog"]).await;
+    let admin = env.token("admin-1", &["billing-admin"], &[]);
+    let (course, _) = course_with_price(&app, &admin, "lms-etag", "cs", 4900).await;
+    let detail = format!("/api/v2/catalog/courses/{course}");
+
+    let (s, etag, cache, d) = conditional_get(&app, &detail, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d["price"]["basePrice"], 4900);
+    assert_eq!(cache, "public, max-age=1", "a CDN may keep it for a second");
+    assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+    let (s, again, _, empty) = conditional_get(&app, &detail, Some(&etag)).await;
+    assert_eq!(s, StatusCode::NOT_MODIFIED);
+    assert_eq!(again, etag);
+    assert!(empty.is_null(), "no body with a 304");
+    let (s, _, _, list) = conditional_get(&app, "/api/v2/catalog/courses", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(items(&list).iter().any(|c| c["id"] == course.as_str()));
+    let (_, other_etag, _, d) = conditional_get(&other, &detail, None).await;
+    assert_eq!(d["price"]["basePrice"], 4900);
+    assert_eq!(other_etag, etag, "the same answer, the same ETag");
+
+    // A new price: this instance shows it at once, the other within a second.
+    post_expect(
+        &app,
+        &admin,
+        "/api/v2/admin/pricing",
+        json!({"courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 3900}),
+        StatusCode::CREATED,
+    )
+    .await;
+    let changed_at = std::time::Instant::now();
+    let (s, fresh, _, d) = conditional_get(&app, &detail, Some(&etag)).await;
+    assert_eq!(s, StatusCode::OK, "the old ETag no longer matches");
+    assert_ne!(fresh, etag);
+    assert_eq!(d["price"]["basePrice"], 3900);
+    eventually(WAIT, "the other instance shows the new price", || async {
+        let (_, _, _, d) = conditional_get(&other, &detail, None).await;
+        (d["price"]["basePrice"] == 3900).then_some(())
+    })
+    .await;
+    assert!(
+        changed_at.elapsed() < std::time::Duration::from_secs(1),
+        "visible everywhere within the 1 s bound after the commit: {:?}",
+        changed_at.elapsed()
+    );
+    other.stop().await;
+    app.stop().await;
+    env.cleanup().await;
+}

@@ -393,3 +393,43 @@ async fn carts_and_unpaid_orders_expire() {
     assert_problem(s, &b, StatusCode::CONFLICT, "order_not_pending");
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_checkouts_take_unique_increasing_order_numbers_without_waiting_on_one_row() {
+    let shop = Shop::open(&[("gateway.rate_limit_burst", "100".into())]).await;
+    let course = shop.course("lms-n", 1000, false).await;
+    let learners: Vec<String> = (0..12)
+        .map(|i| shop.learner(&format!("learner-{i}")))
+        .collect();
+    for l in &learners {
+        shop.add(l, "course", &course).await;
+    }
+    let orders = futures_util::future::join_all(learners.iter().map(|l| shop.checkout(l))).await;
+    let number = |o: &serde_json::Value| -> i64 {
+        let n = o["orderNumber"].as_str().unwrap();
+        let year = chrono::Utc::now().format("%Y").to_string();
+        let digits = n.strip_prefix(&format!("ORD-{year}-")).unwrap();
+        assert_eq!(digits.len(), 5, "{n}");
+        digits.parse().unwrap()
+    };
+    let mut numbers: Vec<i64> = orders.iter().map(number).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), learners.len(), "every order its own number");
+    // A later checkout numbers after all of them.
+    let late = shop.learner("learner-late");
+    shop.add(&late, "course", &course).await;
+    let last = shop.checkout(&late).await;
+    assert!(number(&last) > *numbers.last().unwrap());
+    // No counter row is left for checkouts to queue on.
+    let db = shop.env.schema("cart_order").await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_class WHERE relname = 'order_numbers'"
+        )
+        .await,
+        0
+    );
+    shop.close().await;
+}
