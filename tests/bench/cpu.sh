@@ -7,20 +7,26 @@
 # usage: cpu.sh <purchase-bench binary> "<learners> [<learners>...]" <seconds> <courses>
 set -euo pipefail
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
-# Ticks of user+system time of every live postgres process, by pid.
+# Ticks of user+system time of every live postgres process, by pid (one awk over /proc).
 pg_ticks() {
-  for p in $(pgrep -x postgres || true); do
-    awk -v p="$p" '{print p, $14+$15}' "/proc/$p/stat" 2>/dev/null || true
-  done
+  awk '$2 == "(postgres)" {print $1, $14 + $15}' /proc/[0-9]*/stat 2>/dev/null || true
 }
 tck=$(getconf CLK_TCK)
 for learners in $2; do
   echo "== $learners learners"
   pg0=$(pg_ticks)
+  # Backends come and go with the run (its database is dropped at the end): sample them every
+  # 0.5 s and keep each one's last reading.
+  samples=$(mktemp)
+  ( while true; do pg_ticks >> "$samples"; sleep 0.5; done ) &
+  sampler=$!
   b0=$(busy)
   out=$( { TIMEFORMAT='%U %S'; time "$1" --learners "$learners" --seconds "$3" --courses "$4"; } 2>&1 )
   b1=$(busy)
-  pg1=$(pg_ticks)
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  pg1=$(cat "$samples"; pg_ticks)
+  rm -f "$samples"
   echo "$out" | sed '$d'
   paid=$(echo "$out" | awk '/^paid purchases:/{print $3}')
   read -r user sys < <(echo "$out" | tail -1)
@@ -29,10 +35,14 @@ import sys
 paid, b0, b1, tck, user, sys_, pg0, pg1 = sys.argv[1:]
 paid, tck = int(paid), int(tck)
 def ticks(text):
-    return {p: int(t) for p, t in (line.split() for line in text.splitlines() if line.strip())}
+    out = {}
+    for line in text.splitlines():
+        if line.strip():
+            p, t = line.split()
+            out[p] = max(out.get(p, 0), int(t))
+    return out
 before, after = ticks(pg0), ticks(pg1)
-# A backend that started during the run counts from 0; one that ended is lost (rare: the pool
-# keeps its connections).
+# A backend that started during the run counts from 0; one that ended counts to its last sample.
 postgres = sum(t - before.get(p, 0) for p, t in after.items()) / tck
 machine = (int(b1) - int(b0)) / tck
 own = float(user) + float(sys_)
