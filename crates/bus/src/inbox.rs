@@ -42,6 +42,10 @@ pub struct ConsumerSpec {
     /// Nudged after each applied event: the service's outbox relay, so events the handler wrote
     /// leave at once instead of at the next poll.
     pub wake_after_commit: Option<Arc<tokio::sync::Notify>>,
+    /// Messages handled at once. 1 keeps the stream's order; more is for handlers whose effects
+    /// do not depend on the order of their events (guarded transitions, inserts, sums), so one
+    /// slow transaction does not hold the rest back.
+    pub concurrency: usize,
 }
 
 impl ConsumerSpec {
@@ -59,7 +63,14 @@ impl ConsumerSpec {
                 Duration::from_secs(30),
             ],
             wake_after_commit: None,
+            concurrency: 1,
         }
+    }
+
+    /// Handles up to `n` messages at once (see [`ConsumerSpec::concurrency`]).
+    pub fn concurrent(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
     }
 
     /// Wakes `relay` after each applied event.
@@ -218,9 +229,19 @@ pub async fn run_consumer(
                 continue;
             }
         };
+        let mut in_flight = futures_util::stream::FuturesUnordered::new();
+        let mut died = false;
         loop {
+            let room = in_flight.len() < spec.concurrency;
             let next = tokio::select! {
-                n = messages.next() => n,
+                n = messages.next(), if room => n,
+                Some(d) = in_flight.next(), if !in_flight.is_empty() => {
+                    if d {
+                        died = true;
+                        break;
+                    }
+                    continue;
+                }
                 _ = shutdown.changed() => return,
             };
             match next {
@@ -233,13 +254,20 @@ pub async fn run_consumer(
                     break;
                 }
                 Some(Ok(msg)) => {
-                    let died = process(&bus, &db, &spec, handler.as_ref(), &faults, msg).await;
-                    if died {
-                        break;
-                    }
+                    in_flight.push(process(&bus, &db, &spec, handler.as_ref(), &faults, msg));
                 }
             }
         }
+        // After a lost stream, whatever is in flight finishes; after a (simulated) death it is
+        // dropped with the consumer, rolled back and redelivered.
+        if !died {
+            while let Some(d) = in_flight.next().await {
+                if d {
+                    break;
+                }
+            }
+        }
+        drop(in_flight);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

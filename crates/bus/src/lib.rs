@@ -34,6 +34,10 @@ pub use inbox::{
 };
 pub use outbox::{OutboxRelay, enqueue};
 
+/// Messages a purchase-pipeline consumer handles at once (its handler must not depend on the
+/// order of its events: see [`ConsumerSpec::concurrency`]).
+pub const PIPELINE_CONCURRENCY: usize = 8;
+
 /// Every stream the platform declares: (base name, subjects relative to the prefix).
 pub const STREAMS: &[(&str, &str)] = &[
     ("COMMERCE", "commerce.>"),

@@ -93,6 +93,8 @@ impl ServiceFactory for CartOrderService {
                     "COMMERCE",
                     ::events::subjects::PAYMENT_ALL,
                 )
+                // Guarded transitions: the order of payment events does not matter.
+                .concurrent(bus::PIPELINE_CONCURRENCY)
                 .waking(relay.waker()),
                 consumers::payment::PaymentHandler {
                     clock: clock.clone(),

@@ -148,8 +148,15 @@ impl ServiceFactory for PaymentService {
                     "INBOUND",
                     ::events::subjects::INBOUND_PROCESSOR_ALL,
                 )
+                // Guarded transitions under the payment's row lock; events are resolved with
+                // the processor's current state, so their order does not matter.
+                .concurrent(bus::PIPELINE_CONCURRENCY)
                 .waking(relay.waker()),
-                consumers::webhook::WebhookHandler { processors, clock },
+                consumers::webhook::WebhookHandler {
+                    db: db.clone(),
+                    processors,
+                    clock,
+                },
             );
             let requests = ctx.consumer(
                 &db,

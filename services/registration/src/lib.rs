@@ -113,6 +113,8 @@ impl ServiceFactory for RegistrationService {
                 "COMMERCE",
                 ::events::subjects::ORDER_COMPLETED,
             )
+            // Each order's registrations are inserted once, whatever the order of orders.
+            .concurrent(bus::PIPELINE_CONCURRENCY)
             .waking(relay.waker());
             if let Some(tune) = &self.tune_consumer {
                 tune(&mut orders_spec);
@@ -134,6 +136,8 @@ impl ServiceFactory for RegistrationService {
                     "INBOUND",
                     ::events::subjects::INBOUND_LMS_ENROLLMENT_STATUS,
                 )
+                // Guarded transitions under the registration's row lock.
+                .concurrent(bus::PIPELINE_CONCURRENCY)
                 .waking(relay.waker()),
                 consumers::enrollment_status::EnrollmentStatusHandler {
                     secret: cfg.lms_webhook_secret.clone(),

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub struct WebhookHandler {
+    pub db: sea_orm::DatabaseConnection,
     pub processors: Processors,
     pub clock: Arc<dyn Clock>,
 }
@@ -44,7 +45,9 @@ fn relayed<'a>(d: &'a Delivery) -> RelayedWebhook<'a> {
 enum Prepared {
     /// Forged, or for a processor this deployment does not run: dropped.
     Dropped,
-    Event(WebhookEvent),
+    /// The event, with the payment's confirmation attempt as it stood before the processor
+    /// was asked (a decline read then is stale if another attempt has started since).
+    Event(WebhookEvent, Option<i32>),
 }
 
 impl WebhookHandler {
@@ -63,6 +66,14 @@ impl WebhookHandler {
         let event = processor
             .parse_webhook(&d.payload)
             .map_err(|e| HandlerError::permanent(e.to_string()))?;
+        let seen = match &event {
+            WebhookEvent::IntentChanged { intent_id, .. } => {
+                storage::by_intent(&self.db, intent_id)
+                    .await?
+                    .map(|p| p.confirm_attempts)
+            }
+            _ => None,
+        };
         let event = processor
             .resolve_webhook(event)
             .await
@@ -70,7 +81,7 @@ impl WebhookHandler {
                 ProcessorError::Retryable(m) => HandlerError::transient(m),
                 other => HandlerError::permanent(other.to_string()),
             })?;
-        Ok(Prepared::Event(event))
+        Ok(Prepared::Event(event, seen))
     }
 }
 
@@ -111,7 +122,7 @@ impl WebhookHandler {
         d: &Delivery,
         prepared: Prepared,
     ) -> Result<(), HandlerError> {
-        let Prepared::Event(event) = prepared else {
+        let Prepared::Event(event, seen) = prepared else {
             return Ok(());
         };
         let name = events::subjects::processor_of(&d.subject).unwrap_or_default();
@@ -144,8 +155,23 @@ impl WebhookHandler {
                 Some(amount),
             ),
             WebhookEvent::PaymentFailed {
-                intent_id, reason, ..
-            } => (intent_id, Outcome::Failed { reason }, None),
+                intent_id,
+                reason,
+                confirm_key,
+                ..
+            } => {
+                let Some(p) = storage::lock_by_intent(txn, &intent_id).await? else {
+                    return Err(HandlerError::transient(format!(
+                        "webhook for unknown intent {intent_id}"
+                    )));
+                };
+                let current = storage::confirm_key(p.id, p.confirm_attempts);
+                if confirm_key.is_some_and(|k| k != current) {
+                    tracing::info!(payment = %p.id, "decline of an earlier attempt; the current one stands");
+                    return Ok(());
+                }
+                (intent_id, Outcome::Failed { reason }, None)
+            }
             WebhookEvent::PaymentCancelled {
                 intent_id, reason, ..
             } => (intent_id, Outcome::Cancelled { reason }, None),
@@ -160,8 +186,17 @@ impl WebhookHandler {
                         "webhook for unknown intent {intent_id}"
                     )));
                 };
-                if let IntentState::Outcome(o) = &state {
-                    storage::settle(txn, &p, o, &actor, now).await?;
+                match &state {
+                    // A decline read before another attempt started belongs to the earlier one.
+                    IntentState::Outcome(Outcome::Failed { .. })
+                        if seen != Some(p.confirm_attempts) =>
+                    {
+                        tracing::info!(payment = %p.id, "decline of an earlier attempt; the current one stands");
+                    }
+                    IntentState::Outcome(o) => {
+                        storage::settle(txn, &p, o, &actor, now).await?;
+                    }
+                    IntentState::Open => {}
                 }
                 let p = storage::get(txn, p.id)
                     .await?

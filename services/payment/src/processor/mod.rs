@@ -174,6 +174,9 @@ pub enum WebhookEvent {
         event_id: String,
         intent_id: String,
         reason: String,
+        /// The confirmation attempt it answers (its idempotency key), when the event says: a
+        /// decline of an earlier attempt never undoes a later one.
+        confirm_key: Option<String>,
     },
     PaymentCancelled {
         event_id: String,

@@ -359,7 +359,7 @@ async fn charge(
             amount: p.amount()?,
             order_id: p.order_id.to_string(),
             payment_id: p.id.to_string(),
-            idempotency_key: format!("{}-confirm-{}", p.id, attempt.number),
+            idempotency_key: storage::confirm_key(p.id, attempt.number),
         })
         .await
         .map(Some)

@@ -134,6 +134,24 @@ pub async fn lock(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<PaymentRo
     .await
 }
 
+/// The payment of a processor intent, unlocked (read before a transaction opens).
+pub async fn by_intent(
+    c: &impl ConnectionTrait,
+    intent: &str,
+) -> Result<Option<PaymentRow>, DbErr> {
+    PaymentRow::find_by_statement(pg(
+        &format!("SELECT {COLS} FROM payments WHERE processor_intent_id = $1"),
+        vec![intent.into()],
+    ))
+    .one(c)
+    .await
+}
+
+/// The processor idempotency key of the payment's current confirmation attempt.
+pub fn confirm_key(payment: Uuid, attempt: i32) -> String {
+    format!("{payment}-confirm-{attempt}")
+}
+
 pub async fn lock_by_intent(
     c: &impl ConnectionTrait,
     intent: &str,

@@ -52,6 +52,27 @@ async fn history_entry(shop: &Shop, token: &str, payment: &str) -> Value {
         .unwrap_or_else(|| panic!("payment {payment} not in the history: {h}"))
 }
 
+/// Every event the fake Stripe made has reached the gateway, and the platform has handled it
+/// (no call of ours to Stripe is left in flight).
+async fn quiet(shop: &Shop) {
+    let stripe = shop.stripe();
+    eventually(WAIT, "Stripe's webhooks delivered", || async {
+        let delivered: std::collections::HashSet<String> = stripe
+            .deliveries()
+            .into_iter()
+            .filter(|d| (200..300).contains(&d.status))
+            .map(|d| d.event_id)
+            .collect();
+        stripe
+            .events()
+            .iter()
+            .all(|e| delivered.contains(e["id"].as_str().unwrap_or_default()))
+            .then_some(())
+    })
+    .await;
+    shop.settled().await;
+}
+
 /// How many `payment.succeeded` the payment's audit log recorded (one per capture).
 async fn captures(shop: &Shop, payment: &str) -> i64 {
     let db = shop.env.schema("payment").await;
@@ -218,6 +239,8 @@ async fn stripe_failing_then_answering_or_timing_out_then_answering_charges_once
     // Stripe stored under the key, and charges nothing more.
     let oid2 = ordered(&shop, &learner, "lms-f2", 1000).await;
     let intent2 = shop.intent(&learner, &oid2).await;
+    // Stripe's webhooks of the first order are handled first: the delay is for the confirm.
+    quiet(&shop).await;
     stripe.delay_next(1, Duration::from_millis(1500));
     let (s, paid2) = confirm(
         &shop,
@@ -248,6 +271,7 @@ async fn stripe_failing_then_answering_or_timing_out_then_answering_charges_once
     // the client's retry with its key charges once.
     let oid3 = ordered(&shop, &learner, "lms-f3", 1000).await;
     let intent3 = shop.intent(&learner, &oid3).await;
+    quiet(&shop).await;
     stripe.fail_next(3, 503);
     let body = json!({"paymentId": intent3["id"], "paymentMethod": "pm_card_visa"});
     let (s, down) = confirm(&shop, &learner, body.clone(), "f3").await;

@@ -52,6 +52,9 @@ pub struct PaymentError {
 pub struct Metadata {
     pub order_id: String,
     pub payment_id: String,
+    /// The confirmation attempt the event answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_key: Option<String>,
 }
 
 /// Stripe's PaymentIntent statuses.
@@ -165,6 +168,7 @@ pub fn event_for(
                 metadata: Some(Metadata {
                     order_id: req.order_id.clone(),
                     payment_id: req.payment_id.clone(),
+                    confirm_key: Some(req.idempotency_key.clone()),
                 }),
             },
         },
@@ -224,6 +228,7 @@ pub fn parse(body: &[u8], fees: &FeePolicy) -> Result<WebhookEvent, ProcessorErr
             Ok(WebhookEvent::PaymentFailed {
                 event_id: event.id,
                 intent_id: intent.id,
+                confirm_key: intent.metadata.and_then(|m| m.confirm_key),
                 reason: intent
                     .last_payment_error
                     .map(|e| e.message)
