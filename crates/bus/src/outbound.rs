@@ -165,6 +165,24 @@ impl OutboundTable {
         .await
     }
 
+    /// When the next pending request falls due, if any.
+    pub async fn next_due(&self, c: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>, DbErr> {
+        #[derive(FromQueryResult)]
+        struct Next {
+            at: Option<DateTime<Utc>>,
+        }
+        Ok(Next::find_by_statement(stmt(
+            format!(
+                "SELECT min(next_attempt_at) AS at FROM {} WHERE status = 'pending'",
+                self.table
+            ),
+            vec![],
+        ))
+        .one(c)
+        .await?
+        .and_then(|n| n.at))
+    }
+
     /// Records a failed attempt: retried at `next`, or parked when `park`.
     pub async fn attempt_failed(
         &self,
@@ -270,8 +288,13 @@ pub async fn run_worker(
         if worked {
             continue;
         }
+        // Asleep until the next retry falls due (at most `idle`), or a new request wakes it.
+        let until_due = match table.next_due(&db).await {
+            Ok(Some(at)) => (at - clock.now()).to_std().unwrap_or(Duration::ZERO),
+            Ok(None) | Err(_) => policy.idle,
+        };
         tokio::select! {
-            _ = tokio::time::sleep(policy.idle) => {}
+            _ = tokio::time::sleep(until_due.min(policy.idle)) => {}
             _ = wake.notified() => {}
             _ = shutdown.changed() => return,
         }

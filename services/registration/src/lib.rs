@@ -46,7 +46,9 @@ const RETRY_CAP: Duration = Duration::from_secs(300);
 /// Enrollment requests claimed and sent concurrently per pass.
 const DELIVERY_BATCH: u64 = 16;
 /// The worker's poll when nothing wakes it.
-const DELIVERY_IDLE: Duration = Duration::from_millis(100);
+/// The longest a delivery worker sleeps with nothing due (a new request or a retry falling due
+/// wakes it sooner).
+const DELIVERY_IDLE: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Registration {

@@ -67,6 +67,8 @@ async fn main() {
     .unwrap();
     let settings = env.settings(&[
         ("http.workers", "2".into()),
+        // The relays' fallback poll as deployed (tests poll faster); commits wake them.
+        ("outbox.poll_ms", "1000".into()),
         ("database.max_connections", "20".into()),
         ("gateway.rate_limit_per_minute", "1000000".into()),
         ("gateway.rate_limit_burst", "1000000".into()),
