@@ -263,7 +263,38 @@ async fn main() {
         ms(pct(&pipeline, 0.99)),
         pipeline.len()
     );
+    database_work(env.db_name(), expected).await;
     app.stop().await;
     lms.stop().await;
     env.cleanup().await;
+}
+
+/// Transactions and rows per paid purchase in the run's database, from Postgres's own counters
+/// (setup included; they lag by up to a second, which 20 s of load makes small).
+async fn database_work(db: &str, paid: usize) {
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    let Ok(admin) = Database::connect(testkit::ADMIN_DB_URL).await else {
+        return;
+    };
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let row = admin
+        .query_one_raw(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT (xact_commit + xact_rollback)::bigint AS xacts, tup_inserted::bigint AS ins,
+                 tup_updated::bigint AS upd, (tup_returned + tup_fetched)::bigint AS read
+             FROM pg_stat_database WHERE datname = $1",
+            vec![db.into()],
+        ))
+        .await;
+    if let (Ok(Some(r)), true) = (row, paid > 0) {
+        let per = |c: &str| r.try_get::<i64>("", c).unwrap_or(0) as f64 / paid as f64;
+        println!(
+            "database per purchase:         {:.1} transactions, {:.1} rows inserted, {:.1} updated, {:.0} read",
+            per("xacts"),
+            per("ins"),
+            per("upd"),
+            per("read")
+        );
+    }
+    let _ = admin.close().await;
 }
