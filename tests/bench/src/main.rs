@@ -297,4 +297,31 @@ async fn database_work(db: &str, paid: usize) {
         );
     }
     let _ = admin.close().await;
+    // Where rows are read by sequential scan (each a candidate index or a query to change).
+    let Some((server, _)) = testkit::ADMIN_DB_URL.rsplit_once('/') else {
+        return;
+    };
+    let url = format!("{server}/{db}");
+    let Ok(own) = Database::connect(url.as_str()).await else {
+        return;
+    };
+    let rows = own
+        .query_all_raw(Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT schemaname || '.' || relname AS t, seq_tup_read::bigint AS seq,
+                 COALESCE(idx_tup_fetch, 0)::bigint AS idx
+             FROM pg_stat_user_tables ORDER BY seq_tup_read DESC LIMIT 5",
+        ))
+        .await
+        .unwrap_or_default();
+    let tables: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let t: String = r.try_get("", "t").ok()?;
+            let seq: i64 = r.try_get("", "seq").ok()?;
+            Some(format!("{t} {:.0}", seq as f64 / paid.max(1) as f64))
+        })
+        .collect();
+    println!("rows read by seq scan/purchase: {}", tables.join(", "));
+    let _ = own.close().await;
 }
