@@ -15,6 +15,9 @@ pub struct PaymentView {
     /// Only for the owner, to confirm on the client with the processor's SDK.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// With the client secret: the processor's public key for its SDK (Stripe.js).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publishable_key: Option<String>,
     pub amount: i64,
     pub currency: String,
     pub status: String,
@@ -53,6 +56,7 @@ impl PaymentRow {
             status: self.status.clone(),
             failure_reason: self.failure_reason.clone(),
             next_action: None,
+            publishable_key: None,
             created_at: self.created_at,
             updated_at: self.updated_at,
             processed_at: self.processed_at,

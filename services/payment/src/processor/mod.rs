@@ -256,6 +256,10 @@ pub trait PaymentProcessor: Send + Sync {
     }
     /// What the UI needs to show this processor's payment form (public: no secret here).
     fn client_config(&self) -> serde_json::Value;
+    /// The public key the UI's SDK needs with a client secret, if the processor has one.
+    fn publishable_key(&self) -> Option<String> {
+        None
+    }
     /// Checks the provider's signature over the raw body.
     fn verify_webhook(&self, webhook: &RelayedWebhook<'_>) -> Result<(), ProcessorError>;
     /// The provider's event in our terms; a body that breaks the provider's contract is an error.

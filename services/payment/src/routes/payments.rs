@@ -55,7 +55,7 @@ pub async fn create_intent(
     let order = payable_order(&state, &caller, order_id).await?;
     // An order has one live payment: answer with it rather than ask the processor again.
     if let Some(existing) = storage::live_for_order(&state.db, order.id).await? {
-        return Ok(HttpResponse::Ok().json(existing.view(true)));
+        return Ok(HttpResponse::Ok().json(owner_view(&state, &existing)));
     }
     let processor = state
         .processors
@@ -93,7 +93,7 @@ pub async fn create_intent(
         &fp,
         |txn| async move {
             if let Some(existing) = storage::live_for_order(&txn, order.id).await? {
-                return Ok((txn, Reply::ok(existing.view(true))?));
+                return Ok((txn, Reply::ok(owner_view(&st, &existing))?));
             }
             let row = storage::insert(
                 &txn,
@@ -128,10 +128,21 @@ pub async fn create_intent(
                 serde_json::json!({"intentId": intent.intent_id}),
             )
             .await?;
-            Ok((txn, Reply::created(row.view(true))?))
+            Ok((txn, Reply::created(owner_view(&st, &row))?))
         },
     )
     .await
+}
+
+/// The payment as its owner sees it at create-intent: with the client secret and the public key
+/// the processor's SDK confirms with.
+fn owner_view(state: &Payment, p: &PaymentRow) -> crate::views::PaymentView {
+    let mut v = p.view(true);
+    v.publishable_key = state
+        .processors
+        .by_name(&p.processor)
+        .and_then(|pr| pr.publishable_key());
+    v
 }
 
 /// The learner's customer at a processor that keeps customers: created there once (the

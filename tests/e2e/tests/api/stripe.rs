@@ -95,6 +95,7 @@ async fn a_learner_buys_through_stripe_and_a_billing_admin_refunds_it_from_the_q
     // The intent is Stripe's: what Stripe.js needs, the order in its metadata, one customer.
     let intent = shop.intent(&learner, &oid).await;
     assert_eq!(intent["processor"], "stripe");
+    assert_eq!(intent["publishableKey"], STRIPE_PK, "what Stripe.js needs");
     let pi = intent["intentId"].as_str().unwrap().to_string();
     assert!(pi.starts_with("pi_"), "{intent}");
     assert!(

@@ -151,6 +151,10 @@ impl PaymentProcessor for Stripe {
         NAME
     }
 
+    fn publishable_key(&self) -> Option<String> {
+        Some(self.settings.publishable_key.clone())
+    }
+
     fn client_config(&self) -> serde_json::Value {
         let mut c = serde_json::json!({
             "publishableKey": self.settings.publishable_key,
