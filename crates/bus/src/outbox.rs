@@ -192,24 +192,15 @@ impl OutboxRelay {
     /// Publishes up to one batch of unsent rows. Returns how many were acknowledged.
     pub async fn publish_batch(&self) -> Result<usize, BusError> {
         let txn = self.db.begin().await?;
-        #[derive(FromQueryResult)]
-        struct Locked {
-            locked: bool,
-        }
-        let locked = Locked::find_by_statement(pg(
-            "SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox')) AS locked",
-            vec![],
-        ))
-        .one(&txn)
-        .await?
-        .map(|l| l.locked)
-        .unwrap_or(false);
-        if !locked {
-            return Ok(0);
-        }
+        // One relay at a time per schema keeps the stream in commit order: the transaction-scoped
+        // advisory lock is taken by the same statement that reads the batch (one round trip);
+        // when another relay holds it, no row passes and nothing is read.
         let rows = OutboxRow::find_by_statement(pg(
             "SELECT seq, event_id, subject, event_type, source, occurred_at, traceparent, payload
-             FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+             FROM outbox
+             WHERE published_at IS NULL
+               AND pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))
+             ORDER BY seq LIMIT $1",
             vec![(self.batch as i64).into()],
         ))
         .all(&txn)
