@@ -32,7 +32,7 @@ pub struct RefundBody {
     request_body = RefundBody,
     params(("id" = uuid::Uuid, Path, description = "The payment"), ("Idempotency-Key" = Option<String>, Header)),
     responses(
-        (status = 201, description = "The refund, `succeeded` or `failed` (a failed one can be tried again)"),
+        (status = 201, description = "The refund: `succeeded`, `failed` (it can be tried again), or `processing` (the processor settles it later: a webhook, or the sweeper asking again)"),
         (status = 200, description = "The refund this Idempotency-Key already made"),
         (status = 400), (status = 401), (status = 403), (status = 404),
         (status = 409, description = "payment_not_captured, idempotency_key_in_use"),
@@ -176,10 +176,14 @@ pub async fn issue(state: &Payment, r: IssueRefund<'_>) -> Result<refunds::Refun
         .await
     {
         Ok(r) => refunds::Answer::of(&r),
-        // Unknown whether the processor refunded: the refund stays in flight and the sweeper
-        // asks again under the same idempotency key; the caller may retry with its key.
+        // Unknown whether the processor refunded: the refund stays in flight (holding its
+        // share) and the sweeper asks again under the same idempotency key. The caller gets
+        // the refund `processing`, so a request it came from stays decided and is never
+        // approved twice.
         Err(ProcessorError::Retryable(m)) => {
-            return Err(PaymentError::ProcessorUnavailable(m).into());
+            tracing::warn!(refund = %recorded.id, error = %m, "processor unavailable; the refund stays in flight");
+            state.outbox.notify_one();
+            return Ok(recorded);
         }
         Err(e) => refunds::Answer::Refused(e.to_string()),
     };

@@ -778,3 +778,51 @@ async fn an_order_expiring_unpaid_cancels_its_stripe_intent_so_nothing_can_be_ch
     assert_eq!(shop.stripe().charges(), 0);
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_stripe_cannot_answer_stays_in_flight_and_the_sweeper_settles_it_once() {
+    let shop = Shop::open_stripe(&[("payment.refund_sweep_after_secs", "1".into())]).await;
+    let stripe = shop.stripe();
+    let learner = shop.learner("learner-1");
+    let (oid, pid) = paid_order(&shop, &learner, 1000).await;
+    quiet(&shop).await;
+    // Stripe fails every attempt of the refund call: the refund is recorded in flight.
+    stripe.fail_next(3, 503);
+    let (s, r) = refund(&shop, &pid, json!({"reason": "outage"}), "o1").await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["status"], "processing");
+    assert_eq!(stripe.refunds(), 0);
+    // It holds its share: nothing more can be refunded meanwhile.
+    let (s, b) = refund(&shop, &pid, json!({"amount": 1, "reason": "more"}), "o2").await;
+    assert_problem(
+        s,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "refund_exceeds_captured",
+    );
+    // Stripe is back: the sweeper sends it again under the same key, once.
+    let done = eventually(WAIT, "the sweeper settled the refund", || async {
+        let e = history_entry(&shop, &learner, &pid).await;
+        let r = e["refunds"][0].clone();
+        (r["status"] == "succeeded").then_some(r)
+    })
+    .await;
+    assert_eq!(done["id"], r["id"]);
+    assert_eq!(stripe.refunds(), 1);
+    shop.order_status(&learner, &oid, "refunded").await;
+    let keys: Vec<_> = stripe
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "POST" && q.path == "/v1/refunds")
+        .map(|q| q.idempotency_key)
+        .collect();
+    assert!(
+        keys.len() >= 4,
+        "three failed attempts, then the sweeper's: {keys:?}"
+    );
+    assert!(
+        keys.windows(2).all(|w| w[0] == w[1]),
+        "one idempotency key: {keys:?}"
+    );
+    shop.close().await;
+}
