@@ -271,11 +271,15 @@ pub async fn sweep_refunds_once(
         };
         let answer = match answer {
             Ok(pr) => storage::refunds::Answer::of(&pr),
-            Err(processor::ProcessorError::Retryable(m)) => {
-                tracing::warn!(refund = %r.id, error = %m, "processor still unavailable for a refund in flight");
+            // A refusal of the (re)sent refund frees its share; a lookup that fails (a key
+            // rotated, a refund not found) says nothing about the money and changes nothing.
+            Err(e @ processor::ProcessorError::Declined(_)) if r.processor_refund_id.is_none() => {
+                storage::refunds::Answer::Refused(e.to_string())
+            }
+            Err(e) => {
+                tracing::warn!(refund = %r.id, error = %e, "refund in flight not settled by the sweep");
                 continue;
             }
-            Err(e) => storage::refunds::Answer::Refused(e.to_string()),
         };
         let txn = state.db.begin().await?;
         // The payment first, then its refund: the order every writer takes them in.

@@ -29,8 +29,9 @@ impl Handler for RefundIssuedHandler {
                 )));
             };
             // The payment's success and its refund leave payment together; a refund that
-            // overtakes the capture waits for the order to complete.
-            if order.status == "pending" {
+            // overtakes the capture (of a pending order, or a late one of an expired order)
+            // waits for the order to complete.
+            if order.status == "pending" || order.status == "failed" {
                 return Err(HandlerError::transient(format!(
                     "refund for order {order_id}, which its payment has not completed yet"
                 )));

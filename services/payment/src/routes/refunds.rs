@@ -185,11 +185,38 @@ pub async fn issue(state: &Payment, r: IssueRefund<'_>) -> Result<refunds::Refun
             state.outbox.notify_one();
             return Ok(recorded);
         }
-        Err(e) => refunds::Answer::Refused(e.to_string()),
+        // Only a refusal made before any refund existed frees the amount.
+        Err(e @ (ProcessorError::Declined(_) | ProcessorError::Permanent(_))) => {
+            refunds::Answer::Refused(e.to_string())
+        }
+        Err(e) => {
+            tracing::error!(refund = %recorded.id, error = %e, "unexpected processor answer; the refund stays in flight");
+            return Ok(recorded);
+        }
     };
 
-    // 3. Settle. Locks in the order every writer takes them (the payment, then its refund),
-    // so a webhook settling the same refund waits instead of deadlocking.
+    // 3. Settle. The processor has been asked: whatever goes wrong now leaves the refund in
+    // flight (the webhook or the sweeper settles it), never an error that would let its
+    // request be approved again.
+    match settle_issued(state, payment_id, &recorded, &answer, by).await {
+        Ok(settled) => Ok(settled),
+        Err(e) => {
+            tracing::error!(refund = %recorded.id, error = ?e, "refund not settled after the processor answered; it stays in flight");
+            Ok(recorded)
+        }
+    }
+}
+
+/// Settles an issued refund with the processor's answer, locking in the order every writer
+/// takes them (the payment, then its refund), so a webhook settling the same refund waits
+/// instead of deadlocking.
+async fn settle_issued(
+    state: &Payment,
+    payment_id: Uuid,
+    recorded: &refunds::RefundRow,
+    answer: &refunds::Answer,
+    by: &str,
+) -> Result<refunds::RefundRow, ApiError> {
     let txn = state.db.begin().await?;
     let payment = storage::lock(&txn, payment_id)
         .await?
@@ -197,7 +224,7 @@ pub async fn issue(state: &Payment, r: IssueRefund<'_>) -> Result<refunds::Refun
     let current = refunds::lock(&txn, recorded.id)
         .await?
         .ok_or_else(|| PaymentError::Corrupt(format!("refund {} vanished", recorded.id)))?;
-    let settled = refunds::settle(&txn, &current, &payment, &answer, state.clock.now()).await?;
+    let settled = refunds::settle(&txn, &current, &payment, answer, state.clock.now()).await?;
     storage::audit(
         &txn,
         payment_id,

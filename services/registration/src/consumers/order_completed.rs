@@ -22,6 +22,7 @@ impl Handler for OrderCompletedHandler {
             let e: OrderCompleted = d.decode()?;
             let order_id = fields::uuid("order_id", &e.order_id)?;
             let now = self.clock.now();
+            storage::lock_order_events(txn, order_id).await?;
             // Each is needed on every registration: an order event without it is poison.
             let purchased_at = fields::time("completed_at", &e.completed_at)?;
             let amounts = e

@@ -30,6 +30,7 @@ impl Handler for RefundIssuedHandler {
             let order = fields::uuid("order_id", &e.order_id)?;
             let line = fields::uuid("order_item_id", &e.order_item_id)?;
             let now = self.clock.now();
+            storage::lock_order_events(txn, order).await?;
             storage::mark_line_refunded(txn, order, line, now).await?;
             let by = if e.approved_by.is_empty() {
                 "refund".to_string()

@@ -168,6 +168,17 @@ pub async fn lock_of_line(
     .await
 }
 
+/// Serializes the handlers of one order's events (its completion and its refunds) until the
+/// transaction ends, so a line refunded concurrently with its registration is never missed.
+pub async fn lock_order_events(c: &impl ConnectionTrait, order: Uuid) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "SELECT pg_advisory_xact_lock(hashtext('registration.order:' || $1::text))",
+        vec![order.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Remembers that a line was wholly refunded (a refund may overtake the order's completion);
 /// true the first time.
 pub async fn mark_line_refunded(

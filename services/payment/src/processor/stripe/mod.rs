@@ -29,6 +29,17 @@ pub const GPAY: &str = "gpay";
 /// The charge and its fee come back with every intent we read.
 const EXPAND: &str = "latest_charge.balance_transaction";
 
+/// A Stripe error in our terms, except that an answer we could not read may hide work Stripe
+/// did: it is retried (same key) rather than taken as a refusal.
+fn unknown_if_unreadable(e: StripeError) -> ProcessorError {
+    match e {
+        StripeError::JSONDeserialize(m) => {
+            ProcessorError::Retryable(format!("unreadable Stripe answer: {m}"))
+        }
+        other => transformers::error(other),
+    }
+}
+
 /// Stripe's settings (the `[payment]` section's `stripe_*` keys).
 #[derive(Debug, Clone)]
 pub struct StripeSettings {
@@ -288,8 +299,10 @@ impl PaymentProcessor for Stripe {
             let r = self
                 .send(&c, Some(&req.idempotency_key))
                 .await
-                .map_err(transformers::error)?;
+                .map_err(unknown_if_unreadable)?;
+            // Stripe made the refund: an answer we cannot map is not a refusal.
             transformers::refund(&r)
+                .map_err(|e| ProcessorError::Retryable(format!("refund answer unusable: {e}")))
         })
     }
 
