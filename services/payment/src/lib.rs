@@ -259,14 +259,25 @@ pub async fn sweep_refunds_once(
         let answer = match &r.processor_refund_id {
             Some(id) => processor.retrieve_refund(id).await,
             None => {
-                processor
-                    .refund(processor::Refund {
-                        intent_id: payment.processor_intent_id.clone(),
-                        amount: r.amount()?,
-                        idempotency_key: r.id.to_string(),
-                        reason: Some(r.reason.clone()),
-                    })
+                // Made already (its answer lost)? Then that is the answer; otherwise send it
+                // again under its own id as the key.
+                match processor
+                    .find_refund(&payment.processor_intent_id, &r.id.to_string())
                     .await
+                {
+                    Ok(Some(made)) => Ok(made),
+                    Ok(None) => {
+                        processor
+                            .refund(processor::Refund {
+                                intent_id: payment.processor_intent_id.clone(),
+                                amount: r.amount()?,
+                                idempotency_key: r.id.to_string(),
+                                reason: Some(r.reason.clone()),
+                            })
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
             }
         };
         let answer = match answer {

@@ -241,6 +241,15 @@ pub trait PaymentProcessor: Send + Sync {
     /// capture that got there first stays a capture).
     fn cancel(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>>;
     fn refund(&self, req: Refund) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>>;
+    /// The refund the processor made for our `refund_id` on an intent, if it made one (asked
+    /// before sending a refund again, as its idempotency key may have expired).
+    fn find_refund(
+        &self,
+        _intent_id: &str,
+        _refund_id: &str,
+    ) -> BoxFuture<'_, Result<Option<ProcessorRefund>, ProcessorError>> {
+        Box::pin(async { Ok(None) })
+    }
     /// A refund as the processor states it now (for refunds left pending).
     fn retrieve_refund(
         &self,

@@ -306,6 +306,21 @@ impl PaymentProcessor for Stripe {
         })
     }
 
+    fn find_refund(
+        &self,
+        intent_id: &str,
+        refund_id: &str,
+    ) -> BoxFuture<'_, Result<Option<ProcessorRefund>, ProcessorError>> {
+        let (intent, ours) = (intent_id.to_string(), refund_id.to_string());
+        Box::pin(async move {
+            Ok(self
+                .refunds_of(&intent)
+                .await?
+                .into_iter()
+                .find(|r| r.refund_id.as_deref() == Some(ours.as_str())))
+        })
+    }
+
     fn retrieve_refund(
         &self,
         processor_refund_id: &str,
