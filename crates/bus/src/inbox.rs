@@ -186,6 +186,56 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// A handler in two phases: `prepare` runs with no transaction open (a call to an outside
+/// system), `apply` runs in the inbox transaction with what it returned. Wrap it in
+/// [`TwoPhase`] to consume with it.
+pub trait PreparedHandler: Send + Sync + 'static {
+    type Ready: Send + Sync + 'static;
+    fn prepare<'a>(
+        &'a self,
+        delivery: &'a Delivery,
+    ) -> Pin<Box<dyn Future<Output = Result<Self::Ready, HandlerError>> + Send + 'a>>;
+    fn apply<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        delivery: &'a Delivery,
+        ready: Self::Ready,
+    ) -> HandlerFuture<'a>;
+}
+
+/// A [`PreparedHandler`] as a [`Handler`]: the typed result of `prepare` reaches `apply`.
+pub struct TwoPhase<H>(pub H);
+
+impl<H: PreparedHandler> Handler for TwoPhase<H> {
+    fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let ready = self.0.prepare(d).await?;
+            self.0.apply(txn, d, ready).await
+        })
+    }
+
+    fn prepare<'a>(&'a self, d: &'a Delivery) -> PrepareFuture<'a> {
+        Box::pin(async move {
+            let ready: Box<dyn std::any::Any + Send + Sync> = Box::new(self.0.prepare(d).await?);
+            Ok(Some(ready))
+        })
+    }
+
+    fn handle_prepared<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        d: &'a Delivery,
+        prepared: Prepared,
+    ) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let ready = prepared
+                .and_then(|p| p.downcast::<H::Ready>().ok())
+                .ok_or_else(|| HandlerError::permanent("prepared without its result"))?;
+            self.0.apply(txn, d, *ready).await
+        })
+    }
+}
+
 /// Fault injection for tests: the next `die_after_commit` deliveries are committed but never
 /// acked, and the consumer drops its subscription as if the process had died.
 #[derive(Debug, Clone, Default)]

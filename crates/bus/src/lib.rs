@@ -30,7 +30,7 @@ use std::time::Duration;
 
 pub use inbox::{
     ConsumerSpec, DeadLetter, Delivery, FaultPlan, Handler, HandlerError, HandlerFuture,
-    PrepareFuture, Prepared, TuneConsumer,
+    PrepareFuture, Prepared, PreparedHandler, TuneConsumer, TwoPhase,
 };
 pub use outbox::{OutboxRelay, enqueue};
 

@@ -152,11 +152,11 @@ impl ServiceFactory for PaymentService {
                 // the processor's current state, so their order does not matter.
                 .concurrent(bus::PIPELINE_CONCURRENCY)
                 .waking(relay.waker()),
-                consumers::webhook::WebhookHandler {
+                bus::TwoPhase(consumers::webhook::WebhookHandler {
                     db: db.clone(),
                     processors,
                     clock,
-                },
+                }),
             );
             let requests = ctx.consumer(
                 &db,
@@ -184,11 +184,11 @@ impl ServiceFactory for PaymentService {
                 ctx.consumer(
                     &db,
                     ConsumerSpec::new(durable, "COMMERCE", subject).waking(relay.waker()),
-                    consumers::order_closed::OrderClosedHandler {
+                    bus::TwoPhase(consumers::order_closed::OrderClosedHandler {
                         db: db.clone(),
                         processors: state.processors.clone(),
                         clock: state.clock.clone(),
-                    },
+                    }),
                 )
             };
             let failed = closing(ORDERS_FAILED_CONSUMER, ::events::subjects::ORDER_FAILED);

@@ -23,8 +23,8 @@ fn duplicate_lms(e: sea_orm::DbErr) -> CatalogError {
 }
 
 /// List purchasable courses.
-#[utoipa::path(get, path = "/api/v2/catalog/courses", tag = "catalog", params(BrowseQuery),
-    responses((status = 200, description = "A page of courses (`items`, `nextCursor`)", body = [CourseView])))]
+#[utoipa::path(get, path = "/api/v2/catalog/courses", tag = "catalog", params(BrowseQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, description = "A page of courses (`items`, `nextCursor`)", body = [CourseView])))]
 pub async fn list_courses(
     req: HttpRequest,
     state: web::Data<Catalog>,
@@ -48,8 +48,8 @@ pub async fn list_courses(
 }
 
 /// Course details with its current price.
-#[utoipa::path(get, path = "/api/v2/catalog/courses/{id}", tag = "catalog", params(("id" = String, Path), CurrencyQuery),
-    responses((status = 200, body = CourseView), (status = 404, description = "Unknown or unpublished")))]
+#[utoipa::path(get, path = "/api/v2/catalog/courses/{id}", tag = "catalog", params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer"), ("id" = String, Path), CurrencyQuery),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = CourseView), (status = 404, description = "Unknown or unpublished")))]
 pub async fn get_course(
     req: HttpRequest,
     state: web::Data<Catalog>,

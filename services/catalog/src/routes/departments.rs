@@ -14,8 +14,8 @@ use ::web::{ApiError, Authorized, Json, Reply, Role, roles};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Department subscription information: its plans and sub-departments.
-#[utoipa::path(get, path = "/api/v2/catalog/departments/{id}", tag = "catalog", params(("id" = String, Path)),
-    responses((status = 200, body = DepartmentView), (status = 404, description = "Unknown department")))]
+#[utoipa::path(get, path = "/api/v2/catalog/departments/{id}", tag = "catalog", params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer"), ("id" = String, Path)),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = DepartmentView), (status = 404, description = "Unknown department")))]
 pub async fn get_department(
     req: HttpRequest,
     state: web::Data<Catalog>,

@@ -14,7 +14,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Exchange rates for display currencies.
 #[utoipa::path(get, path = "/api/v2/catalog/exchange-rates", tag = "catalog",
-    responses((status = 200, body = [ExchangeRateView])))]
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = [ExchangeRateView])))]
 pub async fn list_rates(
     req: HttpRequest,
     state: web::Data<Catalog>,

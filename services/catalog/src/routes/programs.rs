@@ -33,8 +33,8 @@ async fn check_courses(
 }
 
 /// List purchasable programs.
-#[utoipa::path(get, path = "/api/v2/catalog/programs", tag = "catalog", params(BrowseQuery),
-    responses((status = 200, description = "A page of programs (`items`, `nextCursor`)", body = [ProgramView])))]
+#[utoipa::path(get, path = "/api/v2/catalog/programs", tag = "catalog", params(BrowseQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, description = "A page of programs (`items`, `nextCursor`)", body = [ProgramView])))]
 pub async fn list_programs(
     req: HttpRequest,
     state: web::Data<Catalog>,
@@ -59,8 +59,8 @@ pub async fn list_programs(
 }
 
 /// Program details with its courses in order and the bundle price.
-#[utoipa::path(get, path = "/api/v2/catalog/programs/{id}", tag = "catalog", params(("id" = String, Path), CurrencyQuery),
-    responses((status = 200, body = ProgramView), (status = 404, description = "Unknown or unpublished")))]
+#[utoipa::path(get, path = "/api/v2/catalog/programs/{id}", tag = "catalog", params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer"), ("id" = String, Path), CurrencyQuery),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = ProgramView), (status = 404, description = "Unknown or unpublished")))]
 pub async fn get_program(
     req: HttpRequest,
     state: web::Data<Catalog>,

@@ -6,7 +6,7 @@
 
 use crate::processor::{IntentState, ProcessorError, Processors};
 use crate::storage;
-use bus::{Delivery, Handler, HandlerError, HandlerFuture, PrepareFuture, Prepared};
+use bus::{Delivery, HandlerError, HandlerFuture, PreparedHandler};
 use events::Event;
 use events::commerce::v1::{OrderCancelled, OrderFailed};
 use kernel::Clock;
@@ -21,7 +21,7 @@ pub struct OrderClosedHandler {
 }
 
 /// What the processor said of the order's open payment.
-struct Cancelled {
+pub struct Cancelled {
     payment: Uuid,
     state: IntentState,
 }
@@ -64,7 +64,7 @@ impl OrderClosedHandler {
         }))
     }
 
-    async fn apply(
+    async fn settle(
         &self,
         txn: &DatabaseTransaction,
         cancelled: Option<Cancelled>,
@@ -82,34 +82,23 @@ impl OrderClosedHandler {
     }
 }
 
-impl Handler for OrderClosedHandler {
-    fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let cancelled = self.cancel(d).await?;
-            self.apply(txn, cancelled).await
-        })
+impl PreparedHandler for OrderClosedHandler {
+    type Ready = Option<Cancelled>;
+
+    fn prepare<'a>(
+        &'a self,
+        d: &'a Delivery,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Self::Ready, HandlerError>> + Send + 'a>>
+    {
+        Box::pin(self.cancel(d))
     }
 
-    fn prepare<'a>(&'a self, d: &'a Delivery) -> PrepareFuture<'a> {
-        Box::pin(async move {
-            let p: Box<dyn std::any::Any + Send + Sync> = Box::new(self.cancel(d).await?);
-            Ok(Some(p))
-        })
-    }
-
-    fn handle_prepared<'a>(
+    fn apply<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
         _d: &'a Delivery,
-        prepared: Prepared,
+        ready: Self::Ready,
     ) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let cancelled = prepared
-                .and_then(|p| p.downcast::<Option<Cancelled>>().ok())
-                .ok_or_else(|| {
-                    HandlerError::permanent("order closing prepared without its answer")
-                })?;
-            self.apply(txn, *cancelled).await
-        })
+        Box::pin(self.settle(txn, ready))
     }
 }

@@ -10,7 +10,7 @@ use crate::processor::{
     IntentState, Outcome, ProcessorError, Processors, RelayedWebhook, WebhookEvent,
 };
 use crate::storage;
-use bus::{Delivery, Handler, HandlerError, HandlerFuture};
+use bus::{Delivery, HandlerError, HandlerFuture, PreparedHandler};
 use kernel::Clock;
 use sea_orm::DatabaseTransaction;
 use std::collections::BTreeMap;
@@ -42,7 +42,7 @@ fn relayed<'a>(d: &'a Delivery) -> RelayedWebhook<'a> {
 
 /// What `prepare` learnt: the verified webhook in our terms, resolved with the processor (for a
 /// processor whose events only name a change), or nothing to apply.
-enum Prepared {
+pub enum Prepared {
     /// Forged, or for a processor this deployment does not run: dropped.
     Dropped,
     /// The event, with the payment's confirmation attempt as it stood before the processor
@@ -85,38 +85,28 @@ impl WebhookHandler {
     }
 }
 
-impl Handler for WebhookHandler {
-    fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let prepared = self.resolve(d).await?;
-            self.apply(txn, d, prepared).await
-        })
+impl PreparedHandler for WebhookHandler {
+    type Ready = Prepared;
+
+    fn prepare<'a>(
+        &'a self,
+        d: &'a Delivery,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Prepared, HandlerError>> + Send + 'a>> {
+        Box::pin(self.resolve(d))
     }
 
-    fn prepare<'a>(&'a self, d: &'a Delivery) -> bus::PrepareFuture<'a> {
-        Box::pin(async move {
-            let p: Box<dyn std::any::Any + Send + Sync> = Box::new(self.resolve(d).await?);
-            Ok(Some(p))
-        })
-    }
-
-    fn handle_prepared<'a>(
+    fn apply<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
         d: &'a Delivery,
-        prepared: bus::Prepared,
+        ready: Prepared,
     ) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let prepared = prepared
-                .and_then(|p| p.downcast::<Prepared>().ok())
-                .ok_or_else(|| HandlerError::permanent("webhook prepared without its event"))?;
-            self.apply(txn, d, *prepared).await
-        })
+        Box::pin(self.apply_event(txn, d, ready))
     }
 }
 
 impl WebhookHandler {
-    async fn apply(
+    async fn apply_event(
         &self,
         txn: &DatabaseTransaction,
         d: &Delivery,
