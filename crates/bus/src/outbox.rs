@@ -251,9 +251,12 @@ impl OutboxRelay {
             }
         }
         if !sent.is_empty() {
+            // The range bounds the scan to the batch through the primary key whatever plan the
+            // connection cached (`seq = ANY($1)` alone was planned as a scan of every retained row).
+            let (first, last) = (sent[0], sent[sent.len() - 1]);
             txn.execute_raw(pg(
-                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1)",
-                vec![sent.clone().into()],
+                "UPDATE outbox SET published_at = now() WHERE seq BETWEEN $2 AND $3 AND seq = ANY($1)",
+                vec![sent.clone().into(), first.into(), last.into()],
             ))
             .await?;
             metrics::counter!("outbox_published_total").increment(sent.len() as u64);

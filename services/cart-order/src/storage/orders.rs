@@ -269,11 +269,20 @@ pub async fn order_items(
     c: &impl ConnectionTrait,
     orders: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<OrderItemRow>>, DbErr> {
+    // One order (the purchase path) is an equality on the index's leading column: a plan cached
+    // while the table was still empty (a fresh database, a new year's traffic) picks that index,
+    // where `= ANY($1)` kept a sequential scan of every order item for the connection's life.
+    let (filter, value): (&str, sea_orm::Value) = match orders {
+        [one] => ("order_id = $1", (*one).into()),
+        many => ("order_id = ANY($1)", many.to_vec().into()),
+    };
     let rows = OrderItemRow::find_by_statement(pg(
-        "SELECT id, order_id, item_type, item_id, name, department_id, price_minor, discount_minor, tax_minor, course_ids,
-             snapshot, refunded_minor
-         FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, position",
-        vec![orders.to_vec().into()],
+        &format!(
+            "SELECT id, order_id, item_type, item_id, name, department_id, price_minor, discount_minor, tax_minor,
+                 course_ids, snapshot, refunded_minor
+             FROM order_items WHERE {filter} ORDER BY order_id, position"
+        ),
+        vec![value],
     ))
     .all(c)
     .await?;
