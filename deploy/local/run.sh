@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: database, migrations, every service behind the gateway on :8080, the fake LMS on
-# :8090, the fake Stripe on :12111 (Stripe is the default processor), a demo catalog, dev tokens
-# and example requests. Ctrl-C stops everything.
+# :8090, the fake Payout Platform on :8092, the fake Stripe on :12111 (Stripe is the default
+# processor), a demo catalog, dev tokens and example requests. Ctrl-C stops everything.
 # Real Stripe test mode instead of the fake: export COMMERCE__PAYMENT__STRIPE_SECRET_KEY,
 # COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY, COMMERCE__PAYMENT__STRIPE_WEBHOOK_SECRET and
 # COMMERCE__PAYMENT__STRIPE_API_BASE=https://api.stripe.com/ before `make run`.
@@ -12,6 +12,7 @@ db="${COMMERCE_DB:-commerce}"
 export COMMERCE__DATABASE__URL="${COMMERCE__DATABASE__URL:-postgres://postgres@127.0.0.1:5432/$db}"
 export COMMERCE__TELEMETRY__JSON="${COMMERCE__TELEMETRY__JSON:-false}"
 export COMMERCE__REGISTRATION__LMS_URL="${COMMERCE__REGISTRATION__LMS_URL:-http://127.0.0.1:8090}"
+export COMMERCE__PAYOUT__URL="${COMMERCE__PAYOUT__URL:-http://127.0.0.1:8092}"
 export COMMERCE__PAYMENT__DEFAULT_PROCESSOR="${COMMERCE__PAYMENT__DEFAULT_PROCESSOR:-stripe}"
 export COMMERCE__PAYMENT__STRIPE_SECRET_KEY="${COMMERCE__PAYMENT__STRIPE_SECRET_KEY:-sk_test_cadence_fake}"
 export COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY="${COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY:-pk_test_cadence_fake}"
@@ -24,13 +25,15 @@ psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where 
 "$bin" migrate
 "$target/fake-lms" --port 8090 &
 lms=$!
+"$target/fake-payout" --port 8092 &
+payout=$!
 stripe=""
 case "$COMMERCE__PAYMENT__STRIPE_API_BASE" in
   http://127.0.0.1:12111*) "$target/fake-stripe" --port 12111 & stripe=$! ;;
 esac
 "$bin" serve --services all &
 server=$!
-trap 'kill $server $lms $stripe 2>/dev/null; wait $server $lms $stripe 2>/dev/null' INT TERM EXIT
+trap 'kill $server $lms $payout $stripe 2>/dev/null; wait $server $lms $payout $stripe 2>/dev/null' INT TERM EXIT
 for _ in $(seq 1 60); do
   curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break
   sleep 0.5
@@ -45,6 +48,8 @@ cat <<MSG
 
 Cadence Commerce is running on http://127.0.0.1:8080  (API docs: http://127.0.0.1:8080/api/docs/)
 The fake LMS is on http://127.0.0.1:8090 (GET /received shows the enrollment requests it got).
+The fake Payout Platform is on http://127.0.0.1:8092 (GET /received shows the signed revenue
+webhooks it got).
 Payments go to Stripe ($COMMERCE__PAYMENT__STRIPE_API_BASE): the fake Stripe signs its webhooks
 to /api/v2/payments/webhook/stripe; its test cards are Stripe's (pm_card_visa,
 pm_card_visa_chargeDeclined, pm_card_authenticationRequired) plus pm_card_googlePay.
@@ -73,6 +78,14 @@ pm_card_visa_chargeDeclined, pm_card_authenticationRequired) plus pm_card_google
   sleep 1; curl -s -H "Authorization: Bearer \$ADMIN" 'http://127.0.0.1:8080/api/v2/admin/refunds?status=requested'
   curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H "\$H" -d '{}' http://127.0.0.1:8080/api/v2/admin/refunds/\$REQ/approve
   curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/payments/history
+
+  # revenue: the ledger's reports (settlement currency, minor units), its CSV export and check
+  COURSE=$course
+  curl -s -H "Authorization: Bearer \$ADMIN" http://127.0.0.1:8080/api/v1/revenue/by-course/\$COURSE
+  curl -s -H "Authorization: Bearer \$ADMIN" http://127.0.0.1:8080/api/v1/revenue/by-creator/creator-1
+  curl -s -H "Authorization: Bearer \$ADMIN" http://127.0.0.1:8080/api/v1/revenue/export.csv
+  curl -s http://127.0.0.1:8092/received
+  $bin ledger verify
 
   # administer
   curl -s -H "Authorization: Bearer \$ADMIN" http://127.0.0.1:8080/api/v2/admin/orders

@@ -82,6 +82,44 @@ pub enum Attempt {
     Retry(String),
     /// Never going to succeed as sent (4xx, refused): park it at once.
     Permanent(String),
+    /// Not sendable yet (it must follow another request that is still on its way): tried again
+    /// after the base delay, without counting an attempt.
+    Wait(String),
+}
+
+/// A receiver's non-2xx answer as an attempt: 408, 429 and 5xx are worth retrying; any other
+/// refusal would be refused again (parked for an operator).
+pub fn refused(status: u16, body: &str) -> Attempt {
+    if status == 408 || status == 429 || (500..600).contains(&status) {
+        Attempt::Retry(format!("status {status}"))
+    } else {
+        Attempt::Permanent(format!("status {status}: {body}"))
+    }
+}
+
+/// Sends one HTTP request to a receiver and classifies the answer, the same for every
+/// connector: unreachable or a timeout is retried, a 2xx body is judged by `accept`, anything
+/// else by [`refused`].
+pub async fn send_http(
+    req: reqwest::RequestBuilder,
+    accept: impl FnOnce(&[u8]) -> Attempt,
+) -> Attempt {
+    match req.send().await {
+        Err(e) => Attempt::Retry(format!("unreachable: {e}")),
+        Ok(resp) => {
+            let status = resp.status();
+            match resp.bytes().await {
+                Err(e) if status.is_success() => Attempt::Retry(format!("unreadable answer: {e}")),
+                Ok(body) if status.is_success() => accept(&body),
+                body => {
+                    let text = body
+                        .map(|b| String::from_utf8_lossy(&b).into_owned())
+                        .unwrap_or_else(|e| format!("(unreadable body: {e})"));
+                    refused(status.as_u16(), &text)
+                }
+            }
+        }
+    }
 }
 
 /// Sends one due request. Implemented by each connector (the LMS client, …).
@@ -208,6 +246,27 @@ impl OutboundTable {
                 next.into(),
                 now.into(),
             ],
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Puts a request back without counting an attempt; it is tried again at `next`.
+    pub async fn deferred(
+        &self,
+        c: &impl ConnectionTrait,
+        key: Uuid,
+        why: &str,
+        next: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        c.execute_raw(stmt(
+            format!(
+                "UPDATE {} SET last_error = $2, next_attempt_at = $3, updated_at = $4
+                 WHERE {} = $1 AND status = 'pending'",
+                self.table, self.key
+            ),
+            vec![key.into(), why.into(), next.into(), now.into()],
         ))
         .await?;
         Ok(())
@@ -344,6 +403,13 @@ pub async fn deliver_due(
                     .await?;
                 let outcome = if park { "parked" } else { "retry" };
                 metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => outcome)
+                    .increment(1);
+            }
+            Attempt::Wait(why) => {
+                let next = chrono::Duration::from_std(policy.base)
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+                table.deferred(db, d.key, &why, now + next, now).await?;
+                metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => "waiting")
                     .increment(1);
             }
             Attempt::Permanent(e) => {

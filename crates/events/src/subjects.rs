@@ -24,6 +24,10 @@ pub const PAYMENT_CANCELLED: &str = "commerce.payment.cancelled";
 pub const REFUND_REQUESTED: &str = "commerce.refund.requested";
 pub const REFUND_ISSUED: &str = "commerce.refund.issued";
 pub const REFUND_REJECTED: &str = "commerce.refund.rejected";
+/// A ledger entry (revenue or reversal) recorded by payout.
+pub const REVENUE_RECORDED: &str = "commerce.revenue.recorded";
+/// Every registration change (`commerce.registration.<status>`).
+pub const REGISTRATION_ALL: &str = "commerce.registration.>";
 
 /// Inbound webhooks relayed by the gateway: `inbound.lms.<name>` and `inbound.processor.<name>`.
 pub const INBOUND_LMS: &str = "inbound.lms";

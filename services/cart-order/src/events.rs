@@ -87,10 +87,19 @@ pub fn order_created(
     })
 }
 
+/// What the capture that completes an order tells its consumers.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub payment_id: Uuid,
+    pub transaction_id: String,
+    /// The processor's fee in the order's currency.
+    pub fee_minor: i64,
+}
+
 pub fn order_completed(
     o: &OrderRow,
     items: &[OrderItemRow],
-    payment: Option<Uuid>,
+    payment: Option<&Captured>,
     now: DateTime<Utc>,
 ) -> Result<ev::OrderCompleted, CartOrderError> {
     Ok(ev::OrderCompleted {
@@ -99,8 +108,14 @@ pub fn order_completed(
         user_id: o.user_id.clone(),
         lines: lines(items)?,
         amounts: Some(amounts(o)),
-        payment_id: payment.map(|p| p.to_string()).unwrap_or_default(),
+        payment_id: payment
+            .map(|p| p.payment_id.to_string())
+            .unwrap_or_default(),
         completed_at: now.to_rfc3339(),
+        processor_transaction_id: payment
+            .map(|p| p.transaction_id.clone())
+            .unwrap_or_default(),
+        processor_fee_minor: payment.map(|p| p.fee_minor).unwrap_or_default(),
     })
 }
 

@@ -15,6 +15,7 @@ pub fn registry() -> Vec<Arc<dyn ServiceFactory>> {
         Arc::new(cart_order::CartOrderService::default()),
         Arc::new(payment::PaymentService::default()),
         Arc::new(registration::RegistrationService::default()),
+        Arc::new(payout::PayoutService::default()),
     ]
 }
 

@@ -59,6 +59,18 @@ enum Command {
         #[arg(long)]
         seq: u64,
     },
+    /// The revenue ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute every invariant of the revenue ledger; list each entry that breaks one and exit
+    /// non-zero if any does.
+    Verify,
 }
 
 #[tokio::main]
@@ -149,6 +161,23 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let b = bus::Bus::connect(&settings.bus()).await?;
             b.replay_dead_letter(seq).await?;
             println!("dead letter {seq} published again");
+        }
+        Command::Ledger {
+            command: LedgerCommand::Verify,
+        } => {
+            let conn = db::connect(&settings.db(), payout::SCHEMA).await?;
+            let (orders, violations) = payout::verify::verify(&conn).await?;
+            for v in &violations {
+                println!("entry {} (order {}): {}", v.entry, v.order, v.problem);
+            }
+            if !violations.is_empty() {
+                return Err(format!(
+                    "{} ledger entries break an invariant ({orders} orders checked)",
+                    violations.len()
+                )
+                .into());
+            }
+            println!("ledger clean: {orders} orders checked");
         }
     }
     Ok(())

@@ -127,30 +127,14 @@ impl LmsClient {
         if let Some(tp) = telemetry::current_traceparent() {
             req = req.header("traceparent", tp);
         }
-        match req.send().await {
-            Err(e) => Attempt::Retry(format!("unreachable: {e}")),
-            Ok(resp) => {
-                let status = resp.status();
-                if status.is_success() {
-                    match resp.json::<EnrollmentResponse>().await {
-                        Ok(r) if r.success => Attempt::Delivered(r.enrollment_id),
-                        Ok(r) => Attempt::Permanent(format!("refused: {}", r.message)),
-                        Err(e) => Attempt::Retry(format!("unreadable answer: {e}")),
-                    }
-                } else if status.as_u16() == 429
-                    || status.is_server_error()
-                    || status.as_u16() == 408
-                {
-                    Attempt::Retry(format!("status {status}"))
-                } else {
-                    let body = resp
-                        .text()
-                        .await
-                        .unwrap_or_else(|e| format!("(unreadable body: {e})"));
-                    Attempt::Permanent(format!("status {status}: {body}"))
-                }
+        bus::outbound::send_http(req, |body| {
+            match serde_json::from_slice::<EnrollmentResponse>(body) {
+                Ok(r) if r.success => Attempt::Delivered(r.enrollment_id),
+                Ok(r) => Attempt::Permanent(format!("refused: {}", r.message)),
+                Err(e) => Attempt::Retry(format!("unreadable answer: {e}")),
             }
-        }
+        })
+        .await
     }
 }
 

@@ -16,6 +16,7 @@ use testkit::{TestApp, TestEnv};
 
 const LMS_KEY: &str = "bench-lms-connector-key";
 const LMS_SECRET: &str = "whsec_YmVuY2gtbG1zLXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3ODk=";
+const PAYOUT_SECRET: &str = "whsec_YmVuY2gtcGF5b3V0LXNlY3JldA==";
 const STEPS: [&str; 4] = ["add-item", "checkout", "create-intent", "confirm"];
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -65,7 +66,17 @@ async fn main() {
         0,
     )
     .unwrap();
+    // The revenue ledger's webhooks go to a fake Payout Platform, as in production.
+    let payout = fake_payout::FakePayout::start(
+        fake_payout::Config {
+            webhook_secret: PAYOUT_SECRET.into(),
+        },
+        0,
+    )
+    .unwrap();
     let settings = env.settings(&[
+        ("payout.url", payout.url.clone()),
+        ("payout.webhook_secret", PAYOUT_SECRET.into()),
         ("http.workers", "2".into()),
         // The relays' fallback poll as deployed (tests poll faster); commits wake them.
         ("outbox.poll_ms", "1000".into()),
@@ -264,8 +275,13 @@ async fn main() {
         pipeline.len()
     );
     database_work(env.db_name(), expected).await;
+    println!(
+        "revenue webhooks received:     {} (Payout Platform)",
+        payout.received().len()
+    );
     app.stop().await;
     lms.stop().await;
+    payout.stop().await;
     env.cleanup().await;
 }
 

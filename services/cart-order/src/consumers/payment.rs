@@ -58,13 +58,17 @@ impl Handler for PaymentHandler {
                         .await?
                         .remove(&order_id)
                         .unwrap_or_default();
-                    let payment = events::fields::uuid("payment_id", &e.payment_id)?;
+                    let captured = crate::events::Captured {
+                        payment_id: events::fields::uuid("payment_id", &e.payment_id)?,
+                        transaction_id: e.processor_transaction_id.clone(),
+                        fee_minor: e.processor_fee_minor,
+                    };
                     storage::complete(
                         txn,
                         &order,
                         &items,
                         OrderEvent::PaymentCaptured,
-                        Some(payment),
+                        Some(&captured),
                         now,
                     )
                     .await

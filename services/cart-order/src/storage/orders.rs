@@ -469,13 +469,14 @@ pub async fn complete(
     o: &OrderRow,
     items: &[OrderItemRow],
     event: OrderEvent,
-    payment: Option<Uuid>,
+    payment: Option<&published::Captured>,
     now: DateTime<Utc>,
 ) -> Result<bool, CartOrderError> {
     let Ok(to) = o.state()?.apply(&event) else {
         return Ok(false);
     };
-    if !transition(c, o.id, event, to, payment, None, now).await? {
+    let payment_id = payment.map(|p| p.payment_id);
+    if !transition(c, o.id, event, to, payment_id, None, now).await? {
         return Ok(false);
     }
     let courses: Vec<Uuid> = items

@@ -11,6 +11,7 @@ mod gateway;
 mod helpers;
 mod purchase;
 mod refunds;
+mod revenue;
 mod services;
 mod stripe;
 mod testenv;

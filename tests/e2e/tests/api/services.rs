@@ -50,6 +50,8 @@ fn order_completed(user: &str, course: &uuid::Uuid, amounts: bool) -> ev::OrderC
         }),
         payment_id: uuid::Uuid::now_v7().to_string(),
         completed_at: "2026-11-28T10:00:00Z".into(),
+        processor_transaction_id: "ch_test".into(),
+        processor_fee_minor: 0,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use fake_lms::FakeLms;
+use fake_payout::FakePayout;
 use fake_stripe::FakeStripe;
 use futures_util::TryStreamExt;
 use reqwest::StatusCode;
@@ -16,12 +17,15 @@ pub const STRIPE_PK: &str = "pk_test_e2e_fake";
 pub const STRIPE_WHSEC: &str = "whsec_ZTJlLWZha2Utc3RyaXBlLXdlYmhvb2s";
 pub const LMS_KEY: &str = "test-lms-connector-key";
 pub const LMS_SECRET: &str = "whsec_dGVzdC1sbXMtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==";
+pub const PAYOUT_SECRET: &str = "whsec_dGVzdC1wYXlvdXQtd2ViaG9vay1zZWNyZXQ=";
 
 /// Fields drop in this order when a test panics before [`Shop::close`]: the platform stops
 /// first, then the environment removes its database and streams.
 pub struct Shop {
     pub app: TestApp,
     pub lms: FakeLms,
+    /// The fake Payout Platform the ledger's webhooks go to.
+    pub payout: FakePayout,
     /// The fake Stripe, when Stripe is the default processor ([`Shop::open_stripe`]).
     pub stripe: Option<FakeStripe>,
     pub env: TestEnv,
@@ -90,7 +94,17 @@ impl Shop {
             0,
         )
         .unwrap();
+        let payout = FakePayout::start(
+            fake_payout::Config {
+                webhook_secret: PAYOUT_SECRET.into(),
+            },
+            0,
+        )
+        .unwrap();
         let mut o: Vec<(&str, String)> = vec![
+            ("payout.url", payout.url.clone()),
+            ("payout.webhook_secret", PAYOUT_SECRET.into()),
+            ("payout.retry_base_ms", "50".into()),
             ("registration.lms_url", lms.url.clone()),
             ("registration.lms_api_key", LMS_KEY.into()),
             ("registration.lms_webhook_secret", LMS_SECRET.into()),
@@ -104,6 +118,7 @@ impl Shop {
             env,
             app,
             lms,
+            payout,
             stripe: None,
             admin,
         }
@@ -112,6 +127,7 @@ impl Shop {
     pub async fn close(self) {
         self.app.stop().await;
         self.lms.stop().await;
+        self.payout.stop().await;
         if let Some(stripe) = self.stripe {
             stripe.stop().await;
         }
@@ -277,7 +293,7 @@ impl Shop {
     /// was sent, and no message reached the streams while this was being checked.
     pub async fn settled(&self) {
         let mut outboxes = Vec::new();
-        for schema in ["catalog", "cart_order", "payment", "registration"] {
+        for schema in ["catalog", "cart_order", "payment", "registration", "payout"] {
             outboxes.push(self.env.schema(schema).await);
         }
         let js = async_nats::jetstream::new(async_nats::connect(&self.env.nats_url).await.unwrap());
