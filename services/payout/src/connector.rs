@@ -145,6 +145,16 @@ impl Sender for PayoutClient {
                     }
                     Err(e) => return Attempt::Retry(format!("database: {e}")),
                 }
+                // …and the reversals of the same entry recorded before it.
+                match storage::earlier_unsynced(&self.db, original, entry.seq).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return Attempt::Wait(format!(
+                            "waiting for earlier reversals of entry {original}"
+                        ));
+                    }
+                    Err(e) => return Attempt::Retry(format!("database: {e}")),
+                }
                 ("refund-issued", serde_json::to_vec(&reversal(&entry)))
             } else {
                 ("revenue-recorded", serde_json::to_vec(&revenue(&entry)))

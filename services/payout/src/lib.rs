@@ -40,6 +40,8 @@ pub const SCHEMA: &str = "payout";
 pub const ORDERS_CONSUMER: &str = "payout-orders";
 pub const REFUNDS_CONSUMER: &str = "payout-refunds";
 pub const REGISTRATIONS_CONSUMER: &str = "payout-registrations";
+/// Deliveries of a refund before it is dead-lettered (the backoff's last step repeats).
+const REFUND_MAX_DELIVER: i64 = 35;
 /// One webhook may take this long before it counts as failed.
 const PAYOUT_TIMEOUT: Duration = Duration::from_secs(10);
 const PAYOUT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -131,14 +133,18 @@ impl ServiceFactory for PayoutService {
                 },
                 self.faults.clone(),
             );
+            let mut refunds_spec = ConsumerSpec::new(
+                REFUNDS_CONSUMER,
+                "COMMERCE",
+                ::events::subjects::REFUND_ISSUED,
+            )
+            .waking(relay.waker());
+            // A refund may overtake its order's completion or an earlier refund of its line: it
+            // waits for them (about 15 minutes) before it is dead-lettered for an operator.
+            refunds_spec.max_deliver = REFUND_MAX_DELIVER;
             let refunds = ctx.consumer(
                 &db,
-                ConsumerSpec::new(
-                    REFUNDS_CONSUMER,
-                    "COMMERCE",
-                    ::events::subjects::REFUND_ISSUED,
-                )
-                .waking(relay.waker()),
+                refunds_spec,
                 consumers::refund_issued::RefundIssuedHandler {
                     wake: wake.clone(),
                     clock: clock.clone(),

@@ -80,7 +80,8 @@ async fn main() {
         ("http.workers", "2".into()),
         // The relays' fallback poll as deployed (tests poll faster); commits wake them.
         ("outbox.poll_ms", "1000".into()),
-        ("database.max_connections", "20".into()),
+        // Six services' pools in one process stay under Postgres's 100 connections.
+        ("database.max_connections", "15".into()),
         ("gateway.rate_limit_per_minute", "1000000".into()),
         ("gateway.rate_limit_burst", "1000000".into()),
         ("registration.lms_url", lms.url.clone()),

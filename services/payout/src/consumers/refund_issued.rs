@@ -59,8 +59,10 @@ impl Handler for RefundIssuedHandler {
                 });
             }
             let left: i64 = refundable.iter().map(|r| r.remaining.gross).sum();
-            if e.line_full && e.amount_minor != left {
-                return Err(HandlerError::permanent(format!(
+            if e.line_full && e.amount_minor < left {
+                // An earlier refund of the line has not reached the ledger yet: once it has, this
+                // one empties the line.
+                return Err(HandlerError::transient(format!(
                     "refund {refund_id} closes line {item} with {} but the ledger has {left} left",
                     e.amount_minor
                 )));

@@ -58,7 +58,7 @@ fn enrollments_by_course(rows: &[reports::Enrolled]) -> HashMap<Uuid, (i64, i64)
 #[utoipa::path(get, path = "/api/v1/revenue/by-course/{courseId}", tag = "revenue",
     params(("courseId" = String, Path, description = "The course id"), PeriodQuery),
     responses((status = 200, body = CourseRevenueReport), (status = 400, description = "invalid_query"),
-        (status = 401), (status = 403, description = "Not a billing-admin, or a dept-admin of another department"),
+        (status = 401), (status = 403, description = "Not a billing-admin, or a dept-admin of no department the course was sold in (a dept-admin's figures cover their departments' sales)"),
         (status = 404, description = "The ledger has no entry for this course")))]
 pub async fn by_course(
     state: web::Data<Payout>,
@@ -71,19 +71,24 @@ pub async fn by_course(
     let course = reports::course(&state.db, id)
         .await?
         .ok_or_else(|| PayoutError::NotFound(format!("no revenue for course `{id}`")))?;
-    if let Some(deps) = departments_of(&caller)
-        && !deps.contains(&course.department_id)
-    {
-        return Err(PayoutError::Forbidden(format!(
-            "not allowed to see department `{}`",
-            course.department_id
-        ))
-        .into());
+    // A dept-admin sees the course's sales made in their departments (a program of another
+    // department may include the course), and nothing of a course never sold in them.
+    let scope = departments_of(&caller);
+    if let Some(deps) = &scope {
+        let sold_in = reports::course_departments(&state.db, id).await?;
+        if !sold_in.iter().any(|d| deps.contains(d)) {
+            return Err(PayoutError::Forbidden(format!(
+                "not allowed to see department `{}`",
+                course.department_id
+            ))
+            .into());
+        }
     }
     let p = period(&state, &q)?;
     let cur = &state.settlement;
-    let sums = reports::by_course(&state.db, Subject::Course(id), &p, None, cur).await?;
-    let months = reports::course_months(&state.db, id, &p, cur).await?;
+    let deps = scope.as_deref();
+    let sums = reports::by_course(&state.db, Subject::Course(id), &p, deps, cur).await?;
+    let months = reports::course_months(&state.db, id, &p, deps, cur).await?;
     let enrolled = reports::enrollments(&state.db, &[id], &p).await?;
     let gross: HashMap<&str, i64> = months.iter().map(|m| (m.month.as_str(), m.gross)).collect();
     let by_month = p

@@ -233,6 +233,21 @@ pub async fn delivery(c: &impl ConnectionTrait, entry: Uuid) -> Result<Option<Sy
     .await
 }
 
+/// Whether a reversal of `entry` recorded before `seq` is not delivered yet.
+pub async fn earlier_unsynced(
+    c: &impl ConnectionTrait,
+    entry: Uuid,
+    seq: i64,
+) -> Result<bool, DbErr> {
+    Ok(c.query_one_raw(pg(
+        "SELECT 1 AS one FROM ledger_entries e JOIN deliveries d ON d.entry_id = e.id
+         WHERE e.reverses = $1 AND e.seq < $2 AND d.status <> 'delivered' LIMIT 1",
+        vec![entry.into(), seq.into()],
+    ))
+    .await?
+    .is_some())
+}
+
 /// Up to `limit` entries after `after_seq` recorded in `[from, to)`, for the export (keyset
 /// pages, so the whole ledger is never held in memory).
 pub async fn page(

@@ -50,6 +50,23 @@ pub async fn course(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<CourseI
     .await
 }
 
+/// Every department a course's entries were sold in (a program line carries the program's).
+pub async fn course_departments(c: &impl ConnectionTrait, id: Uuid) -> Result<Vec<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct D {
+        department_id: String,
+    }
+    Ok(D::find_by_statement(pg(
+        "SELECT DISTINCT department_id FROM ledger_entries WHERE course_id = $1",
+        vec![id.into()],
+    ))
+    .all(c)
+    .await?
+    .into_iter()
+    .map(|d| d.department_id)
+    .collect())
+}
+
 /// Whether the ledger has any entry for this creator or instructor.
 pub async fn known(c: &impl ConnectionTrait, who: Subject<'_>) -> Result<bool, DbErr> {
     Ok(c.query_one_raw(pg(
@@ -120,19 +137,21 @@ pub async fn course_months(
     c: &impl ConnectionTrait,
     course: Uuid,
     p: &Period,
+    departments: Option<&[String]>,
     settlement: &str,
 ) -> Result<Vec<MonthSum>, DbErr> {
     MonthSum::find_by_statement(pg(
         "SELECT to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
              COALESCE(sum(s_gross_minor), 0)::bigint AS gross
          FROM ledger_entries WHERE course_id = $1 AND recorded_at >= $2 AND recorded_at < $3
-             AND settlement_currency = $4
+             AND settlement_currency = $4 AND ($5::text[] IS NULL OR department_id = ANY($5))
          GROUP BY 1 ORDER BY 1",
         vec![
             course.into(),
             p.start.into(),
             p.end.into(),
             settlement.into(),
+            departments.map(|d| d.to_vec()).into(),
         ],
     ))
     .all(c)
