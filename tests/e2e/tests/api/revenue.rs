@@ -365,3 +365,37 @@ async fn reports_are_for_admins_their_departments_and_the_people_they_are_about(
     assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dept_admin_sees_the_sales_of_a_course_made_in_their_departments() {
+    let shop = Shop::open(&[]).await;
+    // A math course, sold alone and inside a cs program.
+    let (course, _) = course_with_price(&shop.app, &shop.admin, "lms-m", "math", 1000).await;
+    let program = shop.program(&[course.as_str()], 2000).await;
+    let alone = shop.learner("learner-alone");
+    shop.add(&alone, "course", &course).await;
+    let o = shop.checkout(&alone).await;
+    shop.pay(&alone, o["id"].as_str().unwrap(), "pm_card_visa")
+        .await;
+    let bundled = shop.learner("learner-bundle");
+    shop.add(&bundled, "program", &program).await;
+    let o = shop.checkout(&bundled).await;
+    shop.pay(&bundled, o["id"].as_str().unwrap(), "pm_card_visa")
+        .await;
+    webhooks(&shop, "revenue-recorded", 2).await;
+    let path = format!("/api/v1/revenue/by-course/{course}");
+    let all = get_as_ok(&shop.app, &shop.admin, &path).await;
+    assert_eq!(all["totals"]["grossRevenue"], 3000);
+    let math = shop.env.token("dept-math", &["dept-admin"], &["math"]);
+    let r = get_as_ok(&shop.app, &math, &path).await;
+    assert_eq!(r["totals"]["grossRevenue"], 1000);
+    assert_eq!(r["byMonth"][11]["grossRevenue"], 1000);
+    let cs = shop.env.token("dept-cs", &["dept-admin"], &["cs"]);
+    let r = get_as_ok(&shop.app, &cs, &path).await;
+    assert_eq!(r["totals"]["grossRevenue"], 2000);
+    let art = shop.env.token("dept-art", &["dept-admin"], &["art"]);
+    let (s, b) = get_as(&shop.app, &art, &path).await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    clean(&shop.env.schema("payout").await).await;
+    shop.close().await;
+}
