@@ -52,7 +52,34 @@ pub struct RetryPolicy {
     pub idle: Duration,
 }
 
+/// One request of an HTTP connector may take this long before it counts as failed.
+pub const CONNECTOR_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECTOR_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The HTTP client of a connector: each request bounded by [`CONNECTOR_TIMEOUT`].
+pub fn connector_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(CONNECTOR_TIMEOUT)
+        .connect_timeout(CONNECTOR_CONNECT_TIMEOUT)
+        .build()
+}
+
 impl RetryPolicy {
+    /// The policy of an HTTP connector (the LMS, the Payout Platform): parked after
+    /// `max_attempts`, retries from `base` doubling up to 5 minutes, a claim that outlives three
+    /// request timeouts (a worker that died mid-call is retried), 16 requests sent at once, and
+    /// asleep at most 1 s when nothing wakes the worker.
+    pub fn connector(max_attempts: u32, base: Duration) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts,
+            base,
+            cap: Duration::from_secs(300),
+            lease: CONNECTOR_TIMEOUT * 3,
+            batch: 16,
+            idle: Duration::from_secs(1),
+        }
+    }
+
     /// The wait after the `attempts`-th failure: `base · 2^attempts`, at most `cap`.
     pub fn backoff(&self, attempts: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempts.min(16));

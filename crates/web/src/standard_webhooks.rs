@@ -23,6 +23,12 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// Whether `secret` is a usable signing secret (`whsec_` and a base64 key), for configuration
+/// checks at start rather than a failure at the first signature.
+pub fn check_secret(secret: &str) -> Result<(), SignatureError> {
+    key(secret).map(|_| ())
+}
+
 fn key(secret: &str) -> Result<Vec<u8>, SignatureError> {
     let b64 = secret
         .strip_prefix("whsec_")

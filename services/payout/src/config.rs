@@ -30,7 +30,7 @@ impl PayoutConfig {
         if self.max_attempts == 0 {
             return bad("max_attempts must be at least 1");
         }
-        if !self.webhook_secret.expose().starts_with("whsec_") {
+        if web::standard_webhooks::check_secret(self.webhook_secret.expose()).is_err() {
             return bad("webhook_secret must look like whsec_<base64>");
         }
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {

@@ -134,23 +134,16 @@ impl Sender for PayoutClient {
                 Err(e) => return Attempt::Retry(format!("database: {e}")),
             };
             let (endpoint, body) = if entry.kind == REVERSAL {
-                // A reversal follows its entry: the Payout Platform must know what it reverses.
+                // A reversal follows its entry and the entry's earlier reversals: the Payout
+                // Platform must know what it reverses, in the order it happened.
                 let Some(original) = entry.reverses else {
                     return Attempt::Permanent("reversal without its entry".into());
                 };
-                match storage::delivery(&self.db, original).await {
-                    Ok(Some(d)) if d.status == "delivered" => {}
-                    Ok(_) => {
-                        return Attempt::Wait(format!("waiting for entry {original} to sync"));
-                    }
-                    Err(e) => return Attempt::Retry(format!("database: {e}")),
-                }
-                // …and the reversals of the same entry recorded before it.
-                match storage::earlier_unsynced(&self.db, original, entry.seq).await {
+                match storage::waits_on(&self.db, original, entry.seq).await {
                     Ok(false) => {}
                     Ok(true) => {
                         return Attempt::Wait(format!(
-                            "waiting for earlier reversals of entry {original}"
+                            "waiting for entry {original} and its earlier reversals to sync"
                         ));
                     }
                     Err(e) => return Attempt::Retry(format!("database: {e}")),

@@ -42,15 +42,6 @@ pub const REFUNDS_CONSUMER: &str = "payout-refunds";
 pub const REGISTRATIONS_CONSUMER: &str = "payout-registrations";
 /// Deliveries of a refund before it is dead-lettered (the backoff's last step repeats).
 const REFUND_MAX_DELIVER: i64 = 35;
-/// One webhook may take this long before it counts as failed.
-const PAYOUT_TIMEOUT: Duration = Duration::from_secs(10);
-const PAYOUT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// No retry of a webhook waits longer than this.
-const RETRY_CAP: Duration = Duration::from_secs(300);
-/// Webhooks claimed and sent concurrently per pass.
-const DELIVERY_BATCH: u64 = 16;
-/// The longest the delivery worker sleeps with nothing due.
-const DELIVERY_IDLE: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Payout {
@@ -95,24 +86,17 @@ impl ServiceFactory for PayoutService {
             let clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
             let wake = Arc::new(Notify::new());
             let client = connector::PayoutClient {
-                http: reqwest::Client::builder()
-                    .timeout(PAYOUT_TIMEOUT)
-                    .connect_timeout(PAYOUT_CONNECT_TIMEOUT)
-                    .build()
+                http: bus::outbound::connector_client()
                     .map_err(|e| StartError::Other(e.to_string()))?,
                 base_url: cfg.url.clone(),
                 webhook_secret: cfg.webhook_secret.clone(),
                 db: db.clone(),
                 clock: clock.clone(),
             };
-            let policy = bus::outbound::RetryPolicy {
-                max_attempts: cfg.max_attempts,
-                base: Duration::from_millis(cfg.retry_base_ms),
-                cap: RETRY_CAP,
-                lease: PAYOUT_TIMEOUT * 3,
-                batch: DELIVERY_BATCH,
-                idle: DELIVERY_IDLE,
-            };
+            let policy = bus::outbound::RetryPolicy::connector(
+                cfg.max_attempts,
+                Duration::from_millis(cfg.retry_base_ms),
+            );
             let mut orders_spec = ConsumerSpec::new(
                 ORDERS_CONSUMER,
                 "COMMERCE",

@@ -123,13 +123,18 @@ pub fn check_order(rows: &[EntryRow]) -> Vec<Violation> {
     out
 }
 
-/// Checks the whole ledger, order by order (memory holds one order at a time).
+/// Orders read per query by [`verify`].
+const ORDERS_PER_READ: usize = 500;
+
+/// Checks the whole ledger, order by order, reading the entries of 500 orders at a time.
 pub async fn verify(db: &impl ConnectionTrait) -> Result<(usize, Vec<Violation>), DbErr> {
     let orders = storage::order_ids(db).await?;
     let mut out = Vec::new();
-    for o in &orders {
-        let rows = storage::of_order(db, *o).await?;
-        out.extend(check_order(&rows));
+    for batch in orders.chunks(ORDERS_PER_READ) {
+        let rows = storage::of_orders(db, batch).await?;
+        for order in rows.chunk_by(|a, b| a.order_id == b.order_id) {
+            out.extend(check_order(order));
+        }
     }
     Ok((orders.len(), out))
 }

@@ -31,7 +31,7 @@ impl RegistrationConfig {
         if self.max_attempts == 0 {
             return bad("max_attempts must be at least 1");
         }
-        if !self.lms_webhook_secret.expose().starts_with("whsec_") {
+        if web::standard_webhooks::check_secret(self.lms_webhook_secret.expose()).is_err() {
             return bad("lms_webhook_secret must look like whsec_<base64>");
         }
         if !(self.lms_url.starts_with("http://") || self.lms_url.starts_with("https://")) {

@@ -38,17 +38,6 @@ pub const ORDERS_CONSUMER: &str = "registration-orders";
 pub const LMS_STATUS_CONSUMER: &str = "registration-lms-status";
 /// Durable consumer of refunds (a full refund cancels the order's registrations).
 pub const REFUNDS_CONSUMER: &str = "registration-refunds";
-/// One enrollment request may take this long before it counts as failed.
-const LMS_TIMEOUT: Duration = Duration::from_secs(10);
-const LMS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// No retry of an enrollment request waits longer than this.
-const RETRY_CAP: Duration = Duration::from_secs(300);
-/// Enrollment requests claimed and sent concurrently per pass.
-const DELIVERY_BATCH: u64 = 16;
-/// The worker's poll when nothing wakes it.
-/// The longest a delivery worker sleeps with nothing due (a new request or a retry falling due
-/// wakes it sooner).
-const DELIVERY_IDLE: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Registration {
@@ -92,24 +81,16 @@ impl ServiceFactory for RegistrationService {
             let cfg = config::RegistrationConfig::load(&ctx.settings)?;
             let wake = Arc::new(Notify::new());
             let lms = lms::LmsClient {
-                http: reqwest::Client::builder()
-                    .timeout(LMS_TIMEOUT)
-                    .connect_timeout(LMS_CONNECT_TIMEOUT)
-                    .build()
+                http: bus::outbound::connector_client()
                     .map_err(|e| StartError::Other(e.to_string()))?,
                 base_url: cfg.lms_url.clone(),
                 api_key: cfg.lms_api_key.clone(),
                 db: db.clone(),
             };
-            let policy = bus::outbound::RetryPolicy {
-                max_attempts: cfg.max_attempts,
-                base: Duration::from_millis(cfg.retry_base_ms),
-                cap: RETRY_CAP,
-                // A claim outlives three request timeouts: a worker that died mid-call is retried.
-                lease: LMS_TIMEOUT * 3,
-                batch: DELIVERY_BATCH,
-                idle: DELIVERY_IDLE,
-            };
+            let policy = bus::outbound::RetryPolicy::connector(
+                cfg.max_attempts,
+                Duration::from_millis(cfg.retry_base_ms),
+            );
             let mut orders_spec = ConsumerSpec::new(
                 ORDERS_CONSUMER,
                 "COMMERCE",

@@ -87,14 +87,13 @@ impl Handler for OrderCompletedHandler {
             let amounts = ledger::record(&capture, &lines).map_err(ledger_error)?;
             let now = self.clock.now();
             let mut scheduled = false;
-            for (l, entries) in e.lines.iter().zip(amounts) {
+            for ((l, paid), entries) in e.lines.iter().zip(&lines).zip(amounts) {
                 let order_item_id = fields::uuid("order_item_id", &l.order_item_id)?;
                 storage::lock_line(txn, order_item_id).await?;
-                for (c, (parts, settle)) in l.courses.iter().zip(entries) {
-                    let split = c
-                        .revenue_split
-                        .as_ref()
-                        .ok_or_else(|| bad("course without revenue split"))?;
+                for ((c, share), (parts, settle)) in
+                    l.courses.iter().zip(&paid.courses).zip(entries)
+                {
+                    let split = share.split;
                     let bps = |v: u32| i32::try_from(v).map_err(|_| bad("split out of range"));
                     let mut row = EntryRow {
                         seq: 0,
@@ -123,9 +122,9 @@ impl Handler for OrderCompletedHandler {
                         platform_minor: 0,
                         creator_minor: 0,
                         instructor_minor: 0,
-                        platform_bps: bps(split.platform_bps)?,
-                        creator_bps: bps(split.creator_bps)?,
-                        instructor_bps: bps(split.instructor_bps)?,
+                        platform_bps: bps(split.platform_bps())?,
+                        creator_bps: bps(split.creator_bps())?,
+                        instructor_bps: bps(split.instructor_bps())?,
                         settlement_currency: settlement.code().to_string(),
                         exchange_rate: rate.value(),
                         s_gross_minor: 0,

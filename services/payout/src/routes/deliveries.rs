@@ -58,11 +58,13 @@ pub async fn redrive(
 ) -> Result<HttpResponse, ApiError> {
     let id =
         Uuid::parse_str(&id).map_err(|_| PayoutError::NotFound(format!("no delivery `{id}`")))?;
-    if crate::storage::delivery(&state.db, id).await?.is_none() {
-        return Err(PayoutError::NotFound(format!("no delivery `{id}`")).into());
-    }
     if !DELIVERIES.redrive(&state.db, id, state.clock.now()).await? {
-        return Err(PayoutError::NotRedrivable.into());
+        // Every entry has its delivery (both are written in one transaction).
+        return Err(match crate::storage::get(&state.db, id).await? {
+            Some(_) => PayoutError::NotRedrivable,
+            None => PayoutError::NotFound(format!("no delivery `{id}`")),
+        }
+        .into());
     }
     state.wake.notify_one();
     Ok(HttpResponse::Accepted().finish())

@@ -74,15 +74,14 @@ pub async fn by_course(
     // A dept-admin sees the course's sales made in their departments (a program of another
     // department may include the course), and nothing of a course never sold in them.
     let scope = departments_of(&caller);
-    if let Some(deps) = &scope {
-        let sold_in = reports::course_departments(&state.db, id).await?;
-        if !sold_in.iter().any(|d| deps.contains(d)) {
-            return Err(PayoutError::Forbidden(format!(
-                "not allowed to see department `{}`",
-                course.department_id
-            ))
-            .into());
-        }
+    if let Some(deps) = &scope
+        && !course.departments.iter().any(|d| deps.contains(d))
+    {
+        return Err(PayoutError::Forbidden(format!(
+            "not allowed to see department `{}`",
+            course.departments.join("`, `")
+        ))
+        .into());
     }
     let p = period(&state, &q)?;
     let cur = &state.settlement;

@@ -214,34 +214,11 @@ pub async fn lock_line(c: &impl ConnectionTrait, order_item: Uuid) -> Result<(),
     Ok(())
 }
 
-/// An entry with its delivery to the Payout Platform.
-#[derive(Debug, Clone, FromQueryResult)]
-pub struct Synced {
-    pub status: String,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub payout_entry_id: Option<String>,
-    pub attempts: i32,
-    pub last_error: Option<String>,
-}
-
-pub async fn delivery(c: &impl ConnectionTrait, entry: Uuid) -> Result<Option<Synced>, DbErr> {
-    Synced::find_by_statement(pg(
-        "SELECT status, delivered_at, payout_entry_id, attempts, last_error FROM deliveries WHERE entry_id = $1",
-        vec![entry.into()],
-    ))
-    .one(c)
-    .await
-}
-
-/// Whether a reversal of `entry` recorded before `seq` is not delivered yet.
-pub async fn earlier_unsynced(
-    c: &impl ConnectionTrait,
-    entry: Uuid,
-    seq: i64,
-) -> Result<bool, DbErr> {
+/// Whether `entry`, or a reversal of it recorded before `seq`, is not delivered yet.
+pub async fn waits_on(c: &impl ConnectionTrait, entry: Uuid, seq: i64) -> Result<bool, DbErr> {
     Ok(c.query_one_raw(pg(
         "SELECT 1 AS one FROM ledger_entries e JOIN deliveries d ON d.entry_id = e.id
-         WHERE e.reverses = $1 AND e.seq < $2 AND d.status <> 'delivered' LIMIT 1",
+         WHERE (e.id = $1 OR (e.reverses = $1 AND e.seq < $2)) AND d.status <> 'delivered' LIMIT 1",
         vec![entry.into(), seq.into()],
     ))
     .await?
@@ -311,10 +288,13 @@ pub async fn order_ids(c: &impl ConnectionTrait) -> Result<Vec<Uuid>, DbErr> {
     .collect())
 }
 
-pub async fn of_order(c: &impl ConnectionTrait, order: Uuid) -> Result<Vec<EntryRow>, DbErr> {
+/// Every entry of `orders`, grouped by order (each order's in the order they were recorded).
+pub async fn of_orders(c: &impl ConnectionTrait, orders: &[Uuid]) -> Result<Vec<EntryRow>, DbErr> {
     EntryRow::find_by_statement(pg(
-        &format!("SELECT {ENTRY_COLS} FROM ledger_entries WHERE order_id = $1 ORDER BY seq"),
-        vec![order.into()],
+        &format!(
+            "SELECT {ENTRY_COLS} FROM ledger_entries WHERE order_id = ANY($1) ORDER BY order_id, seq"
+        ),
+        vec![orders.to_vec().into()],
     ))
     .all(c)
     .await

@@ -32,39 +32,23 @@ impl Subject<'_> {
     }
 }
 
-/// What the ledger knows of a course: its latest name and its department.
+/// What the ledger knows of a course: its latest name, and every department it was sold in (a
+/// program line carries the program's department).
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct CourseInfo {
-    pub course_id: Uuid,
     pub course_name: String,
-    pub department_id: String,
+    pub departments: Vec<String>,
 }
 
 pub async fn course(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<CourseInfo>, DbErr> {
     CourseInfo::find_by_statement(pg(
-        "SELECT course_id, course_name, department_id FROM ledger_entries WHERE course_id = $1
-         ORDER BY seq DESC LIMIT 1",
+        "SELECT (array_agg(course_name ORDER BY seq DESC))[1] AS course_name,
+             array_agg(DISTINCT department_id) AS departments
+         FROM ledger_entries WHERE course_id = $1 HAVING count(*) > 0",
         vec![id.into()],
     ))
     .one(c)
     .await
-}
-
-/// Every department a course's entries were sold in (a program line carries the program's).
-pub async fn course_departments(c: &impl ConnectionTrait, id: Uuid) -> Result<Vec<String>, DbErr> {
-    #[derive(FromQueryResult)]
-    struct D {
-        department_id: String,
-    }
-    Ok(D::find_by_statement(pg(
-        "SELECT DISTINCT department_id FROM ledger_entries WHERE course_id = $1",
-        vec![id.into()],
-    ))
-    .all(c)
-    .await?
-    .into_iter()
-    .map(|d| d.department_id)
-    .collect())
 }
 
 /// Whether the ledger has any entry for this creator or instructor.
