@@ -11,6 +11,8 @@ pub const DEPARTMENT_UPDATED: &str = "commerce.catalog.department.updated";
 pub const EXCHANGE_RATE_UPDATED: &str = "commerce.catalog.exchange-rate.updated";
 /// All price events, for consumers.
 pub const PRICE_ALL: &str = "commerce.catalog.price.>";
+/// Every catalog event.
+pub const CATALOG_ALL: &str = "commerce.catalog.>";
 
 pub const ORDER_CREATED: &str = "commerce.order.created";
 pub const ORDER_COMPLETED: &str = "commerce.order.completed";

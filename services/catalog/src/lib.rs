@@ -116,7 +116,7 @@ async fn invalidate_on_events(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     use futures_util::StreamExt;
-    let subject = bus.subject("commerce.catalog.>");
+    let subject = bus.subject(::events::subjects::CATALOG_ALL);
     let mut sub = match bus.client().subscribe(subject.clone()).await {
         Ok(s) => s,
         Err(e) => {

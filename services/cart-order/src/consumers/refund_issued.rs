@@ -2,7 +2,7 @@
 //! totals grow; a full refund moves the order to `refunded` (`order.refunded` goes out either
 //! way). The inbox applies each event once.
 
-use crate::domain::CartOrderError;
+use crate::domain::{CartOrderError, OrderStatus};
 use crate::storage;
 use bus::{Delivery, Handler, HandlerError, HandlerFuture};
 use events::commerce::v1::RefundIssued;
@@ -31,7 +31,7 @@ impl Handler for RefundIssuedHandler {
             // The payment's success and its refund leave payment together; a refund that
             // overtakes the capture (of a pending order, or a late one of an expired order)
             // waits for the order to complete.
-            if order.status == "pending" || order.status == "failed" {
+            if matches!(order.state()?, OrderStatus::Pending | OrderStatus::Failed) {
                 return Err(HandlerError::transient(format!(
                     "refund for order {order_id}, which its payment has not completed yet"
                 )));

@@ -61,7 +61,10 @@ pub async fn request(
         )
         .with_field("reason"));
     }
-    let chosen = body.value.order_item_ids.clone().unwrap_or_default();
+    // A line named twice is one line.
+    let mut chosen = body.value.order_item_ids.clone().unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    chosen.retain(|id| seen.insert(*id));
     if body.value.order_item_ids.is_some() && chosen.is_empty() {
         return Err(ApiError::rule(
             "unknown_order_item",
@@ -94,24 +97,7 @@ pub async fn request(
                     .await?
                     .remove(&order_id)
                     .unwrap_or_default();
-                let mut sum = 0i64;
-                for id in &chosen {
-                    let line = items.iter().find(|i| i.id == *id).ok_or_else(|| {
-                        ApiError::rule(
-                            "unknown_order_item",
-                            format!("the order has no line `{id}`"),
-                        )
-                        .with_field("orderItemIds")
-                    })?;
-                    sum = line
-                        .total_minor()?
-                        .checked_sub(line.refunded_minor)
-                        .and_then(|left| sum.checked_add(left))
-                        .ok_or_else(|| {
-                            CartOrderError::Corrupt(format!("order {order_id}: refunds overflow"))
-                        })?;
-                }
-                sum
+                remaining_of(&items, &chosen)?
             };
             let refundable = order.state()? == OrderStatus::Completed && remaining > 0;
             let (Some(payment), true) = (order.payment_id, refundable) else {
@@ -154,4 +140,24 @@ pub async fn request(
     .await?;
     state.outbox.notify_one();
     Ok(resp)
+}
+
+/// What is left to refund of the `chosen` lines of an order.
+fn remaining_of(items: &[crate::storage::OrderItemRow], chosen: &[Uuid]) -> Result<i64, ApiError> {
+    let mut sum = 0i64;
+    for id in chosen {
+        let line = items.iter().find(|i| i.id == *id).ok_or_else(|| {
+            ApiError::rule(
+                "unknown_order_item",
+                format!("the order has no line `{id}`"),
+            )
+            .with_field("orderItemIds")
+        })?;
+        sum = line
+            .total_minor()?
+            .checked_sub(line.refunded_minor)
+            .and_then(|left| sum.checked_add(left))
+            .ok_or_else(|| CartOrderError::Corrupt(format!("line {id}: refunds overflow")))?;
+    }
+    Ok(sum)
 }

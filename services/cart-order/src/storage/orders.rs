@@ -51,11 +51,18 @@ pub async fn ensure_order_number_sequences(
     years: &[i32],
 ) -> Result<(), DbErr> {
     for year in years {
-        c.execute_unprepared(&format!(
-            "CREATE SEQUENCE IF NOT EXISTS {}",
-            sequence(*year)?
-        ))
-        .await?;
+        let created = c
+            .execute_unprepared(&format!(
+                "CREATE SEQUENCE IF NOT EXISTS {}",
+                sequence(*year)?
+            ))
+            .await;
+        // Two instances creating the same sequence at once: the loser's IF NOT EXISTS still
+        // collides in the catalog; the sequence exists either way.
+        match created {
+            Err(e) if !db::is_unique_violation(&e) => return Err(e),
+            _ => {}
+        }
     }
     Ok(())
 }

@@ -30,6 +30,13 @@ impl Handler for OrderCompletedHandler {
                 .as_ref()
                 .ok_or_else(|| HandlerError::permanent("order.completed without amounts"))?;
             let currency = fields::required("display_currency", &amounts.display_currency)?;
+            // Lines refunded in full before the order's completion reached us: nothing to enroll.
+            let lines = e
+                .lines
+                .iter()
+                .map(|l| fields::uuid("order_item_id", &l.order_item_id))
+                .collect::<Result<Vec<_>, _>>()?;
+            let refunded = storage::refunded_lines(txn, &lines).await?;
             let mut scheduled = false;
             for (index, line) in e.lines.iter().enumerate() {
                 let kind = match line.item_type.as_str() {
@@ -38,8 +45,7 @@ impl Handler for OrderCompletedHandler {
                     _ => continue,
                 };
                 let line_id = fields::uuid("order_item_id", &line.order_item_id)?;
-                // Refunded in full before the order's completion reached us: nothing to enroll.
-                if storage::line_refunded(txn, line_id).await? {
+                if refunded.contains(&line_id) {
                     tracing::info!(order = %order_id, line = %line_id, "line refunded before registration; none made");
                     continue;
                 }

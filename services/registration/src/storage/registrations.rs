@@ -150,7 +150,6 @@ pub const UNENROLLMENTS: OutboundTable = OutboundTable {
     result: "lms_result",
 };
 
-/// Every registration of an order, locked: a refund cancels them together.
 /// The registrations of one order line, locked.
 pub async fn lock_of_line(
     c: &impl ConnectionTrait,
@@ -179,44 +178,38 @@ pub async fn lock_order_events(c: &impl ConnectionTrait, order: Uuid) -> Result<
     Ok(())
 }
 
-/// Remembers that a line was wholly refunded (a refund may overtake the order's completion);
-/// true the first time.
+/// Remembers that a line was wholly refunded (a refund may overtake the order's completion).
 pub async fn mark_line_refunded(
     c: &impl ConnectionTrait,
     order: Uuid,
     line: Uuid,
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    Ok(c.execute_raw(pg(
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
         "INSERT INTO refunded_lines (order_item_id, order_id, refunded_at) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
         vec![line.into(), order.into(), now.into()],
     ))
-    .await?
-    .rows_affected()
-        == 1)
+    .await?;
+    Ok(())
 }
 
-/// Whether a line was wholly refunded before its registrations were made.
-pub async fn line_refunded(c: &impl ConnectionTrait, line: Uuid) -> Result<bool, DbErr> {
-    Ok(c.query_one_raw(pg(
-        "SELECT 1 AS one FROM refunded_lines WHERE order_item_id = $1",
-        vec![line.into()],
-    ))
-    .await?
-    .is_some())
-}
-
-pub async fn lock_of_order(
-    c: &impl ConnectionTrait,
-    order: Uuid,
-) -> Result<Vec<RegistrationRow>, DbErr> {
-    RegistrationRow::find_by_statement(pg(
-        &format!("SELECT {COLS} FROM {FROM} WHERE r.order_id = $1 ORDER BY r.id FOR UPDATE OF r"),
-        vec![order.into()],
+/// Which of `lines` were wholly refunded before their registrations were made (one read for
+/// the whole order).
+pub async fn refunded_lines(c: &impl ConnectionTrait, lines: &[Uuid]) -> Result<Vec<Uuid>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct L {
+        order_item_id: Uuid,
+    }
+    Ok(L::find_by_statement(pg(
+        "SELECT order_item_id FROM refunded_lines WHERE order_item_id = ANY($1)",
+        vec![lines.to_vec().into()],
     ))
     .all(c)
-    .await
+    .await?
+    .into_iter()
+    .map(|l| l.order_item_id)
+    .collect())
 }
 
 async fn schedule_delivery(

@@ -63,7 +63,7 @@ impl Shop {
             ("payment.google_pay_merchant_id", "BCR2DN4TE2E00000".into()),
         ];
         o.extend(extra.iter().cloned());
-        let mut shop = Self::open_inner(&o, factories).await;
+        let mut shop = Self::open_with(&o, factories).await;
         stripe.set_webhook_url(&shop.app.url("/api/v2/payments/webhook/stripe"));
         shop.stripe = Some(stripe);
         shop
@@ -76,14 +76,11 @@ impl Shop {
             .expect("a shop opened with open_stripe")
     }
 
+    /// The shop with the services built by `factories` (a test clock, say).
     pub async fn open_with(
         extra: &[(&str, String)],
         factories: Vec<Arc<dyn ServiceFactory>>,
     ) -> Shop {
-        Self::open_inner(extra, factories).await
-    }
-
-    async fn open_inner(extra: &[(&str, String)], factories: Vec<Arc<dyn ServiceFactory>>) -> Shop {
         let env = TestEnv::new().await;
         let lms = FakeLms::start(
             fake_lms::Config {
