@@ -20,7 +20,7 @@ pub mod window;
 
 pub use fx::{FxError, Rate};
 pub use ids::{Clock, ManualClock, SystemClock, new_id};
-pub use money::{Currency, Money, MoneyError, allocate};
+pub use money::{Currency, Money, MoneyError, allocate, mul_div_half_even};
 pub use secret::Secret;
 pub use split::{RevenueSplit, SplitError};
 pub use state::{IllegalTransition, Lifecycle, Transition, UnknownState};

@@ -232,6 +232,24 @@ impl fmt::Display for Money {
     }
 }
 
+/// `x × num / den` in minor units, rounded half to even (a fee from basis points, an amount at
+/// a ratio). A zero `den` or a result beyond `i64` is an overflow.
+pub fn mul_div_half_even(x: i64, num: i64, den: i64) -> Result<i64, MoneyError> {
+    if den == 0 {
+        return Err(MoneyError::Overflow);
+    }
+    let (n, d) = (i128::from(x) * i128::from(num), i128::from(den));
+    let negative = (n < 0) != (d < 0);
+    let (n, d) = (n.abs(), d.abs());
+    let (q, r) = (n / d, n % d);
+    let q = if 2 * r > d || (2 * r == d && q % 2 == 1) {
+        q + 1
+    } else {
+        q
+    };
+    i64::try_from(if negative { -q } else { q }).map_err(|_| MoneyError::Overflow)
+}
+
 /// Allocates `total` over `weights` with the largest-remainder method: each part gets the floor of
 /// its exact share, and the units left over go to the parts with the largest remainders (ties to
 /// the earlier part). The parts always sum exactly to `total`; a zero weight always gets zero.
@@ -273,6 +291,19 @@ pub fn allocate(total: i64, weights: &[u64]) -> Result<Vec<i64>, MoneyError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn mul_div_rounds_half_to_even_both_ways() {
+        assert_eq!(mul_div_half_even(1500, 290, 10_000), Ok(44)); // 43.5 → 44
+        assert_eq!(mul_div_half_even(1250, 290, 10_000), Ok(36)); // 36.25 → 36
+        assert_eq!(mul_div_half_even(25, 1, 10), Ok(2)); // 2.5 → 2
+        assert_eq!(mul_div_half_even(35, 1, 10), Ok(4)); // 3.5 → 4
+        assert_eq!(mul_div_half_even(-35, 1, 10), Ok(-4));
+        assert_eq!(mul_div_half_even(59, 400, 1001), Ok(24)); // 23.58 → 24
+        assert_eq!(mul_div_half_even(7, 3, 3), Ok(7));
+        assert_eq!(mul_div_half_even(1, 1, 0), Err(MoneyError::Overflow));
+        assert_eq!(mul_div_half_even(i64::MAX, 4, 2), Err(MoneyError::Overflow));
+    }
     use super::*;
     use proptest::prelude::*;
 

@@ -229,6 +229,14 @@ impl FakeStripe {
         self.state.requests.lock().unwrap().clone()
     }
 
+    /// The `POST` requests to `path` (`/v1/refunds`), oldest first.
+    pub fn posts_to(&self, path: &str) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == path)
+            .collect()
+    }
+
     /// The next `n` API requests are answered `status` (500, 502, 503: `api_error`; 429:
     /// `rate_limit_error`) before the idempotency layer: nothing runs and nothing is stored
     /// under their key, so a retry with the same key runs normally.

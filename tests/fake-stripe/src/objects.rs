@@ -185,14 +185,7 @@ pub(crate) fn minimum_amount(currency: &str) -> i64 {
 
 /// round_half_even(amount × bps / 10000) + fixed, capped at the amount.
 pub(crate) fn fee(amount: i64, bps: u32, fixed: i64) -> i64 {
-    let product = i128::from(amount) * i128::from(bps);
-    let (q, r) = (product / 10_000, product % 10_000);
-    let rounded = if r * 2 > 10_000 || (r * 2 == 10_000 && q % 2 == 1) {
-        q + 1
-    } else {
-        q
-    };
-    let percent = i64::try_from(rounded).unwrap_or(i64::MAX);
+    let percent = kernel::mul_div_half_even(amount, i64::from(bps), 10_000).unwrap_or(i64::MAX);
     percent.saturating_add(fixed).min(amount)
 }
 

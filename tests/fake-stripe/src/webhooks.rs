@@ -5,20 +5,13 @@
 
 use crate::objects::now;
 use crate::{Delivery, State};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The `Stripe-Signature` header for `body` signed at `t`.
 pub fn signature(secret: &str, t: i64, body: &str) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body.as_bytes());
-    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    ::web::stripe_signature::sign(secret, t, body.as_bytes())
 }
 
 /// Held events and whether new ones are held.

@@ -4,7 +4,7 @@
 //! is asked before the transaction opens; if the payment was captured meanwhile, the processor
 //! says so and the capture is recorded instead (the order then completes after all).
 
-use crate::processor::{IntentState, ProcessorError, Processors};
+use crate::processor::{IntentState, Processors};
 use crate::storage;
 use bus::{Delivery, HandlerError, HandlerFuture, PreparedHandler};
 use events::Event;
@@ -51,13 +51,7 @@ impl OrderClosedHandler {
         let processor = self.processors.by_name(&p.processor).ok_or_else(|| {
             HandlerError::permanent(format!("processor {} unavailable", p.processor))
         })?;
-        let state = processor
-            .cancel(&p.processor_intent_id)
-            .await
-            .map_err(|e| match e {
-                ProcessorError::Retryable(m) => HandlerError::transient(m),
-                other => HandlerError::permanent(other.to_string()),
-            })?;
+        let state = processor.cancel(&p.processor_intent_id).await?;
         Ok(Some(Cancelled {
             payment: p.id,
             state,

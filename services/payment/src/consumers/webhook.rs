@@ -6,9 +6,7 @@
 //! is logged and dropped; one that breaks the processor's contract is dead-lettered at once.
 
 use crate::domain::PaymentStatus;
-use crate::processor::{
-    IntentState, Outcome, ProcessorError, Processors, RelayedWebhook, WebhookEvent,
-};
+use crate::processor::{IntentState, Outcome, Processors, RelayedWebhook, WebhookEvent};
 use crate::storage;
 use bus::{Delivery, HandlerError, HandlerFuture, PreparedHandler};
 use kernel::Clock;
@@ -74,13 +72,7 @@ impl WebhookHandler {
             }
             _ => None,
         };
-        let event = processor
-            .resolve_webhook(event)
-            .await
-            .map_err(|e| match e {
-                ProcessorError::Retryable(m) => HandlerError::transient(m),
-                other => HandlerError::permanent(other.to_string()),
-            })?;
+        let event = processor.resolve_webhook(event).await?;
         Ok(Prepared::Event(event, seen))
     }
 }
@@ -142,7 +134,7 @@ impl WebhookHandler {
                     fee,
                     method,
                 },
-                Some(amount),
+                amount,
             ),
             WebhookEvent::PaymentFailed {
                 intent_id,
@@ -150,32 +142,22 @@ impl WebhookHandler {
                 confirm_key,
                 ..
             } => {
-                let Some(p) = storage::lock_by_intent(txn, &intent_id).await? else {
-                    return Err(HandlerError::transient(format!(
-                        "webhook for unknown intent {intent_id}"
-                    )));
-                };
+                let p = locked(txn, &intent_id).await?;
                 let current = storage::confirm_key(p.id, p.confirm_attempts);
                 if confirm_key.is_some_and(|k| k != current) {
                     tracing::info!(payment = %p.id, "decline of an earlier attempt; the current one stands");
                     return Ok(());
                 }
-                (intent_id, Outcome::Failed { reason }, None)
+                storage::settle(txn, &p, &Outcome::Failed { reason }, &actor, now).await?;
+                return Ok(());
             }
-            WebhookEvent::PaymentCancelled {
-                intent_id, reason, ..
-            } => (intent_id, Outcome::Cancelled { reason }, None),
             WebhookEvent::IntentState {
                 intent_id,
                 state,
                 refunds,
                 ..
             } => {
-                let Some(p) = storage::lock_by_intent(txn, &intent_id).await? else {
-                    return Err(HandlerError::transient(format!(
-                        "webhook for unknown intent {intent_id}"
-                    )));
-                };
+                let p = locked(txn, &intent_id).await?;
                 match &state {
                     // A decline read before another attempt started belongs to the earlier one.
                     IntentState::Outcome(Outcome::Failed { .. })
@@ -226,15 +208,8 @@ impl WebhookHandler {
                 return Ok(());
             }
         };
-        // The intent may be recorded a moment after the processor created it: retry.
-        let Some(p) = storage::lock_by_intent(txn, &intent).await? else {
-            return Err(HandlerError::transient(format!(
-                "webhook for unknown intent {intent}"
-            )));
-        };
-        if let Some(amount) = amount
-            && amount != p.amount()?
-        {
+        let p = locked(txn, &intent).await?;
+        if amount != p.amount()? {
             return Err(HandlerError::permanent(format!(
                 "webhook amount {amount} differs from payment {}",
                 p.id
@@ -243,4 +218,15 @@ impl WebhookHandler {
         storage::settle(txn, &p, &outcome, &actor, now).await?;
         Ok(())
     }
+}
+
+/// The payment of `intent_id`, locked. The intent may be recorded a moment after the processor
+/// created it, so an unknown one is retried.
+async fn locked(
+    txn: &DatabaseTransaction,
+    intent_id: &str,
+) -> Result<storage::PaymentRow, HandlerError> {
+    storage::lock_by_intent(txn, intent_id)
+        .await?
+        .ok_or_else(|| HandlerError::transient(format!("webhook for unknown intent {intent_id}")))
 }

@@ -159,6 +159,16 @@ pub enum RefundState {
     Failed(String),
 }
 
+/// A processor failure in an event handler: what may pass is retried, the rest dead-lettered.
+impl From<ProcessorError> for bus::HandlerError {
+    fn from(e: ProcessorError) -> Self {
+        match e {
+            ProcessorError::Retryable(m) => bus::HandlerError::transient(m),
+            other => bus::HandlerError::permanent(other.to_string()),
+        }
+    }
+}
+
 /// A provider event, reduced to what the platform acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookEvent {
@@ -177,11 +187,6 @@ pub enum WebhookEvent {
         /// The confirmation attempt it answers (its idempotency key), when the event says: a
         /// decline of an earlier attempt never undoes a later one.
         confirm_key: Option<String>,
-    },
-    PaymentCancelled {
-        event_id: String,
-        intent_id: String,
-        reason: String,
     },
     /// Something changed on the intent and the processor must be asked what (Stripe's events
     /// arrive in any order; its current object is the truth). Resolved before any transaction
@@ -281,7 +286,6 @@ impl WebhookEvent {
         match self {
             WebhookEvent::PaymentSucceeded { event_id, .. } => (event_id, "payment_succeeded"),
             WebhookEvent::PaymentFailed { event_id, .. } => (event_id, "payment_failed"),
-            WebhookEvent::PaymentCancelled { event_id, .. } => (event_id, "payment_cancelled"),
             WebhookEvent::IntentChanged { event_id, .. }
             | WebhookEvent::IntentState { event_id, .. } => (event_id, "intent_changed"),
             WebhookEvent::Disputed { event_id, .. } => (event_id, "disputed"),

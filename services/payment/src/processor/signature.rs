@@ -9,3 +9,15 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64) -> Result<(), P
     ::web::stripe_signature::verify(secret, header, body, now)
         .map_err(|e| ProcessorError::InvalidWebhook(e.0))
 }
+
+/// Verifies a relayed webhook's `Stripe-Signature` header with `secret` at the time it was
+/// received.
+pub fn verify_relayed(
+    secret: &str,
+    webhook: &super::RelayedWebhook<'_>,
+) -> Result<(), ProcessorError> {
+    let header = webhook
+        .header(SIGNATURE_HEADER)
+        .ok_or_else(|| ProcessorError::InvalidWebhook("no Stripe-Signature header".into()))?;
+    verify(secret, header, webhook.body, webhook.received_at)
+}

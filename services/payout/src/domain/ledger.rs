@@ -11,8 +11,6 @@
 //! ```
 
 use kernel::{MoneyError, RevenueSplit};
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
@@ -196,27 +194,13 @@ pub fn record(
     Ok(out)
 }
 
-/// `x × num / den`, rounded half to even (`den` > 0).
-fn scale(x: i64, num: i64, den: i64) -> Result<i64, LedgerError> {
-    if num == den {
-        return Ok(x);
-    }
-    let v = Decimal::from(x)
-        .checked_mul(Decimal::from(num))
-        .and_then(|v| v.checked_div(Decimal::from(den)))
-        .ok_or(LedgerError::Overflow)?;
-    v.round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven)
-        .to_i64()
-        .ok_or(LedgerError::Overflow)
-}
-
 /// The part of `remaining` that a refund of `refund` (order currency) over `remaining_gross`
 /// takes back, as positive amounts: the gross at `refund / remaining_gross`, the fee in the same
 /// proportion, the net split over the remaining parts. A refund of everything left returns
 /// `remaining` itself, so a full refund nets every party to exactly zero.
 pub fn take_back(remaining: &Parts, gross: i64, refund_of: i64) -> Result<Parts, LedgerError> {
-    let g = scale(remaining.gross, gross, refund_of)?;
-    let fee = scale(remaining.fee, gross, refund_of)?;
+    let g = kernel::mul_div_half_even(remaining.gross, gross, refund_of)?;
+    let fee = kernel::mul_div_half_even(remaining.fee, gross, refund_of)?;
     let net = g.checked_sub(fee).ok_or(LedgerError::Overflow)?;
     let [platform, creator, instructor] = if gross == refund_of {
         [remaining.platform, remaining.creator, remaining.instructor]

@@ -384,8 +384,9 @@ async fn google_pay_through_stripe_is_configured_and_recorded_as_such() {
     shop.close().await;
 }
 
-/// Confirms an intent at the fake Stripe directly, as Stripe.js does in the learner's browser.
-async fn confirm_in_browser(shop: &Shop, intent_id: &str, method: &str) {
+/// Confirms an intent at the fake Stripe directly, as Stripe.js does in the learner's browser;
+/// Stripe's answer.
+async fn browser_confirm(shop: &Shop, intent_id: &str, method: &str) -> (StatusCode, String) {
     let r = reqwest::Client::new()
         .post(format!(
             "{}/v1/payment_intents/{intent_id}/confirm",
@@ -397,7 +398,13 @@ async fn confirm_in_browser(shop: &Shop, intent_id: &str, method: &str) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    (r.status(), r.text().await.unwrap())
+}
+
+/// [`browser_confirm`], which Stripe must accept.
+async fn confirm_in_browser(shop: &Shop, intent_id: &str, method: &str) {
+    let (status, body) = browser_confirm(shop, intent_id, method).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,13 +533,7 @@ async fn refunds_of_333_333_334_succeed_and_a_fourth_cent_is_refused_without_cal
         assert_eq!(r["status"], "succeeded");
     }
     assert_eq!(stripe.refunds(), 3);
-    let calls = || {
-        stripe
-            .requests()
-            .iter()
-            .filter(|r| r.method == "POST" && r.path == "/v1/refunds")
-            .count()
-    };
+    let calls = || stripe.posts_to("/v1/refunds").len();
     let before = calls();
     let (s, b) = refund(&shop, pid, json!({"amount": 1, "reason": "one more"}), "r4").await;
     assert_problem(
@@ -675,15 +676,12 @@ async fn a_refund_is_split_over_the_lines_exactly_and_a_refunded_line_alone_is_u
 
     // The learner asks for the course line alone: what remains of it, and only its
     // registration is cancelled.
-    let (s, asked) = send(
-        shop.app
-            .client
-            .post(
-                shop.app
-                    .url(&format!("/api/v2/orders/{oid}/refund-requests")),
-            )
-            .bearer_auth(&learner)
-            .json(&json!({"reason": "wrong course", "orderItemIds": [course_line["id"]]})),
+    let ask = format!("/api/v2/orders/{oid}/refund-requests");
+    let (s, asked) = post(
+        &shop.app,
+        &learner,
+        &ask,
+        json!({"reason": "wrong course", "orderItemIds": [course_line["id"]]}),
     )
     .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{asked}");
@@ -715,15 +713,11 @@ async fn a_refund_is_split_over_the_lines_exactly_and_a_refunded_line_alone_is_u
     })
     .await;
     // A line of another order is refused.
-    let (s, b) = send(
-        shop.app
-            .client
-            .post(
-                shop.app
-                    .url(&format!("/api/v2/orders/{oid}/refund-requests")),
-            )
-            .bearer_auth(&learner)
-            .json(&json!({"reason": "x", "orderItemIds": [uuid::Uuid::now_v7()]})),
+    let (s, b) = post(
+        &shop.app,
+        &learner,
+        &ask,
+        json!({"reason": "x", "orderItemIds": [uuid::Uuid::now_v7()]}),
     )
     .await;
     assert_problem(
@@ -763,18 +757,8 @@ async fn an_order_expiring_unpaid_cancels_its_stripe_intent_so_nothing_can_be_ch
     .await;
     assert_eq!(shop.stripe().intent(pi).unwrap()["status"], "canceled");
     // Stripe.js confirming now is refused by Stripe: nothing can be charged.
-    let r = reqwest::Client::new()
-        .post(format!(
-            "{}/v1/payment_intents/{pi}/confirm",
-            shop.stripe().url
-        ))
-        .bearer_auth(STRIPE_SK)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("payment_method=pm_card_visa")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (status, _) = browser_confirm(&shop, pi, "pm_card_visa").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(shop.stripe().charges(), 0);
     shop.close().await;
 }
@@ -811,9 +795,8 @@ async fn a_refund_stripe_cannot_answer_stays_in_flight_and_the_sweeper_settles_i
     assert_eq!(stripe.refunds(), 1);
     shop.order_status(&learner, &oid, "refunded").await;
     let keys: Vec<_> = stripe
-        .requests()
+        .posts_to("/v1/refunds")
         .into_iter()
-        .filter(|q| q.method == "POST" && q.path == "/v1/refunds")
         .map(|q| q.idempotency_key)
         .collect();
     assert!(

@@ -163,15 +163,7 @@ impl PaymentProcessor for Sandbox {
     }
 
     fn verify_webhook(&self, webhook: &RelayedWebhook<'_>) -> Result<(), ProcessorError> {
-        let header = webhook
-            .header(SIGNATURE_HEADER)
-            .ok_or_else(|| ProcessorError::InvalidWebhook("no Stripe-Signature header".into()))?;
-        verify(
-            self.secret.expose(),
-            header,
-            webhook.body,
-            webhook.received_at,
-        )
+        super::signature::verify_relayed(self.secret.expose(), webhook)
     }
 
     fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError> {

@@ -83,14 +83,7 @@ impl FeePolicy {
     /// fixed part; never more than the amount itself.
     pub fn fee_for(&self, amount: Money) -> Result<Money, ProcessorError> {
         let overflow = || ProcessorError::Permanent(format!("fee of {amount} overflows"));
-        let n = i128::from(amount.amount_minor()) * i128::from(self.bps);
-        let (q, r) = (n / 10_000, n % 10_000);
-        let rounded = if 2 * r > 10_000 || (2 * r == 10_000 && q % 2 == 1) {
-            q + 1
-        } else {
-            q
-        };
-        let fee = i64::try_from(rounded)
+        let fee = kernel::mul_div_half_even(amount.amount_minor(), i64::from(self.bps), 10_000)
             .ok()
             .and_then(|v| v.checked_add(self.fixed_minor))
             .ok_or_else(overflow)?;

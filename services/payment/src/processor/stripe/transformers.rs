@@ -190,16 +190,12 @@ pub fn fee_in(charged: Money, bt: &BalanceTransaction) -> Result<Money, Processo
             bt.id
         )));
     }
-    let n = i128::from(fee.amount_minor()) * i128::from(charged.amount_minor());
-    let d = i128::from(settled.amount_minor());
-    let (q, r) = (n / d, n % d);
-    let q = if 2 * r > d || (2 * r == d && q % 2 == 1) {
-        q + 1
-    } else {
-        q
-    };
-    let q = i64::try_from(q)
-        .map_err(|_| ProcessorError::Permanent(format!("fee of {charged} overflows")))?;
+    let q = kernel::mul_div_half_even(
+        fee.amount_minor(),
+        charged.amount_minor(),
+        settled.amount_minor(),
+    )
+    .map_err(|_| ProcessorError::Permanent(format!("fee of {charged} overflows")))?;
     Ok(Money::new(q, charged.currency()))
 }
 
@@ -260,7 +256,8 @@ pub const INTENT_EVENTS: &[&str] = &[
     "payment_intent.canceled",
     "payment_intent.requires_action",
     "payment_intent.processing",
-    "charge.succeeded",
+    // `charge.succeeded` comes with every `payment_intent.succeeded` and says nothing more: it
+    // is ignored rather than read from Stripe a second time.
     "charge.refunded",
     "refund.created",
     "refund.updated",
