@@ -399,3 +399,77 @@ async fn a_dept_admin_sees_the_sales_of_a_course_made_in_their_departments() {
     clean(&shop.env.schema("payout").await).await;
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revenue_routes_are_documented_and_refuse_the_wrong_role_before_reading_input() {
+    let shop = Shop::open(&[]).await;
+    let doc = get_ok(&shop.app, "/api/openapi.json").await;
+    for (path, method, statuses) in [
+        (
+            "/api/v1/revenue/by-course/{courseId}",
+            "get",
+            &["200", "400", "401", "403", "404"][..],
+        ),
+        (
+            "/api/v1/revenue/by-creator/{creatorId}",
+            "get",
+            &["200", "400", "401", "403", "404"],
+        ),
+        (
+            "/api/v1/revenue/by-instructor/{instructorId}",
+            "get",
+            &["200", "400", "401", "403", "404"],
+        ),
+        (
+            "/api/v1/revenue/export.csv",
+            "get",
+            &["200", "400", "401", "403"],
+        ),
+        ("/api/v1/revenue/deliveries", "get", &["200", "401", "403"]),
+        (
+            "/api/v1/revenue/deliveries/{entryId}/redrive",
+            "post",
+            &["202", "401", "403", "404", "409"],
+        ),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(
+            op.is_object(),
+            "{method} {path} missing from the merged document"
+        );
+        for s in statuses {
+            assert!(
+                op["responses"][s].is_object(),
+                "{method} {path} does not document {s}"
+            );
+        }
+    }
+    let params = doc["paths"]["/api/v1/revenue/by-course/{courseId}"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    for name in ["courseId", "start", "end"] {
+        assert!(params.iter().any(|p| p["name"] == name), "parameter {name}");
+    }
+
+    // A learner is refused whatever the input: 403, never 400 or 404.
+    let learner = shop.learner("learner-nosy");
+    let bad = "?start=garbage&end=worse";
+    for path in [
+        format!("/api/v1/revenue/by-course/not-a-uuid{bad}"),
+        format!("/api/v1/revenue/export.csv{bad}"),
+        format!("/api/v1/revenue/by-creator/someone-else{bad}"),
+        "/api/v1/revenue/deliveries".to_string(),
+    ] {
+        let (s, b) = get_as(&shop.app, &learner, &path).await;
+        assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    }
+    let (s, b) = post(
+        &shop.app,
+        &learner,
+        "/api/v1/revenue/deliveries/not-a-uuid/redrive",
+        json!({"anything": [1, 2, 3]}),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    shop.close().await;
+}
