@@ -229,8 +229,13 @@ fn answer(
                  (that probably means you submitted twice, and the other request is still \
                  going through): {key}. Please try again later."
             );
-            let mut reply =
-                Reply::error(ApiError::invalid(Some("idempotency_key_in_use"), &message));
+            // Stripe answers 409 here (external-contracts §1.1): safe to retry with the key.
+            let mut reply = Reply::error(ApiError::new(
+                409,
+                "invalid_request_error",
+                Some("idempotency_key_in_use"),
+                &message,
+            ));
             reply.should_retry = true;
             reply
         }
