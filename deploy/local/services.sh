@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Brings up what the platform needs on this machine: PostgreSQL on 127.0.0.1:5432 (user postgres,
+# Brings up what the platform needs on this machine (and poppler-utils, which the tests use): PostgreSQL on 127.0.0.1:5432 (user postgres,
 # trust auth for local development) and NATS with JetStream on 127.0.0.1:4222.
 # Uses the running ones, starts stopped ones, installs missing ones with apt.
 set -euo pipefail
@@ -9,6 +9,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1 || missing+=(nats-server)
+# The certificate tests read the PDFs back with poppler (pdftotext, pdftoppm).
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   as_root apt-get update -qq

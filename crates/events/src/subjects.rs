@@ -11,6 +11,8 @@ pub const DEPARTMENT_UPDATED: &str = "commerce.catalog.department.updated";
 pub const EXCHANGE_RATE_UPDATED: &str = "commerce.catalog.exchange-rate.updated";
 /// All price events, for consumers.
 pub const PRICE_ALL: &str = "commerce.catalog.price.>";
+/// Every course event (created, updated).
+pub const COURSE_ALL: &str = "commerce.catalog.course.>";
 /// Every catalog event.
 pub const CATALOG_ALL: &str = "commerce.catalog.>";
 
@@ -28,6 +30,9 @@ pub const REFUND_ISSUED: &str = "commerce.refund.issued";
 pub const REFUND_REJECTED: &str = "commerce.refund.rejected";
 /// A ledger entry (revenue or reversal) recorded by payout.
 pub const REVENUE_RECORDED: &str = "commerce.revenue.recorded";
+/// A certificate issued or revoked (`CertificateChanged`).
+pub const CERTIFICATE_ISSUED: &str = "commerce.certificate.issued";
+pub const CERTIFICATE_REVOKED: &str = "commerce.certificate.revoked";
 /// Every registration change (`commerce.registration.<status>`).
 pub const REGISTRATION_ALL: &str = "commerce.registration.>";
 
@@ -43,6 +48,8 @@ pub const PAYMENT_ALL: &str = "commerce.payment.>";
 pub const INBOUND_PROCESSOR_ALL: &str = "inbound.processor.>";
 /// The LMS's enrollment-status webhook.
 pub const INBOUND_LMS_ENROLLMENT_STATUS: &str = "inbound.lms.enrollment-status";
+/// The LMS's course-completion webhook.
+pub const INBOUND_LMS_COMPLETION: &str = "inbound.lms.lms-completion";
 
 /// `commerce.registration.<status>`: one subject per registration status.
 pub fn registration(status: &str) -> String {

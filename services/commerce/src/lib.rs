@@ -16,6 +16,7 @@ pub fn registry() -> Vec<Arc<dyn ServiceFactory>> {
         Arc::new(payment::PaymentService::default()),
         Arc::new(registration::RegistrationService::default()),
         Arc::new(payout::PayoutService::default()),
+        Arc::new(certificate::CertificateService::default()),
     ]
 }
 

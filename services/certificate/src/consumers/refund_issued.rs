@@ -1,0 +1,50 @@
+//! `commerce.refund.issued` with `lineFull` → the line's courses are no longer held, and the
+//! certificates they gave are revoked: the course certificate (unless the learner still holds
+//! the course through another line) and any program certificate that depended on it.
+
+use crate::issue;
+use crate::storage;
+use bus::{Delivery, Handler, HandlerFuture};
+use events::commerce::v1::RefundIssued;
+use events::fields;
+use kernel::Clock;
+use sea_orm::DatabaseTransaction;
+use std::sync::Arc;
+
+pub struct RefundIssuedHandler {
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Handler for RefundIssuedHandler {
+    fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let e: RefundIssued = d.decode()?;
+            if !e.line_full || e.order_item_id.is_empty() {
+                return Ok(());
+            }
+            let line = fields::uuid("order_item_id", &e.order_item_id)?;
+            let now = self.clock.now();
+            let reason = format!("order line refunded in full (refund {})", e.refund_id);
+            let ended = storage::end_holdings(txn, line, None, "refunded").await?;
+            for h in &ended {
+                if !storage::active_holdings_of_course(txn, &h.user_id, h.course_id)
+                    .await?
+                    .is_empty()
+                {
+                    continue;
+                }
+                if let Some(cert) = storage::of_course(txn, &h.user_id, h.course_id).await? {
+                    issue::revoke(txn, cert.id, &reason, "refund", now).await?;
+                }
+            }
+            // A program line: its own certificate goes with it.
+            if let Some(program_id) = ended.iter().find_map(|h| h.program_id) {
+                let user = &ended[0].user_id;
+                for cert in storage::active_program(txn, user, program_id).await? {
+                    issue::revoke(txn, cert.id, &reason, "refund", now).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+}

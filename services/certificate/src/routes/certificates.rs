@@ -1,0 +1,133 @@
+//! Learners' own certificates (list, details, PDF) and the public verification and share page.
+
+use crate::Certificates;
+use crate::domain::CertificateError;
+use crate::domain::certificate::looks_like_number;
+use crate::storage::{self, CertificateRow};
+use crate::views::*;
+use ::web::page::PageQuery;
+use ::web::{ApiError, Caller};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use uuid::Uuid;
+
+#[utoipa::path(get, path = "/api/v2/certificates", tag = "certificates",
+    params(("cursor" = Option<String>, Query, format = Uuid), ("limit" = Option<u64>, Query, description = "1 to 100")),
+    responses((status = 200, body = CertificatePage, description = "The caller's certificates, newest first"),
+        (status = 400, description = "invalid_query"), (status = 401)))]
+pub async fn list(
+    state: web::Data<Certificates>,
+    caller: Caller,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = q.limit()?;
+    let rows = storage::page(&state.db, Some(&caller.user_id), None, q.cursor()?, limit).await?;
+    Ok(HttpResponse::Ok().json(state.page(rows, limit).await?))
+}
+
+/// The caller's certificate `id`; another learner's is as unknown as a missing one.
+async fn own(state: &Certificates, caller: &Caller, id: &str) -> Result<CertificateRow, ApiError> {
+    let missing = || CertificateError::NotFound(format!("no certificate `{id}`"));
+    let id = Uuid::parse_str(id).map_err(|_| missing())?;
+    storage::get(&state.db, id)
+        .await?
+        .filter(|c| c.user_id == caller.user_id)
+        .ok_or_else(|| missing().into())
+}
+
+#[utoipa::path(get, path = "/api/v2/certificates/{id}", tag = "certificates",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = CertificateView), (status = 401),
+        (status = 404, description = "Unknown, or another learner's")))]
+pub async fn details(
+    state: web::Data<Certificates>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let c = own(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(state.view(&c).await?))
+}
+
+#[utoipa::path(get, path = "/api/v2/certificates/{id}/download", tag = "certificates",
+    params(("id" = String, Path, format = Uuid), ("If-None-Match" = Option<String>, Header)),
+    responses((status = 200, content_type = "application/pdf", description = "The certificate as a PDF, with an ETag"),
+        (status = 304, description = "The ETag still matches"), (status = 401),
+        (status = 404, description = "Unknown, or another learner's")))]
+pub async fn download(
+    req: HttpRequest,
+    state: web::Data<Certificates>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let c = own(&state, &caller, &id).await?;
+    let (design, version) = state.design_of(&c).await?;
+    let etag = format!("\"{}\"", crate::render::etag(&c, &version, &state.base_url));
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if fresh {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
+    }
+    let printed = crate::render::printed(&c, &state.urls());
+    let pdf = web::block(move || crate::pdf::render(&design, &printed))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(CertificateError::from)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{}.pdf\"", c.number),
+        ))
+        .body(pdf))
+}
+
+/// Finds a certificate by number with one query whether or not the number is well formed, so
+/// that an unknown number costs what a known one does.
+async fn by_number(state: &Certificates, number: &str) -> Result<CertificateRow, ApiError> {
+    let shaped = looks_like_number(number);
+    let lookup = if shaped { number } else { "" };
+    storage::by_number(&state.db, lookup)
+        .await?
+        .filter(|_| shaped)
+        .ok_or_else(|| CertificateError::NotFound("no such certificate".into()).into())
+}
+
+#[utoipa::path(get, path = "/api/v2/certificates/verify/{number}", tag = "certificates",
+    params(("number" = String, Path, description = "CERT-<year>-<code>")),
+    responses((status = 200, body = Verification, description = "Public: who holds it, what for, and whether it is still valid"),
+        (status = 404, description = "No such certificate"), (status = 429)))]
+pub async fn verify(
+    state: web::Data<Certificates>,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let c = by_number(&state, &number).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(c.verification(state.clock.now())))
+}
+
+#[utoipa::path(get, path = "/api/v2/certificates/share/{number}", tag = "certificates",
+    params(("number" = String, Path, description = "CERT-<year>-<code>")),
+    responses((status = 200, content_type = "text/html", description = "Public page showing the verification"),
+        (status = 404, description = "No such certificate"), (status = 429)))]
+pub async fn share(
+    state: web::Data<Certificates>,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let c = by_number(&state, &number).await?;
+    let v = c.verification(state.clock.now());
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(crate::render::share_page(
+            &v,
+            &state.urls().verification(&c.number),
+        )))
+}

@@ -1,0 +1,205 @@
+//! Certificate templates per department (CERT-003): list, create, read, update, and a preview
+//! PDF with sample data. Saving validates everything a render needs.
+
+use crate::Certificates;
+use crate::domain::CertificateError;
+use crate::domain::template::Design;
+use crate::pdf::Printed;
+use crate::storage;
+use crate::views::{TemplatePage, TemplateView};
+use ::web::page::{Page, PageQuery};
+use ::web::{ApiError, Authorized, Caller, Json, Role, roles};
+use actix_web::{HttpResponse, web};
+use sea_orm::TransactionTrait;
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateQuery {
+    /// Only this department (one of the caller's).
+    pub department_id: Option<String>,
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
+    /// 1 to 100
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewTemplate {
+    pub department_id: String,
+    /// Becomes the department's default (the previous default stops being it).
+    #[serde(default)]
+    pub is_default: bool,
+    #[serde(flatten)]
+    pub design: Design,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateUpdate {
+    #[serde(default)]
+    pub is_default: bool,
+    #[serde(flatten)]
+    pub design: Design,
+}
+
+fn valid(design: &Design) -> Result<(), ApiError> {
+    design
+        .validate()
+        .map_err(|i| CertificateError::invalid(i.field, i.reason).into())
+}
+
+#[utoipa::path(get, path = "/api/v2/admin/certificate-templates", tag = "certificates",
+    params(TemplateQuery),
+    responses((status = 200, body = TemplatePage, description = "Templates of the caller's departments"),
+        (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
+pub async fn list(
+    state: web::Data<Certificates>,
+    caller: Authorized<roles::CatalogAdmin>,
+    q: web::Query<TemplateQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = PageQuery {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    };
+    let limit = page.limit()?;
+    let departments = match &q.department_id {
+        Some(d) => {
+            caller.require_department(Role::DeptAdmin, d)?;
+            Some(vec![d.clone()])
+        }
+        None => super::admin::departments_of(&caller),
+    };
+    let rows = storage::templates(&state.db, departments.as_deref(), page.cursor()?, limit).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        items.push(TemplateView::of(r, r.design()?));
+    }
+    let p = Page::from_rows(items, limit, |t| t.id.to_string());
+    Ok(HttpResponse::Ok().json(TemplatePage {
+        items: p.items,
+        next_cursor: p.next_cursor,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v2/admin/certificate-templates", tag = "certificates",
+    request_body = NewTemplate,
+    responses((status = 201, body = TemplateView), (status = 400, description = "invalid_body"),
+        (status = 401), (status = 403, description = "Not an admin of the department"),
+        (status = 422, description = "validation_failed: an unknown variable, font or colour, an image over the limit (names the field)")))]
+pub async fn create(
+    state: web::Data<Certificates>,
+    caller: Authorized<roles::CatalogAdmin>,
+    body: Json<NewTemplate>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    caller.require_department(Role::DeptAdmin, &b.department_id)?;
+    valid(&b.design)?;
+    let id = Uuid::now_v7();
+    let now = state.clock.now();
+    let txn = state.db.begin().await.map_err(ApiError::from)?;
+    if b.is_default {
+        storage::clear_default(&txn, &b.department_id).await?;
+    }
+    storage::insert_template(
+        &txn,
+        id,
+        &b.department_id,
+        &b.design,
+        b.is_default,
+        &caller.user_id,
+        now,
+    )
+    .await?;
+    txn.commit().await.map_err(ApiError::from)?;
+    let row = storage::template(&state.db, id)
+        .await?
+        .ok_or_else(|| CertificateError::Corrupt("template vanished".into()))?;
+    Ok(HttpResponse::Created().json(TemplateView::of(&row, b.design)))
+}
+
+async fn template_of(
+    state: &Certificates,
+    caller: &Caller,
+    id: &str,
+) -> Result<storage::TemplateRow, ApiError> {
+    let missing = || CertificateError::NotFound(format!("no template `{id}`"));
+    let id = Uuid::parse_str(id).map_err(|_| missing())?;
+    let row = storage::template(&state.db, id)
+        .await?
+        .ok_or_else(missing)?;
+    caller.require_department(Role::DeptAdmin, &row.department_id)?;
+    Ok(row)
+}
+
+#[utoipa::path(get, path = "/api/v2/admin/certificate-templates/{id}", tag = "certificates",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = TemplateView), (status = 401), (status = 403), (status = 404)))]
+pub async fn get(
+    state: web::Data<Certificates>,
+    caller: Authorized<roles::CatalogAdmin>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = template_of(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(TemplateView::of(&row, row.design()?)))
+}
+
+#[utoipa::path(put, path = "/api/v2/admin/certificate-templates/{id}", tag = "certificates",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = TemplateUpdate,
+    responses((status = 200, body = TemplateView), (status = 400, description = "invalid_body"),
+        (status = 401), (status = 403), (status = 404),
+        (status = 422, description = "validation_failed (names the field)")))]
+pub async fn update(
+    state: web::Data<Certificates>,
+    caller: Authorized<roles::CatalogAdmin>,
+    id: web::Path<String>,
+    body: Json<TemplateUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let row = template_of(&state, &caller, &id).await?;
+    let b = body.into_inner();
+    valid(&b.design)?;
+    let txn = state.db.begin().await.map_err(ApiError::from)?;
+    if b.is_default && !row.is_default {
+        storage::clear_default(&txn, &row.department_id).await?;
+    }
+    storage::update_template(&txn, row.id, &b.design, b.is_default, state.clock.now()).await?;
+    txn.commit().await.map_err(ApiError::from)?;
+    let row = storage::template(&state.db, row.id)
+        .await?
+        .ok_or_else(|| CertificateError::Corrupt("template vanished".into()))?;
+    Ok(HttpResponse::Ok().json(TemplateView::of(&row, b.design)))
+}
+
+#[utoipa::path(get, path = "/api/v2/admin/certificate-templates/{id}/preview", tag = "certificates",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, content_type = "application/pdf", description = "The template rendered with sample data"),
+        (status = 401), (status = 403), (status = 404)))]
+pub async fn preview(
+    state: web::Data<Certificates>,
+    caller: Authorized<roles::CatalogAdmin>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = template_of(&state, &caller, &id).await?;
+    let design = row.design()?;
+    let number = "CERT-2026-SAMPLE0000000000".to_string();
+    let printed = Printed {
+        recipient_name: "Zoë Łukasiewicz-Nguyễn".into(),
+        course_name: "Sample Course".into(),
+        certificate_type: "course".into(),
+        completion_date: "28 November 2026".into(),
+        issue_date: "28 November 2026".into(),
+        expiry_date: None,
+        verification_url: state.urls().verification(&number),
+        number,
+        revoked: None,
+    };
+    let pdf = web::block(move || crate::pdf::render(&design, &printed))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(CertificateError::from)?;
+    Ok(HttpResponse::Ok().content_type("application/pdf").body(pdf))
+}
