@@ -24,14 +24,14 @@ pub struct CourseIssue<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// 104 bits from the operating system's CSPRNG (the random bits of a v4 UUID). Not an id: a
+/// 112 bits from the operating system's CSPRNG (the random bits of a v4 UUID). Not an id: a
 /// secret-enough code, so the time-ordered v7 the project uses for ids would be wrong here.
 #[allow(clippy::disallowed_methods)]
-fn random_code_bytes() -> [u8; 13] {
+fn random_code_bytes() -> [u8; 14] {
     let u = Uuid::new_v4();
     let b = u.as_bytes();
     // Bytes 6 and 8 carry the version and variant bits: leave them out.
-    let mut out = [0u8; 13];
+    let mut out = [0u8; 14];
     out[..6].copy_from_slice(&b[..6]);
     out[6] = b[7];
     out[7..].copy_from_slice(&b[9..]);

@@ -61,3 +61,26 @@ pub fn processor_webhook_secrets(
     }
     Ok(out)
 }
+
+/// The LMS webhooks the gateway verifies at the edge (Standard Webhooks), by endpoint name:
+/// `lms-completion` with the certificate service's `lms_webhook_secret`. A completion that does
+/// not verify is answered 400 and never relayed.
+pub fn lms_webhook_secrets(
+    settings: &Settings,
+) -> Result<BTreeMap<String, kernel::Secret>, StartError> {
+    #[derive(serde::Deserialize, Default)]
+    struct Secrets {
+        #[serde(default)]
+        lms_webhook_secret: Option<kernel::Secret>,
+    }
+    let s: Secrets = if settings.has_section("certificate") {
+        settings.section("certificate")?
+    } else {
+        Secrets::default()
+    };
+    let mut out = BTreeMap::new();
+    if let Some(secret) = s.lms_webhook_secret.filter(|s| !s.is_empty()) {
+        out.insert("lms-completion".to_string(), secret);
+    }
+    Ok(out)
+}

@@ -4,6 +4,10 @@
 //! answers `{success, enrollmentId, status: "pending"}`, and then calls the commerce webhook
 //! `POST /api/v1/webhooks/enrollment-status` signed with Standard Webhooks. Its behaviour is set
 //! at run time: approve, reject with a reason, fail the next N requests, or stay silent.
+//!
+//! It also completes courses: `POST /complete` (or [`FakeLms::complete`]) sends the signed
+//! `course.completed` webhook `POST /api/v1/webhooks/lms-completion` with the learner's
+//! progress, as the LMS does when a learner finishes a course.
 // An outside system: it reads the wall clock as the real LMS would.
 #![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -50,6 +54,7 @@ pub struct Received {
 struct State {
     config: Config,
     webhook_url: Mutex<String>,
+    completion_url: Mutex<String>,
     behaviour: Mutex<Behaviour>,
     fail_next: AtomicU32,
     received: Mutex<Vec<Received>>,
@@ -75,6 +80,7 @@ impl FakeLms {
         let url = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
         let state = Arc::new(State {
             webhook_url: Mutex::new(config.webhook_url.clone()),
+            completion_url: Mutex::new(completion_url_of(&config.webhook_url)),
             config,
             behaviour: Mutex::new(Behaviour::Approve),
             fail_next: AtomicU32::new(0),
@@ -97,6 +103,7 @@ impl FakeLms {
                     web::post().to(unenrollment_request),
                 )
                 .route("/received", web::get().to(received))
+                .route("/complete", web::post().to(complete))
         })
         .workers(2)
         .disable_signals()
@@ -111,9 +118,22 @@ impl FakeLms {
         })
     }
 
-    /// Points the callbacks at the platform (known only once it has started).
+    /// Points the callbacks at the platform (known only once it has started); completions go
+    /// to the `lms-completion` endpoint beside it.
     pub fn set_webhook_url(&self, url: &str) {
         *self.state.webhook_url.lock().unwrap() = url.to_string();
+        *self.state.completion_url.lock().unwrap() = completion_url_of(url);
+    }
+
+    /// Sends a signed `course.completed` webhook and waits for the platform's answer: its
+    /// status (202 when relayed). `webhook_id` repeats a delivery when given again.
+    pub async fn complete(&self, completion: &Completion, webhook_id: &str) -> u16 {
+        let body = completion_body(completion).to_string().into_bytes();
+        let url = self.state.completion_url.lock().unwrap().clone();
+        post_signed(&self.state, &url, webhook_id, &body, None)
+            .await
+            .map(|s| s.as_u16())
+            .unwrap_or(0)
     }
 
     pub fn set_behaviour(&self, b: Behaviour) {
@@ -142,6 +162,116 @@ impl FakeLms {
     pub async fn stop(self) {
         self.server.stop(true).await;
     }
+}
+
+fn completion_url_of(webhook_url: &str) -> String {
+    match webhook_url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/lms-completion"),
+        None => webhook_url.to_string(),
+    }
+}
+
+/// A learner's completion of a course, as the LMS reports it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    pub user_id: String,
+    pub user_name: String,
+    pub lms_course_id: String,
+    #[serde(default)]
+    pub enrollment_id: Option<String>,
+    #[serde(default)]
+    pub completed_at: Option<String>,
+    pub modules_completed: u32,
+    pub modules_total: u32,
+    #[serde(default)]
+    pub completed_module_ids: Vec<String>,
+    #[serde(default)]
+    pub assessment_id: Option<String>,
+    #[serde(default)]
+    pub assessment_score: Option<u32>,
+    #[serde(default)]
+    pub minutes_spent: u32,
+}
+
+impl Completion {
+    /// Every one of `modules` modules done, nothing else reported.
+    pub fn all(user_id: &str, user_name: &str, lms_course_id: &str, modules: u32) -> Completion {
+        Completion {
+            user_id: user_id.into(),
+            user_name: user_name.into(),
+            lms_course_id: lms_course_id.into(),
+            enrollment_id: None,
+            completed_at: None,
+            modules_completed: modules,
+            modules_total: modules,
+            completed_module_ids: (1..=modules).map(|i| format!("m{i}")).collect(),
+            assessment_id: None,
+            assessment_score: None,
+            minutes_spent: 0,
+        }
+    }
+}
+
+fn completion_body(c: &Completion) -> Value {
+    json!({
+        "source": "cadence-lms",
+        "event": "course.completed",
+        "payload": {
+            "userId": c.user_id,
+            "userName": c.user_name,
+            "lmsCourseId": c.lms_course_id,
+            "enrollmentId": c.enrollment_id.clone()
+                .unwrap_or_else(|| format!("enr_{}_{}", c.user_id, c.lms_course_id)),
+            "completedAt": c.completed_at.clone().unwrap_or_else(|| chrono::Utc::now().to_rfc3339()),
+            "progress": {
+                "modulesCompleted": c.modules_completed,
+                "modulesTotal": c.modules_total,
+                "completedModuleIds": c.completed_module_ids,
+                "assessmentId": c.assessment_id,
+                "assessmentScore": c.assessment_score,
+                "minutesSpent": c.minutes_spent,
+            }
+        }
+    })
+}
+
+/// `POST /complete` with a [`Completion`]: the LMS sends its signed completion webhook and
+/// answers what the platform answered.
+async fn complete(state: web::Data<State>, body: web::Json<Completion>) -> HttpResponse {
+    let bytes = completion_body(&body).to_string().into_bytes();
+    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    let url = state.completion_url.lock().unwrap().clone();
+    match post_signed(&state, &url, &id, &bytes, None).await {
+        Ok(status) => {
+            HttpResponse::Ok().json(json!({"webhookId": id, "platformStatus": status.as_u16()}))
+        }
+        Err(e) => HttpResponse::BadGateway().json(json!({"webhookId": id, "error": e.to_string()})),
+    }
+}
+
+/// Signs `body` with the LMS secret (at `ts`, now by default) and posts it.
+async fn post_signed(
+    state: &State,
+    url: &str,
+    id: &str,
+    body: &[u8],
+    ts: Option<i64>,
+) -> Result<reqwest::StatusCode, reqwest::Error> {
+    let ts = ts.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let sig = ::web::standard_webhooks::sign(&state.config.webhook_secret, id, ts, body)
+        .unwrap_or_default();
+    state
+        .http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .body(body.to_vec())
+        .send()
+        .await
+        .map(|r| r.status())
 }
 
 async fn received(state: web::Data<State>) -> HttpResponse {

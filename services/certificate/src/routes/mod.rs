@@ -8,6 +8,9 @@ pub mod templates;
 use crate::Certificates;
 use actix_web::web;
 
+/// Room for a background and three signature images at their limit, in base64.
+const TEMPLATE_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Certificates>) {
     cfg.app_data(state)
         .route("/api/v2/certificates", web::get().to(certificates::list))
@@ -41,21 +44,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Certificates>) {
             "/api/v2/admin/completion-criteria/{courseId}",
             web::put().to(criteria::put),
         )
-        .route(
-            "/api/v2/admin/certificate-templates",
-            web::get().to(templates::list),
+        // A template carries its images: a larger body than elsewhere (the images' own limit
+        // is checked when the template is validated).
+        .service(
+            web::resource("/api/v2/admin/certificate-templates")
+                .app_data(web::PayloadConfig::new(TEMPLATE_BODY_LIMIT))
+                .route(web::get().to(templates::list))
+                .route(web::post().to(templates::create)),
         )
-        .route(
-            "/api/v2/admin/certificate-templates",
-            web::post().to(templates::create),
-        )
-        .route(
-            "/api/v2/admin/certificate-templates/{id}",
-            web::get().to(templates::get),
-        )
-        .route(
-            "/api/v2/admin/certificate-templates/{id}",
-            web::put().to(templates::update),
+        .service(
+            web::resource("/api/v2/admin/certificate-templates/{id}")
+                .app_data(web::PayloadConfig::new(TEMPLATE_BODY_LIMIT))
+                .route(web::get().to(templates::get))
+                .route(web::put().to(templates::update)),
         )
         .route(
             "/api/v2/admin/certificate-templates/{id}/preview",

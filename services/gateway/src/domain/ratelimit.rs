@@ -1,9 +1,10 @@
-//! Token buckets per caller for checkout and payment paths.
+//! Token buckets per caller for checkout and payment paths, and per address for public
+//! certificate lookups.
 //!
 //! The key is the bearer token when there is one (each login gets its own bucket), otherwise the
 //! peer address. Buckets idle for ten minutes are dropped.
 
-use super::routing::is_rate_limited;
+use super::routing::{is_public_lookup, is_rate_limited};
 use actix_web::dev::ServiceRequest;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -53,15 +54,21 @@ impl RateLimiter {
 
     /// The request filter: 429 with `Retry-After` when the caller's bucket is empty.
     pub fn check(&self, req: &ServiceRequest) -> Result<(), ApiError> {
-        if !is_rate_limited(req.method().as_str(), req.path()) {
-            return Ok(());
-        }
-        let key = match req.headers().get(actix_web::http::header::AUTHORIZATION) {
-            Some(v) => hex::encode(Sha256::digest(v.as_bytes())),
-            None => req
-                .peer_addr()
+        let peer = || {
+            req.peer_addr()
                 .map(|a| a.ip().to_string())
-                .unwrap_or_default(),
+                .unwrap_or_default()
+        };
+        let key = if is_public_lookup(req.method().as_str(), req.path()) {
+            // A made-up token must not buy a fresh bucket: lookups count per address.
+            format!("lookup:{}", peer())
+        } else if is_rate_limited(req.method().as_str(), req.path()) {
+            match req.headers().get(actix_web::http::header::AUTHORIZATION) {
+                Some(v) => hex::encode(Sha256::digest(v.as_bytes())),
+                None => peer(),
+            }
+        } else {
+            return Ok(());
         };
         self.take(&key, Instant::now()).map_err(|secs| {
             metrics::counter!("gateway_rate_limited_total").increment(1);

@@ -16,6 +16,9 @@ pub struct Relay {
     /// Processor name → the secret its webhooks are signed with in Stripe's scheme: a webhook
     /// for one of these that does not verify is refused here with 400 and never relayed.
     pub stripe_scheme_secrets: std::collections::BTreeMap<String, kernel::Secret>,
+    /// LMS webhook name → the Standard Webhooks secret it is signed with: one that does not
+    /// verify is refused here with 400 and never relayed.
+    pub standard_secrets: std::collections::BTreeMap<String, kernel::Secret>,
 }
 
 /// Relayed HTTP headers keep their name behind this prefix.
@@ -38,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, relay: web::Data<Relay>) {
                  body: Bytes,
                  relay: web::Data<Relay>,
                  name: web::Path<String>| async move {
+                    verify_standard(&relay, &req, &body, &name)?;
                     relay_to(&relay, &req, body, events::subjects::INBOUND_LMS, &name).await
                 },
             )),
@@ -113,6 +117,42 @@ fn verify_processor(
                 .increment(1);
             ApiError::bad_request("invalid_signature", e.to_string())
         })
+}
+
+/// Refuses an LMS webhook whose Standard Webhooks signature is missing, stale or forged, when
+/// the endpoint's secret is known here.
+fn verify_standard(
+    relay: &Relay,
+    req: &HttpRequest,
+    body: &[u8],
+    name: &str,
+) -> Result<(), ApiError> {
+    let Some(secret) = relay.standard_secrets.get(name) else {
+        return Ok(());
+    };
+    let h = |n: &str| {
+        req.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let refused = |why: String| {
+        tracing::warn!(webhook = name, error = %why, "LMS webhook refused");
+        metrics::counter!("webhooks_refused_total", "webhook" => name.to_string()).increment(1);
+        ApiError::bad_request("invalid_signature", why)
+    };
+    let ts = h("webhook-timestamp")
+        .parse::<i64>()
+        .map_err(|_| refused("missing or unreadable webhook-timestamp".into()))?;
+    ::web::standard_webhooks::verify(
+        secret.expose(),
+        h("webhook-id"),
+        ts,
+        h("webhook-signature"),
+        body,
+        relay.clock.now().timestamp(),
+    )
+    .map_err(|e| refused(e.to_string()))
 }
 
 async fn relay_to(

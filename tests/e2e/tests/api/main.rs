@@ -7,6 +7,7 @@
 mod authorization;
 mod backbone;
 mod catalog;
+mod certificates;
 mod gateway;
 mod helpers;
 mod purchase;

@@ -105,6 +105,7 @@ impl Shop {
             ("registration.lms_url", lms.url.clone()),
             ("registration.lms_api_key", LMS_KEY.into()),
             ("registration.lms_webhook_secret", LMS_SECRET.into()),
+            ("certificate.lms_webhook_secret", LMS_SECRET.into()),
             ("registration.retry_base_ms", "50".into()),
         ];
         o.extend(extra.iter().cloned());
