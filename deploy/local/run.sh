@@ -47,7 +47,8 @@ course=$(curl -fsS 'http://127.0.0.1:8080/api/v2/catalog/courses?q=Programming' 
 cat <<MSG
 
 Cadence Commerce is running on http://127.0.0.1:8080  (API docs: http://127.0.0.1:8080/api/docs/)
-The fake LMS is on http://127.0.0.1:8090 (GET /received shows the enrollment requests it got).
+The fake LMS is on http://127.0.0.1:8090 (GET /received shows the enrollment requests it got;
+POST /complete finishes a course for a learner and sends the signed completion webhook).
 The fake Payout Platform is on http://127.0.0.1:8092 (GET /received shows the signed revenue
 webhooks it got).
 Payments go to Stripe ($COMMERCE__PAYMENT__STRIPE_API_BASE): the fake Stripe signs its webhooks
@@ -72,6 +73,14 @@ pm_card_visa_chargeDeclined, pm_card_authenticationRequired) plus pm_card_google
   curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"paymentId\":\"\$PAY\",\"paymentMethod\":\"pm_card_visa\"}" http://127.0.0.1:8080/api/v2/payments/confirm
   curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/orders
   curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/registrations
+
+  # finish the course in the (fake) LMS: its signed completion webhook issues a certificate
+  curl -s -X POST -H "\$H" -d '{"userId":"learner-1","userName":"Zoë Łukasiewicz-Nguyễn","lmsCourseId":"lms-cs101","modulesCompleted":5,"modulesTotal":5}' http://127.0.0.1:8090/complete
+  CERT=\$(curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/certificates | first_id)
+  curl -s -H "Authorization: Bearer \$LEARNER" -o certificate.pdf http://127.0.0.1:8080/api/v2/certificates/\$CERT/download
+  NUMBER=\$(curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/certificates/\$CERT | grep -o 'CERT-[0-9]*-[0-9A-Z]*' | head -n 1)
+  curl -s http://127.0.0.1:8080/api/v2/certificates/verify/\$NUMBER      # public; share page: .../share/\$NUMBER
+  curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H "\$H" -d '{"reason":"issued in error"}' http://127.0.0.1:8080/api/v2/admin/certificates/\$CERT/revoke
 
   # ask for a refund, and approve it as a billing-admin (the LMS is told to unenroll)
   REQ=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"reason":"changed my mind"}' http://127.0.0.1:8080/api/v2/orders/\$ORDER/refund-requests | first_id)
