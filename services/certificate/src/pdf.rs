@@ -2,13 +2,16 @@
 //! the dates, the number, the signatures, and the verification URL printed and as a QR code.
 //!
 //! Fonts are the DejaVu subsets shipped in `fonts/` (Latin, Greek, Cyrillic, Vietnamese), loaded
-//! once per process. The QR code is drawn as vector lines, so it stays sharp at any zoom.
+//! once per process. The QR code is drawn as vector lines, so it stays sharp at any zoom. A
+//! template's background is scaled to at most 800 px and washed out behind the text; signature
+//! images to at most 600 × 200 px above each signature line.
 
 use crate::domain::template::{self, Design, Layout};
 use genpdf::elements::{Break, Paragraph, TableLayout};
 use genpdf::fonts::{FontData, FontFamily};
 use genpdf::style::{Color, Style};
-use genpdf::{Alignment, Element, Mm, Position, RenderResult, Size};
+use genpdf::{Alignment, Element, Mm, Position, RenderResult, Rotation, Scale, Size};
+use image::GenericImageView;
 use std::sync::OnceLock;
 
 /// Everything printed on a certificate.
@@ -36,6 +39,47 @@ pub enum PdfError {
     Render(String),
     #[error("qr code: {0}")]
     Qr(String),
+    #[error("image: {0}")]
+    Image(String),
+}
+
+/// Decodes a stored template image and fits it within `max_w` × `max_h` pixels, composited on
+/// white (PDF images here carry no transparency); `wash` keeps that share of the ink (0–100).
+fn decode_image(
+    b64: &str,
+    max_w: u32,
+    max_h: u32,
+    wash: u32,
+) -> Result<image::DynamicImage, PdfError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| PdfError::Image(e.to_string()))?;
+    let img = image::load_from_memory(&bytes).map_err(|e| PdfError::Image(e.to_string()))?;
+    let img = if img.width() > max_w || img.height() > max_h {
+        img.resize(max_w, max_h, image::imageops::FilterType::Triangle)
+    } else {
+        img
+    };
+    let rgba = img.to_rgba8();
+    let mut rgb = image::RgbImage::new(rgba.width(), rgba.height());
+    for (x, y, p) in rgba.enumerate_pixels() {
+        let a = u32::from(p[3]);
+        let px = |c: u8| {
+            let on_white = (u32::from(c) * a + 255 * (255 - a)) / 255;
+            let washed = 255 - (255 - on_white) * wash / 100;
+            u8::try_from(washed).unwrap_or(255)
+        };
+        rgb.put_pixel(x, y, image::Rgb([px(p[0]), px(p[1]), px(p[2])]));
+    }
+    Ok(image::DynamicImage::ImageRgb8(rgb))
+}
+
+/// Millimetres per pixel at the DPI images are placed with.
+const IMAGE_DPI: f64 = 300.0;
+
+fn image_mm(px: u32) -> f64 {
+    f64::from(px) / IMAGE_DPI * 25.4
 }
 
 struct Faces {
@@ -112,7 +156,14 @@ pub fn render(design: &Design, p: &Printed) -> Result<Vec<u8>, PdfError> {
     let a4 = Size::new(210, 297);
     let landscape = design.layout == Layout::Landscape;
     doc.set_paper_size(if landscape { Size::new(297, 210) } else { a4 });
-    doc.set_page_decorator(Border { color: primary });
+    let background = match &design.background_image {
+        Some(b64) => Some(decode_image(b64, 800, 800, 35)?),
+        None => None,
+    };
+    doc.set_page_decorator(Border {
+        color: primary,
+        background,
+    });
     doc.set_font_size(12);
     let fill = |t: &str| template::substitute(t, |n| variable(p, n));
     // The element carries the style too: genpdf measures a line by its element's style, so a
@@ -161,12 +212,24 @@ pub fn render(design: &Design, p: &Printed) -> Result<Vec<u8>, PdfError> {
                 .with_color(Color::Rgb(200, 0, 0)),
         ));
     }
-    doc.push(Break::new(if landscape { 3.0 } else { 6.0 }));
+    doc.push(Break::new(if landscape { 2.0 } else { 6.0 }));
     if !design.signatures.is_empty() {
         let mut table = TableLayout::new(vec![1; design.signatures.len()]);
         let mut row = table.row();
         for s in &design.signatures {
             let mut cell = genpdf::elements::LinearLayout::vertical();
+            if let Some(b64) = &s.signature_image {
+                let img = decode_image(b64, 600, 200, 100)?;
+                // At most 45 mm wide and 15 mm high on the page.
+                let (w, h) = (image_mm(img.width()), image_mm(img.height()));
+                let k = (45.0 / w).min(15.0 / h);
+                let picture = genpdf::elements::Image::from_dynamic_image(img)
+                    .map_err(|e| PdfError::Image(e.to_string()))?
+                    .with_alignment(Alignment::Center)
+                    .with_dpi(IMAGE_DPI)
+                    .with_scale(Scale::new(k, k));
+                cell.push(picture);
+            }
             cell.push(center("______________________".into(), Style::new()));
             cell.push(center(fill(&s.name), Style::new().bold()));
             cell.push(center(
@@ -225,9 +288,11 @@ pub fn render(design: &Design, p: &Printed) -> Result<Vec<u8>, PdfError> {
     Ok(out)
 }
 
-/// A frame in the primary colour, inside a 10 mm margin; content starts 22 mm in.
+/// The background image (stretched to the page) and a frame in the primary colour, inside a
+/// 10 mm margin; content starts 22 mm in.
 struct Border {
     color: Color,
+    background: Option<image::DynamicImage>,
 }
 
 impl genpdf::PageDecorator for Border {
@@ -238,6 +303,18 @@ impl genpdf::PageDecorator for Border {
         _style: Style,
     ) -> Result<genpdf::render::Area<'a>, genpdf::error::Error> {
         let size = area.size();
+        if let Some(img) = &self.background {
+            let (w, h) = (image_mm(img.width()), image_mm(img.height()));
+            let scale = Scale::new(f64::from(size.width) / w, f64::from(size.height) / h);
+            // Placed by its lower left corner: the bottom of the page.
+            area.add_image(
+                img,
+                Position::new(0, size.height),
+                scale,
+                Rotation::from_degrees(0.0),
+                Some(IMAGE_DPI),
+            );
+        }
         let style = Style::new().with_color(self.color);
         // Three strokes side by side make a 1 mm frame; one more, inset, makes it double.
         for inset in [10.0, 10.35, 10.7, 12.5] {
@@ -262,8 +339,9 @@ impl genpdf::PageDecorator for Border {
 
 /// One point, the width of every stroke genpdf draws.
 const STROKE_MM: f64 = 25.4 / 72.0;
-/// Three strokes per module row: about 1.06 mm per module.
-const STROKES_PER_MODULE: usize = 3;
+/// Two strokes per module row: about 0.71 mm per module, 29 mm for the code of a typical URL
+/// (version 4, 33 modules, with its quiet zone): read at 150 dpi and by phone cameras.
+const STROKES_PER_MODULE: usize = 2;
 /// The quiet zone the QR specification asks for, in modules.
 const QUIET: usize = 4;
 
@@ -376,6 +454,7 @@ mod tests {
                     signature_image: None,
                 }];
                 let pdf = render(&d, &printed(name)).unwrap();
+                assert_eq!(pages(&pdf), 1, "everything fits on one page");
                 if let Ok(dir) = std::env::var("CERT_PDF_DIR") {
                     let file = format!("{dir}/{}-{}.pdf", layout.as_str(), name.len());
                     std::fs::write(file, &pdf).unwrap();
@@ -387,6 +466,64 @@ mod tests {
                 assert!(pdf.len() < limit * 1024, "{} bytes", pdf.len());
             }
         }
+    }
+
+    fn pages(pdf: &[u8]) -> usize {
+        pdf.windows(b"/Type/Page/".len())
+            .filter(|w| w == b"/Type/Page/")
+            .count()
+    }
+
+    fn png(w: u32, h: u32) -> String {
+        use base64::Engine;
+        let img = image::RgbaImage::from_fn(w, h, |x, y| {
+            image::Rgba([
+                (x % 256) as u8,
+                (y % 256) as u8,
+                128,
+                if x < w / 2 { 255 } else { 0 },
+            ])
+        });
+        let mut out = Vec::new();
+        image::DynamicImage::ImageRgba8(img)
+            .write_to(&mut out, image::ImageOutputFormat::Png)
+            .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(out)
+    }
+
+    #[test]
+    fn background_and_signature_images_are_drawn() {
+        let mut d = Design::default();
+        d.background_image = Some(png(1600, 1100));
+        d.signatures = vec![template::Signature {
+            name: "Ada Lovelace".into(),
+            title: "Dean".into(),
+            signature_image: Some(png(300, 100)),
+        }];
+        assert!(d.validate().is_ok());
+        let with = render(&d, &printed("Zoë")).unwrap();
+        if let Ok(dir) = std::env::var("CERT_PDF_DIR") {
+            std::fs::write(format!("{dir}/images.pdf"), &with).unwrap();
+        }
+        let without = render(&Design::default(), &printed("Zoë")).unwrap();
+        assert_eq!(pages(&with), 1, "everything fits on one page");
+        let images = |pdf: &[u8]| {
+            pdf.windows(b"/Subtype /Image".len())
+                .filter(|w| w == b"/Subtype /Image")
+                .count()
+                + pdf
+                    .windows(b"/Subtype/Image".len())
+                    .filter(|w| w == b"/Subtype/Image")
+                    .count()
+        };
+        assert_eq!(images(&without), 0);
+        assert_eq!(images(&with), 2, "the background and the signature");
+        let mut bad = Design::default();
+        bad.background_image = Some("iVBORw0KGgo=".into());
+        assert!(matches!(
+            render(&bad, &printed("Zoë")),
+            Err(PdfError::Image(_))
+        ));
     }
 
     #[test]
@@ -402,6 +539,6 @@ mod tests {
     #[test]
     fn the_qr_code_fits_beside_the_facts() {
         let q = QrCode::new(&printed("x").verification_url).unwrap();
-        assert!(q.side_mm() < 60.0, "{}", q.side_mm());
+        assert!(q.side_mm() < 32.0, "{}", q.side_mm());
     }
 }
