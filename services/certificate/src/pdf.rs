@@ -12,7 +12,8 @@ use genpdf::fonts::{FontData, FontFamily};
 use genpdf::style::{Color, Style};
 use genpdf::{Alignment, Element, Mm, Position, RenderResult, Rotation, Scale, Size};
 use image::GenericImageView;
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Everything printed on a certificate.
 #[derive(Debug, Clone)]
@@ -46,6 +47,36 @@ pub enum PdfError {
 /// Decodes a stored template image and fits it within `max_w` × `max_h` pixels, composited on
 /// white (PDF images here carry no transparency); `wash` keeps that share of the ink (0–100).
 fn decode_image(
+    b64: &str,
+    max_w: u32,
+    max_h: u32,
+    wash: u32,
+) -> Result<Arc<image::DynamicImage>, PdfError> {
+    use sha2::{Digest, Sha256};
+    type Cache = Mutex<HashMap<[u8; 32], Arc<image::DynamicImage>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let mut h = Sha256::new();
+    h.update(b64.as_bytes());
+    h.update([max_w, max_h, wash].map(u32::to_le_bytes).concat());
+    let key: [u8; 32] = h.finalize().into();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(img) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(img.clone());
+    }
+    let img = Arc::new(decode_uncached(b64, max_w, max_h, wash)?);
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    // A handful of templates are in use at a time; a full cache starts over.
+    if map.len() >= IMAGE_CACHE_ENTRIES {
+        map.clear();
+    }
+    map.insert(key, img.clone());
+    Ok(img)
+}
+
+/// Decoded template images kept in memory (each at most 800 × 800 RGB, under 2 MB).
+const IMAGE_CACHE_ENTRIES: usize = 32;
+
+fn decode_uncached(
     b64: &str,
     max_w: u32,
     max_h: u32,
@@ -87,36 +118,42 @@ struct Faces {
     serif: FontFamily<FontData>,
 }
 
-fn family(files: [&'static [u8]; 4]) -> Result<FontFamily<FontData>, PdfError> {
-    let load = |b: &'static [u8]| {
-        FontData::new(b.to_vec(), None).map_err(|e| PdfError::Font(e.to_string()))
+/// A family of two embedded faces, regular and bold: the layout uses no italics. genpdf wants
+/// four, and embeds each it is given; the italic slots name the viewer's built-in fonts (with
+/// the regular face's metrics), so they cost nothing and are never drawn.
+fn family(
+    regular: &'static [u8],
+    bold: &'static [u8],
+    builtin: [printpdf::BuiltinFont; 2],
+) -> Result<FontFamily<FontData>, PdfError> {
+    let load = |b: &'static [u8], builtin: Option<printpdf::BuiltinFont>| {
+        FontData::new(b.to_vec(), builtin).map_err(|e| PdfError::Font(e.to_string()))
     };
     Ok(FontFamily {
-        regular: load(files[0])?,
-        bold: load(files[1])?,
-        italic: load(files[2])?,
-        bold_italic: load(files[3])?,
+        regular: load(regular, None)?,
+        bold: load(bold, None)?,
+        italic: load(regular, Some(builtin[0]))?,
+        bold_italic: load(bold, Some(builtin[1]))?,
     })
 }
 
 fn faces() -> Result<&'static Faces, PdfError> {
+    use printpdf::BuiltinFont::*;
     static FACES: OnceLock<Result<Faces, String>> = OnceLock::new();
     FACES
         .get_or_init(|| {
             let load = || -> Result<Faces, PdfError> {
                 Ok(Faces {
-                    sans: family([
+                    sans: family(
                         include_bytes!("../fonts/DejaVuSans-Regular.ttf"),
                         include_bytes!("../fonts/DejaVuSans-Bold.ttf"),
-                        include_bytes!("../fonts/DejaVuSans-Italic.ttf"),
-                        include_bytes!("../fonts/DejaVuSans-BoldItalic.ttf"),
-                    ])?,
-                    serif: family([
+                        [HelveticaOblique, HelveticaBoldOblique],
+                    )?,
+                    serif: family(
                         include_bytes!("../fonts/DejaVuSerif-Regular.ttf"),
                         include_bytes!("../fonts/DejaVuSerif-Bold.ttf"),
-                        include_bytes!("../fonts/DejaVuSerif-Italic.ttf"),
-                        include_bytes!("../fonts/DejaVuSerif-BoldItalic.ttf"),
-                    ])?,
+                        [TimesItalic, TimesBoldItalic],
+                    )?,
                 })
             };
             load().map_err(|e| e.to_string())
@@ -179,10 +216,7 @@ pub fn render(design: &Design, p: &Printed) -> Result<Vec<u8>, PdfError> {
         Style::new().bold().with_font_size(30).with_color(primary),
     ));
     doc.push(Break::new(2.0));
-    doc.push(center(
-        "awarded to".into(),
-        Style::new().italic().with_font_size(12),
-    ));
+    doc.push(center("awarded to".into(), Style::new().with_font_size(12)));
     doc.push(Break::new(0.5));
     doc.push(center(
         p.recipient_name.clone(),
@@ -196,11 +230,7 @@ pub fn render(design: &Design, p: &Printed) -> Result<Vec<u8>, PdfError> {
     doc.push(Break::new(0.5));
     doc.push(center(
         p.course_name.clone(),
-        Style::new()
-            .bold()
-            .italic()
-            .with_font_size(18)
-            .with_color(primary),
+        Style::new().bold().with_font_size(18).with_color(primary),
     ));
     if let Some(revoked) = &p.revoked {
         doc.push(Break::new(0.5));
@@ -223,7 +253,7 @@ pub fn render(design: &Design, p: &Printed) -> Result<Vec<u8>, PdfError> {
                 // At most 45 mm wide and 15 mm high on the page.
                 let (w, h) = (image_mm(img.width()), image_mm(img.height()));
                 let k = (45.0 / w).min(15.0 / h);
-                let picture = genpdf::elements::Image::from_dynamic_image(img)
+                let picture = genpdf::elements::Image::from_dynamic_image((*img).clone())
                     .map_err(|e| PdfError::Image(e.to_string()))?
                     .with_alignment(Alignment::Center)
                     .with_dpi(IMAGE_DPI)
@@ -232,10 +262,7 @@ pub fn render(design: &Design, p: &Printed) -> Result<Vec<u8>, PdfError> {
             }
             cell.push(center("______________________".into(), Style::new()));
             cell.push(center(fill(&s.name), Style::new().bold()));
-            cell.push(center(
-                fill(&s.title),
-                Style::new().italic().with_font_size(10),
-            ));
+            cell.push(center(fill(&s.title), Style::new().with_font_size(10)));
             row.push_element(cell);
         }
         row.push().map_err(|e| PdfError::Render(e.to_string()))?;
@@ -292,7 +319,7 @@ pub fn render(design: &Design, p: &Printed) -> Result<Vec<u8>, PdfError> {
 /// 10 mm margin; content starts 22 mm in.
 struct Border {
     color: Color,
-    background: Option<image::DynamicImage>,
+    background: Option<Arc<image::DynamicImage>>,
 }
 
 impl genpdf::PageDecorator for Border {
