@@ -76,7 +76,7 @@ pm_card_visa_chargeDeclined, pm_card_authenticationRequired) plus pm_card_google
 
   # finish the course in the (fake) LMS: its signed completion webhook issues a certificate
   curl -s -X POST -H "\$H" -d '{"userId":"learner-1","userName":"Zoë Łukasiewicz-Nguyễn","lmsCourseId":"lms-cs101","modulesCompleted":5,"modulesTotal":5}' http://127.0.0.1:8090/complete
-  CERT=\$(curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/certificates | first_id)
+  sleep 1; CERT=\$(curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/certificates | first_id)
   curl -s -H "Authorization: Bearer \$LEARNER" -o certificate.pdf http://127.0.0.1:8080/api/v2/certificates/\$CERT/download
   NUMBER=\$(curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/certificates/\$CERT | grep -o 'CERT-[0-9]*-[0-9A-Z]*' | head -n 1)
   curl -s http://127.0.0.1:8080/api/v2/certificates/verify/\$NUMBER      # public; share page: .../share/\$NUMBER
