@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: database, migrations, every service behind the gateway on :8080, the fake LMS on
-# :8090, the fake Payout Platform on :8092, the fake Stripe on :12111 (Stripe is the default
-# processor), a demo catalog, dev tokens and example requests. Ctrl-C stops everything.
+# :8090, the mail catcher on :1080 (SMTP :1025), the fake Payout Platform on :8092, the fake
+# Stripe on :12111 (Stripe is the default processor), a demo catalog, dev tokens and example
+# requests. Ctrl-C stops everything.
 # Real Stripe test mode instead of the fake: export COMMERCE__PAYMENT__STRIPE_SECRET_KEY,
 # COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY, COMMERCE__PAYMENT__STRIPE_WEBHOOK_SECRET and
 # COMMERCE__PAYMENT__STRIPE_API_BASE=https://api.stripe.com/ before `make run`.
@@ -23,6 +24,15 @@ export COMMERCE__PAYMENT__GOOGLE_PAY_MERCHANT_ID="${COMMERCE__PAYMENT__GOOGLE_PA
 psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname = '$db'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -d postgres -qc "create database \"$db\""
 "$bin" migrate
+# The mail catcher: every email the platform sends, readable at http://127.0.0.1:1080.
+maildev=""
+if ! (exec 3<>/dev/tcp/127.0.0.1/1025) 2>/dev/null; then
+  tools="${CADENCE_TOOLS:-$HOME/.cache/cadence-tools}"
+  [ -x "$tools/node_modules/.bin/maildev" ] \
+    || npm install --prefix "$tools" --no-audit --no-fund --silent maildev@2
+  "$tools/node_modules/.bin/maildev" --ip 127.0.0.1 --smtp 1025 --web 1080 --silent &
+  maildev=$!
+fi
 "$target/fake-lms" --port 8090 &
 lms=$!
 "$target/fake-payout" --port 8092 &
@@ -33,13 +43,13 @@ case "$COMMERCE__PAYMENT__STRIPE_API_BASE" in
 esac
 "$bin" serve --services all &
 server=$!
-trap 'kill $server $lms $payout $stripe 2>/dev/null; wait $server $lms $payout $stripe 2>/dev/null' INT TERM EXIT
+trap 'kill $server $lms $payout $stripe $maildev 2>/dev/null; wait $server $lms $payout $stripe $maildev 2>/dev/null' INT TERM EXIT
 for _ in $(seq 1 60); do
   curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break
   sleep 0.5
 done
 "$bin" seed --url http://127.0.0.1:8080
-learner=$("$bin" dev-token --sub learner-1 --roles learner)
+learner=$("$bin" dev-token --sub learner-1 --roles learner --email zoe@example.edu --name "Zoë Łukasiewicz-Nguyễn")
 admin=$("$bin" dev-token --sub admin-1 --roles billing-admin)
 enroller=$("$bin" dev-token --sub enroll-1 --roles enrollment-admin --departments cs)
 first_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
@@ -49,6 +59,8 @@ cat <<MSG
 Cadence Commerce is running on http://127.0.0.1:8080  (API docs: http://127.0.0.1:8080/api/docs/)
 The fake LMS is on http://127.0.0.1:8090 (GET /received shows the enrollment requests it got;
 POST /complete finishes a course for a learner and sends the signed completion webhook).
+Emails (order confirmation, welcome, certificate, refunds…) arrive in the mail catcher:
+http://127.0.0.1:1080 (SMTP on 127.0.0.1:1025).
 The fake Payout Platform is on http://127.0.0.1:8092 (GET /received shows the signed revenue
 webhooks it got).
 Payments go to Stripe ($COMMERCE__PAYMENT__STRIPE_API_BASE): the fake Stripe signs its webhooks

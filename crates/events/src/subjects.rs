@@ -30,6 +30,8 @@ pub const REFUND_ISSUED: &str = "commerce.refund.issued";
 pub const REFUND_REJECTED: &str = "commerce.refund.rejected";
 /// A ledger entry (revenue or reversal) recorded by payout.
 pub const REVENUE_RECORDED: &str = "commerce.revenue.recorded";
+/// Every refund event (requested, issued, rejected).
+pub const REFUND_ALL: &str = "commerce.refund.>";
 /// A certificate issued or revoked (`CertificateChanged`).
 pub const CERTIFICATE_ISSUED: &str = "commerce.certificate.issued";
 pub const CERTIFICATE_REVOKED: &str = "commerce.certificate.revoked";

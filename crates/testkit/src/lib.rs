@@ -90,6 +90,20 @@ impl TestEnv {
         Settings::load_with(None, &o).expect("test settings")
     }
 
+    /// A learner's token with the SSO `email` and `name` claims.
+    pub fn learner_with_profile(&self, sub: &str, email: &str, name: &str) -> String {
+        web::auth::mint_dev_token_with_profile(
+            SECRET,
+            sub,
+            &["learner".to_string()],
+            &[],
+            Some(email),
+            Some(name),
+            Duration::from_secs(3600),
+        )
+        .expect("token")
+    }
+
     pub fn token(&self, sub: &str, roles: &[&str], departments: &[&str]) -> String {
         let roles: Vec<String> = roles.iter().map(|s| s.to_string()).collect();
         let deps: Vec<String> = departments.iter().map(|s| s.to_string()).collect();

@@ -60,6 +60,12 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// The learner's address and display name, as the SSO provider states them (OpenID
+    /// Connect standard claims): orders keep them, so emails can reach the learner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// The authenticated caller.
@@ -68,6 +74,10 @@ pub struct Caller {
     pub user_id: String,
     pub roles: Vec<Role>,
     pub departments: Vec<String>,
+    /// The token's `email` claim, when it has a plausible one.
+    pub email: Option<String>,
+    /// The token's `name` claim, when it has one.
+    pub name: Option<String>,
 }
 
 impl Caller {
@@ -258,10 +268,20 @@ impl Verifier {
         if claims.sub.trim().is_empty() {
             return Err(ApiError::unauthorized("the token has no subject"));
         }
+        let email = claims
+            .email
+            .map(|e| e.trim().to_string())
+            .filter(|e| plausible_email(e));
+        let name = claims
+            .name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty() && n.chars().count() <= 200);
         Ok(Caller {
             user_id: claims.sub,
             roles: claims.roles.iter().filter_map(|r| Role::parse(r)).collect(),
             departments: claims.departments,
+            email,
+            name,
         })
     }
 
@@ -399,11 +419,41 @@ impl FromRequest for MaybeCaller {
 }
 
 /// Mints an HS256 token for local development (`commerce dev-token`).
+/// An address with one `@`, something on each side, no spaces or angle brackets, at most 254
+/// characters: enough to refuse what would break a mail header, not a full RFC 5322 parser.
+pub fn plausible_email(e: &str) -> bool {
+    let Some((local, domain)) = e.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && e.len() <= 254
+        && !e
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"\\()[]".contains(c))
+}
+
 pub fn mint_dev_token(
     secret: &str,
     sub: &str,
     roles: &[String],
     departments: &[String],
+    ttl: Duration,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    mint_dev_token_with_profile(secret, sub, roles, departments, None, None, ttl)
+}
+
+/// A development token that also carries the `email` and `name` claims.
+pub fn mint_dev_token_with_profile(
+    secret: &str,
+    sub: &str,
+    roles: &[String],
+    departments: &[String],
+    email: Option<&str>,
+    name: Option<&str>,
     ttl: Duration,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let now = kernel::Clock::now(&kernel::SystemClock).timestamp();
@@ -415,6 +465,8 @@ pub fn mint_dev_token(
         iat: Some(now),
         iss: None,
         aud: None,
+        email: email.map(str::to_string),
+        name: name.map(str::to_string),
     };
     encode(
         &Header::new(Algorithm::HS256),
@@ -434,6 +486,47 @@ mod tests {
         })
         .await
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_the_profile_claims_and_drops_implausible_addresses() {
+        let v = verifier().await;
+        let t = mint_dev_token_with_profile(
+            "s3cret",
+            "u1",
+            &[],
+            &[],
+            Some(" zoe@example.edu "),
+            Some("Zoë Ł"),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let c = v.verify(&t).await.unwrap();
+        assert_eq!(c.email.as_deref(), Some("zoe@example.edu"));
+        assert_eq!(c.name.as_deref(), Some("Zoë Ł"));
+        for bad in [
+            "nobody",
+            "a@b",
+            "a b@c.d",
+            "x@y.z>\r\nBcc: e@f.g",
+            "@c.d",
+            "a@.c",
+            "a@c.",
+        ] {
+            assert!(!plausible_email(bad), "{bad}");
+        }
+        let t = mint_dev_token_with_profile(
+            "s3cret",
+            "u1",
+            &[],
+            &[],
+            Some("a@b"),
+            None,
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let c = v.verify(&t).await.unwrap();
+        assert_eq!((c.email, c.name), (None, None));
     }
 
     #[tokio::test]
@@ -466,6 +559,8 @@ mod tests {
             iat: None,
             iss: None,
             aud: None,
+            email: None,
+            name: None,
         };
         let expired = encode(
             &Header::new(Algorithm::HS256),
@@ -483,6 +578,8 @@ mod tests {
             user_id: "b".into(),
             roles: vec![Role::BillingAdmin],
             departments: vec![],
+            email: None,
+            name: None,
         };
         assert!(c.may_administer(Role::DeptAdmin, "anything"));
         assert!(c.require_any(&[Role::EnrollmentAdmin]).is_err());

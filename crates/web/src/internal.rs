@@ -95,29 +95,50 @@ impl InternalClient {
         })
     }
 
-    /// GETs JSON from `url`; 404 is [`InternalError::NotFound`], anything else unexpected is
-    /// [`InternalError::Unavailable`].
+    /// GETs `url` with the key and the trace context; a 200 answer, or the error it means: 404 is
+    /// [`InternalError::NotFound`], anything else [`InternalError::Unavailable`].
+    async fn get(&self, service: &str, url: &str) -> Result<reqwest::Response, InternalError> {
+        let mut req = self.http.get(url).header(HEADER, &self.key);
+        if let Some(tp) = telemetry::current_traceparent() {
+            req = req.header("traceparent", tp);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| unavailable(service, e.to_string()))?;
+        match resp.status().as_u16() {
+            200 => Ok(resp),
+            404 => Err(InternalError::NotFound),
+            s => Err(unavailable(service, format!("status {s}"))),
+        }
+    }
+
+    /// GETs the raw body of `url` (a PDF, say).
+    pub async fn get_bytes(&self, service: &str, url: &str) -> Result<bytes::Bytes, InternalError> {
+        self.get(service, url)
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| unavailable(service, format!("body: {e}")))
+    }
+
+    /// GETs JSON from `url`.
     pub async fn get_json<T: DeserializeOwned>(
         &self,
         service: &str,
         url: &str,
     ) -> Result<T, InternalError> {
-        let unavailable = |detail: String| InternalError::Unavailable {
-            service: service.to_string(),
-            detail,
-        };
-        let mut req = self.http.get(url).header(HEADER, &self.key);
-        if let Some(tp) = telemetry::current_traceparent() {
-            req = req.header("traceparent", tp);
-        }
-        let resp = req.send().await.map_err(|e| unavailable(e.to_string()))?;
-        match resp.status().as_u16() {
-            200 => resp
-                .json::<T>()
-                .await
-                .map_err(|e| unavailable(format!("bad body: {e}"))),
-            404 => Err(InternalError::NotFound),
-            s => Err(unavailable(format!("status {s}"))),
-        }
+        self.get(service, url)
+            .await?
+            .json::<T>()
+            .await
+            .map_err(|e| unavailable(service, format!("bad body: {e}")))
+    }
+}
+
+fn unavailable(service: &str, detail: String) -> InternalError {
+    InternalError::Unavailable {
+        service: service.to_string(),
+        detail,
     }
 }

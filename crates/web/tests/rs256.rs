@@ -22,6 +22,8 @@ fn token(kid: &str, iss: &str, aud: &str) -> String {
         iat: Some(now),
         iss: Some(iss.into()),
         aud: Some(aud.into()),
+        email: None,
+        name: None,
     };
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.into());

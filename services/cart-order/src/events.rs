@@ -84,6 +84,8 @@ pub fn order_created(
         amounts: Some(amounts(o)),
         discount_code: o.discount_code.clone().unwrap_or_default(),
         created_at: o.created_at.to_rfc3339(),
+        customer_email: o.customer_email.clone().unwrap_or_default(),
+        customer_name: o.customer_name.clone().unwrap_or_default(),
     })
 }
 
@@ -116,6 +118,8 @@ pub fn order_completed(
             .map(|p| p.transaction_id.clone())
             .unwrap_or_default(),
         processor_fee_minor: payment.map(|p| p.fee_minor).unwrap_or_default(),
+        customer_email: o.customer_email.clone().unwrap_or_default(),
+        customer_name: o.customer_name.clone().unwrap_or_default(),
     })
 }
 

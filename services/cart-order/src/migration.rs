@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_disputes::Migration),
             Box::new(m20261128_000006_line_refunds::Migration),
             Box::new(m20261128_000007_order_number_sequences::Migration),
+            Box::new(m20261128_000008_order_contact::Migration),
         ]
     }
 }
@@ -288,6 +289,29 @@ mod m20261128_000007_order_number_sequences {
          END $$",
         "DROP TABLE order_numbers",
     ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000008_order_contact {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000008_order_contact"
+        }
+    }
+
+    // The learner's address and name from the token at checkout, for the emails about the order.
+    const SQL: &[&str] =
+        &["ALTER TABLE orders ADD COLUMN customer_email TEXT, ADD COLUMN customer_name TEXT"];
 
     #[async_trait::async_trait]
     impl MigrationTrait for Migration {

@@ -15,5 +15,7 @@ pub fn certificate_changed(c: &CertificateRow, reason: Option<&str>) -> ev::Cert
         status: c.status.clone(),
         reason: reason.unwrap_or_default().to_string(),
         changed_at: changed_at.to_rfc3339(),
+        description: c.description.clone(),
+        recipient_name: c.recipient_name.clone(),
     }
 }

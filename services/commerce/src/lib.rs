@@ -17,6 +17,7 @@ pub fn registry() -> Vec<Arc<dyn ServiceFactory>> {
         Arc::new(registration::RegistrationService::default()),
         Arc::new(payout::PayoutService::default()),
         Arc::new(certificate::CertificateService::default()),
+        Arc::new(notification::NotificationService),
     ]
 }
 

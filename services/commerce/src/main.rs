@@ -37,6 +37,12 @@ enum Command {
         departments: Vec<String>,
         #[arg(long, default_value_t = 12)]
         ttl_hours: u64,
+        /// The SSO `email` claim (emails to the learner go there).
+        #[arg(long)]
+        email: Option<String>,
+        /// The SSO `name` claim.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Create the demo catalog through the API at `--url`.
     Seed {
@@ -104,6 +110,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             roles,
             departments,
             ttl_hours,
+            email,
+            name,
         } => {
             let secret = settings
                 .auth
@@ -111,11 +119,13 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .as_ref()
                 .map(kernel::Secret::expose)
                 .ok_or("auth.hs256_secret is not set")?;
-            let token = web::auth::mint_dev_token(
+            let token = web::auth::mint_dev_token_with_profile(
                 secret,
                 &sub,
                 &roles,
                 &departments,
+                email.as_deref(),
+                name.as_deref(),
                 Duration::from_secs(ttl_hours * 3600),
             )?;
             println!("{token}");

@@ -270,7 +270,11 @@ pub async fn checkout(
         key.0.as_ref(),
         &fp,
         |txn| async move {
-            let reply = place_order(&st, &txn, &user, cart.id, &lines, plan).await?;
+            let contact = Contact {
+                email: caller.email.clone(),
+                name: caller.name.clone(),
+            };
+            let reply = place_order(&st, &txn, &user, &contact, cart.id, &lines, plan).await?;
             Ok((txn, reply))
         },
     )
@@ -329,10 +333,17 @@ async fn fetch_items(
 
 /// Writes the order the plan describes, unless the cart moved meanwhile: the cart row is
 /// locked, its lines must be those that were priced, and no other unpaid order may hold them.
+/// Where the learner is told about the order: the token's `email` and `name` claims.
+struct Contact {
+    email: Option<String>,
+    name: Option<String>,
+}
+
 async fn place_order(
     st: &CartOrder,
     txn: &sea_orm::DatabaseTransaction,
     user: &str,
+    contact: &Contact,
     cart_id: uuid::Uuid,
     priced: &[LineRow],
     plan: checkout::OrderPlan,
@@ -385,6 +396,8 @@ async fn place_order(
         settlement_total: plan.settlement_total.amount_minor(),
         exchange_rate: plan.rate.value(),
         exchange_rate_at: now,
+        customer_email: contact.email.clone(),
+        customer_name: contact.name.clone(),
     };
     let order = storage::insert_order(txn, &new, now).await?;
     for (pos, line) in current.iter().enumerate() {

@@ -113,12 +113,14 @@ pub struct OrderRow {
     pub refunded_minor: i64,
     pub disputed_at: Option<DateTime<Utc>>,
     pub dispute_reason: Option<String>,
+    pub customer_email: Option<String>,
+    pub customer_name: Option<String>,
 }
 
 const ORDER_COLS: &str = "id, order_number, user_id, cart_id, status, currency, subtotal_minor, discount_code, \
     discount_minor, tax_minor, total_minor, display_currency, display_total_minor, settlement_currency, \
     settlement_total_minor, exchange_rate, exchange_rate_at, payment_id, failure_reason, created_at, updated_at, \
-    completed_at, cancelled_at, refunded_minor, disputed_at, dispute_reason";
+    completed_at, cancelled_at, refunded_minor, disputed_at, dispute_reason, customer_email, customer_name";
 
 /// A new order's money, frozen at checkout.
 #[derive(Debug, Clone)]
@@ -134,6 +136,8 @@ pub struct NewOrder {
     pub settlement_total: i64,
     pub exchange_rate: Decimal,
     pub exchange_rate_at: DateTime<Utc>,
+    pub customer_email: Option<String>,
+    pub customer_name: Option<String>,
 }
 
 pub async fn insert_order(
@@ -145,8 +149,8 @@ pub async fn insert_order(
         &format!(
             "INSERT INTO orders (id, order_number, user_id, cart_id, status, currency, subtotal_minor, total_minor,
                 display_currency, display_total_minor, settlement_currency, settlement_total_minor, exchange_rate,
-                exchange_rate_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $5, $7, $8, $9, $10, $11, $12, $12)
+                exchange_rate_at, created_at, updated_at, customer_email, customer_name)
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $5, $7, $8, $9, $10, $11, $12, $12, $13, $14)
              RETURNING {ORDER_COLS}"
         ),
         vec![
@@ -162,6 +166,8 @@ pub async fn insert_order(
             o.exchange_rate.into(),
             o.exchange_rate_at.into(),
             now.into(),
+            o.customer_email.clone().into(),
+            o.customer_name.clone().into(),
         ],
     ))
     .one(c)

@@ -131,3 +131,22 @@ pub async fn share(
             &state.urls().verification(&c.number),
         )))
 }
+
+/// `GET /internal/certificates/{id}/pdf`: the PDF for another service of the platform (the
+/// notification service attaches it to the certificate email). Not in the public API.
+pub async fn internal_pdf(
+    _internal: ::web::internal::Internal,
+    state: web::Data<Certificates>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let missing = || CertificateError::NotFound(format!("no certificate `{id}`"));
+    let cid = Uuid::parse_str(&id).map_err(|_| missing())?;
+    let c = storage::get(&state.db, cid).await?.ok_or_else(missing)?;
+    let (design, _) = state.design_of(&c).await?;
+    let printed = crate::render::printed(&c, &state.urls());
+    let pdf = web::block(move || crate::pdf::render(&design, &printed))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(CertificateError::from)?;
+    Ok(HttpResponse::Ok().content_type("application/pdf").body(pdf))
+}

@@ -30,6 +30,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Certificates>) {
             "/api/v2/certificates/{id}/download",
             web::get().to(certificates::download),
         )
+        .route(
+            "/internal/certificates/{id}/pdf",
+            web::get().to(certificates::internal_pdf),
+        )
         .route("/api/v2/admin/certificates", web::get().to(admin::list))
         .route("/api/v2/admin/certificates", web::post().to(admin::issue))
         .route(

@@ -10,6 +10,7 @@ mod catalog;
 mod certificates;
 mod gateway;
 mod helpers;
+mod notifications;
 mod purchase;
 mod refunds;
 mod revenue;

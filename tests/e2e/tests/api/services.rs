@@ -52,6 +52,7 @@ fn order_completed(user: &str, course: &uuid::Uuid, amounts: bool) -> ev::OrderC
         completed_at: "2026-11-28T10:00:00Z".into(),
         processor_transaction_id: "ch_test".into(),
         processor_fee_minor: 0,
+        ..Default::default()
     }
 }
 

@@ -24,6 +24,8 @@ pub const PAYOUT_SECRET: &str = "whsec_dGVzdC1wYXlvdXQtd2ViaG9vay1zZWNyZXQ=";
 pub struct Shop {
     pub app: TestApp,
     pub lms: FakeLms,
+    /// Receives every email the platform sends.
+    pub smtp: fake_smtp::FakeSmtp,
     /// The fake Payout Platform the ledger's webhooks go to.
     pub payout: FakePayout,
     /// The fake Stripe, when Stripe is the default processor ([`Shop::open_stripe`]).
@@ -98,7 +100,10 @@ impl Shop {
             0,
         )
         .unwrap();
+        let smtp = fake_smtp::FakeSmtp::start(0).await.unwrap();
         let mut o: Vec<(&str, String)> = vec![
+            ("notification.smtp_port", smtp.port.to_string()),
+            ("notification.retry_base_ms", "50".into()),
             ("payout.url", payout.url.clone()),
             ("payout.webhook_secret", PAYOUT_SECRET.into()),
             ("payout.retry_base_ms", "50".into()),
@@ -116,6 +121,7 @@ impl Shop {
             env,
             app,
             lms,
+            smtp,
             payout,
             stripe: None,
             admin,
@@ -124,6 +130,7 @@ impl Shop {
 
     pub async fn close(self) {
         self.app.stop().await;
+        self.smtp.stop();
         self.lms.stop().await;
         self.payout.stop().await;
         if let Some(stripe) = self.stripe {

@@ -1,0 +1,174 @@
+//! The notification service: domain events become emails, once per cause and recipient.
+//!
+//! Events (`order.*`, `payment.failed`, `registration.*`, `refund.*`, `certificate.issued`) →
+//! one of the ten templates rendered (minijinja, HTML escaped) for the learner whose address and
+//! name the order carried from the SSO token → a send recorded once (unique per cause, template
+//! and learner) in the consumer's transaction → delivered by the shared outbound worker through
+//! the provider (SMTP): retried with backoff, parked after the limit or on a permanent refusal,
+//! resent by a billing-admin. A mail outage never touches an order.
+//!
+//! # Layout
+//! - [`domain`]: the templates (pure) and the error enum; [`notify`]: one email, decided.
+//! - [`consumers`]: one file per event family; [`sender`]: SMTP; [`routes`]: sends, resend,
+//!   previews; [`storage`]; [`config`]: the `[notification]` section; [`migration`]: schema.
+
+pub mod config;
+pub mod consumers;
+pub mod domain;
+pub mod migration;
+pub mod notify;
+pub mod routes;
+pub mod sender;
+pub mod storage;
+
+use bus::ConsumerSpec;
+use futures_util::future::BoxFuture;
+use kernel::{Clock, SystemClock};
+use runtime::{Context, Mounted, ServiceFactory, Settings, StartError};
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+pub const NAME: &str = "notification";
+pub const SCHEMA: &str = "notification";
+
+/// What the consumers and routes share.
+#[derive(Clone)]
+pub struct Notifier {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    pub base_url: String,
+    pub lms_course_url: String,
+    pub platform_name: String,
+    /// Wakes the delivery worker.
+    pub wake: Arc<Notify>,
+}
+
+#[derive(Clone, Default)]
+pub struct NotificationService;
+
+impl ServiceFactory for NotificationService {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn prefixes(&self) -> &'static [&'static str] {
+        &[
+            "/api/v2/admin/notifications",
+            "/api/v2/admin/notification-templates",
+        ]
+    }
+
+    fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(routes::openapi())
+    }
+
+    fn migrate<'a>(&'a self, settings: &'a Settings) -> BoxFuture<'a, Result<(), StartError>> {
+        runtime::migrate_schema::<migration::Migrator>(settings, SCHEMA)
+    }
+
+    fn build(&self, ctx: Context) -> BoxFuture<'_, Result<Mounted, StartError>> {
+        Box::pin(async move {
+            let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
+            let cfg = config::NotificationConfig::load(&ctx.settings)?;
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let wake = Arc::new(Notify::new());
+            let n = Notifier {
+                db: db.clone(),
+                clock: clock.clone(),
+                base_url: cfg.public_base_url.clone(),
+                lms_course_url: cfg.lms_course_url.clone(),
+                platform_name: cfg.from_name.clone(),
+                wake: wake.clone(),
+            };
+            let from = lettre::message::Mailbox::new(
+                Some(cfg.from_name.clone()),
+                cfg.from_address
+                    .parse()
+                    .map_err(|e| StartError::Other(format!("notification: from_address: {e}")))?,
+            );
+            let mut sender = sender::SmtpSender::new(
+                db.clone(),
+                &cfg.smtp_host,
+                cfg.smtp_port,
+                Duration::from_millis(cfg.smtp_timeout_ms),
+                from,
+            );
+            sender.pdfs = Some((ctx.internal_client()?, ctx.internal_url("certificate")));
+            let policy = bus::outbound::RetryPolicy::connector(
+                cfg.max_attempts,
+                Duration::from_millis(cfg.retry_base_ms),
+            );
+            let spec = |name: &'static str, stream: &'static str, subject: &'static str| {
+                ConsumerSpec::new(name, stream, subject).concurrent(bus::PIPELINE_CONCURRENCY)
+            };
+            let orders = ctx.consumer(
+                &db,
+                // Orders in order: an order's creation is known before its completion.
+                ConsumerSpec::new("notification-orders", "COMMERCE", "commerce.order.>"),
+                consumers::orders::OrdersHandler { n: n.clone() },
+            );
+            let payments = ctx.consumer(
+                &db,
+                spec(
+                    "notification-payments",
+                    "COMMERCE",
+                    ::events::subjects::PAYMENT_FAILED,
+                ),
+                consumers::payment_failed::PaymentFailedHandler { n: n.clone() },
+            );
+            let registrations = ctx.consumer(
+                &db,
+                spec(
+                    "notification-registrations",
+                    "COMMERCE",
+                    ::events::subjects::REGISTRATION_ALL,
+                ),
+                consumers::registrations::RegistrationsHandler { n: n.clone() },
+            );
+            let refunds = ctx.consumer(
+                &db,
+                spec(
+                    "notification-refunds",
+                    "COMMERCE",
+                    ::events::subjects::REFUND_ALL,
+                ),
+                consumers::refunds::RefundsHandler { n: n.clone() },
+            );
+            let certificates = ctx.consumer(
+                &db,
+                spec(
+                    "notification-certificates",
+                    "COMMERCE",
+                    ::events::subjects::CERTIFICATE_ISSUED,
+                ),
+                consumers::certificates::CertificatesHandler { n: n.clone() },
+            );
+            let worker = bus::outbound::run_worker(
+                db.clone(),
+                storage::DELIVERIES,
+                Arc::new(sender),
+                policy,
+                clock,
+                wake,
+                ctx.shutdown.clone(),
+            );
+            let data = actix_web::web::Data::new(n);
+            Ok(Mounted {
+                routes: Arc::new(move |c| routes::configure(c, data.clone())),
+                tasks: vec![
+                    ctx.housekeeping(&db),
+                    orders,
+                    payments,
+                    registrations,
+                    refunds,
+                    certificates,
+                    Box::pin(worker),
+                ],
+                ready: vec![ctx.db_ready("postgres:notification", &db)],
+                filters: vec![],
+            })
+        })
+    }
+}

@@ -1,0 +1,33 @@
+//! HTTP routes of the notification service: billing-admins list sends, send a parked one again,
+//! and preview any template with sample data.
+
+pub mod sends;
+
+use crate::Notifier;
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Notifier>) {
+    cfg.app_data(state)
+        .route("/api/v2/admin/notifications", web::get().to(sends::list))
+        .route(
+            "/api/v2/admin/notifications/{id}/resend",
+            web::post().to(sends::resend),
+        )
+        .route(
+            "/api/v2/admin/notification-templates/{name}/preview",
+            web::get().to(sends::preview),
+        );
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Cadence Commerce — notifications", version = "1"),
+    paths(sends::list, sends::resend, sends::preview),
+    components(schemas(sends::SendView, sends::SendPage, crate::domain::templates::Rendered)),
+    tags((name = "notifications", description = "Emails to learners: sends, resends, template previews"))
+)]
+struct NotificationApi;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <NotificationApi as utoipa::OpenApi>::openapi()
+}

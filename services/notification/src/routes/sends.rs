@@ -1,0 +1,132 @@
+//! Sends (billing-admins): the list by status, a resend of a parked one, template previews.
+
+use crate::Notifier;
+use crate::domain::NotificationError;
+use crate::domain::templates::{self, Rendered, Template};
+use crate::storage::{self, DELIVERIES, SendRow};
+use ::web::page::{Page, PageQuery};
+use ::web::{ApiError, Authorized, roles};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendView {
+    pub id: Uuid,
+    pub template: String,
+    pub user_id: String,
+    pub recipient: Option<String>,
+    pub subject: String,
+    /// `queued` | `sent` | `failed` (parked) | `skipped`
+    pub status: String,
+    /// Why it was skipped, or the provider's last error.
+    pub reason: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendPage {
+    pub items: Vec<SendView>,
+    pub next_cursor: Option<String>,
+}
+
+fn view(s: SendRow) -> SendView {
+    SendView {
+        id: s.id,
+        template: s.template,
+        user_id: s.user_id,
+        recipient: s.recipient,
+        subject: s.subject,
+        status: s.status,
+        reason: s.reason.or(s.last_error),
+        attempts: s.attempts.unwrap_or(0),
+        created_at: s.created_at,
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SendQuery {
+    /// `queued` | `sent` | `failed` | `skipped`
+    pub status: Option<String>,
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
+    /// 1 to 100
+    pub limit: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/v2/admin/notifications", tag = "notifications",
+    params(SendQuery),
+    responses((status = 200, body = SendPage, description = "Sends, newest first"),
+        (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
+pub async fn list(
+    state: web::Data<Notifier>,
+    _caller: Authorized<roles::BillingAdmin>,
+    q: web::Query<SendQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(s) = &q.status
+        && !["queued", "sent", "failed", "skipped"].contains(&s.as_str())
+    {
+        return Err(NotificationError::InvalidQuery(format!("unknown status `{s}`")).into());
+    }
+    let page = PageQuery {
+        cursor: q.cursor.clone(),
+        limit: q.limit,
+    };
+    let limit = page.limit()?;
+    let rows = storage::page(&state.db, q.status.as_deref(), page.cursor()?, limit).await?;
+    let p = Page::from_rows(
+        rows.into_iter().map(view).collect(),
+        limit,
+        |s: &SendView| s.id.to_string(),
+    );
+    Ok(HttpResponse::Ok().json(SendPage {
+        items: p.items,
+        next_cursor: p.next_cursor,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v2/admin/notifications/{id}/resend", tag = "notifications",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 202, description = "Scheduled again"), (status = 401), (status = 403),
+        (status = 404), (status = 409, description = "illegal_transition: the send is not parked")))]
+pub async fn resend(
+    state: web::Data<Notifier>,
+    _caller: Authorized<roles::BillingAdmin>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let missing = || NotificationError::NotFound(format!("no send `{id}`"));
+    let sid = Uuid::parse_str(&id).map_err(|_| missing())?;
+    if !DELIVERIES
+        .redrive(&state.db, sid, state.clock.now())
+        .await?
+    {
+        return Err(match storage::get(&state.db, sid).await? {
+            Some(_) => NotificationError::NotResendable,
+            None => missing(),
+        }
+        .into());
+    }
+    state.wake.notify_one();
+    Ok(HttpResponse::Accepted().finish())
+}
+
+#[utoipa::path(get, path = "/api/v2/admin/notification-templates/{name}/preview", tag = "notifications",
+    params(("name" = String, Path, description = "order-confirmation, payment-failed, registration-pending, registration-approved, registration-rejected, enrollment-welcome, refund-requested, refund-approved, refund-rejected, certificate-earned")),
+    responses((status = 200, body = Rendered, description = "Subject, HTML and text rendered with sample data"),
+        (status = 401), (status = 403), (status = 404, description = "Unknown template")))]
+pub async fn preview(
+    state: web::Data<Notifier>,
+    _caller: Authorized<roles::BillingAdmin>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let t = Template::parse(&name)
+        .ok_or_else(|| NotificationError::NotFound(format!("no template `{name}`")))?;
+    let r = templates::render(t, &t.sample(), &state.platform_name, &state.base_url)
+        .map_err(NotificationError::from)?;
+    Ok(HttpResponse::Ok().json(r))
+}

@@ -1,0 +1,248 @@
+//! Notification persistence: SQL only.
+
+use bus::outbound::OutboundTable;
+use chrono::{DateTime, Utc};
+use db::stmt as pg;
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
+use uuid::Uuid;
+
+/// One delivery to the mail provider per send.
+pub const DELIVERIES: OutboundTable = OutboundTable {
+    table: "deliveries",
+    key: "send_id",
+    result: "provider_message_id",
+};
+
+/// Keeps the learner's newest address and name (an order without them changes nothing).
+pub async fn remember(
+    c: &impl ConnectionTrait,
+    user_id: &str,
+    email: &str,
+    name: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if email.is_empty() && name.is_empty() {
+        return Ok(());
+    }
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    c.execute_raw(pg(
+        "INSERT INTO recipients (user_id, email, name, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id) DO UPDATE SET email = COALESCE(EXCLUDED.email, recipients.email),
+             name = COALESCE(EXCLUDED.name, recipients.name), updated_at = EXCLUDED.updated_at
+         WHERE recipients.updated_at <= EXCLUDED.updated_at",
+        vec![
+            user_id.into(),
+            opt(email).into(),
+            opt(name).into(),
+            at.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct Recipient {
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+pub async fn recipient(
+    c: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Option<Recipient>, DbErr> {
+    Recipient::find_by_statement(pg(
+        "SELECT email, name FROM recipients WHERE user_id = $1",
+        vec![user_id.into()],
+    ))
+    .one(c)
+    .await
+}
+
+pub struct OrderCourse<'a> {
+    pub course_id: Uuid,
+    pub lms_course_id: &'a str,
+    pub title: &'a str,
+    pub approval_required: bool,
+}
+
+pub async fn remember_order(
+    c: &impl ConnectionTrait,
+    order_id: Uuid,
+    number: &str,
+    user_id: &str,
+    courses: &[OrderCourse<'_>],
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "INSERT INTO orders (order_id, order_number, user_id) VALUES ($1, $2, $3)
+         ON CONFLICT (order_id) DO NOTHING",
+        vec![order_id.into(), number.into(), user_id.into()],
+    ))
+    .await?;
+    for oc in courses {
+        c.execute_raw(pg(
+            "INSERT INTO order_courses (order_id, course_id, lms_course_id, title, approval_required)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            vec![
+                order_id.into(),
+                oc.course_id.into(),
+                oc.lms_course_id.into(),
+                oc.title.into(),
+                oc.approval_required.into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct OrderRow {
+    pub order_number: String,
+}
+
+pub async fn order(c: &impl ConnectionTrait, order_id: Uuid) -> Result<Option<OrderRow>, DbErr> {
+    OrderRow::find_by_statement(pg(
+        "SELECT order_number FROM orders WHERE order_id = $1",
+        vec![order_id.into()],
+    ))
+    .one(c)
+    .await
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct CourseRow {
+    pub lms_course_id: String,
+    pub title: String,
+    pub approval_required: bool,
+}
+
+pub async fn order_course(
+    c: &impl ConnectionTrait,
+    order_id: Uuid,
+    course_id: Uuid,
+) -> Result<Option<CourseRow>, DbErr> {
+    CourseRow::find_by_statement(pg(
+        "SELECT lms_course_id, title, approval_required FROM order_courses
+         WHERE order_id = $1 AND course_id = $2",
+        vec![order_id.into(), course_id.into()],
+    ))
+    .one(c)
+    .await
+}
+
+pub struct NewSend<'a> {
+    pub cause: &'a str,
+    pub template: &'a str,
+    pub user_id: &'a str,
+    pub recipient: Option<&'a str>,
+    pub subject: &'a str,
+    pub html: &'a str,
+    pub text: &'a str,
+    /// The certificate whose PDF goes with the email.
+    pub certificate_id: Option<Uuid>,
+    /// `queued`, or `skipped` with the reason.
+    pub skipped: Option<&'a str>,
+}
+
+/// Records the send once per (cause, template, user) and schedules its delivery; `false` when
+/// it was already recorded.
+pub async fn record(
+    c: &impl ConnectionTrait,
+    s: &NewSend<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let id = kernel::new_id();
+    let status = if s.skipped.is_some() {
+        "skipped"
+    } else {
+        "queued"
+    };
+    let inserted = c
+        .execute_raw(pg(
+            "INSERT INTO sends (id, cause, template, user_id, recipient, subject, html, text, status,
+                 reason, created_at, updated_at, certificate_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
+             ON CONFLICT (cause, template, user_id) DO NOTHING",
+            vec![
+                id.into(),
+                s.cause.into(),
+                s.template.into(),
+                s.user_id.into(),
+                s.recipient.map(str::to_string).into(),
+                s.subject.into(),
+                s.html.into(),
+                s.text.into(),
+                status.into(),
+                s.skipped.map(str::to_string).into(),
+                now.into(),
+                s.certificate_id.into(),
+            ],
+        ))
+        .await?
+        .rows_affected()
+        == 1;
+    if inserted && s.skipped.is_none() {
+        DELIVERIES.schedule(c, id, kernel::new_id(), now).await?;
+    }
+    Ok(inserted)
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct SendRow {
+    pub id: Uuid,
+    pub cause: String,
+    pub template: String,
+    pub user_id: String,
+    pub recipient: Option<String>,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    pub certificate_id: Option<Uuid>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub attempts: Option<i32>,
+    pub last_error: Option<String>,
+}
+
+const SEND: &str = "s.id, s.cause, s.template, s.user_id, s.recipient, s.subject, s.html, s.text,
+    s.certificate_id,
+    CASE WHEN d.status = 'delivered' THEN 'sent' WHEN d.status = 'failed' THEN 'failed'
+         ELSE s.status END AS status,
+    s.reason, s.created_at, s.updated_at, d.attempts, d.last_error";
+
+pub async fn get(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<SendRow>, DbErr> {
+    SendRow::find_by_statement(pg(
+        &format!(
+            "SELECT {SEND} FROM sends s LEFT JOIN deliveries d ON d.send_id = s.id WHERE s.id = $1"
+        ),
+        vec![id.into()],
+    ))
+    .one(c)
+    .await
+}
+
+/// Sends newest first, optionally of one status.
+pub async fn page(
+    c: &impl ConnectionTrait,
+    status: Option<&str>,
+    before: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<SendRow>, DbErr> {
+    let mut f = db::Filters::new();
+    f.add_opt(
+        "(CASE WHEN d.status = 'delivered' THEN 'sent' WHEN d.status = 'failed' THEN 'failed'
+              ELSE s.status END) = ?",
+        status.map(str::to_string),
+    );
+    f.add_opt("s.id < ?", before);
+    SendRow::find_by_statement(f.query(
+        &format!("{SEND} FROM sends s LEFT JOIN deliveries d ON d.send_id = s.id"),
+        "ORDER BY s.id DESC",
+        limit + 1,
+    ))
+    .all(c)
+    .await
+}

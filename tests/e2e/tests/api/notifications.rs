@@ -1,0 +1,246 @@
+//! Emails (notification service) through a real SMTP conversation with the fake SMTP server:
+//! the order confirmation and the welcome after a purchase, escaped HTML, one email per event
+//! however often it is delivered, retries while SMTP is down (the order untouched), skipped
+//! sends for learners without an address, and what billing-admins see.
+
+use crate::helpers::shop::*;
+use crate::helpers::*;
+use fake_lms::Completion;
+use reqwest::StatusCode;
+use serde_json::json;
+use testkit::eventually;
+
+/// Waits until `address` has received `n` emails.
+async fn mails(shop: &Shop, address: &str, n: usize) -> Vec<fake_smtp::Received> {
+    eventually(WAIT, &format!("{n} emails to {address}"), || async {
+        let got = shop.smtp.to(address);
+        (got.len() >= n).then_some(got)
+    })
+    .await
+}
+
+fn with_subject<'a>(mails: &'a [fake_smtp::Received], part: &str) -> Vec<&'a fake_smtp::Received> {
+    mails
+        .iter()
+        .filter(|m| m.subject().contains(part))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_mails_the_confirmation_and_the_welcome_once_with_escaped_html() {
+    let shop = Shop::open(&[]).await;
+    let email = "zoe@example.edu";
+    let learner = shop
+        .env
+        .learner_with_profile("zoe", email, "Zoë Łukasiewicz-Nguyễn");
+    let c = post_expect(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/catalog/courses",
+        course_body("lms-x", "<script>alert(1)</script> Rust", "cs"),
+        StatusCode::CREATED,
+    )
+    .await;
+    let course = c["id"].as_str().unwrap().to_string();
+    post_expect(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/pricing",
+        json!({"courseId": course, "priceType": "one-time", "currency": "USD", "basePrice": 4900}),
+        StatusCode::CREATED,
+    )
+    .await;
+    shop.add(&learner, "course", &course).await;
+    let order = shop.checkout(&learner).await;
+    let oid = order["id"].as_str().unwrap().to_string();
+    let number = order["orderNumber"].as_str().unwrap().to_string();
+    shop.pay(&learner, &oid, "pm_card_visa").await;
+    shop.order_status(&learner, &oid, "completed").await;
+    let got = mails(&shop, email, 2).await;
+    let confirmation = with_subject(&got, &number);
+    assert_eq!(confirmation.len(), 1, "one order confirmation");
+    let m = confirmation[0];
+    assert_eq!(m.subject(), format!("Your order {number} is confirmed"));
+    assert_eq!(m.from, "no-reply@cadence.example");
+    let html = m.html();
+    assert!(
+        html.contains("Zoë Łukasiewicz-Nguyễn") && html.contains("49.00 USD"),
+        "{html}"
+    );
+    assert!(!html.contains("<script>"), "escaped: {html}");
+    assert!(html.contains("&lt;script&gt;"), "{html}");
+    assert!(m.text().contains("Total: 49.00 USD"));
+    let welcome = with_subject(&got, "Welcome to");
+    assert_eq!(welcome.len(), 1, "one welcome");
+    assert!(
+        welcome[0]
+            .text()
+            .contains("http://127.0.0.1:8090/courses/lms-x")
+    );
+
+    // The whole cart-order and registration outboxes published again: no second email.
+    for schema in ["cart_order", "registration"] {
+        let db = shop.env.schema(schema).await;
+        let n = bus::outbox::replay(&db, 0, i64::MAX).await.unwrap();
+        assert!(n > 0);
+    }
+    shop.settled().await;
+    // A certificate follows a completion, with its own email.
+    assert_eq!(
+        shop.lms
+            .complete(&Completion::all("zoe", "Zoë Ł", "lms-x", 2), "n1")
+            .await,
+        202
+    );
+    let got = mails(&shop, email, 3).await;
+    assert_eq!(
+        got.len(),
+        3,
+        "{:?}",
+        got.iter().map(|m| m.subject()).collect::<Vec<_>>()
+    );
+    let cert = with_subject(&got, "Your certificate");
+    assert_eq!(cert.len(), 1);
+    assert!(cert[0].text().contains("/api/v2/certificates/verify/CERT-"));
+    let attached = cert[0].attachments();
+    assert_eq!(attached.len(), 1, "the certificate PDF");
+    let (name, kind, pdf) = &attached[0];
+    assert_eq!(
+        (name.as_str(), kind.as_str()),
+        ("certificate.pdf", "application/pdf")
+    );
+    assert!(pdf.starts_with(b"%PDF-") && pdf.len() > 10_000);
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_down_is_retried_until_it_returns_and_the_order_is_untouched() {
+    let shop = Shop::open(&[]).await;
+    let email = "grace@example.edu";
+    let learner = shop.env.learner_with_profile("grace", email, "Grace");
+    let course = shop.course("lms-d", 1500, false).await;
+    shop.smtp.pause();
+    shop.add(&learner, "course", &course).await;
+    let order = shop.checkout(&learner).await;
+    let oid = order["id"].as_str().unwrap().to_string();
+    shop.pay(&learner, &oid, "pm_card_visa").await;
+    shop.order_status(&learner, &oid, "completed").await;
+    // The sends wait for the server, retried.
+    eventually(WAIT, "a send retried", || async {
+        let list = get_as_ok(
+            &shop.app,
+            &shop.admin,
+            "/api/v2/admin/notifications?status=queued",
+        )
+        .await;
+        items(&list)
+            .iter()
+            .any(|s| s["attempts"].as_i64().unwrap_or(0) >= 1)
+            .then_some(())
+    })
+    .await;
+    assert!(shop.smtp.to(email).is_empty());
+    shop.smtp.resume().await.unwrap();
+    let got = mails(&shop, email, 2).await;
+    assert_eq!(with_subject(&got, "is confirmed").len(), 1);
+    let sent = get_as_ok(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/notifications?status=sent",
+    )
+    .await;
+    assert!(items(&sent).len() >= 2);
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_address_is_skipped_a_refusal_is_parked_and_only_billing_admins_see_sends() {
+    let shop = Shop::open(&[]).await;
+    let anonymous = shop.learner("no-mail");
+    let course = shop.course("lms-s", 0, false).await;
+    shop.add(&anonymous, "course", &course).await;
+    shop.checkout(&anonymous).await;
+    let skipped = eventually(WAIT, "skipped sends", || async {
+        let list = get_as_ok(
+            &shop.app,
+            &shop.admin,
+            "/api/v2/admin/notifications?status=skipped",
+        )
+        .await;
+        (!items(&list).is_empty()).then(|| items(&list).clone())
+    })
+    .await;
+    assert_eq!(
+        skipped[0]["reason"],
+        "no email address known for the learner"
+    );
+    assert!(shop.smtp.received().is_empty());
+
+    // A permanent refusal parks the send; a resend delivers it.
+    shop.smtp.refuse_next(10, 550);
+    let email = "linus@example.edu";
+    let learner = shop.env.learner_with_profile("linus", email, "Linus");
+    let other = shop.course("lms-r", 0, false).await;
+    shop.add(&learner, "course", &other).await;
+    shop.checkout(&learner).await;
+    let parked = eventually(WAIT, "parked sends", || async {
+        let list = get_as_ok(
+            &shop.app,
+            &shop.admin,
+            "/api/v2/admin/notifications?status=failed",
+        )
+        .await;
+        (!items(&list).is_empty()).then(|| items(&list).clone())
+    })
+    .await;
+    assert!(
+        parked[0]["reason"].as_str().unwrap().contains("550"),
+        "{}",
+        parked[0]
+    );
+    shop.smtp.refuse_next(0, 550);
+    for p in &parked {
+        let path = format!(
+            "/api/v2/admin/notifications/{}/resend",
+            p["id"].as_str().unwrap()
+        );
+        let (s, _) = post(&shop.app, &shop.admin, &path, json!({})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+    }
+    mails(&shop, email, parked.len()).await;
+
+    // Only billing-admins; previews of every template.
+    let (s, b) = get_as(&shop.app, &learner, "/api/v2/admin/notifications").await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    for t in [
+        "order-confirmation",
+        "payment-failed",
+        "registration-pending",
+        "registration-approved",
+        "registration-rejected",
+        "enrollment-welcome",
+        "refund-requested",
+        "refund-approved",
+        "refund-rejected",
+        "certificate-earned",
+    ] {
+        let p = get_as_ok(
+            &shop.app,
+            &shop.admin,
+            &format!("/api/v2/admin/notification-templates/{t}/preview"),
+        )
+        .await;
+        assert!(
+            !p["subject"].as_str().unwrap().is_empty()
+                && p["html"].as_str().unwrap().contains("Zoë")
+        );
+    }
+    let (s, b) = get_as(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/notification-templates/nope/preview",
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
+    shop.close().await;
+}
