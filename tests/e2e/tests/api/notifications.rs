@@ -244,3 +244,114 @@ async fn no_address_is_skipped_a_refusal_is_parked_and_only_billing_admins_see_s
     assert_problem(s, &b, StatusCode::NOT_FOUND, "not_found");
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declines_approvals_rejections_and_refund_decisions_each_mail_the_learner() {
+    let shop = Shop::open(&[]).await;
+    let email = "ada@example.edu";
+    let learner = shop.env.learner_with_profile("ada", email, "Ada");
+    let c1 = shop.course("lms-a1", 1000, true).await;
+    let c2 = shop.course("lms-a2", 1000, true).await;
+    shop.add(&learner, "course", &c1).await;
+    shop.add(&learner, "course", &c2).await;
+    let order = shop.checkout(&learner).await;
+    let oid = order["id"].as_str().unwrap().to_string();
+    let number = order["orderNumber"].as_str().unwrap().to_string();
+    let declined = shop
+        .pay(&learner, &oid, "pm_card_visa_chargeDeclined")
+        .await;
+    assert_ne!(declined["status"], "succeeded");
+    let got = mails(&shop, email, 1).await;
+    let failed = with_subject(&got, "did not go through");
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].text().contains(&format!("/orders/{oid}/pay")));
+    // The same payment, confirmed again with a good card.
+    post_expect(
+        &shop.app,
+        &learner,
+        "/api/v2/payments/confirm",
+        json!({"paymentId": declined["id"], "paymentMethod": "pm_card_visa"}),
+        StatusCode::OK,
+    )
+    .await;
+    shop.order_status(&learner, &oid, "completed").await;
+    // Two courses that need approval: two "awaits approval" emails, plus the confirmation.
+    let got = mails(&shop, email, 4).await;
+    assert_eq!(with_subject(&got, "awaits approval").len(), 2);
+
+    let regs = shop.registrations_all(&learner, 2, "pending").await;
+    let id_of = |course: &str| {
+        regs.iter().find(|r| r["courseId"] == course).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let admin = shop.env.token("enroll-1", &["enrollment-admin"], &["cs"]);
+    let path = |id: &str, what: &str| format!("/api/v2/admin/registrations/{id}/{what}");
+    post_expect(
+        &shop.app,
+        &admin,
+        &path(&id_of(&c1), "approve"),
+        json!({}),
+        StatusCode::OK,
+    )
+    .await;
+    post_expect(
+        &shop.app,
+        &admin,
+        &path(&id_of(&c2), "reject"),
+        json!({"reason": "prerequisites missing"}),
+        StatusCode::OK,
+    )
+    .await;
+    // Approved, rejected with the reason, and the approved course's welcome once enrolled.
+    let got = mails(&shop, email, 7).await;
+    assert_eq!(with_subject(&got, "Course lms-a1 is approved").len(), 1);
+    let rejected = with_subject(&got, "Course lms-a2 was not approved");
+    assert_eq!(rejected.len(), 1);
+    assert!(rejected[0].text().contains("prerequisites missing"));
+    assert_eq!(with_subject(&got, "Welcome to Course lms-a1").len(), 1);
+
+    // Refunds: asked, rejected with a reason; asked again, approved.
+    let (s, asked) = crate::refunds::ask(&shop, &learner, &oid, "r1").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{asked}");
+    let rid = asked["id"].as_str().unwrap().to_string();
+    crate::refunds::queued(&shop, &rid).await;
+    let (s, b) = crate::refunds::decide(
+        &shop,
+        &rid,
+        "reject",
+        json!({"reason": "outside the refund window"}),
+    )
+    .await;
+    assert!(s.is_success(), "{s} {b}");
+    let got = mails(&shop, email, 9).await;
+    assert_eq!(
+        with_subject(&got, "We received your refund request").len(),
+        1
+    );
+    let no = with_subject(&got, "was declined");
+    assert_eq!(no.len(), 1);
+    assert!(
+        no[0].text().contains("outside the refund window") && no[0].subject().contains(&number)
+    );
+    let (s, again) = crate::refunds::ask(&shop, &learner, &oid, "r2").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{again}");
+    let rid = again["id"].as_str().unwrap().to_string();
+    crate::refunds::queued(&shop, &rid).await;
+    let (s, b) = crate::refunds::decide(&shop, &rid, "approve", json!({})).await;
+    assert!(s.is_success(), "{s} {b}");
+    let got = mails(&shop, email, 11).await;
+    assert_eq!(
+        with_subject(&got, "We received your refund request").len(),
+        2
+    );
+    assert_eq!(
+        with_subject(&got, "is on its way").len(),
+        1,
+        "one email for the refund, not one per line"
+    );
+    shop.settled().await;
+    assert_eq!(shop.smtp.to(email).len(), 11);
+    shop.close().await;
+}
