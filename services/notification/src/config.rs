@@ -1,13 +1,14 @@
 //! notification's settings: the `[notification]` section (defaults and comments in
 //! `deploy/commerce.default.toml`), validated at start.
 
+use kernel::Secret;
 use runtime::{Settings, StartError};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationConfig {
-    /// `smtp` (the only provider this build speaks).
+    /// `smtp`, `sendgrid` or `mailgun`.
     pub provider: String,
     pub smtp_host: String,
     pub smtp_port: u16,
@@ -21,6 +22,16 @@ pub struct NotificationConfig {
     pub lms_course_url: String,
     pub max_attempts: u32,
     pub retry_base_ms: u64,
+    /// SendGrid v3: API base, API key, and the Signed Event Webhook's public key (base64 DER).
+    pub sendgrid_api_base: String,
+    pub sendgrid_api_key: Secret,
+    pub sendgrid_webhook_public_key: String,
+    /// Mailgun: API base (EU: https://api.eu.mailgun.net), API key, sending domain, and the
+    /// webhook signing key.
+    pub mailgun_api_base: String,
+    pub mailgun_api_key: Secret,
+    pub mailgun_domain: String,
+    pub mailgun_webhook_signing_key: Secret,
 }
 
 impl NotificationConfig {
@@ -34,11 +45,28 @@ impl NotificationConfig {
 
     fn validate(&self) -> Result<(), StartError> {
         let bad = |m: String| Err(StartError::Other(format!("notification: {m}")));
-        if self.provider != "smtp" {
-            return bad(format!(
-                "provider `{}` is not available in this build (smtp is)",
-                self.provider
-            ));
+        match self.provider.as_str() {
+            "smtp" => {}
+            "sendgrid" => {
+                if self.sendgrid_api_key.is_empty() {
+                    return bad("provider sendgrid needs sendgrid_api_key".into());
+                }
+            }
+            "mailgun" => {
+                if self.mailgun_api_key.is_empty() || self.mailgun_domain.is_empty() {
+                    return bad("provider mailgun needs mailgun_api_key and mailgun_domain".into());
+                }
+            }
+            other => {
+                return bad(format!(
+                    "provider `{other}`: one of smtp, sendgrid, mailgun"
+                ));
+            }
+        }
+        if !self.sendgrid_webhook_public_key.is_empty()
+            && crate::webhooks::sendgrid_key(&self.sendgrid_webhook_public_key).is_err()
+        {
+            return bad("sendgrid_webhook_public_key must be a base64 DER P-256 public key".into());
         }
         if !web::auth::plausible_email(&self.from_address) {
             return bad(format!(
@@ -49,6 +77,8 @@ impl NotificationConfig {
         for (name, url) in [
             ("public_base_url", &self.public_base_url),
             ("lms_course_url", &self.lms_course_url),
+            ("sendgrid_api_base", &self.sendgrid_api_base),
+            ("mailgun_api_base", &self.mailgun_api_base),
         ] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return bad(format!("{name} must be an http(s) URL"));

@@ -20,6 +20,7 @@ pub mod notify;
 pub mod routes;
 pub mod sender;
 pub mod storage;
+pub mod webhooks;
 
 use bus::ConsumerSpec;
 use futures_util::future::BoxFuture;
@@ -43,6 +44,10 @@ pub struct Notifier {
     pub platform_name: String,
     /// Wakes the delivery worker.
     pub wake: Arc<Notify>,
+    /// Verifies SendGrid's Event Webhook, when configured.
+    pub sendgrid_key: Option<p256::ecdsa::VerifyingKey>,
+    /// Verifies Mailgun's webhooks, when configured.
+    pub mailgun_signing_key: Option<kernel::Secret>,
 }
 
 #[derive(Clone, Default)]
@@ -57,6 +62,7 @@ impl ServiceFactory for NotificationService {
         &[
             "/api/v2/admin/notifications",
             "/api/v2/admin/notification-templates",
+            "/api/v2/notifications",
         ]
     }
 
@@ -81,21 +87,50 @@ impl ServiceFactory for NotificationService {
                 lms_course_url: cfg.lms_course_url.clone(),
                 platform_name: cfg.from_name.clone(),
                 wake: wake.clone(),
+                sendgrid_key: (!cfg.sendgrid_webhook_public_key.is_empty())
+                    .then(|| webhooks::sendgrid_key(&cfg.sendgrid_webhook_public_key))
+                    .transpose()
+                    .map_err(|e| StartError::Other(format!("notification: {e}")))?,
+                mailgun_signing_key: (!cfg.mailgun_webhook_signing_key.is_empty())
+                    .then(|| cfg.mailgun_webhook_signing_key.clone()),
             };
-            let from = lettre::message::Mailbox::new(
-                Some(cfg.from_name.clone()),
-                cfg.from_address
-                    .parse()
-                    .map_err(|e| StartError::Other(format!("notification: from_address: {e}")))?,
-            );
-            let mut sender = sender::SmtpSender::new(
-                db.clone(),
-                &cfg.smtp_host,
-                cfg.smtp_port,
-                Duration::from_millis(cfg.smtp_timeout_ms),
-                from,
-            );
-            sender.pdfs = Some((ctx.internal_client()?, ctx.internal_url("certificate")));
+            let composer = sender::Composer {
+                db: db.clone(),
+                pdfs: Some((ctx.internal_client()?, ctx.internal_url("certificate"))),
+            };
+            let provider: Arc<dyn bus::outbound::Sender> = match cfg.provider.as_str() {
+                "sendgrid" => Arc::new(sender::SendGridSender {
+                    composer,
+                    http: http_client()?,
+                    base: cfg.sendgrid_api_base.trim_end_matches('/').to_string(),
+                    api_key: cfg.sendgrid_api_key.clone(),
+                    from_name: cfg.from_name.clone(),
+                    from_address: cfg.from_address.clone(),
+                }),
+                "mailgun" => Arc::new(sender::MailgunSender {
+                    composer,
+                    http: http_client()?,
+                    base: cfg.mailgun_api_base.trim_end_matches('/').to_string(),
+                    domain: cfg.mailgun_domain.clone(),
+                    api_key: cfg.mailgun_api_key.clone(),
+                    from: format!("{} <{}>", cfg.from_name, cfg.from_address),
+                }),
+                _ => {
+                    let from = lettre::message::Mailbox::new(
+                        Some(cfg.from_name.clone()),
+                        cfg.from_address.parse().map_err(|e| {
+                            StartError::Other(format!("notification: from_address: {e}"))
+                        })?,
+                    );
+                    Arc::new(sender::SmtpSender::new(
+                        composer,
+                        &cfg.smtp_host,
+                        cfg.smtp_port,
+                        Duration::from_millis(cfg.smtp_timeout_ms),
+                        from,
+                    ))
+                }
+            };
             let policy = bus::outbound::RetryPolicy::connector(
                 cfg.max_attempts,
                 Duration::from_millis(cfg.retry_base_ms),
@@ -148,7 +183,7 @@ impl ServiceFactory for NotificationService {
             let worker = bus::outbound::run_worker(
                 db.clone(),
                 storage::DELIVERIES,
-                Arc::new(sender),
+                provider,
                 policy,
                 clock,
                 wake,
@@ -171,4 +206,8 @@ impl ServiceFactory for NotificationService {
             })
         })
     }
+}
+
+fn http_client() -> Result<reqwest::Client, StartError> {
+    bus::outbound::connector_client().map_err(|e| StartError::Other(e.to_string()))
 }

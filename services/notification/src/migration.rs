@@ -62,6 +62,19 @@ mod m20261128_000001_init {
             UNIQUE (cause, template, user_id)
         )",
         "CREATE INDEX sends_status ON sends (status, id DESC)",
+        // What the provider said afterwards (delivered, bounced, dropped, complained).
+        "ALTER TABLE sends ADD COLUMN provider_status TEXT, ADD COLUMN provider_at TIMESTAMPTZ",
+        // Provider webhook events applied (SendGrid sg_event_id, Mailgun event id and tokens).
+        "CREATE TABLE provider_events (
+            id   TEXT PRIMARY KEY,
+            at   TIMESTAMPTZ NOT NULL
+        )",
+        // Addresses that bounced hard or complained: later sends to them are skipped.
+        "CREATE TABLE suppressions (
+            email   TEXT PRIMARY KEY,
+            reason  TEXT NOT NULL,
+            at      TIMESTAMPTZ NOT NULL
+        )",
     ];
 
     #[async_trait::async_trait]

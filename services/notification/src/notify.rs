@@ -35,6 +35,10 @@ pub async fn send_with(
 ) -> Result<(), HandlerError> {
     let who = storage::recipient(c, user_id).await?;
     let email = who.as_ref().and_then(|r| r.email.clone());
+    let suppressed = match &email {
+        Some(e) => storage::suppressed(c, e).await?,
+        None => None,
+    };
     let name = who
         .as_ref()
         .and_then(|r| r.name.clone())
@@ -42,6 +46,11 @@ pub async fn send_with(
     if let Some(m) = vars.as_object_mut() {
         m.entry("recipient_name").or_insert(name.into());
     }
+    let skipped = match (&email, &suppressed) {
+        (None, _) => Some("no email address known for the learner".to_string()),
+        (Some(_), Some(why)) => Some(format!("address suppressed: {why}")),
+        (Some(_), None) => None,
+    };
     let r = templates::render(template, &vars, &n.platform_name, &n.base_url)
         .map_err(|e| HandlerError::permanent(e.to_string()))?;
     storage::record(
@@ -55,9 +64,7 @@ pub async fn send_with(
             html: &r.html,
             text: &r.text,
             certificate_id,
-            skipped: email
-                .is_none()
-                .then_some("no email address known for the learner"),
+            skipped: skipped.as_deref(),
         },
         now,
     )

@@ -1,8 +1,11 @@
-//! A fake SMTP server for tests: it speaks enough of RFC 5321 for a real client (EHLO, MAIL,
+//! Fake mail providers for tests. [`apis`]: SendGrid's v3 mail send and Mailgun's messages API.
+//! This file: a fake SMTP server: it speaks enough of RFC 5321 for a real client (EHLO, MAIL,
 //! RCPT, DATA, RSET, NOOP, QUIT, no TLS, no auth), keeps every message it accepted, and has fault
 //! switches: refuse the next N messages with a 4xx (transient) or 5xx (permanent), or stop
 //! listening and come back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod apis;
 
 use mail_parser::MimeHeaders;
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};

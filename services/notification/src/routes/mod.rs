@@ -16,13 +16,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Notifier>) {
         .route(
             "/api/v2/admin/notification-templates/{name}/preview",
             web::get().to(sends::preview),
+        )
+        .route(
+            "/api/v2/notifications/webhooks/sendgrid",
+            web::post().to(crate::webhooks::sendgrid),
+        )
+        .route(
+            "/api/v2/notifications/webhooks/mailgun",
+            web::post().to(crate::webhooks::mailgun),
         );
 }
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Cadence Commerce — notifications", version = "1"),
-    paths(sends::list, sends::resend, sends::preview),
+    paths(sends::list, sends::resend, sends::preview, crate::webhooks::sendgrid,
+        crate::webhooks::mailgun),
     components(schemas(sends::SendView, sends::SendPage, crate::domain::templates::Rendered)),
     tags((name = "notifications", description = "Emails to learners: sends, resends, template previews"))
 )]

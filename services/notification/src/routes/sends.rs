@@ -24,6 +24,8 @@ pub struct SendView {
     /// Why it was skipped, or the provider's last error.
     pub reason: Option<String>,
     pub attempts: i32,
+    /// What the provider's webhooks said since: `delivered`, `bounced`, `dropped`, `complained`.
+    pub provider_status: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -44,6 +46,7 @@ fn view(s: SendRow) -> SendView {
         status: s.status,
         reason: s.reason.or(s.last_error),
         attempts: s.attempts.unwrap_or(0),
+        provider_status: s.provider_status,
         created_at: s.created_at,
     }
 }

@@ -205,13 +205,14 @@ pub struct SendRow {
     pub updated_at: DateTime<Utc>,
     pub attempts: Option<i32>,
     pub last_error: Option<String>,
+    pub provider_status: Option<String>,
 }
 
 const SEND: &str = "s.id, s.cause, s.template, s.user_id, s.recipient, s.subject, s.html, s.text,
     s.certificate_id,
     CASE WHEN d.status = 'delivered' THEN 'sent' WHEN d.status = 'failed' THEN 'failed'
          ELSE s.status END AS status,
-    s.reason, s.created_at, s.updated_at, d.attempts, d.last_error";
+    s.reason, s.created_at, s.updated_at, d.attempts, d.last_error, s.provider_status";
 
 pub async fn get(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<SendRow>, DbErr> {
     SendRow::find_by_statement(pg(
@@ -245,4 +246,58 @@ pub async fn page(
     ))
     .all(c)
     .await
+}
+
+/// Applies one provider event once (`false` when its id was seen): the send's provider status,
+/// and the address suppressed when the event says it must be.
+pub async fn provider_event(
+    c: &impl ConnectionTrait,
+    event_id: &str,
+    send_id: Option<Uuid>,
+    status: &str,
+    suppress: Option<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let fresh = c
+        .execute_raw(pg(
+            "INSERT INTO provider_events (id, at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            vec![event_id.into(), now.into()],
+        ))
+        .await?
+        .rows_affected()
+        == 1;
+    if !fresh {
+        return Ok(false);
+    }
+    if let Some(id) = send_id {
+        c.execute_raw(pg(
+            "UPDATE sends SET provider_status = $2, provider_at = $3, updated_at = $3 WHERE id = $1",
+            vec![id.into(), status.into(), now.into()],
+        ))
+        .await?;
+    }
+    if let Some((email, reason)) = suppress {
+        c.execute_raw(pg(
+            "INSERT INTO suppressions (email, reason, at) VALUES (lower($1), $2, $3)
+             ON CONFLICT (email) DO NOTHING",
+            vec![email.into(), reason.into(), now.into()],
+        ))
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Why sends to `email` are suppressed, if they are.
+pub async fn suppressed(c: &impl ConnectionTrait, email: &str) -> Result<Option<String>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        reason: String,
+    }
+    Ok(Row::find_by_statement(pg(
+        "SELECT reason FROM suppressions WHERE email = lower($1)",
+        vec![email.into()],
+    ))
+    .one(c)
+    .await?
+    .map(|r| r.reason))
 }

@@ -355,3 +355,221 @@ async fn declines_approvals_rejections_and_refund_decisions_each_mail_the_learne
     assert_eq!(shop.smtp.to(email).len(), 11);
     shop.close().await;
 }
+
+mod providers {
+    use super::*;
+    use base64::Engine;
+    use fake_smtp::apis::FakeApi;
+    use hmac::{Hmac, KeyInit, Mac};
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+    use p256::pkcs8::EncodePublicKey;
+
+    fn b64(b: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(b)
+    }
+
+    fn signing_key() -> SigningKey {
+        SigningKey::from_slice(&[42u8; 32]).unwrap()
+    }
+
+    /// Buys a free course for a learner with an address; returns the learner's token.
+    async fn free_purchase(shop: &Shop, user: &str, email: &str, lms: &str) -> String {
+        let learner = shop.env.learner_with_profile(user, email, user);
+        let course = shop.course(lms, 0, false).await;
+        shop.add(&learner, "course", &course).await;
+        shop.checkout(&learner).await;
+        learner
+    }
+
+    async fn sends(shop: &Shop, status: &str) -> Vec<serde_json::Value> {
+        let list = get_as_ok(
+            &shop.app,
+            &shop.admin,
+            &format!("/api/v2/admin/notifications?status={status}"),
+        )
+        .await;
+        items(&list).clone()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sendgrid_gets_its_wire_format_and_a_signed_hard_bounce_suppresses_the_address() {
+        let sg = FakeApi::sendgrid("SG.test-key").unwrap();
+        let key = b64(signing_key()
+            .verifying_key()
+            .to_public_key_der()
+            .unwrap()
+            .as_bytes());
+        let shop = Shop::open(&[
+            ("notification.provider", "sendgrid".into()),
+            ("notification.sendgrid_api_base", sg.url.clone()),
+            ("notification.sendgrid_api_key", "SG.test-key".into()),
+            ("notification.sendgrid_webhook_public_key", key),
+        ])
+        .await;
+        sg.fail_next(1, 503);
+        free_purchase(&shop, "bob", "bob@example.edu", "lms-sg1").await;
+        let reqs = eventually(WAIT, "two SendGrid requests", || async {
+            let r = sg.requests();
+            (r.len() >= 2).then_some(r)
+        })
+        .await;
+        let confirmation = reqs
+            .iter()
+            .find(|r| r.json["categories"][0] == "order-confirmation")
+            .expect("the confirmation, after one 503");
+        let j = &confirmation.json;
+        assert_eq!(confirmation.authorization, "Bearer SG.test-key");
+        assert_eq!(
+            j["personalizations"][0]["to"][0]["email"],
+            "bob@example.edu"
+        );
+        assert_eq!(j["from"]["email"], "no-reply@cadence.example");
+        assert_eq!(j["from"]["name"], "Cadence Commerce");
+        assert!(j["subject"].as_str().unwrap().contains("is confirmed"));
+        assert_eq!(j["content"][0]["type"], "text/plain");
+        assert_eq!(j["content"][1]["type"], "text/html");
+        let send_id = j["custom_args"]["send_id"].as_str().unwrap().to_string();
+
+        let post_events = |events: serde_json::Value, ts: i64, key: SigningKey| {
+            let body = events.to_string();
+            let mut msg = ts.to_string().into_bytes();
+            msg.extend_from_slice(body.as_bytes());
+            let sig: Signature = key.sign(&msg);
+            shop.app
+                .client
+                .post(shop.app.url("/api/v2/notifications/webhooks/sendgrid"))
+                .header("X-Twilio-Email-Event-Webhook-Timestamp", ts.to_string())
+                .header(
+                    "X-Twilio-Email-Event-Webhook-Signature",
+                    b64(sig.to_der().as_bytes()),
+                )
+                .body(body)
+                .send()
+        };
+        let bounce = json!([{"sg_event_id": "ev-1", "event": "bounce", "type": "bounce",
+            "email": "bob@example.edu", "send_id": send_id, "reason": "550 no such user",
+            "timestamp": chrono::Utc::now().timestamp()}]);
+        let now = chrono::Utc::now().timestamp();
+        let forged = SigningKey::from_slice(&[9u8; 32]).unwrap();
+        let (s, b) = body(post_events(bounce.clone(), now, forged).await.unwrap()).await;
+        assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+        let (s, b) = body(
+            post_events(bounce.clone(), now - 3600, signing_key())
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+        assert!(
+            sends(&shop, "sent")
+                .await
+                .iter()
+                .all(|s| s["providerStatus"].is_null())
+        );
+        for _ in 0..2 {
+            let r = post_events(bounce.clone(), now, signing_key())
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        let sent = sends(&shop, "sent").await;
+        let bounced: Vec<_> = sent
+            .iter()
+            .filter(|s| s["providerStatus"] == "bounced")
+            .collect();
+        assert_eq!(bounced.len(), 1);
+        assert_eq!(bounced[0]["id"], send_id.as_str());
+        // The next email to the address is skipped, not sent.
+        let learner = shop
+            .env
+            .learner_with_profile("bob", "bob@example.edu", "bob");
+        let course = shop.course("lms-sg2", 0, false).await;
+        shop.add(&learner, "course", &course).await;
+        shop.checkout(&learner).await;
+        let skipped = eventually(WAIT, "a suppressed send", || async {
+            let s = sends(&shop, "skipped").await;
+            (!s.is_empty()).then_some(s)
+        })
+        .await;
+        assert!(
+            skipped[0]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("address suppressed")
+        );
+        shop.settled().await;
+        assert_eq!(sg.requests().len(), 2, "nothing more went to SendGrid");
+        shop.close().await;
+        sg.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mailgun_gets_its_wire_format_and_its_signed_webhooks_apply_once() {
+        let mg = FakeApi::mailgun("mg-key").unwrap();
+        let shop = Shop::open(&[
+            ("notification.provider", "mailgun".into()),
+            ("notification.mailgun_api_base", mg.url.clone()),
+            ("notification.mailgun_api_key", "mg-key".into()),
+            ("notification.mailgun_domain", "mg.cadence.example".into()),
+            (
+                "notification.mailgun_webhook_signing_key",
+                "mg-signing".into(),
+            ),
+        ])
+        .await;
+        free_purchase(&shop, "eve", "eve@example.edu", "lms-mg").await;
+        let reqs = eventually(WAIT, "two Mailgun requests", || async {
+            let r = mg.requests();
+            (r.len() >= 2).then_some(r)
+        })
+        .await;
+        let c = reqs
+            .iter()
+            .find(|r| r.form["o:tag"] == "order-confirmation")
+            .unwrap();
+        assert_eq!(c.authorization, format!("Basic {}", b64(b"api:mg-key")));
+        assert_eq!(c.form["to"], "eve@example.edu");
+        assert_eq!(
+            c.form["from"],
+            "Cadence Commerce <no-reply@cadence.example>"
+        );
+        assert!(c.form["subject"].contains("is confirmed"));
+        assert!(c.form["html"].contains("<html>") && c.form["text"].contains("Total"));
+        let send_id = c.form["v:send_id"].clone();
+
+        let hook = |token: &str, ts: i64, key: &str| {
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+            mac.update(format!("{ts}{token}").as_bytes());
+            json!({
+                "signature": {"timestamp": ts.to_string(), "token": token,
+                              "signature": hex::encode(mac.finalize().into_bytes())},
+                "event-data": {"id": "mg-ev-1", "event": "delivered", "recipient": "eve@example.edu",
+                               "user-variables": {"send_id": send_id}}
+            })
+        };
+        let now = chrono::Utc::now().timestamp();
+        let url = "/api/v2/notifications/webhooks/mailgun";
+        let (s, b) = post(&shop.app, &shop.admin, url, hook("t1", now, "forged")).await;
+        assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+        let (s, b) = post(
+            &shop.app,
+            &shop.admin,
+            url,
+            hook("t2", now - 3600, "mg-signing"),
+        )
+        .await;
+        assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+        let (s, _) = post(&shop.app, &shop.admin, url, hook("t3", now, "mg-signing")).await;
+        assert_eq!(s, StatusCode::OK);
+        let sent = sends(&shop, "sent").await;
+        let delivered: Vec<_> = sent
+            .iter()
+            .filter(|s| s["providerStatus"] == "delivered")
+            .collect();
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0]["id"], send_id.as_str());
+        shop.close().await;
+        mg.stop().await;
+    }
+}
