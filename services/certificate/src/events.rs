@@ -17,5 +17,6 @@ pub fn certificate_changed(c: &CertificateRow, reason: Option<&str>) -> ev::Cert
         changed_at: changed_at.to_rfc3339(),
         description: c.description.clone(),
         recipient_name: c.recipient_name.clone(),
+        department_id: c.department_id.clone(),
     }
 }

@@ -32,7 +32,9 @@ mod m20261128_000001_init {
         "CREATE TABLE orders (
             order_id      UUID PRIMARY KEY,
             order_number  TEXT NOT NULL,
-            user_id       TEXT NOT NULL
+            user_id       TEXT NOT NULL,
+            -- The department of its first line: whose wording its emails use.
+            department_id TEXT NOT NULL
         )",
         // The courses of each order, for the registration emails.
         "CREATE TABLE order_courses (
@@ -41,6 +43,7 @@ mod m20261128_000001_init {
             lms_course_id      TEXT NOT NULL,
             title              TEXT NOT NULL,
             approval_required  BOOLEAN NOT NULL,
+            department_id      TEXT NOT NULL,
             PRIMARY KEY (order_id, course_id)
         )",
         // One send per (what caused it, template, recipient), ever.
@@ -68,6 +71,17 @@ mod m20261128_000001_init {
         "CREATE TABLE provider_events (
             id   TEXT PRIMARY KEY,
             at   TIMESTAMPTZ NOT NULL
+        )",
+        // A department's own wording of a template (validated when saved).
+        "CREATE TABLE template_overrides (
+            department_id  TEXT NOT NULL,
+            template       TEXT NOT NULL,
+            subject        TEXT NOT NULL,
+            html           TEXT NOT NULL,
+            text           TEXT NOT NULL,
+            updated_by     TEXT NOT NULL,
+            updated_at     TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (department_id, template)
         )",
         // Addresses that bounced hard or complained: later sends to them are skipped.
         "CREATE TABLE suppressions (

@@ -9,30 +9,34 @@ use bus::HandlerError;
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 
+/// What one email is about.
+pub struct Email<'a> {
+    /// What caused it: one send per cause, template and learner, ever.
+    pub cause: String,
+    pub template: Template,
+    pub user_id: &'a str,
+    pub vars: serde_json::Value,
+    /// The department whose wording of the template applies, if it has its own.
+    pub department: Option<&'a str>,
+    /// The certificate whose PDF goes with it.
+    pub certificate_id: Option<uuid::Uuid>,
+}
+
 pub async fn send(
     c: &impl ConnectionTrait,
     n: &Notifier,
-    cause: &str,
-    template: Template,
-    user_id: &str,
-    vars: serde_json::Value,
+    e: Email<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), HandlerError> {
-    send_with(c, n, cause, template, user_id, vars, None, now).await
-}
-
-/// [`send`], with the PDF of a certificate attached.
-#[allow(clippy::too_many_arguments)]
-pub async fn send_with(
-    c: &impl ConnectionTrait,
-    n: &Notifier,
-    cause: &str,
-    template: Template,
-    user_id: &str,
-    mut vars: serde_json::Value,
-    certificate_id: Option<uuid::Uuid>,
-    now: DateTime<Utc>,
-) -> Result<(), HandlerError> {
+    let Email {
+        cause,
+        template,
+        user_id,
+        mut vars,
+        department,
+        certificate_id,
+    } = e;
+    let cause = cause.as_str();
     let who = storage::recipient(c, user_id).await?;
     let email = who.as_ref().and_then(|r| r.email.clone());
     let suppressed = match &email {
@@ -51,8 +55,18 @@ pub async fn send_with(
         (Some(_), Some(why)) => Some(format!("address suppressed: {why}")),
         (Some(_), None) => None,
     };
-    let r = templates::render(template, &vars, &n.platform_name, &n.base_url)
-        .map_err(|e| HandlerError::permanent(e.to_string()))?;
+    let over = match department {
+        Some(d) => storage::override_of(c, d, template.name()).await?,
+        None => None,
+    };
+    let r = templates::render_with(
+        template,
+        over.as_ref(),
+        &vars,
+        &n.platform_name,
+        &n.base_url,
+    )
+    .map_err(|e| HandlerError::permanent(e.to_string()))?;
     storage::record(
         c,
         &NewSend {

@@ -31,17 +31,15 @@ impl Handler for CertificatesHandler {
                 m.insert("recipient_name".into(), e.recipient_name.clone().into());
             }
             let id = events::fields::uuid("certificate_id", &e.certificate_id)?;
-            notify::send_with(
-                txn,
-                &self.n,
-                &format!("certificate:{id}"),
-                Template::CertificateEarned,
-                &e.user_id,
+            let email = notify::Email {
+                cause: format!("certificate:{id}"),
+                template: Template::CertificateEarned,
+                user_id: &e.user_id,
                 vars,
-                Some(id),
-                self.n.clock.now(),
-            )
-            .await
+                department: (!e.department_id.is_empty()).then_some(e.department_id.as_str()),
+                certificate_id: Some(id),
+            };
+            notify::send(txn, &self.n, email, self.n.clock.now()).await
         })
     }
 }

@@ -26,6 +26,7 @@ async fn remember(
     for l in lines {
         for c in &l.courses {
             courses.push(OrderCourse {
+                department_id: &l.department_id,
                 course_id: fields::uuid("course_id", &c.course_id)?,
                 lms_course_id: &c.lms_course_id,
                 title: &c.title,
@@ -72,16 +73,15 @@ impl Handler for OrdersHandler {
                 "total": notify::money(a.total_minor, currency)?,
                 "orders_url": format!("{}/orders", self.n.base_url),
             });
-            notify::send(
-                txn,
-                &self.n,
-                &format!("order:{id}"),
-                Template::OrderConfirmation,
-                &e.user_id,
+            let email = notify::Email {
+                cause: format!("order:{id}"),
+                template: Template::OrderConfirmation,
+                user_id: &e.user_id,
                 vars,
-                self.n.clock.now(),
-            )
-            .await
+                department: e.lines.first().map(|l| l.department_id.as_str()),
+                certificate_id: None,
+            };
+            notify::send(txn, &self.n, email, self.n.clock.now()).await
         })
     }
 }

@@ -27,16 +27,15 @@ impl Handler for PaymentFailedHandler {
                 "reason": if e.failure_reason.is_empty() { "the payment was declined".to_string() } else { e.failure_reason.clone() },
                 "retry_url": format!("{}/orders/{order_id}/pay", self.n.base_url),
             });
-            notify::send(
-                txn,
-                &self.n,
-                &format!("payment-failed:{}", d.envelope.id),
-                Template::PaymentFailed,
-                &e.user_id,
+            let email = notify::Email {
+                cause: format!("payment-failed:{}", d.envelope.id),
+                template: Template::PaymentFailed,
+                user_id: &e.user_id,
                 vars,
-                self.n.clock.now(),
-            )
-            .await
+                department: Some(&order.department_id),
+                certificate_id: None,
+            };
+            notify::send(txn, &self.n, email, self.n.clock.now()).await
         })
     }
 }

@@ -41,16 +41,15 @@ impl Handler for RegistrationsHandler {
                 "orders_url": format!("{}/orders", self.n.base_url),
                 "start_url": format!("{}/{}", self.n.lms_course_url, course.lms_course_id),
             });
-            notify::send(
-                txn,
-                &self.n,
-                &format!("registration:{}", e.registration_id),
+            let email = notify::Email {
+                cause: format!("registration:{}", e.registration_id),
                 template,
-                &e.user_id,
+                user_id: &e.user_id,
                 vars,
-                self.n.clock.now(),
-            )
-            .await
+                department: Some(&e.department_id),
+                certificate_id: None,
+            };
+            notify::send(txn, &self.n, email, self.n.clock.now()).await
         })
     }
 }

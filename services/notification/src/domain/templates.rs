@@ -54,7 +54,7 @@ impl Template {
     }
 
     /// Subject, HTML body, text body.
-    fn sources(self) -> (&'static str, &'static str, &'static str) {
+    pub fn sources(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Template::OrderConfirmation => (
                 "Your order {{ order_number }} is confirmed",
@@ -181,10 +181,80 @@ const LAYOUT_START: &str = "<!doctype html><html><body style=\"font-family:syste
 const LAYOUT_END: &str = "<hr><p style=\"color:#777;font-size:12px\">{{ platform_name }} · \
     <a href=\"{{ base_url }}\">{{ base_url }}</a></p></body></html>";
 
+/// A department's own wording of a template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Override {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// The variables `t` may use: those its events provide, and `platform_name`, `base_url`.
+pub fn variables(t: Template) -> Vec<String> {
+    let mut v: Vec<String> = t
+        .sample()
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    v.extend(["platform_name".to_string(), "base_url".to_string()]);
+    v.sort();
+    v
+}
+
+/// Refuses an override that does not parse or uses a variable `t` does not have, naming the part
+/// (`subject`, `html`, `text`).
+pub fn validate(t: Template, o: &Override) -> Result<(), (&'static str, String)> {
+    let known = variables(t);
+    for (part, source, max) in [
+        ("subject", &o.subject, 300),
+        ("html", &o.html, 50_000),
+        ("text", &o.text, 50_000),
+    ] {
+        if source.trim().is_empty() || source.chars().count() > max {
+            return Err((part, format!("{part} must be 1 to {max} characters")));
+        }
+        let mut env = Environment::new();
+        env.add_template_owned(part, source.clone())
+            .map_err(|e| (part, format!("does not parse: {e}")))?;
+        let tpl = env
+            .get_template(part)
+            .map_err(|e| (part, format!("does not parse: {e}")))?;
+        let mut unknown: Vec<String> = tpl
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|v| !known.contains(v))
+            .collect();
+        if !unknown.is_empty() {
+            unknown.sort();
+            return Err((
+                part,
+                format!(
+                    "unknown variables: {}; known: {}",
+                    unknown.join(", "),
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Renders `t` with `vars` (plus `platform_name` and `base_url`). A variable the template needs
 /// and `vars` lacks is an error, never an empty string.
 pub fn render(
     t: Template,
+    vars: &serde_json::Value,
+    platform_name: &str,
+    base_url: &str,
+) -> Result<Rendered, RenderError> {
+    render_with(t, None, vars, platform_name, base_url)
+}
+
+/// [`render`] with a department's override of the wording, if it has one.
+pub fn render_with(
+    t: Template,
+    over: Option<&Override>,
     vars: &serde_json::Value,
     platform_name: &str,
     base_url: &str,
@@ -202,7 +272,10 @@ pub fn render(
             AutoEscape::None
         }
     });
-    let (subject, html, text) = t.sources();
+    let (subject, html, text) = match over {
+        Some(o) => (o.subject.as_str(), o.html.as_str(), o.text.as_str()),
+        None => t.sources(),
+    };
     let html = format!("{LAYOUT_START}{html}{LAYOUT_END}");
     env.add_template_owned("subject.txt", subject.to_string())
         .map_err(err)?;
@@ -240,6 +313,30 @@ mod tests {
             );
             assert_eq!(Template::parse(t.name()), Some(t));
         }
+    }
+
+    #[test]
+    fn overrides_are_checked_for_unknown_variables_and_used() {
+        let t = Template::EnrollmentWelcome;
+        let good = Override {
+            subject: "Bienvenue, {{ recipient_name }}".into(),
+            html: "<p>{{ course_title }} — <a href=\"{{ start_url }}\">go</a></p>".into(),
+            text: "{{ course_title }}: {{ start_url }}".into(),
+        };
+        assert!(validate(t, &good).is_ok());
+        let r = render_with(t, Some(&good), &t.sample(), "C", "https://x").unwrap();
+        assert_eq!(r.subject, "Bienvenue, Zoë Łukasiewicz-Nguyễn");
+        let mut bad = good.clone();
+        bad.html = "{{ grade }}".into();
+        let (part, why) = validate(t, &bad).unwrap_err();
+        assert_eq!(part, "html");
+        assert!(why.contains("grade"), "{why}");
+        let mut broken = good.clone();
+        broken.text = "{{ course_title ".into();
+        assert_eq!(validate(t, &broken).unwrap_err().0, "text");
+        let mut looped = good;
+        looped.text = "{% for i in items %}{{ i.name }}{% endfor %}".into();
+        assert!(validate(Template::OrderConfirmation, &looped).is_ok());
     }
 
     #[test]

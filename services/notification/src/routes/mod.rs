@@ -18,6 +18,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Notifier>) {
             web::get().to(sends::preview),
         )
         .route(
+            "/api/v2/admin/notification-templates/{name}/departments/{departmentId}",
+            web::get().to(sends::get_override),
+        )
+        .route(
+            "/api/v2/admin/notification-templates/{name}/departments/{departmentId}",
+            web::put().to(sends::put_override),
+        )
+        .route(
             "/api/v2/notifications/webhooks/sendgrid",
             web::post().to(crate::webhooks::sendgrid),
         )
@@ -30,9 +38,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Notifier>) {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Cadence Commerce — notifications", version = "1"),
-    paths(sends::list, sends::resend, sends::preview, crate::webhooks::sendgrid,
+    paths(sends::list, sends::resend, sends::preview, sends::get_override, sends::put_override,
+        crate::webhooks::sendgrid,
         crate::webhooks::mailgun),
-    components(schemas(sends::SendView, sends::SendPage, crate::domain::templates::Rendered)),
+    components(schemas(sends::SendView, sends::SendPage, sends::OverrideView,
+        crate::domain::templates::Rendered, crate::domain::templates::Override)),
     tags((name = "notifications", description = "Emails to learners: sends, resends, template previews"))
 )]
 struct NotificationApi;

@@ -2,7 +2,7 @@
 
 use crate::Notifier;
 use crate::domain::NotificationError;
-use crate::domain::templates::{self, Rendered, Template};
+use crate::domain::templates::{self, Override, Rendered, Template};
 use crate::storage::{self, DELIVERIES, SendRow};
 use ::web::page::{Page, PageQuery};
 use ::web::{ApiError, Authorized, roles};
@@ -118,18 +118,123 @@ pub async fn resend(
     Ok(HttpResponse::Accepted().finish())
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviewQuery {
+    /// Preview this department's wording, if it has one.
+    pub department_id: Option<String>,
+}
+
 #[utoipa::path(get, path = "/api/v2/admin/notification-templates/{name}/preview", tag = "notifications",
-    params(("name" = String, Path, description = "order-confirmation, payment-failed, registration-pending, registration-approved, registration-rejected, enrollment-welcome, refund-requested, refund-approved, refund-rejected, certificate-earned")),
+    params(PreviewQuery, ("name" = String, Path, description = "order-confirmation, payment-failed, registration-pending, registration-approved, registration-rejected, enrollment-welcome, refund-requested, refund-approved, refund-rejected, certificate-earned")),
     responses((status = 200, body = Rendered, description = "Subject, HTML and text rendered with sample data"),
         (status = 401), (status = 403), (status = 404, description = "Unknown template")))]
 pub async fn preview(
     state: web::Data<Notifier>,
     _caller: Authorized<roles::BillingAdmin>,
     name: web::Path<String>,
+    q: web::Query<PreviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let t = Template::parse(&name)
-        .ok_or_else(|| NotificationError::NotFound(format!("no template `{name}`")))?;
-    let r = templates::render(t, &t.sample(), &state.platform_name, &state.base_url)
-        .map_err(NotificationError::from)?;
+    let t = template_of(&name)?;
+    let over = match &q.department_id {
+        Some(d) => storage::override_of(&state.db, d, t.name()).await?,
+        None => None,
+    };
+    let r = templates::render_with(
+        t,
+        over.as_ref(),
+        &t.sample(),
+        &state.platform_name,
+        &state.base_url,
+    )
+    .map_err(NotificationError::from)?;
     Ok(HttpResponse::Ok().json(r))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OverrideView {
+    pub template: String,
+    pub department_id: String,
+    /// False when the department has none and these are the platform's own.
+    pub is_set: bool,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// What the template may use.
+    pub variables: Vec<String>,
+}
+
+fn template_of(name: &str) -> Result<Template, ApiError> {
+    Template::parse(name)
+        .ok_or_else(|| NotificationError::NotFound(format!("no template `{name}`")).into())
+}
+
+#[utoipa::path(get, path = "/api/v2/admin/notification-templates/{name}/departments/{departmentId}", tag = "notifications",
+    params(("name" = String, Path), ("departmentId" = String, Path)),
+    responses((status = 200, body = OverrideView, description = "The department's wording, or the platform's"),
+        (status = 401), (status = 403, description = "Not an admin of the department"), (status = 404)))]
+pub async fn get_override(
+    state: web::Data<Notifier>,
+    caller: Authorized<roles::CatalogAdmin>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, department) = path.into_inner();
+    caller.require_department(::web::Role::DeptAdmin, &department)?;
+    let t = template_of(&name)?;
+    let saved = storage::override_of(&state.db, &department, t.name()).await?;
+    let (subject, html, text) = t.sources();
+    let o = saved.clone().unwrap_or(templates::Override {
+        subject: subject.into(),
+        html: html.into(),
+        text: text.into(),
+    });
+    Ok(HttpResponse::Ok().json(OverrideView {
+        template: t.name().into(),
+        department_id: department,
+        is_set: saved.is_some(),
+        subject: o.subject,
+        html: o.html,
+        text: o.text,
+        variables: templates::variables(t),
+    }))
+}
+
+#[utoipa::path(put, path = "/api/v2/admin/notification-templates/{name}/departments/{departmentId}", tag = "notifications",
+    params(("name" = String, Path), ("departmentId" = String, Path)),
+    request_body = Override,
+    responses((status = 200, body = OverrideView), (status = 400, description = "invalid_body"),
+        (status = 401), (status = 403, description = "Not an admin of the department"), (status = 404),
+        (status = 422, description = "validation_failed: does not parse, or an unknown variable (names the part)")))]
+pub async fn put_override(
+    state: web::Data<Notifier>,
+    caller: Authorized<roles::CatalogAdmin>,
+    path: web::Path<(String, String)>,
+    body: ::web::Json<Override>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, department) = path.into_inner();
+    caller.require_department(::web::Role::DeptAdmin, &department)?;
+    let t = template_of(&name)?;
+    let o = body.into_inner();
+    templates::validate(t, &o)
+        .map_err(|(part, why)| ApiError::rule("validation_failed", why).with_field(part))?;
+    storage::put_override(
+        &state.db,
+        &department,
+        t.name(),
+        &o,
+        &caller.user_id,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(OverrideView {
+        template: t.name().into(),
+        department_id: department,
+        is_set: true,
+        subject: o.subject,
+        html: o.html,
+        text: o.text,
+        variables: templates::variables(t),
+    }))
 }

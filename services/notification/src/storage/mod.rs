@@ -60,6 +60,7 @@ pub async fn recipient(
 }
 
 pub struct OrderCourse<'a> {
+    pub department_id: &'a str,
     pub course_id: Uuid,
     pub lms_course_id: &'a str,
     pub title: &'a str,
@@ -74,21 +75,32 @@ pub async fn remember_order(
     courses: &[OrderCourse<'_>],
 ) -> Result<(), DbErr> {
     c.execute_raw(pg(
-        "INSERT INTO orders (order_id, order_number, user_id) VALUES ($1, $2, $3)
+        "INSERT INTO orders (order_id, order_number, user_id, department_id) VALUES ($1, $2, $3, $4)
          ON CONFLICT (order_id) DO NOTHING",
-        vec![order_id.into(), number.into(), user_id.into()],
+        vec![
+            order_id.into(),
+            number.into(),
+            user_id.into(),
+            courses
+                .first()
+                .map(|c| c.department_id)
+                .unwrap_or_default()
+                .into(),
+        ],
     ))
     .await?;
     for oc in courses {
         c.execute_raw(pg(
-            "INSERT INTO order_courses (order_id, course_id, lms_course_id, title, approval_required)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO order_courses (order_id, course_id, lms_course_id, title, approval_required,
+                 department_id)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
             vec![
                 order_id.into(),
                 oc.course_id.into(),
                 oc.lms_course_id.into(),
                 oc.title.into(),
                 oc.approval_required.into(),
+                oc.department_id.into(),
             ],
         ))
         .await?;
@@ -99,11 +111,12 @@ pub async fn remember_order(
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct OrderRow {
     pub order_number: String,
+    pub department_id: String,
 }
 
 pub async fn order(c: &impl ConnectionTrait, order_id: Uuid) -> Result<Option<OrderRow>, DbErr> {
     OrderRow::find_by_statement(pg(
-        "SELECT order_number FROM orders WHERE order_id = $1",
+        "SELECT order_number, department_id FROM orders WHERE order_id = $1",
         vec![order_id.into()],
     ))
     .one(c)
@@ -300,4 +313,57 @@ pub async fn suppressed(c: &impl ConnectionTrait, email: &str) -> Result<Option<
     .one(c)
     .await?
     .map(|r| r.reason))
+}
+
+/// The department's own wording of `template`, if it saved one.
+pub async fn override_of(
+    c: &impl ConnectionTrait,
+    department_id: &str,
+    template: &str,
+) -> Result<Option<crate::domain::templates::Override>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        subject: String,
+        html: String,
+        text: String,
+    }
+    Ok(Row::find_by_statement(pg(
+        "SELECT subject, html, text FROM template_overrides WHERE department_id = $1 AND template = $2",
+        vec![department_id.into(), template.into()],
+    ))
+    .one(c)
+    .await?
+    .map(|r| crate::domain::templates::Override {
+        subject: r.subject,
+        html: r.html,
+        text: r.text,
+    }))
+}
+
+pub async fn put_override(
+    c: &impl ConnectionTrait,
+    department_id: &str,
+    template: &str,
+    o: &crate::domain::templates::Override,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "INSERT INTO template_overrides (department_id, template, subject, html, text, updated_by, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (department_id, template) DO UPDATE SET subject = EXCLUDED.subject,
+             html = EXCLUDED.html, text = EXCLUDED.text, updated_by = EXCLUDED.updated_by,
+             updated_at = EXCLUDED.updated_at",
+        vec![
+            department_id.into(),
+            template.into(),
+            o.subject.clone().into(),
+            o.html.clone().into(),
+            o.text.clone().into(),
+            by.into(),
+            now.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
 }

@@ -573,3 +573,50 @@ mod providers {
         mg.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_rewords_a_template_and_its_learners_get_that_wording() {
+    let shop = Shop::open(&[]).await;
+    let dept = shop.env.token("admin-cs", &["dept-admin"], &["cs"]);
+    let outsider = shop.env.token("admin-math", &["dept-admin"], &["math"]);
+    let path = "/api/v2/admin/notification-templates/enrollment-welcome/departments/cs";
+    let wording = json!({
+        "subject": "Bienvenue dans {{ course_title }}",
+        "html": "<p>Bonjour {{ recipient_name }}, <a href=\"{{ start_url }}\">commencer</a></p>",
+        "text": "Bonjour {{ recipient_name }} : {{ start_url }}"
+    });
+    let (s, b) = put(&shop.app, &outsider, path, wording.clone()).await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    let mut bad = wording.clone();
+    bad["html"] = json!("<p>{{ grade }}</p>");
+    let (s, b) = put(&shop.app, &dept, path, bad).await;
+    assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(b["field"], "html");
+    let before = get_as_ok(&shop.app, &dept, path).await;
+    assert_eq!(before["isSet"], false);
+    let saved = put_expect(&shop.app, &dept, path, wording, StatusCode::OK).await;
+    assert_eq!(saved["isSet"], true);
+    let p = get_as_ok(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/notification-templates/enrollment-welcome/preview?departmentId=cs",
+    )
+    .await;
+    assert_eq!(p["subject"], "Bienvenue dans Introduction to Programming");
+
+    let email = "amelie@example.edu";
+    let learner = shop.env.learner_with_profile("amelie", email, "Amélie");
+    let course = shop.course("lms-fr", 0, false).await;
+    shop.add(&learner, "course", &course).await;
+    shop.checkout(&learner).await;
+    let got = mails(&shop, email, 2).await;
+    let welcome = with_subject(&got, "Bienvenue dans Course lms-fr");
+    assert_eq!(
+        welcome.len(),
+        1,
+        "{:?}",
+        got.iter().map(|m| m.subject()).collect::<Vec<_>>()
+    );
+    assert!(welcome[0].html().contains("Bonjour Amélie"));
+    shop.close().await;
+}
