@@ -74,14 +74,17 @@ async fn main() {
         0,
     )
     .unwrap();
+    // Every purchase mails its learner (confirmation, welcome) through real SMTP.
+    let smtp = fake_smtp::FakeSmtp::start(0).await.unwrap();
     let settings = env.settings(&[
+        ("notification.smtp_port", smtp.port.to_string()),
         ("payout.url", payout.url.clone()),
         ("payout.webhook_secret", PAYOUT_SECRET.into()),
         ("http.workers", "2".into()),
         // The relays' fallback poll as deployed (tests poll faster); commits wake them.
         ("outbox.poll_ms", "1000".into()),
-        // Six services' pools in one process stay under Postgres's 100 connections.
-        ("database.max_connections", "15".into()),
+        // Eight services' pools in one process stay under Postgres's 100 connections.
+        ("database.max_connections", "11".into()),
         ("gateway.rate_limit_per_minute", "1000000".into()),
         ("gateway.rate_limit_burst", "1000000".into()),
         ("registration.lms_url", lms.url.clone()),
@@ -129,7 +132,9 @@ async fn main() {
             let mut n = 0u64;
             while Instant::now() < deadline {
                 n += 1;
-                let token = env.token(&format!("bench-{w}-{n}"), &["learner"], &[]);
+                let user = format!("bench-{w}-{n}");
+                let token =
+                    env.learner_with_profile(&user, &format!("{user}@bench.example"), &user);
                 let course = &ids[((w + n) as usize) % ids.len()];
                 let mut step_times = Vec::with_capacity(4);
                 let t = Instant::now();
@@ -280,7 +285,12 @@ async fn main() {
         "revenue webhooks received:     {} (Payout Platform)",
         payout.received().len()
     );
+    println!(
+        "emails received:               {} (SMTP; confirmation and welcome per purchase)",
+        smtp.received().len()
+    );
     app.stop().await;
+    smtp.stop();
     lms.stop().await;
     payout.stop().await;
     env.cleanup().await;
