@@ -33,6 +33,8 @@ use tokio::sync::Notify;
 
 pub const NAME: &str = "notification";
 pub const SCHEMA: &str = "notification";
+/// Deliveries of an event that waits for its order (the backoff's last step repeats).
+const WAIT_FOR_ORDER_DELIVERIES: i64 = 35;
 
 /// What the consumers and routes share.
 #[derive(Clone)]
@@ -135,8 +137,13 @@ impl ServiceFactory for NotificationService {
                 cfg.max_attempts,
                 Duration::from_millis(cfg.retry_base_ms),
             );
+            // An event may overtake the order it is about (another consumer): it waits for it,
+            // about 15 minutes, before it is dead-lettered for an operator.
             let spec = |name: &'static str, stream: &'static str, subject: &'static str| {
-                ConsumerSpec::new(name, stream, subject).concurrent(bus::PIPELINE_CONCURRENCY)
+                let mut s =
+                    ConsumerSpec::new(name, stream, subject).concurrent(bus::PIPELINE_CONCURRENCY);
+                s.max_deliver = WAIT_FOR_ORDER_DELIVERIES;
+                s
             };
             let orders = ctx.consumer(
                 &db,

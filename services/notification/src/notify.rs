@@ -20,6 +20,9 @@ pub struct Email<'a> {
     pub department: Option<&'a str>,
     /// The certificate whose PDF goes with it.
     pub certificate_id: Option<uuid::Uuid>,
+    /// Whether a learner not known yet (their order's events not consumed yet) is waited for;
+    /// otherwise the send is recorded as skipped.
+    pub wait_for_learner: bool,
 }
 
 pub async fn send(
@@ -35,9 +38,17 @@ pub async fn send(
         mut vars,
         department,
         certificate_id,
+        wait_for_learner,
     } = e;
     let cause = cause.as_str();
+    // Every learner with an order is known (from `order.created`); until the orders consumer has
+    // seen it, wait rather than decide "no address".
     let who = storage::recipient(c, user_id).await?;
+    if who.is_none() && wait_for_learner {
+        return Err(HandlerError::transient(format!(
+            "learner {user_id} not known yet"
+        )));
+    }
     let email = who.as_ref().and_then(|r| r.email.clone());
     let suppressed = match &email {
         Some(e) => storage::suppressed(c, e).await?,

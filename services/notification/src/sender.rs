@@ -39,6 +39,12 @@ impl Composer {
         let Some(to) = send.recipient.clone() else {
             return Err(Attempt::Permanent("no recipient address".into()));
         };
+        // An address can be suppressed while its send waits or when an operator resends it.
+        match storage::suppressed(&self.db, &to).await {
+            Ok(None) => {}
+            Ok(Some(why)) => return Err(Attempt::Permanent(format!("address suppressed: {why}"))),
+            Err(e) => return Err(Attempt::Retry(format!("database: {e}"))),
+        }
         let pdf = match send.certificate_id {
             None => None,
             Some(id) => {

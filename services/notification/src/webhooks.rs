@@ -33,7 +33,7 @@ fn fresh(timestamp: &str, now: i64) -> Result<(), String> {
     let ts: i64 = timestamp
         .parse()
         .map_err(|_| "unreadable timestamp".to_string())?;
-    if (now - ts).abs() > TOLERANCE_SECS {
+    if now.abs_diff(ts) > TOLERANCE_SECS.unsigned_abs() {
         return Err("stale timestamp".into());
     }
     Ok(())
@@ -129,11 +129,22 @@ fn event(
     )
 }
 
-async fn apply(state: &Notifier, events: Vec<Applied>, now: DateTime<Utc>) -> Result<(), ApiError> {
+/// Applies `events` in one transaction. With `first_gates`, a first event already seen (a spent
+/// Mailgun token) stops everything.
+async fn apply(
+    state: &Notifier,
+    events: Vec<Applied>,
+    first_gates: bool,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     let txn = state.db.begin().await.map_err(ApiError::from)?;
-    for (id, send, status, suppress) in events {
+    for (i, (id, send, status, suppress)) in events.into_iter().enumerate() {
         let s = suppress.as_ref().map(|(e, r)| (e.as_str(), r.as_str()));
-        storage::provider_event(&txn, &id, send, status, s, now).await?;
+        let fresh = storage::provider_event(&txn, &id, send, status, s, now).await?;
+        if i == 0 && first_gates && !fresh {
+            tracing::warn!(event = %id, "provider webhook replayed; ignored");
+            return Ok(());
+        }
     }
     txn.commit().await.map_err(ApiError::from)?;
     Ok(())
@@ -186,7 +197,7 @@ pub async fn sendgrid(
             &why,
         ));
     }
-    apply(&state, applied, now).await?;
+    apply(&state, applied, false, now).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -241,7 +252,8 @@ pub async fn mailgun(state: web::Data<Notifier>, body: Bytes) -> Result<HttpResp
     .map_err(refused)?;
     let e = &hook.event_data;
     let hard = e.severity.as_deref() != Some("temporary");
-    // A token is good once: a replayed webhook (even a valid one) changes nothing.
+    // A token is good once. Mailgun signs only timestamp + token, so a replayed signature with
+    // other event data must change nothing: the token is spent first, and a spent one stops here.
     let mut applied = vec![(format!("mailgun-token:{}", s.token), None, "seen", None)];
     if (e.event != "failed" || hard)
         && let Some((status, suppress)) = outcome(&e.event, hard)
@@ -256,7 +268,7 @@ pub async fn mailgun(state: web::Data<Notifier>, body: Bytes) -> Result<HttpResp
             why,
         ));
     }
-    apply(&state, applied, now).await?;
+    apply(&state, applied, true, now).await?;
     Ok(HttpResponse::Ok().finish())
 }
 
@@ -302,5 +314,8 @@ mod tests {
         assert!(verify_mailgun("key-2", "1764300000", "tok", &sig, 1_764_300_100).is_err());
         assert!(verify_mailgun("key-1", "1764300000", "tok2", &sig, 1_764_300_100).is_err());
         assert!(verify_mailgun("key-1", "1764300000", "tok", &sig, 1_764_309_000).is_err());
+        assert!(
+            verify_mailgun("key-1", &i64::MIN.to_string(), "tok", &sig, 1_764_300_000).is_err()
+        );
     }
 }

@@ -38,6 +38,9 @@ impl Handler for CertificatesHandler {
                 vars,
                 department: (!e.department_id.is_empty()).then_some(e.department_id.as_str()),
                 certificate_id: Some(id),
+                // A certificate issued by hand may be for a learner who never ordered: after a
+                // few tries (an order's events running late), it is skipped, not dead-lettered.
+                wait_for_learner: d.attempt < 5,
             };
             notify::send(txn, &self.n, email, self.n.clock.now()).await
         })

@@ -1,5 +1,5 @@
-//! `commerce.order.created` / `.completed` → the learner's address and name (from the token at
-//! checkout), the order's number and courses; a completed order → `order-confirmation`.
+//! `commerce.order.created` → the learner's address and name (from the token at checkout), the
+//! order's number and courses; `.completed` → `order-confirmation`.
 
 use crate::Notifier;
 use crate::domain::templates::Template;
@@ -52,8 +52,8 @@ impl Handler for OrdersHandler {
                 return Ok(());
             }
             let e: OrderCompleted = d.decode()?;
-            let at = fields::time("completed_at", &e.completed_at)?;
-            storage::remember(txn, &e.user_id, &e.customer_email, &e.customer_name, at).await?;
+            // The address is the newest checkout's (from `order.created`): paying an older order
+            // does not bring back an older address.
             let id = remember(txn, &e.order_id, &e.order_number, &e.user_id, &e.lines).await?;
             let a = e
                 .amounts
@@ -80,6 +80,7 @@ impl Handler for OrdersHandler {
                 vars,
                 department: e.lines.first().map(|l| l.department_id.as_str()),
                 certificate_id: None,
+                wait_for_learner: true,
             };
             notify::send(txn, &self.n, email, self.n.clock.now()).await
         })

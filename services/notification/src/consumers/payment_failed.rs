@@ -34,6 +34,7 @@ impl Handler for PaymentFailedHandler {
                 vars,
                 department: Some(&order.department_id),
                 certificate_id: None,
+                wait_for_learner: true,
             };
             notify::send(txn, &self.n, email, self.n.clock.now()).await
         })

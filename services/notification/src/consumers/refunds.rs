@@ -69,6 +69,7 @@ impl Handler for RefundsHandler {
                 vars,
                 department: Some(&order.department_id),
                 certificate_id: None,
+                wait_for_learner: true,
             };
             notify::send(txn, &self.n, email, now).await
         })

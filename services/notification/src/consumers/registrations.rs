@@ -48,6 +48,7 @@ impl Handler for RegistrationsHandler {
                 vars,
                 department: Some(&e.department_id),
                 certificate_id: None,
+                wait_for_learner: true,
             };
             notify::send(txn, &self.n, email, self.n.clock.now()).await
         })

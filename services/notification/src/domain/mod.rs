@@ -10,7 +10,7 @@ pub enum NotificationError {
     NotFound(String),
     #[error("{0}")]
     InvalidQuery(String),
-    #[error("only a parked or skipped send can be sent again")]
+    #[error("only a parked send can be sent again")]
     NotResendable,
     #[error(transparent)]
     Render(#[from] templates::RenderError),

@@ -190,16 +190,40 @@ pub struct Override {
     pub text: String,
 }
 
-/// The variables `t` may use: those its events provide, and `platform_name`, `base_url`.
+/// The variables `t` is rendered with (its consumer provides exactly these), plus
+/// `recipient_name`, `platform_name` and `base_url`.
 pub fn variables(t: Template) -> Vec<String> {
-    let mut v: Vec<String> = t
-        .sample()
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    v.extend(["platform_name".to_string(), "base_url".to_string()]);
+    let own: &[&str] = match t {
+        Template::OrderConfirmation => &["order_number", "items", "total", "orders_url"],
+        Template::PaymentFailed => &["order_number", "reason", "retry_url"],
+        Template::RegistrationPending
+        | Template::RegistrationApproved
+        | Template::RegistrationRejected
+        | Template::EnrollmentWelcome => &["course_title", "reason", "orders_url", "start_url"],
+        Template::RefundRequested => &["order_number", "amount"],
+        Template::RefundApproved => &["order_number", "history_url"],
+        Template::RefundRejected => &["order_number", "reason"],
+        Template::CertificateEarned => &[
+            "course_title",
+            "certificate_number",
+            "download_url",
+            "verification_url",
+        ],
+    };
+    let mut v: Vec<String> = own
+        .iter()
+        .chain(&["recipient_name", "platform_name", "base_url"])
+        .map(|s| s.to_string())
+        .collect();
     v.sort();
     v
+}
+
+/// Whether a source turns escaping off (`|safe`, `{% autoescape false %}`, `{% filter safe %}`):
+/// an override may not, or a learner's name could become markup.
+fn disables_escaping(source: &str) -> bool {
+    let compact: String = source.chars().filter(|c| !c.is_whitespace()).collect();
+    compact.contains("|safe") || compact.contains("autoescape") || compact.contains("filtersafe")
 }
 
 /// Refuses an override that does not parse or uses a variable `t` does not have, naming the part
@@ -213,6 +237,12 @@ pub fn validate(t: Template, o: &Override) -> Result<(), (&'static str, String)>
     ] {
         if source.trim().is_empty() || source.chars().count() > max {
             return Err((part, format!("{part} must be 1 to {max} characters")));
+        }
+        if disables_escaping(source) {
+            return Err((
+                part,
+                "escaping cannot be turned off (`safe`, `autoescape`)".into(),
+            ));
         }
         let mut env = Environment::new();
         env.add_template_owned(part, source.clone())
@@ -304,6 +334,14 @@ mod tests {
     #[test]
     fn every_template_renders_its_sample() {
         for t in ALL {
+            // Each template's own sources use only its variables.
+            let (subject, html, text) = t.sources();
+            let own = Override {
+                subject: subject.into(),
+                html: html.into(),
+                text: text.into(),
+            };
+            assert!(validate(t, &own).is_ok(), "{}", t.name());
             let r = render(t, &t.sample(), "Cadence", "https://commerce.example").unwrap();
             assert!(!r.subject.is_empty() && r.html.contains("</html>") && !r.text.is_empty());
             assert!(
@@ -334,9 +372,26 @@ mod tests {
         let mut broken = good.clone();
         broken.text = "{{ course_title ".into();
         assert_eq!(validate(t, &broken).unwrap_err().0, "text");
-        let mut looped = good;
-        looped.text = "{% for i in items %}{{ i.name }}{% endfor %}".into();
+        let looped = Override {
+            subject: "Commande {{ order_number }}".into(),
+            html: "<p>{{ total }}</p>".into(),
+            text: "{% for i in items %}{{ i.name }}{% endfor %}".into(),
+        };
         assert!(validate(Template::OrderConfirmation, &looped).is_ok());
+        // Another template's variable is as unknown as a made-up one.
+        let mut foreign = good.clone();
+        foreign.subject = "{{ order_number }}".into();
+        assert_eq!(validate(t, &foreign).unwrap_err().0, "subject");
+        for unsafe_html in [
+            "{{ recipient_name|safe }}",
+            "{{ recipient_name | safe }}",
+            "{% autoescape false %}{{ recipient_name }}{% endautoescape %}",
+            "{% filter safe %}{{ recipient_name }}{% endfilter %}",
+        ] {
+            let mut o = good.clone();
+            o.html = unsafe_html.into();
+            assert_eq!(validate(t, &o).unwrap_err().0, "html", "{unsafe_html}");
+        }
     }
 
     #[test]

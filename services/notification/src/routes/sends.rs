@@ -211,12 +211,13 @@ pub async fn put_override(
     state: web::Data<Notifier>,
     caller: Authorized<roles::CatalogAdmin>,
     path: web::Path<(String, String)>,
-    body: ::web::Json<Override>,
+    body: bytes::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (name, department) = path.into_inner();
+    // The department decides who may write, before the body is read.
     caller.require_department(::web::Role::DeptAdmin, &department)?;
     let t = template_of(&name)?;
-    let o = body.into_inner();
+    let o: Override = ::web::json::parse(&body)?;
     templates::validate(t, &o)
         .map_err(|(part, why)| ApiError::rule("validation_failed", why).with_field(part))?;
     storage::put_override(

@@ -13,7 +13,8 @@ pub const DELIVERIES: OutboundTable = OutboundTable {
     result: "provider_message_id",
 };
 
-/// Keeps the learner's newest address and name (an order without them changes nothing).
+/// Keeps the learner's address and name as of their newest checkout (a checkout without them
+/// keeps what was known). The row also says the learner is known.
 pub async fn remember(
     c: &impl ConnectionTrait,
     user_id: &str,
@@ -21,9 +22,6 @@ pub async fn remember(
     name: &str,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    if email.is_empty() && name.is_empty() {
-        return Ok(());
-    }
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
     c.execute_raw(pg(
         "INSERT INTO recipients (user_id, email, name, updated_at) VALUES ($1, $2, $3, $4)
@@ -284,7 +282,9 @@ pub async fn provider_event(
     }
     if let Some(id) = send_id {
         c.execute_raw(pg(
-            "UPDATE sends SET provider_status = $2, provider_at = $3, updated_at = $3 WHERE id = $1",
+            // A late `delivered` never hides an earlier bounce, drop or complaint.
+            "UPDATE sends SET provider_status = $2, provider_at = $3, updated_at = $3
+             WHERE id = $1 AND (provider_status IS NULL OR $2 <> 'delivered')",
             vec![id.into(), status.into(), now.into()],
         ))
         .await?;

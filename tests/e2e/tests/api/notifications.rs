@@ -569,6 +569,36 @@ mod providers {
             .collect();
         assert_eq!(delivered.len(), 1);
         assert_eq!(delivered[0]["id"], send_id.as_str());
+
+        // Mailgun signs only timestamp + token: the same signature with other event data (a
+        // complaint) is a replay and changes nothing; a fresh one suppresses the address.
+        let mut replay = hook("t3", now, "mg-signing");
+        replay["event-data"]["event"] = json!("complained");
+        replay["event-data"]["id"] = json!("mg-ev-2");
+        let (s, _) = post(&shop.app, &shop.admin, url, replay).await;
+        assert_eq!(s, StatusCode::OK);
+        let db = shop.env.schema("notification").await;
+        assert_eq!(count(&db, "SELECT count(*) FROM suppressions").await, 0);
+        let mut complaint = hook("t4", now, "mg-signing");
+        complaint["event-data"]["event"] = json!("complained");
+        complaint["event-data"]["id"] = json!("mg-ev-3");
+        let (s, _) = post(&shop.app, &shop.admin, url, complaint).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM suppressions WHERE email = 'eve@example.edu'"
+            )
+            .await,
+            1
+        );
+        // A late `delivered` does not hide the complaint.
+        let mut late = hook("t5", now, "mg-signing");
+        late["event-data"]["id"] = json!("mg-ev-4");
+        post(&shop.app, &shop.admin, url, late).await;
+        let sent = sends(&shop, "sent").await;
+        let mine = sent.iter().find(|s| s["id"] == send_id.as_str()).unwrap();
+        assert_eq!(mine["providerStatus"], "complained");
         shop.close().await;
         mg.stop().await;
     }
