@@ -75,14 +75,7 @@ pub async fn course(
     c: &impl ConnectionTrait,
     i: &CourseIssue<'_>,
 ) -> Result<Option<CertificateRow>, DbErr> {
-    // One learner's certificates are decided one at a time: two courses of a program completed
-    // at once must not each miss the other and leave the program uncertified. Learners never
-    // wait for each other.
-    c.execute_raw(db::stmt(
-        "SELECT pg_advisory_xact_lock(hashtextextended('certificate:' || $1, 0))",
-        vec![i.user_id.into()],
-    ))
-    .await?;
+    lock_learner(c, i.user_id).await?;
     let template_id = template_of(c, i.department_id).await?;
     let expires_at = i
         .valid_for_days
@@ -118,6 +111,18 @@ pub async fn course(
     Ok(Some(row))
 }
 
+/// Serialises one learner's certificate decisions (issue, revoke, refund) in the caller's
+/// transaction: two courses of a program completed at once, or a completion racing a refund,
+/// cannot each miss the other. Learners never wait for each other.
+pub async fn lock_learner(c: &impl ConnectionTrait, user_id: &str) -> Result<(), DbErr> {
+    c.execute_raw(db::stmt(
+        "SELECT pg_advisory_xact_lock(hashtextextended('certificate:' || $1, 0))",
+        vec![user_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Issues a program certificate for each program the learner bought that holds `course` and
 /// whose every course now has an active certificate.
 async fn programs_completed_by(
@@ -129,6 +134,17 @@ async fn programs_completed_by(
         return Ok(());
     };
     let holdings = storage::active_holdings_of_course(c, &course.user_id, course_id).await?;
+    programs_completed(c, &course.user_id, holdings, now).await
+}
+
+/// Issues the program certificate of each program among `holdings` whose every course has an
+/// active certificate (once per learner and program). The caller holds the learner's lock.
+pub async fn programs_completed(
+    c: &impl ConnectionTrait,
+    user_id: &str,
+    holdings: Vec<storage::HoldingRow>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let mut seen = Vec::new();
     for h in holdings {
         let (Some(program_id), Some(title)) = (h.program_id, h.program_title.as_deref()) else {
@@ -142,16 +158,14 @@ async fn programs_completed_by(
         if members.is_empty() {
             continue;
         }
-        let certified = storage::active_of_courses(c, &course.user_id, &members).await?;
+        let certified = storage::active_of_courses(c, user_id, &members).await?;
         if certified.len() < members.len() {
             continue;
         }
-        // Completed when its last course was.
-        let completed_at = certified
-            .iter()
-            .map(|x| x.completed_at)
-            .max()
-            .unwrap_or(course.completed_at);
+        // Completed when its last course was, in the name its last certificate carries.
+        let Some(last) = certified.iter().max_by_key(|x| x.completed_at) else {
+            continue;
+        };
         let number = new_number(now)?;
         let template_id = template_of(c, &h.department_id).await?;
         if let Some(row) = storage::insert(
@@ -160,15 +174,15 @@ async fn programs_completed_by(
                 id: Uuid::now_v7(),
                 number: &number,
                 kind: Kind::Program,
-                user_id: &course.user_id,
-                recipient_name: &course.recipient_name,
+                user_id,
+                recipient_name: &last.recipient_name,
                 course_id: None,
                 program_id: Some(program_id),
                 description: title,
                 department_id: &h.department_id,
                 template_id,
                 percentage: None,
-                completed_at,
+                completed_at: last.completed_at,
                 issued_at: now,
                 expires_at: None,
                 issued_by: "auto",

@@ -167,7 +167,9 @@ impl ServiceFactory for CertificateService {
                     ::events::subjects::ORDER_COMPLETED,
                 )
                 .concurrent(bus::PIPELINE_CONCURRENCY),
-                consumers::order_completed::OrderCompletedHandler,
+                consumers::order_completed::OrderCompletedHandler {
+                    clock: clock.clone(),
+                },
             );
             let refunds = ctx.consumer(
                 &db,

@@ -54,6 +54,11 @@ mod m20261128_000001_init {
         )",
         "CREATE INDEX holdings_user_lms ON holdings (user_id, lms_course_id)",
         "CREATE INDEX holdings_user_program ON holdings (user_id, program_id)",
+        // Lines refunded in full, so a refund that overtakes its order still ends the line.
+        "CREATE TABLE refunded_lines (
+            order_item_id  UUID PRIMARY KEY,
+            refunded_at    TIMESTAMPTZ NOT NULL
+        )",
         // Every completion webhook received (kept for audit, whatever it led to).
         "CREATE TABLE completions (
             id                    UUID PRIMARY KEY,

@@ -111,6 +111,9 @@ impl Handler for LmsCompletionHandler {
                 assessment_score: p.progress.assessment_score,
                 minutes_spent: p.progress.minutes_spent,
             };
+            // Decided under the learner's lock: a refund of the course cannot slip in between
+            // reading the holding and issuing.
+            issue::lock_learner(txn, &p.user_id).await?;
             let held = storage::active_holdings(txn, &p.user_id, &p.lms_course_id).await?;
             let (outcome, detail, certificate_id) = match held.first() {
                 None => (

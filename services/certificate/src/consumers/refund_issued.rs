@@ -25,6 +25,9 @@ impl Handler for RefundIssuedHandler {
             let line = fields::uuid("order_item_id", &e.order_item_id)?;
             let now = self.clock.now();
             let reason = format!("order line refunded in full (refund {})", e.refund_id);
+            issue::lock_learner(txn, &e.user_id).await?;
+            // Kept, so a refund that overtakes its order's completion still ends the line.
+            storage::remember_refunded_line(txn, line, now).await?;
             let ended = storage::end_holdings(txn, line, None, "refunded").await?;
             for h in &ended {
                 if !storage::active_holdings_of_course(txn, &h.user_id, h.course_id)
@@ -37,10 +40,14 @@ impl Handler for RefundIssuedHandler {
                     issue::revoke(txn, cert.id, &reason, "refund", now).await?;
                 }
             }
-            // A program line: its own certificate goes with it.
-            if let Some(program_id) = ended.iter().find_map(|h| h.program_id) {
-                let user = &ended[0].user_id;
-                for cert in storage::active_program(txn, user, program_id).await? {
+            // A program line: its own certificate goes with it, unless the learner still holds
+            // the program through another line.
+            if let Some(program_id) = ended.iter().find_map(|h| h.program_id)
+                && storage::program_holdings(txn, &e.user_id, program_id)
+                    .await?
+                    .is_empty()
+            {
+                for cert in storage::active_program(txn, &e.user_id, program_id).await? {
                     issue::revoke(txn, cert.id, &reason, "refund", now).await?;
                 }
             }

@@ -76,8 +76,11 @@ pub async fn insert_holding(c: &impl ConnectionTrait, h: &NewHolding<'_>) -> Res
     };
     c.execute_raw(pg(
         "INSERT INTO holdings (order_item_id, course_id, order_id, user_id, lms_course_id,
-             course_title, department_id, program_id, program_title, program_courses, acquired_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             course_title, department_id, program_id, program_title, program_courses, acquired_at,
+             status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+             CASE WHEN EXISTS (SELECT 1 FROM refunded_lines WHERE order_item_id = $1)
+                  THEN 'refunded' ELSE 'active' END)
          ON CONFLICT (order_item_id, course_id) DO NOTHING",
         vec![
             h.order_item_id.into(),
@@ -279,4 +282,19 @@ pub async fn completions_of(
     ))
     .all(c)
     .await
+}
+
+/// Remembers a line refunded in full (whether or not its holdings are known yet).
+pub async fn remember_refunded_line(
+    c: &impl ConnectionTrait,
+    order_item_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "INSERT INTO refunded_lines (order_item_id, refunded_at) VALUES ($1, $2)
+         ON CONFLICT DO NOTHING",
+        vec![order_item_id.into(), at.into()],
+    ))
+    .await?;
+    Ok(())
 }

@@ -728,3 +728,37 @@ async fn lookups_by_number_are_rate_limited_per_address_and_routes_are_documente
     }
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_bought_after_its_courses_were_certified_is_certified_at_once() {
+    let shop = Shop::open(&[]).await;
+    let learner = shop.learner("hedy");
+    let c1 = shop.course("lms-h1", 1000, false).await;
+    let c2 = shop.course("lms-h2", 1000, false).await;
+    let program = shop.program(&[&c1, &c2], 1500).await;
+    // Both courses certified by hand (taken elsewhere), before the program is bought.
+    for c in [&c1, &c2] {
+        eventually(WAIT, "manual issue", || async {
+            let (s, _) = post(
+                &shop.app,
+                &shop.admin,
+                "/api/v2/admin/certificates",
+                json!({"userId": "hedy", "recipientName": "Hedy L", "courseId": c,
+                       "reason": "transferred credit"}),
+            )
+            .await;
+            (s == StatusCode::CREATED).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(certs(&shop, &learner).await.len(), 2);
+    buy(&shop, &learner, "hedy", "program", &[&program], 2).await;
+    let all = certs_n(&shop, &learner, 3).await;
+    let prog: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["certificateType"] == "program")
+        .collect();
+    assert_eq!(prog.len(), 1);
+    assert_eq!(prog[0]["recipientName"], "Hedy L");
+    shop.close().await;
+}
