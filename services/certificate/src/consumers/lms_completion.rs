@@ -122,6 +122,11 @@ impl Handler for LmsCompletionHandler {
                     None,
                 ),
                 Some(h) => {
+                    // The course's own department and title (a program line's holdings carry the
+                    // program's department): its admins and its template.
+                    let course = storage::course(txn, h.course_id).await?.ok_or_else(|| {
+                        HandlerError::transient(format!("course {} not known yet", h.course_id))
+                    })?;
                     let criteria = storage::criteria(txn, h.course_id)
                         .await?
                         .unwrap_or_else(Criteria::default);
@@ -141,8 +146,8 @@ impl Handler for LmsCompletionHandler {
                                     user_id: &p.user_id,
                                     recipient_name: &p.user_name,
                                     course_id: h.course_id,
-                                    course_title: &h.course_title,
-                                    department_id: &h.department_id,
+                                    course_title: &course.title,
+                                    department_id: &course.department_id,
                                     completed_at: p.completed_at,
                                     percentage,
                                     valid_for_days: criteria.validity_days(),

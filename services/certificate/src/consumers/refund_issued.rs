@@ -24,7 +24,8 @@ impl Handler for RefundIssuedHandler {
             }
             let line = fields::uuid("order_item_id", &e.order_item_id)?;
             let now = self.clock.now();
-            let reason = format!("order line refunded in full (refund {})", e.refund_id);
+            // Public (verification shows it): no ids.
+            let reason = "the order line was refunded in full".to_string();
             issue::lock_learner(txn, &e.user_id).await?;
             // Kept, so a refund that overtakes its order's completion still ends the line.
             storage::remember_refunded_line(txn, line, now).await?;

@@ -20,6 +20,8 @@ pub const FONT_FAMILIES: &[&str] = &["DejaVu Sans", "DejaVu Serif"];
 
 /// Largest stored image (background or signature), decoded.
 pub const MAX_IMAGE_BYTES: usize = 256 * 1024;
+/// Largest side of a stored image, in pixels.
+pub const MAX_IMAGE_SIDE: u32 = 4_000;
 pub const MAX_TEXT: usize = 2_000;
 pub const MAX_SIGNATURES: usize = 3;
 
@@ -181,6 +183,20 @@ fn check_image(b64: &str) -> Result<(), String> {
     if !(png || jpeg) {
         return Err("a PNG or JPEG image".into());
     }
+    // Decoded now, not at the first download: the dimensions first (a small file can declare a
+    // huge image), then the pixels.
+    let reader = image::io::Reader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("unreadable image: {e}"))?;
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| format!("unreadable image: {e}"))?;
+    if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
+        return Err(format!(
+            "at most {MAX_IMAGE_SIDE} × {MAX_IMAGE_SIDE} pixels"
+        ));
+    }
+    image::load_from_memory(&bytes).map_err(|e| format!("unreadable image: {e}"))?;
     Ok(())
 }
 
@@ -272,11 +288,23 @@ mod tests {
         d.font_family = "Comic Sans".into();
         assert_eq!(d.validate().unwrap_err().field, "fontFamily");
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let encode = |w: u32, h: u32| {
+            let mut out = Vec::new();
+            image::DynamicImage::ImageRgb8(image::RgbImage::new(w, h))
+                .write_to(&mut out, image::ImageOutputFormat::Png)
+                .unwrap();
+            out
+        };
+        let mut d = Design::default();
+        d.background_image = Some(b64(&encode(40, 30)));
+        assert!(d.validate().is_ok());
+        // A PNG header followed by junk is not an image.
         let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
         png.extend([0u8; 100]);
-        let mut d = Design::default();
         d.background_image = Some(b64(&png));
-        assert!(d.validate().is_ok());
+        assert_eq!(d.validate().unwrap_err().field, "backgroundImage");
+        d.background_image = Some(b64(&encode(4_001, 1)));
+        assert_eq!(d.validate().unwrap_err().field, "backgroundImage");
         png.resize(MAX_IMAGE_BYTES + 1, 0);
         d.background_image = Some(b64(&png));
         assert_eq!(d.validate().unwrap_err().field, "backgroundImage");

@@ -169,6 +169,10 @@ pub async fn revoke(
     let cid = Uuid::parse_str(&id).map_err(|_| missing())?;
     let reason = body.into_inner().reason;
     let txn = state.db.begin().await.map_err(ApiError::from)?;
+    let owner = storage::get(&txn, cid).await?.ok_or_else(missing)?.user_id;
+    // The learner's lock first, as completions take it: a program certificate cannot be issued
+    // on the strength of a course certificate revoked meanwhile.
+    issue::lock_learner(&txn, &owner).await?;
     let cert = storage::lock(&txn, cid).await?.ok_or_else(missing)?;
     caller.require_department(Role::DeptAdmin, &cert.department_id)?;
     if reason.trim().is_empty() || reason.chars().count() > 500 {

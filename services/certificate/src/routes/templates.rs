@@ -40,10 +40,23 @@ pub struct NewTemplate {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateUpdate {
+    /// Absent: stays as it is.
     #[serde(default)]
-    pub is_default: bool,
+    pub is_default: Option<bool>,
     #[serde(flatten)]
     pub design: Design,
+}
+
+/// Two defaults saved at once for one department: the later one is told to retry.
+fn default_taken(e: sea_orm::DbErr) -> ApiError {
+    if db::is_unique_violation(&e) {
+        ApiError::conflict(
+            "default_conflict",
+            "another default template was saved for the department at the same time; retry",
+        )
+    } else {
+        e.into()
+    }
 }
 
 fn valid(design: &Design) -> Result<(), ApiError> {
@@ -89,6 +102,7 @@ pub async fn list(
     request_body = NewTemplate,
     responses((status = 201, body = TemplateView), (status = 400, description = "invalid_body"),
         (status = 401), (status = 403, description = "Not an admin of the department"),
+        (status = 409, description = "default_conflict: another default saved at the same time"),
         (status = 422, description = "validation_failed: an unknown variable, font or colour, an image over the limit (names the field)")))]
 pub async fn create(
     state: web::Data<Certificates>,
@@ -113,8 +127,9 @@ pub async fn create(
         &caller.user_id,
         now,
     )
-    .await?;
-    txn.commit().await.map_err(ApiError::from)?;
+    .await
+    .map_err(default_taken)?;
+    txn.commit().await.map_err(default_taken)?;
     let row = storage::template(&state.db, id)
         .await?
         .ok_or_else(|| CertificateError::Corrupt("template vanished".into()))?;
@@ -152,6 +167,7 @@ pub async fn get(
     request_body = TemplateUpdate,
     responses((status = 200, body = TemplateView), (status = 400, description = "invalid_body"),
         (status = 401), (status = 403), (status = 404),
+        (status = 409, description = "default_conflict: another default saved at the same time"),
         (status = 422, description = "validation_failed (names the field)")))]
 pub async fn update(
     state: web::Data<Certificates>,
@@ -162,11 +178,14 @@ pub async fn update(
     let row = template_of(&state, &caller, &id).await?;
     let b = body.into_inner();
     valid(&b.design)?;
+    let is_default = b.is_default.unwrap_or(row.is_default);
     let txn = state.db.begin().await.map_err(ApiError::from)?;
-    if b.is_default && !row.is_default {
+    if is_default && !row.is_default {
         storage::clear_default(&txn, &row.department_id).await?;
     }
-    storage::update_template(&txn, row.id, &b.design, b.is_default, state.clock.now()).await?;
+    storage::update_template(&txn, row.id, &b.design, is_default, state.clock.now())
+        .await
+        .map_err(default_taken)?;
     txn.commit().await.map_err(ApiError::from)?;
     let row = storage::template(&state.db, row.id)
         .await?

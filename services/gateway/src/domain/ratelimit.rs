@@ -4,7 +4,7 @@
 //! The key is the bearer token when there is one (each login gets its own bucket), otherwise the
 //! peer address. Buckets idle for ten minutes are dropped.
 
-use super::routing::{is_public_lookup, is_rate_limited};
+use super::routing::{decoded, is_public_lookup, is_rate_limited};
 use actix_web::dev::ServiceRequest;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -59,10 +59,11 @@ impl RateLimiter {
                 .map(|a| a.ip().to_string())
                 .unwrap_or_default()
         };
-        let key = if is_public_lookup(req.method().as_str(), req.path()) {
+        let path = decoded(req.path());
+        let key = if is_public_lookup(req.method().as_str(), &path) {
             // A made-up token must not buy a fresh bucket: lookups count per address.
             format!("lookup:{}", peer())
-        } else if is_rate_limited(req.method().as_str(), req.path()) {
+        } else if is_rate_limited(req.method().as_str(), &path) {
             match req.headers().get(actix_web::http::header::AUTHORIZATION) {
                 Some(v) => hex::encode(Sha256::digest(v.as_bytes())),
                 None => peer(),

@@ -233,6 +233,9 @@ async fn each_criteria_type_issues_exactly_one_certificate_and_below_the_bar_non
     );
     s1.assessment_score = Some(70);
     assert_eq!(shop.lms.complete(&s1, "w6").await, 202);
+    outcomes(&db, "ada", 7).await;
+    // Every delivery handled: the count is exact, not "at least".
+    shop.settled().await;
     let o = outcomes(&db, "ada", 7).await;
     assert_eq!(
         o.len(),
@@ -760,5 +763,31 @@ async fn a_program_bought_after_its_courses_were_certified_is_certified_at_once(
         .collect();
     assert_eq!(prog.len(), 1);
     assert_eq!(prog[0]["recipientName"], "Hedy L");
+    // An admin's revocation of one course takes the program's certificate with it.
+    let course_cert = all.iter().find(|c| c["courseId"] == c1.as_str()).unwrap();
+    let path = format!(
+        "/api/v2/admin/certificates/{}/revoke",
+        course_cert["id"].as_str().unwrap()
+    );
+    post_expect(
+        &shop.app,
+        &shop.admin,
+        &path,
+        json!({"reason": "credit withdrawn"}),
+        StatusCode::OK,
+    )
+    .await;
+    let after = certs(&shop, &learner).await;
+    let program_now = after
+        .iter()
+        .find(|c| c["certificateType"] == "program")
+        .unwrap();
+    assert_eq!(program_now["status"], "revoked");
+    assert!(
+        program_now["revokedReason"]
+            .as_str()
+            .unwrap()
+            .contains("credit withdrawn")
+    );
     shop.close().await;
 }
