@@ -105,6 +105,24 @@ impl Caller {
             || (self.has(role) && self.departments.iter().any(|d| d == department))
     }
 
+    /// The departments an admin list covers: the one asked for (403 unless the caller
+    /// administers it as `role`), otherwise every department for a billing-admin (`None`) and the
+    /// caller's own for anyone else.
+    pub fn department_scope(
+        &self,
+        role: Role,
+        asked: Option<&str>,
+    ) -> Result<Option<Vec<String>>, ApiError> {
+        match asked {
+            Some(d) => {
+                self.require_department(role, d)?;
+                Ok(Some(vec![d.to_string()]))
+            }
+            None if self.has(Role::BillingAdmin) => Ok(None),
+            None => Ok(Some(self.departments.clone())),
+        }
+    }
+
     /// 403 unless [`Caller::may_administer`].
     pub fn require_department(&self, role: Role, department: &str) -> Result<(), ApiError> {
         if self.may_administer(role, department) {
@@ -582,6 +600,19 @@ mod tests {
             name: None,
         };
         assert!(c.may_administer(Role::DeptAdmin, "anything"));
+        assert_eq!(c.department_scope(Role::DeptAdmin, None).unwrap(), None);
+        let d = Caller {
+            user_id: "d".into(),
+            roles: vec![Role::DeptAdmin],
+            departments: vec!["cs".into()],
+            email: None,
+            name: None,
+        };
+        assert_eq!(
+            d.department_scope(Role::DeptAdmin, None).unwrap(),
+            Some(vec!["cs".to_string()])
+        );
+        assert!(d.department_scope(Role::DeptAdmin, Some("math")).is_err());
         assert!(c.require_any(&[Role::EnrollmentAdmin]).is_err());
     }
 }

@@ -6,56 +6,25 @@ use crate::domain::CertificateError;
 use crate::issue::{self, CourseIssue};
 use crate::storage;
 use crate::views::*;
-use ::web::page::PageQuery;
-use ::web::{ApiError, Authorized, Caller, Json, Role, roles};
+use ::web::{ApiError, Authorized, Json, Role, roles};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use uuid::Uuid;
 
-/// Billing-admins see every department (`None`); dept-admins only theirs.
-pub fn departments_of(caller: &Caller) -> Option<Vec<String>> {
-    if caller.has(Role::BillingAdmin) {
-        None
-    } else {
-        Some(caller.departments.clone())
-    }
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase")]
-pub struct AdminListQuery {
-    /// Only this department (one of the caller's).
-    pub department_id: Option<String>,
-    #[param(format = Uuid)]
-    pub cursor: Option<String>,
-    /// 1 to 100
-    pub limit: Option<u64>,
-}
-
 #[utoipa::path(get, path = "/api/v2/admin/certificates", tag = "certificates",
-    params(AdminListQuery),
+    params(super::DepartmentPageQuery),
     responses((status = 200, body = CertificatePage, description = "Certificates of the caller's departments, newest first"),
         (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
 pub async fn list(
     state: web::Data<Certificates>,
     caller: Authorized<roles::CatalogAdmin>,
-    q: web::Query<AdminListQuery>,
+    q: web::Query<super::DepartmentPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageQuery {
-        cursor: q.cursor.clone(),
-        limit: q.limit,
-    };
+    let page = q.page();
     let limit = page.limit()?;
-    let departments = match &q.department_id {
-        Some(d) => {
-            caller.require_department(Role::DeptAdmin, d)?;
-            Some(vec![d.clone()])
-        }
-        None => departments_of(&caller),
-    };
+    let departments = q.scope(&caller)?;
     let rows = storage::page(
         &state.db,
         None,

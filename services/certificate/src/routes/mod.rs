@@ -6,7 +6,37 @@ pub mod criteria;
 pub mod templates;
 
 use crate::Certificates;
+use ::web::page::PageQuery;
+use ::web::{ApiError, Caller, Role};
 use actix_web::web;
+use serde::Deserialize;
+
+/// `?departmentId=&cursor=&limit=` of the admin lists.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct DepartmentPageQuery {
+    /// Only this department (one of the caller's).
+    pub department_id: Option<String>,
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
+    /// 1 to 100
+    pub limit: Option<u64>,
+}
+
+impl DepartmentPageQuery {
+    pub fn page(&self) -> PageQuery {
+        PageQuery {
+            cursor: self.cursor.clone(),
+            limit: self.limit,
+        }
+    }
+
+    /// The departments the list covers for `caller` (see [`Caller::department_scope`]).
+    pub fn scope(&self, caller: &Caller) -> Result<Option<Vec<String>>, ApiError> {
+        caller.department_scope(Role::DeptAdmin, self.department_id.as_deref())
+    }
+}
 
 /// Room for a background and three signature images at their limit, in base64.
 const TEMPLATE_BODY_LIMIT: usize = 2 * 1024 * 1024;

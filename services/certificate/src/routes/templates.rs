@@ -7,24 +7,12 @@ use crate::domain::template::Design;
 use crate::pdf::Printed;
 use crate::storage;
 use crate::views::{TemplatePage, TemplateView};
-use ::web::page::{Page, PageQuery};
+use ::web::page::Page;
 use ::web::{ApiError, Authorized, Caller, Json, Role, roles};
 use actix_web::{HttpResponse, web};
 use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use uuid::Uuid;
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase")]
-pub struct TemplateQuery {
-    /// Only this department (one of the caller's).
-    pub department_id: Option<String>,
-    #[param(format = Uuid)]
-    pub cursor: Option<String>,
-    /// 1 to 100
-    pub limit: Option<u64>,
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -66,26 +54,17 @@ fn valid(design: &Design) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v2/admin/certificate-templates", tag = "certificates",
-    params(TemplateQuery),
+    params(super::DepartmentPageQuery),
     responses((status = 200, body = TemplatePage, description = "Templates of the caller's departments"),
         (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
 pub async fn list(
     state: web::Data<Certificates>,
     caller: Authorized<roles::CatalogAdmin>,
-    q: web::Query<TemplateQuery>,
+    q: web::Query<super::DepartmentPageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageQuery {
-        cursor: q.cursor.clone(),
-        limit: q.limit,
-    };
+    let page = q.page();
     let limit = page.limit()?;
-    let departments = match &q.department_id {
-        Some(d) => {
-            caller.require_department(Role::DeptAdmin, d)?;
-            Some(vec![d.clone()])
-        }
-        None => super::admin::departments_of(&caller),
-    };
+    let departments = q.scope(&caller)?;
     let rows = storage::templates(&state.db, departments.as_deref(), page.cursor()?, limit).await?;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {

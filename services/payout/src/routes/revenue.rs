@@ -36,15 +36,6 @@ fn view(p: &Period) -> PeriodView {
     }
 }
 
-/// Billing-admins see every department (`None`); dept-admins only theirs.
-fn departments_of(caller: &Caller) -> Option<Vec<String>> {
-    if caller.has(Role::BillingAdmin) {
-        None
-    } else {
-        Some(caller.departments.clone())
-    }
-}
-
 fn enrollments_by_course(rows: &[reports::Enrolled]) -> HashMap<Uuid, (i64, i64)> {
     let mut out: HashMap<Uuid, (i64, i64)> = HashMap::new();
     for r in rows {
@@ -73,7 +64,7 @@ pub async fn by_course(
         .ok_or_else(|| PayoutError::NotFound(format!("no revenue for course `{id}`")))?;
     // A dept-admin sees the course's sales made in their departments (a program of another
     // department may include the course), and nothing of a course never sold in them.
-    let scope = departments_of(&caller);
+    let scope = caller.department_scope(Role::DeptAdmin, None)?;
     if let Some(deps) = &scope
         && !course.departments.iter().any(|d| deps.contains(d))
     {
@@ -168,7 +159,7 @@ async fn person_scope(
     if !reports::known(&state.db, who).await? {
         return Err(PayoutError::NotFound(format!("no revenue for `{id}`")).into());
     }
-    Ok(departments_of(caller))
+    caller.department_scope(Role::DeptAdmin, None)
 }
 
 #[utoipa::path(get, path = "/api/v1/revenue/by-creator/{creatorId}", tag = "revenue",
