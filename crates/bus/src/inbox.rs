@@ -104,7 +104,17 @@ pub struct Delivery {
     pub attempt: i64,
 }
 
+/// A relayed webhook's HTTP headers travel behind this prefix (the gateway's relay).
+pub const RELAYED_HEADER_PREFIX: &str = "http-";
+
 impl Delivery {
+    /// An HTTP header of the webhook the gateway relayed.
+    pub fn http_header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(format!("{RELAYED_HEADER_PREFIX}{name}").as_str())
+            .map(|v| v.as_str().to_string())
+    }
+
     /// Decodes the protobuf body.
     pub fn decode<E: events::Event>(&self) -> Result<E, HandlerError> {
         E::decode(self.payload.as_ref())

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 pub use inbox::{
     ConsumerSpec, DeadLetter, Delivery, FaultPlan, Handler, HandlerError, HandlerFuture,
-    PrepareFuture, Prepared, PreparedHandler, TuneConsumer, TwoPhase,
+    PrepareFuture, Prepared, PreparedHandler, RELAYED_HEADER_PREFIX, TuneConsumer, TwoPhase,
 };
 pub use outbox::{OutboxRelay, enqueue};
 

@@ -21,6 +21,8 @@ pub enum SignatureError {
     Stale,
     #[error("no matching v1 signature")]
     Mismatch,
+    #[error("missing or unreadable webhook-id, webhook-timestamp or webhook-signature")]
+    Unsigned,
 }
 
 /// Whether `secret` is a usable signing secret (`whsec_` and a base64 key), for configuration
@@ -58,6 +60,25 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
         "v1,{}",
         STANDARD.encode(mac(secret, id, timestamp, body)?.finalize().into_bytes())
     ))
+}
+
+/// Verifies a message from its `webhook-id`, `webhook-timestamp` and `webhook-signature` headers,
+/// read through `header` (the request's at the edge, the relayed ones in a consumer).
+pub fn verify_headers(
+    secret: &str,
+    header: impl Fn(&str) -> Option<String>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
+    let (Some(id), Some(ts), Some(sig)) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    ) else {
+        return Err(SignatureError::Unsigned);
+    };
+    let ts = ts.parse::<i64>().map_err(|_| SignatureError::Unsigned)?;
+    verify(secret, &id, ts, &sig, body, now)
 }
 
 /// Verifies a message at `now` (unix seconds; pass the time it was received).
@@ -121,6 +142,24 @@ mod tests {
         assert_eq!(
             verify(SECRET, "msg_1", 1000, &sig, b"{ }", 1000),
             Err(SignatureError::Mismatch)
+        );
+        let headers = |ts: &'static str| {
+            let sig = sig.clone();
+            move |n: &str| match n {
+                "webhook-id" => Some("msg_1".to_string()),
+                "webhook-timestamp" => Some(ts.to_string()),
+                "webhook-signature" => Some(sig.clone()),
+                _ => None,
+            }
+        };
+        assert_eq!(verify_headers(SECRET, headers("1000"), body, 1000), Ok(()));
+        assert_eq!(
+            verify_headers(SECRET, headers("soon"), body, 1000),
+            Err(SignatureError::Unsigned)
+        );
+        assert_eq!(
+            verify_headers(SECRET, |_: &str| None, body, 1000),
+            Err(SignatureError::Unsigned)
         );
         assert_eq!(
             verify(SECRET, "msg_2", 1000, &sig, body, 1000),

@@ -52,40 +52,16 @@ pub struct ProgressBody {
     pub minutes_spent: u32,
 }
 
-fn header(d: &Delivery, name: &str) -> Option<String> {
-    d.headers
-        .get(format!("http-{name}").as_str())
-        .map(|v| v.as_str().to_string())
-}
-
-/// Whether the relayed webhook carries a valid, fresh Standard Webhooks signature.
-fn verified(secret: &kernel::Secret, d: &Delivery) -> bool {
-    let (Some(id), Some(ts), Some(sig)) = (
-        header(d, "webhook-id"),
-        header(d, "webhook-timestamp"),
-        header(d, "webhook-signature"),
-    ) else {
-        return false;
-    };
-    let Ok(ts) = ts.parse::<i64>() else {
-        return false;
-    };
-    web::standard_webhooks::verify(
-        secret.expose(),
-        &id,
-        ts,
-        &sig,
-        &d.payload,
-        d.envelope.time.timestamp(),
-    )
-    .is_ok()
-}
-
 impl Handler for LmsCompletionHandler {
     fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
         Box::pin(async move {
-            if !verified(&self.secret, d) {
-                tracing::warn!("lms-completion webhook without a valid signature; dropped");
+            if let Err(e) = web::standard_webhooks::verify_headers(
+                self.secret.expose(),
+                |name| d.http_header(name),
+                &d.payload,
+                d.envelope.time.timestamp(),
+            ) {
+                tracing::warn!(error = %e, "lms-completion webhook refused; dropped");
                 return Ok(());
             }
             let hook: CompletionWebhook = serde_json::from_slice(&d.payload)

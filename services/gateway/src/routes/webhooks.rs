@@ -22,7 +22,7 @@ pub struct Relay {
 }
 
 /// Relayed HTTP headers keep their name behind this prefix.
-pub const HTTP_HEADER_PREFIX: &str = "http-";
+pub const HTTP_HEADER_PREFIX: &str = bus::RELAYED_HEADER_PREFIX;
 const NOT_RELAYED: &[&str] = &[
     "authorization",
     "cookie",
@@ -130,29 +130,23 @@ fn verify_standard(
     let Some(secret) = relay.standard_secrets.get(name) else {
         return Ok(());
     };
-    let h = |n: &str| {
+    let header = |n: &str| {
         req.headers()
             .get(n)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
+            .map(str::to_string)
     };
-    let refused = |why: String| {
-        tracing::warn!(webhook = name, error = %why, "LMS webhook refused");
-        metrics::counter!("webhooks_refused_total", "webhook" => name.to_string()).increment(1);
-        ApiError::bad_request("invalid_signature", why)
-    };
-    let ts = h("webhook-timestamp")
-        .parse::<i64>()
-        .map_err(|_| refused("missing or unreadable webhook-timestamp".into()))?;
-    ::web::standard_webhooks::verify(
+    ::web::standard_webhooks::verify_headers(
         secret.expose(),
-        h("webhook-id"),
-        ts,
-        h("webhook-signature"),
+        header,
         body,
         relay.clock.now().timestamp(),
     )
-    .map_err(|e| refused(e.to_string()))
+    .map_err(|e| {
+        tracing::warn!(webhook = name, error = %e, "LMS webhook refused");
+        metrics::counter!("webhooks_refused_total", "webhook" => name.to_string()).increment(1);
+        ApiError::bad_request("invalid_signature", e.to_string())
+    })
 }
 
 async fn relay_to(

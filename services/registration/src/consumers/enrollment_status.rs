@@ -35,32 +35,12 @@ struct StatusPayload {
     rejection_reason: Option<String>,
 }
 
-fn header(d: &Delivery, name: &str) -> Option<String> {
-    d.headers
-        .get(format!("http-{name}").as_str())
-        .map(|v| v.as_str().to_string())
-}
-
 impl Handler for EnrollmentStatusHandler {
     fn handle<'a>(&'a self, txn: &'a DatabaseTransaction, d: &'a Delivery) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let (Some(msg_id), Some(ts), Some(sig)) = (
-                header(d, "webhook-id"),
-                header(d, "webhook-timestamp"),
-                header(d, "webhook-signature"),
-            ) else {
-                tracing::warn!("unsigned enrollment-status webhook dropped");
-                return Ok(());
-            };
-            let Ok(ts) = ts.parse::<i64>() else {
-                tracing::warn!(timestamp = %ts, "enrollment-status webhook with an unreadable timestamp dropped");
-                return Ok(());
-            };
-            if let Err(e) = web::standard_webhooks::verify(
+            if let Err(e) = web::standard_webhooks::verify_headers(
                 self.secret.expose(),
-                &msg_id,
-                ts,
-                &sig,
+                |name| d.http_header(name),
                 &d.payload,
                 d.envelope.time.timestamp(),
             ) {
