@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod card_data;
+pub mod etag;
 pub mod idempotency;
 pub mod internal;
 pub mod json;

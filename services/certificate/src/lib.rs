@@ -83,6 +83,25 @@ impl Certificates {
         }
     }
 
+    /// Renders on a blocking thread (genpdf is CPU work).
+    pub async fn render_pdf(
+        &self,
+        design: Design,
+        printed: pdf::Printed,
+    ) -> Result<Vec<u8>, web::ApiError> {
+        actix_web::web::block(move || pdf::render(&design, &printed))
+            .await
+            .map_err(web::ApiError::internal)?
+            .map_err(|e| CertificateError::from(e).into())
+    }
+
+    /// The certificate's PDF in its design.
+    pub async fn pdf_of(&self, c: &CertificateRow) -> Result<Vec<u8>, web::ApiError> {
+        let (design, _) = self.design_of(c).await?;
+        self.render_pdf(design, render::printed(c, &self.urls()))
+            .await
+    }
+
     pub async fn view(&self, c: &CertificateRow) -> Result<CertificateView, CertificateError> {
         let (design, _) = self.design_of(c).await?;
         Ok(c.view(&self.urls(), &design.title_text))

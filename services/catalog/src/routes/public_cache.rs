@@ -105,14 +105,7 @@ impl PublicCache {
 }
 
 fn respond(req: &HttpRequest, e: &Entry) -> HttpResponse {
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == "*" || t.trim().trim_start_matches("W/") == e.etag)
-        });
+    let matches = e.etag.to_str().is_ok_and(|t| ::web::etag::matches(req, t));
     let mut r = if matches {
         HttpResponse::NotModified()
     } else {

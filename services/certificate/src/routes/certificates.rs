@@ -62,21 +62,14 @@ pub async fn download(
     let c = own(&state, &caller, &id).await?;
     let (design, version) = state.design_of(&c).await?;
     let etag = format!("\"{}\"", crate::render::etag(&c, &version, &state.base_url));
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if fresh {
+    if ::web::etag::matches(&req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
             .finish());
     }
-    let printed = crate::render::printed(&c, &state.urls());
-    let pdf = web::block(move || crate::pdf::render(&design, &printed))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(CertificateError::from)?;
+    let pdf = state
+        .render_pdf(design, crate::render::printed(&c, &state.urls()))
+        .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/pdf")
         .insert_header((header::ETAG, etag))
@@ -142,11 +135,7 @@ pub async fn internal_pdf(
     let missing = || CertificateError::NotFound(format!("no certificate `{id}`"));
     let cid = Uuid::parse_str(&id).map_err(|_| missing())?;
     let c = storage::get(&state.db, cid).await?.ok_or_else(missing)?;
-    let (design, _) = state.design_of(&c).await?;
-    let printed = crate::render::printed(&c, &state.urls());
-    let pdf = web::block(move || crate::pdf::render(&design, &printed))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(CertificateError::from)?;
-    Ok(HttpResponse::Ok().content_type("application/pdf").body(pdf))
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .body(state.pdf_of(&c).await?))
 }

@@ -195,9 +195,6 @@ pub async fn preview(
         number,
         revoked: None,
     };
-    let pdf = web::block(move || crate::pdf::render(&design, &printed))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(CertificateError::from)?;
+    let pdf = state.render_pdf(design, printed).await?;
     Ok(HttpResponse::Ok().content_type("application/pdf").body(pdf))
 }
