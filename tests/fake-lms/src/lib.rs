@@ -130,7 +130,7 @@ impl FakeLms {
     pub async fn complete(&self, completion: &Completion, webhook_id: &str) -> u16 {
         let body = completion_body(completion).to_string().into_bytes();
         let url = self.state.completion_url.lock().unwrap().clone();
-        post_signed(&self.state, &url, webhook_id, &body, None)
+        post_signed(&self.state, &url, webhook_id, &body)
             .await
             .map(|s| s.as_u16())
             .unwrap_or(0)
@@ -242,7 +242,7 @@ async fn complete(state: web::Data<State>, body: web::Json<Completion>) -> HttpR
     let bytes = completion_body(&body).to_string().into_bytes();
     let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
     let url = state.completion_url.lock().unwrap().clone();
-    match post_signed(&state, &url, &id, &bytes, None).await {
+    match post_signed(&state, &url, &id, &bytes).await {
         Ok(status) => {
             HttpResponse::Ok().json(json!({"webhookId": id, "platformStatus": status.as_u16()}))
         }
@@ -250,15 +250,14 @@ async fn complete(state: web::Data<State>, body: web::Json<Completion>) -> HttpR
     }
 }
 
-/// Signs `body` with the LMS secret (at `ts`, now by default) and posts it.
+/// Signs `body` with the LMS secret, now, and posts it.
 async fn post_signed(
     state: &State,
     url: &str,
     id: &str,
     body: &[u8],
-    ts: Option<i64>,
 ) -> Result<reqwest::StatusCode, reqwest::Error> {
-    let ts = ts.unwrap_or_else(|| chrono::Utc::now().timestamp());
+    let ts = chrono::Utc::now().timestamp();
     let sig = ::web::standard_webhooks::sign(&state.config.webhook_secret, id, ts, body)
         .unwrap_or_default();
     state
@@ -406,22 +405,8 @@ async fn send_webhook(state: &State, hook: Value) {
     let url = state.webhook_url.lock().unwrap().clone();
     let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
     for attempt in 0..5u64 {
-        let ts = chrono::Utc::now().timestamp();
-        let Ok(sig) = ::web::standard_webhooks::sign(&state.config.webhook_secret, &id, ts, &bytes)
-        else {
-            return;
-        };
-        let r = state
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", sig)
-            .body(bytes.clone())
-            .send()
-            .await;
-        if r.as_ref().is_ok_and(|r| r.status().is_success()) {
+        let r = post_signed(state, &url, &id, &bytes).await;
+        if r.as_ref().is_ok_and(|s| s.is_success()) {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100 * (attempt + 1))).await;
