@@ -219,11 +219,21 @@ pub struct SendRow {
     pub provider_status: Option<String>,
 }
 
-const SEND: &str = "s.id, s.cause, s.template, s.user_id, s.recipient, s.subject, s.html, s.text,
-    s.certificate_id,
-    CASE WHEN d.status = 'delivered' THEN 'sent' WHEN d.status = 'failed' THEN 'failed'
-         ELSE s.status END AS status,
-    s.reason, s.created_at, s.updated_at, d.attempts, d.last_error, s.provider_status";
+/// A send's status: its delivery's outcome once there is one (`sent`, `failed`), else its own
+/// (`queued`, `skipped`).
+macro_rules! send_status {
+    () => {
+        "CASE WHEN d.status = 'delivered' THEN 'sent' WHEN d.status = 'failed' THEN 'failed'
+              ELSE s.status END"
+    };
+}
+
+const SEND: &str = concat!(
+    "s.id, s.cause, s.template, s.user_id, s.recipient, s.subject, s.html, s.text,
+    s.certificate_id, ",
+    send_status!(),
+    " AS status, s.reason, s.created_at, s.updated_at, d.attempts, d.last_error, s.provider_status"
+);
 
 pub async fn get(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<SendRow>, DbErr> {
     SendRow::find_by_statement(pg(
@@ -245,8 +255,7 @@ pub async fn page(
 ) -> Result<Vec<SendRow>, DbErr> {
     let mut f = db::Filters::new();
     f.add_opt(
-        "(CASE WHEN d.status = 'delivered' THEN 'sent' WHEN d.status = 'failed' THEN 'failed'
-              ELSE s.status END) = ?",
+        concat!("(", send_status!(), ") = ?"),
         status.map(str::to_string),
     );
     f.add_opt("s.id < ?", before);
