@@ -5,6 +5,11 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Whether a configured URL is an http(s) URL (every service's settings check their URLs so).
+pub fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
 /// The documented defaults (`deploy/commerce.default.toml`).
 pub const DEFAULTS: &str = include_str!("../../../deploy/commerce.default.toml");
 
@@ -211,7 +216,7 @@ impl Settings {
             ));
         }
         for (name, url) in &self.gateway.upstreams {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !is_http_url(url) {
                 return bad(format!("gateway.upstreams.{name} must be an http(s) URL"));
             }
         }

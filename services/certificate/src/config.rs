@@ -27,9 +27,7 @@ impl CertificateConfig {
         if web::standard_webhooks::check_secret(self.lms_webhook_secret.expose()).is_err() {
             return bad("lms_webhook_secret must look like whsec_<base64>");
         }
-        if !(self.public_base_url.starts_with("http://")
-            || self.public_base_url.starts_with("https://"))
-        {
+        if !runtime::settings::is_http_url(&self.public_base_url) {
             return bad("public_base_url must be an http(s) URL");
         }
         Ok(())

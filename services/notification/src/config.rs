@@ -80,7 +80,7 @@ impl NotificationConfig {
             ("sendgrid_api_base", &self.sendgrid_api_base),
             ("mailgun_api_base", &self.mailgun_api_base),
         ] {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !runtime::settings::is_http_url(url) {
                 return bad(format!("{name} must be an http(s) URL"));
             }
         }

@@ -56,7 +56,7 @@ impl PaymentConfig {
             return bad("sandbox_webhook_secret must be at least 16 characters".into());
         }
         let url = &self.sandbox_webhook_url;
-        let http = url.starts_with("http://") || url.starts_with("https://");
+        let http = runtime::settings::is_http_url(url);
         if !url.is_empty() && !http {
             return bad("sandbox_webhook_url must be an http(s) URL".into());
         }
@@ -75,7 +75,7 @@ impl PaymentConfig {
                 return bad("stripe_webhook_secret must start with whsec_".into());
             }
             let base = &self.stripe_api_base;
-            if !(base.starts_with("http://") || base.starts_with("https://")) {
+            if !runtime::settings::is_http_url(base) {
                 return bad("stripe_api_base must be an http(s) URL".into());
             }
             if self.stripe_timeout_ms == 0 || self.stripe_attempts == 0 {

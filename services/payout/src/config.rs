@@ -33,7 +33,7 @@ impl PayoutConfig {
         if web::standard_webhooks::check_secret(self.webhook_secret.expose()).is_err() {
             return bad("webhook_secret must look like whsec_<base64>");
         }
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+        if !runtime::settings::is_http_url(&self.url) {
             return bad("url must be an http(s) URL");
         }
         Ok(())

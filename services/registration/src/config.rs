@@ -34,7 +34,7 @@ impl RegistrationConfig {
         if web::standard_webhooks::check_secret(self.lms_webhook_secret.expose()).is_err() {
             return bad("lms_webhook_secret must look like whsec_<base64>");
         }
-        if !(self.lms_url.starts_with("http://") || self.lms_url.starts_with("https://")) {
+        if !runtime::settings::is_http_url(&self.lms_url) {
             return bad("lms_url must be an http(s) URL");
         }
         if self.lms_api_key.is_empty() {
