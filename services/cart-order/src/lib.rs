@@ -20,6 +20,7 @@ pub mod domain;
 pub mod events;
 pub mod migration;
 pub mod model;
+pub mod pricing;
 pub mod routes;
 pub mod storage;
 pub mod views;
@@ -58,7 +59,12 @@ impl ServiceFactory for CartOrderService {
     }
 
     fn prefixes(&self) -> &'static [&'static str] {
-        &["/api/v2/cart", "/api/v2/orders", "/api/v2/admin/orders"]
+        &[
+            "/api/v2/cart",
+            "/api/v2/orders",
+            "/api/v2/admin/orders",
+            "/api/v2/admin/discounts",
+        ]
     }
 
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {

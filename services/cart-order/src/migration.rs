@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_line_refunds::Migration),
             Box::new(m20261128_000007_order_number_sequences::Migration),
             Box::new(m20261128_000008_order_contact::Migration),
+            Box::new(m20261128_000009_discounts::Migration),
         ]
     }
 }
@@ -312,6 +313,82 @@ mod m20261128_000008_order_contact {
     // The learner's address and name from the token at checkout, for the emails about the order.
     const SQL: &[&str] =
         &["ALTER TABLE orders ADD COLUMN customer_email TEXT, ADD COLUMN customer_name TEXT"];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000009_discounts {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000009_discounts"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // Discount codes (CAT-004). `reserved_count` counts pending orders holding a use,
+        // `used_count` completed ones; together they never pass `max_uses` (checked by the
+        // guarded update that reserves, and by the database).
+        "CREATE TABLE discount_codes (
+            id                UUID PRIMARY KEY,
+            code              TEXT NOT NULL,
+            code_key          TEXT NOT NULL UNIQUE,
+            department_id     TEXT,
+            discount_type     TEXT NOT NULL CHECK (discount_type IN ('percentage', 'fixed')),
+            discount_value    BIGINT NOT NULL CHECK (discount_value >= 0),
+            currency          TEXT CHECK (currency ~ '^[A-Z]{3}$'),
+            max_uses          BIGINT CHECK (max_uses >= 1),
+            max_uses_per_user BIGINT CHECK (max_uses_per_user >= 1),
+            valid_from        TIMESTAMPTZ NOT NULL,
+            valid_until       TIMESTAMPTZ,
+            is_active         BOOLEAN NOT NULL,
+            applicable_to     TEXT NOT NULL CHECK (applicable_to IN ('all', 'courses', 'programs', 'subscriptions')),
+            course_ids        UUID[] NOT NULL,
+            program_ids       UUID[] NOT NULL,
+            min_purchase      BIGINT CHECK (min_purchase >= 0),
+            reserved_count    BIGINT NOT NULL DEFAULT 0 CHECK (reserved_count >= 0),
+            used_count        BIGINT NOT NULL DEFAULT 0 CHECK (used_count >= 0),
+            created_by        TEXT NOT NULL,
+            created_at        TIMESTAMPTZ NOT NULL,
+            updated_at        TIMESTAMPTZ NOT NULL,
+            CHECK (valid_until IS NULL OR valid_until > valid_from)
+        )",
+        "CREATE INDEX discount_codes_department ON discount_codes (department_id, id)",
+        // One learner's uses of a code: the per-user limit is a guarded update of this row,
+        // so only that learner's checkouts wait on one another.
+        "CREATE TABLE discount_user_uses (
+            discount_id    UUID NOT NULL REFERENCES discount_codes (id),
+            user_id        TEXT NOT NULL,
+            reserved_count BIGINT NOT NULL DEFAULT 0 CHECK (reserved_count >= 0),
+            used_count     BIGINT NOT NULL DEFAULT 0 CHECK (used_count >= 0),
+            PRIMARY KEY (discount_id, user_id)
+        )",
+        // Which order took a use, and where that use stands: reserved while the order is
+        // pending, consumed when it completes, released when it fails or expires.
+        "CREATE TABLE discount_redemptions (
+            order_id     UUID PRIMARY KEY REFERENCES orders (id),
+            discount_id  UUID NOT NULL REFERENCES discount_codes (id),
+            user_id      TEXT NOT NULL,
+            amount_minor BIGINT NOT NULL CHECK (amount_minor >= 0),
+            currency     TEXT NOT NULL,
+            status       TEXT NOT NULL CHECK (status IN ('reserved', 'consumed', 'released')),
+            created_at   TIMESTAMPTZ NOT NULL,
+            updated_at   TIMESTAMPTZ NOT NULL
+        )",
+        "CREATE INDEX discount_redemptions_code ON discount_redemptions (discount_id)",
+        "ALTER TABLE carts ADD COLUMN discount_id UUID REFERENCES discount_codes (id) ON DELETE SET NULL",
+        "ALTER TABLE orders ADD COLUMN discount_id UUID REFERENCES discount_codes (id)",
+        "ALTER TABLE order_items ADD CONSTRAINT order_items_discount_bounded
+             CHECK (discount_minor >= 0 AND discount_minor <= price_minor)",
+    ];
 
     #[async_trait::async_trait]
     impl MigrationTrait for Migration {

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use uuid::Uuid;
 use web::ApiError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CartLineView {
     pub id: Uuid,
@@ -18,13 +18,15 @@ pub struct CartLineView {
     pub name: String,
     pub quantity: u32,
     pub price: i64,
+    /// What the applied discount code takes off this line.
+    pub discount: i64,
     pub currency: String,
     /// The learner already owns this (a completed purchase covers every course in it).
     pub owned: bool,
     pub added_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CartView {
     pub id: Option<Uuid>,
@@ -33,11 +35,23 @@ pub struct CartView {
     pub items: Vec<CartLineView>,
     pub currency: Option<String>,
     pub subtotal: i64,
+    /// The code applied to the cart (as its admin wrote it), whether or not it applies now.
     pub discount_code: Option<String>,
     pub discount_amount: i64,
+    /// Why the applied code takes nothing off now (it expired, the cart changed…); checkout
+    /// refuses with the same problem until the code is removed or applies again.
+    pub discount_problem: Option<DiscountProblem>,
     pub tax: i64,
     pub total: i64,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscountProblem {
+    /// A stable `discount_*` problem code.
+    pub code: String,
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,12 +104,14 @@ pub struct OrderView {
     pub cancelled_at: Option<DateTime<Utc>>,
 }
 
-/// The cart as the learner sees it, with "already owned" flags for a logged-in learner.
+/// The cart as the learner sees it at `now`, with "already owned" flags for a logged-in learner
+/// and its discount code decided now.
 pub async fn cart(
     conn: &impl ConnectionTrait,
     cart: Option<&CartRow>,
     lines: &[LineRow],
     user: Option<&str>,
+    now: DateTime<Utc>,
 ) -> Result<CartView, ApiError> {
     let items: Vec<CatalogItem> = lines.iter().map(|l| l.item()).collect::<Result<_, _>>()?;
     let owned = match user {
@@ -109,6 +125,17 @@ pub async fn cart(
         .iter()
         .try_fold(0i64, |acc, l| acc.checked_add(l.price_minor))
         .ok_or_else(|| ApiError::internal("cart subtotal overflow"))?;
+    let discount = match cart {
+        Some(c) => {
+            crate::pricing::cart_discount(conn, c, lines, user, crate::pricing::Limits::Read, now)
+                .await?
+        }
+        None => None,
+    };
+    let per_line = discount
+        .as_ref()
+        .map_or_else(|| vec![0; lines.len()], |d| d.per_line(lines.len()));
+    let discount_amount: i64 = per_line.iter().sum();
     Ok(CartView {
         id: cart.map(|c| c.id),
         user_id: cart.and_then(|c| c.user_id.clone()),
@@ -116,13 +143,15 @@ pub async fn cart(
         items: lines
             .iter()
             .zip(&items)
-            .map(|(l, i)| CartLineView {
+            .zip(&per_line)
+            .map(|((l, i), off)| CartLineView {
                 id: l.id,
                 item_type: l.item_type.clone(),
                 item_id: l.item_id,
                 name: l.name.clone(),
                 quantity: 1,
                 price: l.price_minor,
+                discount: *off,
                 currency: l.currency.clone(),
                 owned: !i.courses.is_empty()
                     && i.courses.iter().all(|c| owned.contains(&c.course_id)),
@@ -131,10 +160,16 @@ pub async fn cart(
             .collect(),
         currency: lines.first().map(|l| l.currency.clone()),
         subtotal,
-        discount_code: None,
-        discount_amount: 0,
+        discount_code: discount.as_ref().map(|d| d.row.code.clone()),
+        discount_amount,
+        discount_problem: discount
+            .and_then(|d| d.outcome.err())
+            .map(|r| DiscountProblem {
+                code: r.code().to_string(),
+                detail: r.to_string(),
+            }),
         tax: 0,
-        total: subtotal,
+        total: subtotal - discount_amount,
         expires_at: cart.map(|c| c.expires_at),
     })
 }
@@ -194,4 +229,69 @@ pub async fn order_views(
             })
         })
         .collect()
+}
+
+/// A discount code as admins see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscountView {
+    pub id: Uuid,
+    pub code: String,
+    /// `null`: every department.
+    pub department_id: Option<String>,
+    /// `percentage` or `fixed`.
+    pub discount_type: String,
+    pub discount_value: i64,
+    pub currency: Option<String>,
+    pub max_uses: Option<i64>,
+    /// Orders that completed with the code.
+    pub used_count: i64,
+    /// Pending orders holding a use (released if they fail or expire).
+    pub reserved_count: i64,
+    pub max_uses_per_user: Option<i64>,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub is_active: bool,
+    /// `all`, `courses`, `programs` or `subscriptions`.
+    pub applicable_to: String,
+    pub course_ids: Vec<Uuid>,
+    pub program_ids: Vec<Uuid>,
+    pub min_purchase: Option<i64>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl DiscountView {
+    pub fn of(r: &crate::storage::discounts::DiscountRow) -> DiscountView {
+        DiscountView {
+            id: r.id,
+            code: r.code.clone(),
+            department_id: r.department_id.clone(),
+            discount_type: r.discount_type.clone(),
+            discount_value: r.discount_value,
+            currency: r.currency.clone(),
+            max_uses: r.max_uses,
+            used_count: r.used_count,
+            reserved_count: r.reserved_count,
+            max_uses_per_user: r.max_uses_per_user,
+            valid_from: r.valid_from,
+            valid_until: r.valid_until,
+            is_active: r.is_active,
+            applicable_to: r.applicable_to.clone(),
+            course_ids: r.course_ids.clone(),
+            program_ids: r.program_ids.clone(),
+            min_purchase: r.min_purchase,
+            created_by: r.created_by.clone(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscountPage {
+    pub items: Vec<DiscountView>,
+    pub next_cursor: Option<String>,
 }

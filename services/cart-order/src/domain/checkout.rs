@@ -91,9 +91,12 @@ pub fn reprice(
 }
 
 /// The order's money, frozen at checkout (ADR-0003).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderPlan {
     pub subtotal: Money,
+    /// What the discount code takes off, per line (in the cart's order) and in all.
+    pub line_discounts: Vec<i64>,
+    pub discount: Money,
     pub total: Money,
     pub settlement_total: Money,
     pub rate: Rate,
@@ -121,10 +124,11 @@ pub fn needs_rate(display: Currency, settlement: Currency) -> bool {
     display != settlement
 }
 
-/// Step 3: the order's amounts. `rate` is display units per settlement unit (1 when the
-/// currencies agree).
+/// Step 3: the order's amounts: the lines less their `discounts` (one per line, none for no
+/// code). `rate` is display units per settlement unit (1 when the currencies agree).
 pub fn plan(
     lines: &[PricedLine],
+    discounts: Option<&[i64]>,
     settlement: Currency,
     rate: Rate,
 ) -> Result<OrderPlan, CartOrderError> {
@@ -132,16 +136,43 @@ pub fn plan(
     let prices: Vec<Money> = lines.iter().map(|l| l.price).collect();
     let subtotal = Money::sum(currency, &prices)
         .map_err(|e| CartOrderError::Corrupt(format!("cart subtotal: {e}")))?;
+    let line_discounts = match discounts {
+        None => vec![0; lines.len()],
+        Some(d) if d.len() == lines.len() => d.to_vec(),
+        Some(_) => return Err(CartOrderError::Corrupt("one discount per line".into())),
+    };
+    if let Some(l) = lines
+        .iter()
+        .zip(&line_discounts)
+        .find(|(l, d)| **d < 0 || **d > l.price.amount_minor())
+    {
+        return Err(CartOrderError::Corrupt(format!(
+            "a discount beyond the price of `{}`",
+            l.0.name
+        )));
+    }
+    let discount = Money::new(
+        line_discounts
+            .iter()
+            .try_fold(0i64, |a, d| a.checked_add(*d))
+            .ok_or_else(|| CartOrderError::Corrupt("discount overflow".into()))?,
+        currency,
+    );
+    let total = subtotal
+        .checked_sub(&discount)
+        .map_err(|e| CartOrderError::Corrupt(format!("cart total: {e}")))?;
     let rate = if needs_rate(currency, settlement) {
         rate
     } else {
         Rate::ONE
     };
-    let settlement_total = kernel::fx::to_settlement(subtotal, settlement, rate)
+    let settlement_total = kernel::fx::to_settlement(total, settlement, rate)
         .map_err(|e| CartOrderError::Corrupt(format!("settlement conversion: {e}")))?;
     Ok(OrderPlan {
         subtotal,
-        total: subtotal,
+        line_discounts,
+        discount,
+        total,
         settlement_total,
         rate,
     })
@@ -243,6 +274,7 @@ mod tests {
     fn plans_amounts_exactly_and_converts_to_settlement() {
         let p = plan(
             &[line(4900, "USD"), line(5900, "USD")],
+            None,
             Currency::USD,
             Rate::from_str("7").unwrap(),
         )
@@ -256,28 +288,45 @@ mod tests {
         assert_eq!(p.rate, Rate::ONE);
         let eur = plan(
             &[line(8464, "EUR")],
+            None,
             Currency::USD,
             Rate::from_str("0.92").unwrap(),
         )
         .unwrap();
         assert_eq!(eur.settlement_total, Money::new(9200, Currency::USD));
+        let discounted = plan(
+            &[line(4900, "USD"), line(5900, "USD")],
+            Some(&[490, 590]),
+            Currency::USD,
+            Rate::ONE,
+        )
+        .unwrap();
+        assert_eq!(discounted.discount.amount_minor(), 1080);
+        assert_eq!(discounted.total.amount_minor(), 9720);
+        assert_eq!(discounted.settlement_total.amount_minor(), 9720);
+        let beyond = plan(&[line(100, "USD")], Some(&[101]), Currency::USD, Rate::ONE);
+        assert_eq!(beyond.unwrap_err().code(), "internal");
     }
 
     #[test]
     fn refuses_mixed_currencies_and_empty_carts() {
         let e = plan(
             &[line(100, "USD"), line(100, "EUR")],
+            None,
             Currency::USD,
             Rate::ONE,
         )
         .unwrap_err();
         assert_eq!(e.code(), "mixed_currency");
         assert_eq!(
-            plan(&[], Currency::USD, Rate::ONE).unwrap_err().code(),
+            plan(&[], None, Currency::USD, Rate::ONE)
+                .unwrap_err()
+                .code(),
             "empty_cart"
         );
         let overflow = plan(
             &[line(i64::MAX, "USD"), line(1, "USD")],
+            None,
             Currency::USD,
             Rate::ONE,
         );

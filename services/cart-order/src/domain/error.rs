@@ -38,6 +38,18 @@ pub enum CartOrderError {
     UnknownCurrency(String),
     #[error("no exchange rate for {0}")]
     NoExchangeRate(String),
+    /// A field that cannot be saved as sent (names the field).
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    /// Another discount code is already called this (case-insensitively).
+    #[error("the discount code `{0}` exists already")]
+    CodeTaken(String),
+    /// Orders carried the code: it can be deactivated, never deleted.
+    #[error("orders carried this code; deactivate it instead (isActive: false)")]
+    DiscountInUse,
+    /// The discount code does not apply (its own problem code: `discount_*`).
+    #[error(transparent)]
+    Discount(#[from] super::discount::Refusal),
     #[error(transparent)]
     Illegal(#[from] IllegalTransition),
     #[error(transparent)]
@@ -63,6 +75,10 @@ impl CartOrderError {
             AlreadyOrdered { .. } => "already_ordered",
             UnknownCurrency(_) => "unknown_currency",
             NoExchangeRate(_) => "no_exchange_rate",
+            Discount(r) => r.code(),
+            Invalid { .. } => "validation_failed",
+            CodeTaken(_) => "discount_code_taken",
+            DiscountInUse => "discount_in_use",
             Illegal(_) => "illegal_transition",
             Corrupt(_) | Db(_) => "internal",
         }
@@ -84,6 +100,13 @@ impl From<CartOrderError> for ApiError {
                 serde_json::Value::Array(items.iter().map(|i| serde_json::json!(i)).collect()),
             ),
             ItemUnavailable(_) => ApiError::rule(code, detail).with_field("itemId"),
+            Discount(super::discount::Refusal::NotFound) => {
+                ApiError::new(actix_web::http::StatusCode::NOT_FOUND, code, detail)
+            }
+            Discount(_) => ApiError::rule(code, detail).with_field("code"),
+            Invalid { field, .. } => ApiError::rule(code, detail).with_field(field),
+            CodeTaken(_) => ApiError::conflict(code, detail).with_field("code"),
+            DiscountInUse => ApiError::conflict(code, detail),
             EmptyCart
             | MixedCurrency { .. }
             | AlreadyOrdered { .. }
@@ -124,6 +147,16 @@ mod tests {
                 "no_exchange_rate",
             ),
             (CartOrderError::Corrupt("x".into()), 500, "internal"),
+            (
+                super::super::discount::Refusal::NotFound.into(),
+                404,
+                "discount_not_found",
+            ),
+            (
+                super::super::discount::Refusal::Exhausted.into(),
+                422,
+                "discount_exhausted",
+            ),
         ];
         for (e, status, code) in cases {
             let api: ApiError = e.into();

@@ -2,6 +2,7 @@
 //! service's error enum with its stable problem codes. No I/O: unit-tested without Postgres.
 
 pub mod checkout;
+pub mod discount;
 pub mod error;
 pub mod order;
 

@@ -4,6 +4,7 @@
 use crate::domain::checkout::{self, PricedLine};
 use crate::domain::{CartOrderError, OrderEvent};
 use crate::model::*;
+use crate::storage::discounts::{self, DiscountRow};
 use crate::storage::{self, CartRow, LineRow};
 use crate::views::{self, order_views};
 use crate::{CartOrder, NAME};
@@ -69,7 +70,7 @@ pub(crate) async fn current_cart(
 }
 
 /// `GET /api/v2/cart`
-#[utoipa::path(get, path = "/api/v2/cart", tag = "cart", params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")), responses((status = 200, description = "The cart with subtotal, discount, tax, total and owned flags")))]
+#[utoipa::path(get, path = "/api/v2/cart", tag = "cart", params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")), responses((status = 200, body = views::CartView, description = "The cart with subtotal, discount, tax, total and owned flags"), (status = 400, description = "invalid_session"), (status = 401)))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -87,6 +88,7 @@ pub async fn get(
         cart.as_ref(),
         &lines,
         caller.0.as_ref().map(|c| c.user_id.as_str()),
+        state.clock.now(),
     )
     .await?;
     txn.commit().await?;
@@ -154,6 +156,7 @@ pub async fn add(
         Some(&cart),
         &lines,
         caller.0.as_ref().map(|c| c.user_id.as_str()),
+        state.clock.now(),
     )
     .await?;
     txn.commit().await?;
@@ -188,6 +191,7 @@ pub async fn remove(
         Some(&cart),
         &lines,
         caller.0.as_ref().map(|c| c.user_id.as_str()),
+        state.clock.now(),
     )
     .await?;
     txn.commit().await?;
@@ -233,13 +237,14 @@ pub async fn checkout(
             storage::reprice_line(&txn, c.line, &c.item, &c.price).await?;
         }
         let lines = storage::lines(&txn, cart.id).await?;
-        let v = views::cart(&txn, Some(&cart), &lines, Some(&user)).await?;
+        let v = views::cart(&txn, Some(&cart), &lines, Some(&user), state.clock.now()).await?;
         txn.commit().await?;
         let cart = serde_json::to_value(v).map_err(ApiError::internal)?;
         return Err(CartOrderError::PriceChanged { cart }.into());
     }
     // 2. Nothing the learner already owns.
-    let snapshot = views::cart(&state.db, Some(&cart), &lines, Some(&user)).await?;
+    let now = state.clock.now();
+    let snapshot = views::cart(&state.db, Some(&cart), &lines, Some(&user), now).await?;
     let owned: Vec<uuid::Uuid> = snapshot
         .items
         .iter()
@@ -260,9 +265,30 @@ pub async fn checkout(
     } else {
         Rate::ONE
     };
-    let plan = checkout::plan(&priced, state.settlement, rate)?;
+    // 4. The discount code, decided now as the cart showed it: one that no longer applies
+    //    refuses the checkout with its reason (the learner removes it or fixes the cart).
+    let discount = crate::pricing::cart_discount(
+        &state.db,
+        &cart,
+        &lines,
+        Some(&user),
+        crate::pricing::Limits::AtReservation,
+        now,
+    )
+    .await?;
+    let applied = match &discount {
+        Some(d) => Some(d.outcome.clone().map_err(CartOrderError::from)?),
+        None => None,
+    };
+    let plan = checkout::plan(
+        &priced,
+        applied.as_ref().map(|a| a.per_line.as_slice()),
+        state.settlement,
+        rate,
+    )?;
+    let discount = discount.map(|d| d.row);
 
-    // 4. Persist: one transaction, under the cart's row lock.
+    // 5. Persist: one transaction, under the cart's row lock.
     let st = state.clone();
     let resp = idempotency::run(
         &state.db,
@@ -274,7 +300,12 @@ pub async fn checkout(
                 email: caller.email.clone(),
                 name: caller.name.clone(),
             };
-            let reply = place_order(&st, &txn, &user, &contact, cart.id, &lines, plan).await?;
+            let priced = Priced {
+                lines: &lines,
+                discount: discount.as_ref(),
+                plan,
+            };
+            let reply = place_order(&st, &txn, &user, &contact, cart.id, priced).await?;
             Ok((txn, reply))
         },
     )
@@ -339,14 +370,24 @@ struct Contact {
     name: Option<String>,
 }
 
+/// What checkout priced: the cart's lines, its code, and the order's money.
+struct Priced<'a> {
+    lines: &'a [LineRow],
+    discount: Option<&'a DiscountRow>,
+    plan: checkout::OrderPlan,
+}
+
 async fn place_order(
     st: &CartOrder,
     txn: &sea_orm::DatabaseTransaction,
     user: &str,
     contact: &Contact,
     cart_id: uuid::Uuid,
-    priced: &[LineRow],
-    plan: checkout::OrderPlan,
+    Priced {
+        lines: priced,
+        discount,
+        plan,
+    }: Priced<'_>,
 ) -> Result<Reply, ApiError> {
     let now = st.clock.now();
     let cart = storage::lock_cart(txn, cart_id)
@@ -380,7 +421,7 @@ async fn place_order(
             .iter()
             .zip(priced)
             .all(|(a, b)| a.id == b.id && a.price_minor == b.price_minor);
-    if !same {
+    if !same || cart.discount_id != discount.map(|d| d.id) {
         return Err(CartOrderError::CartChanged("the cart changed during checkout; retry").into());
     }
     let n = storage::next_order_number(txn, now.year()).await?;
@@ -391,6 +432,7 @@ async fn place_order(
         cart_id: cart.id,
         currency: plan.total.currency().code().to_string(),
         subtotal: plan.subtotal.amount_minor(),
+        discount: discount.map(|d| (d.id, d.code.clone(), plan.discount.amount_minor())),
         total: plan.total.amount_minor(),
         settlement_currency: plan.settlement_total.currency().code().to_string(),
         settlement_total: plan.settlement_total.amount_minor(),
@@ -400,11 +442,25 @@ async fn place_order(
         customer_name: contact.name.clone(),
     };
     let order = storage::insert_order(txn, &new, now).await?;
-    for (pos, line) in current.iter().enumerate() {
+    for (pos, (line, off)) in current.iter().zip(&plan.line_discounts).enumerate() {
         let pos = i32::try_from(pos).map_err(ApiError::internal)?;
-        storage::insert_order_item(txn, order.id, pos, line, &line.item()?).await?;
+        storage::insert_order_item(txn, order.id, pos, line, *off, &line.item()?).await?;
     }
     storage::check_out_cart(txn, cart.id, order.id, now).await?;
+    // Last before the outbox, so the code's counter row is held for as short a time as can be.
+    if let Some(d) = discount {
+        discounts::reserve(
+            txn,
+            d.id,
+            order.id,
+            user,
+            plan.discount.amount_minor(),
+            plan.discount.currency().code(),
+            now,
+        )
+        .await?
+        .map_err(CartOrderError::from)?;
+    }
     let items = storage::order_items(txn, &[order.id])
         .await?
         .remove(&order.id)
@@ -422,4 +478,93 @@ async fn place_order(
     };
     let v = order_views(txn, vec![order]).await?;
     Reply::created(&v[0])
+}
+
+/// `{"code": "SUMMER26"}`
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplyDiscount {
+    /// The code as the learner typed it (case does not matter).
+    pub code: String,
+}
+
+/// `POST /api/v2/cart/discount`: applies a code to the cart when it applies to it now; a refusal
+/// names its reason and changes nothing.
+#[utoipa::path(post, path = "/api/v2/cart/discount", tag = "cart", request_body = ApplyDiscount,
+    params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")),
+    responses((status = 200, body = views::CartView, description = "The cart with the code applied"),
+        (status = 400, description = "invalid_body, invalid_session"), (status = 401),
+        (status = 404, description = "discount_not_found: no such code (or none for this cart's departments)"),
+        (status = 422, description = "empty_cart, discount_inactive, discount_not_yet_valid, discount_expired, discount_exhausted, discount_already_used, discount_below_minimum, discount_not_applicable")))]
+pub async fn apply_discount(
+    req: HttpRequest,
+    state: web::Data<CartOrder>,
+    caller: MaybeCaller,
+    body: Json<ApplyDiscount>,
+) -> Result<HttpResponse, ApiError> {
+    let session = session_id(&req)?;
+    let code = body.into_inner().code;
+    let user = caller.0.as_ref().map(|c| c.user_id.as_str());
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let cart = current_cart(&state, &txn, caller.0.as_ref(), session.as_deref(), false)
+        .await?
+        .ok_or(CartOrderError::EmptyCart)?;
+    let cart = storage::lock_cart(&txn, cart.id)
+        .await?
+        .filter(|c| c.status == "open")
+        .ok_or(CartOrderError::CartChanged("the cart was just checked out"))?;
+    let lines = storage::lines(&txn, cart.id).await?;
+    if lines.is_empty() {
+        return Err(CartOrderError::EmptyCart.into());
+    }
+    let row = discounts::discount_by_code(&txn, &code)
+        .await?
+        .ok_or(crate::domain::discount::Refusal::NotFound)
+        .map_err(CartOrderError::from)?;
+    crate::pricing::evaluate(&txn, &row, &lines, user, crate::pricing::Limits::Read, now)
+        .await?
+        .map_err(CartOrderError::from)?;
+    storage::set_cart_discount(&txn, cart.id, Some(row.id), now).await?;
+    let cart = CartRow {
+        discount_id: Some(row.id),
+        ..cart
+    };
+    let v = views::cart(&txn, Some(&cart), &lines, user, now).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// `DELETE /api/v2/cart/discount`: removes the cart's code (nothing to remove is not an error).
+#[utoipa::path(delete, path = "/api/v2/cart/discount", tag = "cart",
+    params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")),
+    responses((status = 200, body = views::CartView, description = "The cart without a code"),
+        (status = 400, description = "invalid_session"), (status = 401)))]
+pub async fn remove_discount(
+    req: HttpRequest,
+    state: web::Data<CartOrder>,
+    caller: MaybeCaller,
+) -> Result<HttpResponse, ApiError> {
+    let session = session_id(&req)?;
+    let user = caller.0.as_ref().map(|c| c.user_id.as_str());
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let cart = current_cart(&state, &txn, caller.0.as_ref(), session.as_deref(), false).await?;
+    let cart = match cart {
+        Some(c) => {
+            storage::set_cart_discount(&txn, c.id, None, now).await?;
+            Some(CartRow {
+                discount_id: None,
+                ..c
+            })
+        }
+        None => None,
+    };
+    let lines = match &cart {
+        Some(c) => storage::lines(&txn, c.id).await?,
+        None => vec![],
+    };
+    let v = views::cart(&txn, cart.as_ref(), &lines, user, now).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Ok().json(v))
 }

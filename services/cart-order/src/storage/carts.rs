@@ -15,9 +15,11 @@ pub struct CartRow {
     pub status: String,
     pub order_id: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
+    /// The discount code the learner applied (checked again at every look and at checkout).
+    pub discount_id: Option<Uuid>,
 }
 
-const CART_COLS: &str = "id, user_id, session_id, status, order_id, expires_at";
+const CART_COLS: &str = "id, user_id, session_id, status, order_id, expires_at, discount_id";
 
 pub async fn open_cart_of_user(
     c: &impl ConnectionTrait,
@@ -138,8 +140,15 @@ pub async fn touch_cart(
     Ok(())
 }
 
-/// Moves an anonymous cart's lines into the user's cart (no duplicate lines) and drops it.
+/// Moves an anonymous cart's lines into the user's cart (no duplicate lines) and drops it; the
+/// anonymous cart's discount code goes along when the user's cart has none.
 pub async fn merge_into(c: &impl ConnectionTrait, from: Uuid, into: Uuid) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "UPDATE carts SET discount_id = (SELECT discount_id FROM carts WHERE id = $1)
+         WHERE id = $2 AND discount_id IS NULL",
+        vec![from.into(), into.into()],
+    ))
+    .await?;
     c.execute_raw(pg(
         "INSERT INTO cart_items (id, cart_id, item_type, item_id, name, price_minor, currency, snapshot, added_at)
          SELECT gen_random_uuid(), $2, item_type, item_id, name, price_minor, currency, snapshot, added_at FROM cart_items WHERE cart_id = $1
@@ -255,4 +264,19 @@ pub async fn remove_line(c: &impl ConnectionTrait, cart: Uuid, line: Uuid) -> Re
     .await?
     .rows_affected()
         == 1)
+}
+
+/// Applies (`Some`) or removes (`None`) the cart's discount code.
+pub async fn set_cart_discount(
+    c: &impl ConnectionTrait,
+    cart: Uuid,
+    discount: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "UPDATE carts SET discount_id = $2, updated_at = $3 WHERE id = $1",
+        vec![cart.into(), discount.into(), now.into()],
+    ))
+    .await?;
+    Ok(())
 }

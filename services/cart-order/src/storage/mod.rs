@@ -2,6 +2,7 @@
 //! outbox rows (`&impl ConnectionTrait`).
 
 pub mod carts;
+pub mod discounts;
 pub mod orders;
 
 pub use carts::*;

@@ -6,6 +6,7 @@ use crate::domain::{CartOrderError, OrderEvent, OrderStatus};
 use crate::events as published;
 use crate::model::*;
 use crate::storage::carts::LineRow;
+use crate::storage::discounts;
 use ::events::subjects;
 use chrono::{DateTime, Utc};
 use kernel::Lifecycle;
@@ -115,12 +116,14 @@ pub struct OrderRow {
     pub dispute_reason: Option<String>,
     pub customer_email: Option<String>,
     pub customer_name: Option<String>,
+    pub discount_id: Option<Uuid>,
 }
 
 const ORDER_COLS: &str = "id, order_number, user_id, cart_id, status, currency, subtotal_minor, discount_code, \
     discount_minor, tax_minor, total_minor, display_currency, display_total_minor, settlement_currency, \
     settlement_total_minor, exchange_rate, exchange_rate_at, payment_id, failure_reason, created_at, updated_at, \
-    completed_at, cancelled_at, refunded_minor, disputed_at, dispute_reason, customer_email, customer_name";
+    completed_at, cancelled_at, refunded_minor, disputed_at, dispute_reason, customer_email, customer_name, \
+    discount_id";
 
 /// A new order's money, frozen at checkout.
 #[derive(Debug, Clone)]
@@ -131,6 +134,8 @@ pub struct NewOrder {
     pub cart_id: Uuid,
     pub currency: String,
     pub subtotal: i64,
+    /// The applied code: its id, its text, and what it took off in all.
+    pub discount: Option<(Uuid, String, i64)>,
     pub total: i64,
     pub settlement_currency: String,
     pub settlement_total: i64,
@@ -149,8 +154,10 @@ pub async fn insert_order(
         &format!(
             "INSERT INTO orders (id, order_number, user_id, cart_id, status, currency, subtotal_minor, total_minor,
                 display_currency, display_total_minor, settlement_currency, settlement_total_minor, exchange_rate,
-                exchange_rate_at, created_at, updated_at, customer_email, customer_name)
-             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $5, $7, $8, $9, $10, $11, $12, $12, $13, $14)
+                exchange_rate_at, created_at, updated_at, customer_email, customer_name, discount_id,
+                discount_code, discount_minor)
+             VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $5, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15,
+                $16, $17)
              RETURNING {ORDER_COLS}"
         ),
         vec![
@@ -168,6 +175,9 @@ pub async fn insert_order(
             now.into(),
             o.customer_email.clone().into(),
             o.customer_name.clone().into(),
+            o.discount.as_ref().map(|d| d.0).into(),
+            o.discount.as_ref().map(|d| d.1.clone()).into(),
+            o.discount.as_ref().map_or(0, |d| d.2).into(),
         ],
     ))
     .one(c)
@@ -180,11 +190,13 @@ pub async fn insert_order_item(
     order: Uuid,
     position: i32,
     line: &LineRow,
+    discount: i64,
     item: &CatalogItem,
 ) -> Result<(), DbErr> {
     c.execute_raw(pg(
-        "INSERT INTO order_items (id, order_id, position, item_type, item_id, name, department_id, price_minor, course_ids, snapshot)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO order_items (id, order_id, position, item_type, item_id, name, department_id, price_minor, course_ids,
+             snapshot, discount_minor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         vec![
             kernel::new_id().into(),
             order.into(),
@@ -196,6 +208,7 @@ pub async fn insert_order_item(
             line.price_minor.into(),
             item.course_ids().into(),
             line.snapshot.clone().into(),
+            discount.into(),
         ],
     ))
     .await?;
@@ -497,6 +510,9 @@ pub async fn complete(
         .flat_map(|i| i.course_ids.iter().copied())
         .collect();
     add_owned(c, &o.user_id, &courses, o.id).await?;
+    if o.discount_id.is_some() {
+        discounts::settle(c, o.id, discounts::Settle::Consume, now).await?;
+    }
     let event = published::order_completed(o, items, payment, now)?;
     bus::enqueue(c, NAME, subjects::ORDER_COMPLETED, &event).await?;
     Ok(true)
@@ -516,6 +532,9 @@ pub async fn fail(
     };
     if !transition(c, o.id, event, to, payment, Some(reason), now).await? {
         return Ok(false);
+    }
+    if o.discount_id.is_some() {
+        discounts::settle(c, o.id, discounts::Settle::Release, now).await?;
     }
     bus::enqueue(
         c,

@@ -128,6 +128,23 @@ impl Shop {
         }
     }
 
+    /// The shop with cart-order on a clock the test moves (to expire carts and unpaid orders),
+    /// its expiry job running every second; `extra` adds settings (TTLs, say).
+    pub async fn open_with_order_clock(
+        extra: &[(&str, String)],
+    ) -> (Shop, Arc<kernel::ManualClock>) {
+        let clock = Arc::new(kernel::ManualClock::new(chrono::Utc::now()));
+        let mut factories = commerce::registry();
+        factories.retain(|f| f.name() != "cart-order");
+        factories.push(Arc::new(cart_order::CartOrderService {
+            clock: Some(clock.clone()),
+            ..Default::default()
+        }));
+        let mut o: Vec<(&str, String)> = vec![("cart_order.expiry_interval_secs", "1".into())];
+        o.extend(extra.iter().cloned());
+        (Self::open_with(&o, factories).await, clock)
+    }
+
     pub async fn close(self) {
         self.app.stop().await;
         self.smtp.stop();

@@ -5,7 +5,6 @@ use crate::helpers::shop::*;
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::sync::Arc;
 use testkit::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,21 +329,10 @@ async fn a_course_waiting_in_an_unpaid_order_is_not_ordered_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn carts_and_unpaid_orders_expire() {
-    let clock = Arc::new(kernel::ManualClock::new(chrono::Utc::now()));
-    let mut factories = commerce::registry();
-    factories.retain(|f| f.name() != "cart-order");
-    factories.push(Arc::new(cart_order::CartOrderService {
-        clock: Some(clock.clone()),
-        ..Default::default()
-    }));
-    let shop = Shop::open_with(
-        &[
-            ("cart_order.cart_ttl_hours", "2".into()),
-            ("cart_order.pending_order_ttl_hours", "24".into()),
-            ("cart_order.expiry_interval_secs", "1".into()),
-        ],
-        factories,
-    )
+    let (shop, clock) = Shop::open_with_order_clock(&[
+        ("cart_order.cart_ttl_hours", "2".into()),
+        ("cart_order.pending_order_ttl_hours", "24".into()),
+    ])
     .await;
     let a = shop.course("lms-a", 1000, false).await;
     let b = shop.course("lms-b", 2000, false).await;

@@ -6,6 +6,7 @@
 
 mod approval;
 mod cart;
+mod discounts;
 mod happy_path;
 mod lms;
 mod payment;

@@ -6,7 +6,6 @@ use crate::helpers::shop::*;
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_card_keeps_the_order_payable_and_registers_nothing_until_another_card_pays() {
@@ -307,21 +306,8 @@ async fn a_confirm_racing_its_webhooks_completes_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_captured_after_the_order_failed_still_completes_it() {
-    let clock = Arc::new(kernel::ManualClock::new(chrono::Utc::now()));
-    let mut factories = commerce::registry();
-    factories.retain(|f| f.name() != "cart-order");
-    factories.push(Arc::new(cart_order::CartOrderService {
-        clock: Some(clock.clone()),
-        ..Default::default()
-    }));
-    let shop = Shop::open_with(
-        &[
-            ("cart_order.pending_order_ttl_hours", "24".into()),
-            ("cart_order.expiry_interval_secs", "1".into()),
-        ],
-        factories,
-    )
-    .await;
+    let (shop, clock) =
+        Shop::open_with_order_clock(&[("cart_order.pending_order_ttl_hours", "24".into())]).await;
     let a = shop.course("lms-a", 1000, false).await;
     let learner = shop.learner("learner-1");
     shop.add(&learner, "course", &a).await;
