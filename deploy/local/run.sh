@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: database, migrations, every service behind the gateway on :8080, the fake LMS on
 # :8090, the mail catcher on :1080 (SMTP :1025), the fake Payout Platform on :8092, the fake
-# Stripe on :12111 (Stripe is the default processor), a demo catalog, dev tokens and example
-# requests. Ctrl-C stops everything.
+# TaxJar on :8093 (tax collected in US-CA, US-NY and DE), the fake Stripe on :12111 (Stripe is
+# the default processor), a demo catalog, dev tokens and example requests. Ctrl-C stops
+# everything.
 # Real Stripe test mode instead of the fake: export COMMERCE__PAYMENT__STRIPE_SECRET_KEY,
 # COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY, COMMERCE__PAYMENT__STRIPE_WEBHOOK_SECRET and
 # COMMERCE__PAYMENT__STRIPE_API_BASE=https://api.stripe.com/ before `make run`.
@@ -14,6 +15,11 @@ export COMMERCE__DATABASE__URL="${COMMERCE__DATABASE__URL:-postgres://postgres@1
 export COMMERCE__TELEMETRY__JSON="${COMMERCE__TELEMETRY__JSON:-false}"
 export COMMERCE__REGISTRATION__LMS_URL="${COMMERCE__REGISTRATION__LMS_URL:-http://127.0.0.1:8090}"
 export COMMERCE__PAYOUT__URL="${COMMERCE__PAYOUT__URL:-http://127.0.0.1:8092}"
+export COMMERCE__CART_ORDER__TAX_PROVIDER="${COMMERCE__CART_ORDER__TAX_PROVIDER:-taxjar}"
+export COMMERCE__CART_ORDER__TAXJAR_API_BASE="${COMMERCE__CART_ORDER__TAXJAR_API_BASE:-http://127.0.0.1:8093/v2}"
+export COMMERCE__CART_ORDER__TAXJAR_TOKEN="${COMMERCE__CART_ORDER__TAXJAR_TOKEN:-dev-taxjar-token}"
+export COMMERCE__CART_ORDER__TAX_FROM="${COMMERCE__CART_ORDER__TAX_FROM:-US-CA-94103}"
+export COMMERCE__CART_ORDER__TAX_NEXUS="${COMMERCE__CART_ORDER__TAX_NEXUS:-US-CA,US-NY,DE}"
 export COMMERCE__PAYMENT__DEFAULT_PROCESSOR="${COMMERCE__PAYMENT__DEFAULT_PROCESSOR:-stripe}"
 export COMMERCE__PAYMENT__STRIPE_SECRET_KEY="${COMMERCE__PAYMENT__STRIPE_SECRET_KEY:-sk_test_cadence_fake}"
 export COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY="${COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY:-pk_test_cadence_fake}"
@@ -37,13 +43,17 @@ fi
 lms=$!
 "$target/fake-payout" --port 8092 &
 payout=$!
+taxjar=""
+case "$COMMERCE__CART_ORDER__TAXJAR_API_BASE" in
+  http://127.0.0.1:8093*) "$target/fake-taxjar" --port 8093 & taxjar=$! ;;
+esac
 stripe=""
 case "$COMMERCE__PAYMENT__STRIPE_API_BASE" in
   http://127.0.0.1:12111*) "$target/fake-stripe" --port 12111 & stripe=$! ;;
 esac
 "$bin" serve --services all &
 server=$!
-trap 'kill $server $lms $payout $stripe $maildev 2>/dev/null; wait $server $lms $payout $stripe $maildev 2>/dev/null' INT TERM EXIT
+trap 'kill $server $lms $payout $taxjar $stripe $maildev 2>/dev/null; wait $server $lms $payout $taxjar $stripe $maildev 2>/dev/null' INT TERM EXIT
 for _ in $(seq 1 60); do
   curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break
   sleep 0.5
@@ -62,7 +72,8 @@ POST /complete finishes a course for a learner and sends the signed completion w
 Emails (order confirmation, welcome, certificate, refunds…) arrive in the mail catcher:
 http://127.0.0.1:1080 (SMTP on 127.0.0.1:1025).
 The fake Payout Platform is on http://127.0.0.1:8092 (GET /received shows the signed revenue
-webhooks it got).
+webhooks it got). Tax is calculated by the fake TaxJar on http://127.0.0.1:8093 (TaxJar's
+POST /v2/taxes; tax collected in California, New York and Germany).
 Payments go to Stripe ($COMMERCE__PAYMENT__STRIPE_API_BASE): the fake Stripe signs its webhooks
 to /api/v2/payments/webhook/stripe; its test cards are Stripe's (pm_card_visa,
 pm_card_visa_chargeDeclined, pm_card_authenticationRequired) plus pm_card_googlePay.
@@ -77,8 +88,13 @@ pm_card_visa_chargeDeclined, pm_card_authenticationRequired) plus pm_card_google
   curl -s 'http://127.0.0.1:8080/api/v2/catalog/courses?currency=EUR&q=data'
   curl -s http://127.0.0.1:8080/api/v2/catalog/departments/cs
 
-  # buy a course: cart → checkout → intent (a Stripe PaymentIntent) → confirm with Stripe's test card
+  # a discount code (admin), applied by the learner; a billing address gives the cart its tax
+  curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H "\$H" -d '{"code":"WELCOME10","departmentId":"cs","discountType":"percentage","discountValue":10}' http://127.0.0.1:8080/api/v2/admin/discounts
+
+  # buy a course: cart → code → address → checkout → intent (a Stripe PaymentIntent) → confirm
   curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"itemType":"course","itemId":"$course"}' http://127.0.0.1:8080/api/v2/cart/items
+  curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"code":"welcome10"}' http://127.0.0.1:8080/api/v2/cart/discount
+  curl -s -X PUT -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"country":"US","postalCode":"94103","region":"CA"}' http://127.0.0.1:8080/api/v2/cart/billing-address
   first_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
   ORDER=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H 'Idempotency-Key: demo-checkout-1' http://127.0.0.1:8080/api/v2/cart/checkout | first_id)
   PAY=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"orderId\":\"\$ORDER\"}" http://127.0.0.1:8080/api/v2/payments/create-intent | first_id)

@@ -23,6 +23,7 @@ pub mod model;
 pub mod pricing;
 pub mod routes;
 pub mod storage;
+pub mod tax;
 pub mod views;
 
 use bus::{ConsumerSpec, FaultPlan, TuneConsumer};
@@ -64,6 +65,9 @@ impl ServiceFactory for CartOrderService {
             "/api/v2/orders",
             "/api/v2/admin/orders",
             "/api/v2/admin/discounts",
+            "/api/v2/admin/tax-rates",
+            "/api/v2/admin/tax-exemptions",
+            "/api/v2/tax-exemptions",
         ]
     }
 
@@ -129,6 +133,8 @@ impl ServiceFactory for CartOrderService {
                 settlement: cfg.settlement,
                 cart_ttl: cfg.cart_ttl,
                 pending_ttl: cfg.pending_order_ttl,
+                tax: tax::Calculator::new(cfg.tax.clone())
+                    .map_err(|e| StartError::Other(format!("cart_order: TaxJar client: {e}")))?,
             };
             ensure_numbering(&state)
                 .await
@@ -162,6 +168,7 @@ pub struct CartOrder {
     pub settlement: Currency,
     pub cart_ttl: chrono::Duration,
     pub pending_ttl: chrono::Duration,
+    pub tax: tax::Calculator,
 }
 
 /// Removes expired carts and fails orders left unpaid past their time, every `every`.

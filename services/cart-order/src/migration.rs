@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_order_number_sequences::Migration),
             Box::new(m20261128_000008_order_contact::Migration),
             Box::new(m20261128_000009_discounts::Migration),
+            Box::new(m20261128_000010_tax::Migration),
         ]
     }
 }
@@ -388,6 +389,69 @@ mod m20261128_000009_discounts {
         "ALTER TABLE orders ADD COLUMN discount_id UUID REFERENCES discount_codes (id)",
         "ALTER TABLE order_items ADD CONSTRAINT order_items_discount_bounded
              CHECK (discount_minor >= 0 AND discount_minor <= price_minor)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000010_tax {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000010_tax"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // Manual rates (ADR-002's fallback): one per department (or every department), country
+        // and region (or the whole country).
+        "CREATE TABLE tax_rates (
+            id            UUID PRIMARY KEY,
+            department_id TEXT,
+            country       TEXT NOT NULL CHECK (country ~ '^[A-Z]{2}$'),
+            region        TEXT CHECK (region ~ '^[A-Z0-9]{1,3}$'),
+            rate          NUMERIC(9, 6) NOT NULL CHECK (rate >= 0 AND rate <= 1),
+            created_by    TEXT NOT NULL,
+            created_at    TIMESTAMPTZ NOT NULL,
+            updated_at    TIMESTAMPTZ NOT NULL
+        )",
+        "CREATE UNIQUE INDEX tax_rates_one_per_place
+             ON tax_rates (COALESCE(department_id, ''), country, COALESCE(region, ''))",
+        // Tax-exempt organisations: a learner's (the whole order) or a department's (its lines),
+        // approved by a billing-admin, in a jurisdiction, until they expire.
+        "CREATE TABLE tax_exemptions (
+            id              UUID PRIMARY KEY,
+            user_id         TEXT,
+            department_id   TEXT,
+            organisation    TEXT NOT NULL,
+            exemption_type  TEXT NOT NULL CHECK (exemption_type IN ('wholesale', 'government', 'other')),
+            country         TEXT NOT NULL CHECK (country ~ '^[A-Z]{2}$'),
+            region          TEXT,
+            certificate_ref TEXT NOT NULL,
+            expires_at      TIMESTAMPTZ NOT NULL,
+            status          TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+            submitted_by    TEXT NOT NULL,
+            created_at      TIMESTAMPTZ NOT NULL,
+            reviewed_by     TEXT,
+            reviewed_at     TIMESTAMPTZ,
+            review_reason   TEXT,
+            CHECK ((user_id IS NULL) <> (department_id IS NULL))
+        )",
+        "CREATE INDEX tax_exemptions_user ON tax_exemptions (user_id) WHERE status = 'approved'",
+        "CREATE INDEX tax_exemptions_department ON tax_exemptions (department_id) WHERE status = 'approved'",
+        "ALTER TABLE carts ADD COLUMN billing_address JSONB",
+        // How the order's tax was decided, where, and under which exemptions.
+        "ALTER TABLE orders ADD COLUMN tax_source TEXT, ADD COLUMN billing_address JSONB,
+             ADD COLUMN tax_exemption_ids UUID[] NOT NULL DEFAULT '{}'",
+        "ALTER TABLE order_items ADD CONSTRAINT order_items_tax_not_negative CHECK (tax_minor >= 0)",
     ];
 
     #[async_trait::async_trait]

@@ -20,6 +20,8 @@ pub struct CartLineView {
     pub price: i64,
     /// What the applied discount code takes off this line.
     pub discount: i64,
+    /// The estimated tax on this line (once a billing address is given).
+    pub tax: i64,
     pub currency: String,
     /// The learner already owns this (a completed purchase covers every course in it).
     pub owned: bool,
@@ -40,16 +42,24 @@ pub struct CartView {
     pub discount_amount: i64,
     /// Why the applied code takes nothing off now (it expired, the cart changed…); checkout
     /// refuses with the same problem until the code is removed or applies again.
-    pub discount_problem: Option<DiscountProblem>,
+    pub discount_problem: Option<CartProblem>,
+    /// Where the learner is billed; tax is estimated once it is given.
+    pub billing_address: Option<crate::domain::tax::BillingAddress>,
+    /// The estimate: checkout quotes again and freezes that figure on the order.
     pub tax: i64,
+    /// How the estimate was made (`none`, `manual`, `taxjar`, `manual_fallback`); absent when
+    /// no estimate was made.
+    pub tax_source: Option<String>,
+    /// Why there is no estimate (`billing_address_required`, `tax_unavailable`).
+    pub tax_problem: Option<CartProblem>,
     pub total: i64,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct DiscountProblem {
-    /// A stable `discount_*` problem code.
+pub struct CartProblem {
+    /// A stable problem code (`discount_*`, `billing_address_required`, `tax_unavailable`).
     pub code: String,
     pub detail: String,
 }
@@ -88,6 +98,12 @@ pub struct OrderView {
     pub discount_code: Option<String>,
     pub discount_amount: i64,
     pub tax: i64,
+    /// How the tax was decided: `none`, `manual`, `taxjar`, `manual_fallback`.
+    pub tax_source: Option<String>,
+    /// The billing address the tax was quoted for.
+    pub billing_address: Option<serde_json::Value>,
+    /// The approved exemptions that applied.
+    pub tax_exemption_ids: Vec<Uuid>,
     pub total: i64,
     pub currency: String,
     pub display_amount: i64,
@@ -152,6 +168,7 @@ pub async fn cart(
                 quantity: 1,
                 price: l.price_minor,
                 discount: *off,
+                tax: 0,
                 currency: l.currency.clone(),
                 owned: !i.courses.is_empty()
                     && i.courses.iter().all(|c| owned.contains(&c.course_id)),
@@ -162,13 +179,14 @@ pub async fn cart(
         subtotal,
         discount_code: discount.as_ref().map(|d| d.row.code.clone()),
         discount_amount,
-        discount_problem: discount
-            .and_then(|d| d.outcome.err())
-            .map(|r| DiscountProblem {
-                code: r.code().to_string(),
-                detail: r.to_string(),
-            }),
+        discount_problem: discount.and_then(|d| d.outcome.err()).map(|r| CartProblem {
+            code: r.code().to_string(),
+            detail: r.to_string(),
+        }),
+        billing_address: cart.map(CartRow::address).transpose()?.flatten(),
         tax: 0,
+        tax_source: None,
+        tax_problem: None,
         total: subtotal - discount_amount,
         expires_at: cart.map(|c| c.expires_at),
     })
@@ -212,6 +230,9 @@ pub async fn order_views(
                 discount_code: o.discount_code.clone(),
                 discount_amount: o.discount_minor,
                 tax: o.tax_minor,
+                tax_source: o.tax_source.clone(),
+                billing_address: o.billing_address.clone(),
+                tax_exemption_ids: o.tax_exemption_ids.clone(),
                 total: o.total_minor,
                 currency: o.currency.clone(),
                 display_amount: o.display_total_minor,

@@ -97,9 +97,47 @@ pub struct OrderPlan {
     /// What the discount code takes off, per line (in the cart's order) and in all.
     pub line_discounts: Vec<i64>,
     pub discount: Money,
+    /// The tax on each line (after its discount) and in all; zero until [`OrderPlan::with_tax`].
+    pub line_taxes: Vec<i64>,
+    pub tax: Money,
     pub total: Money,
     pub settlement_total: Money,
     pub rate: Rate,
+}
+
+impl OrderPlan {
+    /// The plan with the quoted tax of each line added: total = subtotal − discount + tax, and
+    /// the settlement total converted again from it.
+    pub fn with_tax(self, line_taxes: Vec<i64>) -> Result<OrderPlan, CartOrderError> {
+        if line_taxes.len() != self.line_discounts.len() || line_taxes.iter().any(|t| *t < 0) {
+            return Err(CartOrderError::Corrupt(
+                "one non-negative tax per line".into(),
+            ));
+        }
+        let currency = self.subtotal.currency();
+        let tax = Money::new(
+            line_taxes
+                .iter()
+                .try_fold(0i64, |a, t| a.checked_add(*t))
+                .ok_or_else(|| CartOrderError::Corrupt("tax overflow".into()))?,
+            currency,
+        );
+        let total = self
+            .subtotal
+            .checked_sub(&self.discount)
+            .and_then(|t| t.checked_add(&tax))
+            .map_err(|e| CartOrderError::Corrupt(format!("order total: {e}")))?;
+        let settlement_total =
+            kernel::fx::to_settlement(total, self.settlement_total.currency(), self.rate)
+                .map_err(|e| CartOrderError::Corrupt(format!("settlement conversion: {e}")))?;
+        Ok(OrderPlan {
+            line_taxes,
+            tax,
+            total,
+            settlement_total,
+            ..self
+        })
+    }
 }
 
 /// The cart's currency: every line must share it.
@@ -170,6 +208,8 @@ pub fn plan(
         .map_err(|e| CartOrderError::Corrupt(format!("settlement conversion: {e}")))?;
     Ok(OrderPlan {
         subtotal,
+        line_taxes: vec![0; lines.len()],
+        tax: Money::zero(currency),
         line_discounts,
         discount,
         total,
@@ -304,6 +344,16 @@ mod tests {
         assert_eq!(discounted.discount.amount_minor(), 1080);
         assert_eq!(discounted.total.amount_minor(), 9720);
         assert_eq!(discounted.settlement_total.amount_minor(), 9720);
+        let taxed = discounted.with_tax(vec![355, 0]).unwrap();
+        assert_eq!(taxed.tax.amount_minor(), 355);
+        assert_eq!(taxed.total.amount_minor(), 9720 + 355);
+        assert_eq!(taxed.settlement_total.amount_minor(), 9720 + 355);
+        let eur_taxed = eur.with_tax(vec![1608]).unwrap();
+        assert_eq!(eur_taxed.total.amount_minor(), 8464 + 1608);
+        assert_eq!(
+            eur_taxed.settlement_total,
+            Money::new(10_948, Currency::USD)
+        );
         let beyond = plan(&[line(100, "USD")], Some(&[101]), Currency::USD, Rate::ONE);
         assert_eq!(beyond.unwrap_err().code(), "internal");
     }

@@ -47,6 +47,14 @@ pub enum CartOrderError {
     /// Orders carried the code: it can be deactivated, never deleted.
     #[error("orders carried this code; deactivate it instead (isActive: false)")]
     DiscountInUse,
+    /// Tax needs to know where the learner is billed.
+    #[error(
+        "give a billing address (country; postal code and region in the US, region in Canada) to check out"
+    )]
+    BillingAddressRequired,
+    /// The tax service failed and the deployment is fail-closed.
+    #[error("{0}")]
+    TaxUnavailable(String),
     /// The discount code does not apply (its own problem code: `discount_*`).
     #[error(transparent)]
     Discount(#[from] super::discount::Refusal),
@@ -77,6 +85,8 @@ impl CartOrderError {
             NoExchangeRate(_) => "no_exchange_rate",
             Discount(r) => r.code(),
             Invalid { .. } => "validation_failed",
+            BillingAddressRequired => "billing_address_required",
+            TaxUnavailable(_) => "tax_unavailable",
             CodeTaken(_) => "discount_code_taken",
             DiscountInUse => "discount_in_use",
             Illegal(_) => "illegal_transition",
@@ -107,6 +117,8 @@ impl From<CartOrderError> for ApiError {
             Invalid { field, .. } => ApiError::rule(code, detail).with_field(field),
             CodeTaken(_) => ApiError::conflict(code, detail).with_field("code"),
             DiscountInUse => ApiError::conflict(code, detail),
+            BillingAddressRequired => ApiError::rule(code, detail).with_field("billingAddress"),
+            TaxUnavailable(_) => ApiError::unavailable(code, detail),
             EmptyCart
             | MixedCurrency { .. }
             | AlreadyOrdered { .. }

@@ -5,6 +5,7 @@ pub mod checkout;
 pub mod discount;
 pub mod error;
 pub mod order;
+pub mod tax;
 
 pub use error::CartOrderError;
 pub use order::{OrderEvent, OrderStatus};

@@ -2,10 +2,12 @@
 //! first authenticated request; prices snapshotted from the catalog; checkout.
 
 use crate::domain::checkout::{self, PricedLine};
+use crate::domain::tax::BillingAddress;
 use crate::domain::{CartOrderError, OrderEvent};
 use crate::model::*;
 use crate::storage::discounts::{self, DiscountRow};
 use crate::storage::{self, CartRow, LineRow};
+use crate::tax::TaxError;
 use crate::views::{self, order_views};
 use crate::{CartOrder, NAME};
 use ::web::idempotency::{self, MaybeIdempotencyKey};
@@ -83,7 +85,7 @@ pub async fn get(
         Some(c) => storage::lines(&txn, c.id).await?,
         None => vec![],
     };
-    let v = views::cart(
+    let mut v = views::cart(
         &txn,
         cart.as_ref(),
         &lines,
@@ -92,6 +94,8 @@ pub async fn get(
     )
     .await?;
     txn.commit().await?;
+    let user = caller.0.as_ref().map(|c| c.user_id.as_str());
+    crate::pricing::estimate_tax(&state, &mut v, &lines, user).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -151,7 +155,7 @@ pub async fn add(
     let added = storage::add_line(&txn, cart.id, &item, &price, now).await?;
     storage::touch_cart(&txn, cart.id, now, now + state.cart_ttl).await?;
     let lines = storage::lines(&txn, cart.id).await?;
-    let v = views::cart(
+    let mut v = views::cart(
         &txn,
         Some(&cart),
         &lines,
@@ -160,6 +164,8 @@ pub async fn add(
     )
     .await?;
     txn.commit().await?;
+    let user = caller.0.as_ref().map(|c| c.user_id.as_str());
+    crate::pricing::estimate_tax(&state, &mut v, &lines, user).await?;
     Ok(if added {
         HttpResponse::Created().json(v)
     } else {
@@ -186,7 +192,7 @@ pub async fn remove(
         return Err(ApiError::not_found("no such cart item"));
     }
     let lines = storage::lines(&txn, cart.id).await?;
-    let v = views::cart(
+    let mut v = views::cart(
         &txn,
         Some(&cart),
         &lines,
@@ -195,12 +201,46 @@ pub async fn remove(
     )
     .await?;
     txn.commit().await?;
+    let user = caller.0.as_ref().map(|c| c.user_id.as_str());
+    crate::pricing::estimate_tax(&state, &mut v, &lines, user).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
+/// The checkout's body: empty, `{}`, or the billing address to quote tax for (it becomes the
+/// cart's).
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckoutBody {
+    #[serde(default)]
+    pub billing_address: Option<BillingAddress>,
+}
+
+fn checkout_body(body: &[u8]) -> Result<CheckoutBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(CheckoutBody::default());
+    }
+    let b: CheckoutBody = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("checkout body: {e}")))?;
+    if let Some(a) = &b.billing_address {
+        valid_address(a)?;
+    }
+    Ok(b)
+}
+
+fn valid_address(a: &BillingAddress) -> Result<(), ApiError> {
+    a.validate().map_err(|e| {
+        CartOrderError::Invalid {
+            field: e.field,
+            reason: e.reason.to_string(),
+        }
+        .into()
+    })
+}
+
 /// `POST /api/v2/cart/checkout`: re-prices against the catalog (409 with the updated cart when a
-/// price moved), refuses owned items, and creates one pending order per cart.
-#[utoipa::path(post, path = "/api/v2/cart/checkout", tag = "cart", request_body(content = Object, description = "Empty or `{}`"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, description = "A pending order (completed at once when free)"), (status = 200, description = "The order this cart already became"), (status = 400, description = "invalid_idempotency_key, invalid_session"), (status = 401), (status = 409, description = "price_changed (with the updated `cart`), idempotency_key_in_use"), (status = 422, description = "empty_cart, already_owned, already_ordered, item_unavailable, mixed_currency, no_exchange_rate, idempotency_key_reused"), (status = 429), (status = 503, description = "database_unavailable, the catalog unreachable")))]
+/// price moved), refuses owned items, decides the discount, quotes tax once and freezes it, and
+/// creates one pending order per cart.
+#[utoipa::path(post, path = "/api/v2/cart/checkout", tag = "cart", request_body(content = CheckoutBody, description = "Empty, `{}`, or `{billingAddress}`"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, description = "A pending order (completed at once when free)"), (status = 200, description = "The order this cart already became"), (status = 400, description = "invalid_idempotency_key, invalid_session"), (status = 401), (status = 409, description = "price_changed (with the updated `cart`), idempotency_key_in_use"), (status = 422, description = "empty_cart, already_owned, already_ordered, item_unavailable, mixed_currency, no_exchange_rate, idempotency_key_reused, billing_address_required, validation_failed (the address), discount_* (the applied code no longer applies)"), (status = 404, description = "discount_not_found: the applied code is gone"), (status = 429), (status = 503, description = "database_unavailable, the catalog unreachable, tax_unavailable (retry)")))]
 pub async fn checkout(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -216,12 +256,19 @@ pub async fn checkout(
     {
         return Ok(stored);
     }
+    let input = checkout_body(&body)?;
     let txn = state.db.begin().await?;
     let cart = current_cart(&state, &txn, Some(&caller), session.as_deref(), false).await?;
+    if let (Some(c), Some(a)) = (&cart, &input.billing_address) {
+        storage::set_billing_address(&txn, c.id, a, state.clock.now()).await?;
+    }
     txn.commit().await?;
-    let Some(cart) = cart else {
+    let Some(mut cart) = cart else {
         return repeated_checkout(&state, &user).await;
     };
+    if let Some(a) = &input.billing_address {
+        cart.billing_address = Some(serde_json::to_value(a).map_err(ApiError::internal)?);
+    }
     let lines = storage::lines(&state.db, cart.id).await?;
     if lines.is_empty() {
         return Err(CartOrderError::EmptyCart.into());
@@ -287,8 +334,49 @@ pub async fn checkout(
         rate,
     )?;
     let discount = discount.map(|d| d.row);
+    // 5. Tax, quoted once where the learner is billed (outside any transaction) and frozen on
+    //    the order: a retry with the same Idempotency-Key is answered before this point.
+    let address = cart.address()?;
+    let (plan, taxed) = match (&address, state.tax.needs_address()) {
+        (None, true) => return Err(CartOrderError::BillingAddressRequired.into()),
+        (None, false) => (plan, None),
+        (Some(a), needed) => {
+            let ex = if needed {
+                crate::pricing::exemptions(
+                    &state.db,
+                    Some(&user),
+                    &crate::pricing::departments(&lines)?,
+                    a,
+                    now,
+                )
+                .await?
+            } else {
+                crate::pricing::Exemptions::default()
+            };
+            let req =
+                crate::pricing::tax_request(currency, a, &lines, &plan.line_discounts, &ex, &user)?;
+            let quote = state
+                .tax
+                .quote(&state.db, &req)
+                .await
+                .map_err(|e| match e {
+                    TaxError::Unavailable(m) => ApiError::from(CartOrderError::TaxUnavailable(m)),
+                    other => ApiError::internal(other),
+                })?;
+            let used = ex.used(&crate::pricing::departments(&lines)?);
+            let plan = plan.with_tax(quote.per_line.clone())?;
+            (
+                plan,
+                Some(storage::Taxed {
+                    source: quote.source.as_str(),
+                    address: serde_json::to_value(a).map_err(ApiError::internal)?,
+                    exemptions: used,
+                }),
+            )
+        }
+    };
 
-    // 5. Persist: one transaction, under the cart's row lock.
+    // 6. Persist: one transaction, under the cart's row lock.
     let st = state.clone();
     let resp = idempotency::run(
         &state.db,
@@ -303,6 +391,7 @@ pub async fn checkout(
             let priced = Priced {
                 lines: &lines,
                 discount: discount.as_ref(),
+                taxed,
                 plan,
             };
             let reply = place_order(&st, &txn, &user, &contact, cart.id, priced).await?;
@@ -374,6 +463,8 @@ struct Contact {
 struct Priced<'a> {
     lines: &'a [LineRow],
     discount: Option<&'a DiscountRow>,
+    /// How tax was decided (none when no address was needed or given).
+    taxed: Option<storage::Taxed>,
     plan: checkout::OrderPlan,
 }
 
@@ -386,6 +477,7 @@ async fn place_order(
     Priced {
         lines: priced,
         discount,
+        taxed,
         plan,
     }: Priced<'_>,
 ) -> Result<Reply, ApiError> {
@@ -421,7 +513,11 @@ async fn place_order(
             .iter()
             .zip(priced)
             .all(|(a, b)| a.id == b.id && a.price_minor == b.price_minor);
-    if !same || cart.discount_id != discount.map(|d| d.id) {
+    let address = taxed.as_ref().map(|t| &t.address);
+    if !same
+        || cart.discount_id != discount.map(|d| d.id)
+        || cart.billing_address.as_ref() != address
+    {
         return Err(CartOrderError::CartChanged("the cart changed during checkout; retry").into());
     }
     let n = storage::next_order_number(txn, now.year()).await?;
@@ -433,6 +529,8 @@ async fn place_order(
         currency: plan.total.currency().code().to_string(),
         subtotal: plan.subtotal.amount_minor(),
         discount: discount.map(|d| (d.id, d.code.clone(), plan.discount.amount_minor())),
+        tax: plan.tax.amount_minor(),
+        taxed,
         total: plan.total.amount_minor(),
         settlement_currency: plan.settlement_total.currency().code().to_string(),
         settlement_total: plan.settlement_total.amount_minor(),
@@ -442,9 +540,14 @@ async fn place_order(
         customer_name: contact.name.clone(),
     };
     let order = storage::insert_order(txn, &new, now).await?;
-    for (pos, (line, off)) in current.iter().zip(&plan.line_discounts).enumerate() {
+    let adjust = plan.line_discounts.iter().zip(&plan.line_taxes);
+    for (pos, (line, (off, tax))) in current.iter().zip(adjust).enumerate() {
         let pos = i32::try_from(pos).map_err(ApiError::internal)?;
-        storage::insert_order_item(txn, order.id, pos, line, *off, &line.item()?).await?;
+        let money = storage::LineMoney {
+            discount: *off,
+            tax: *tax,
+        };
+        storage::insert_order_item(txn, order.id, pos, line, money, &line.item()?).await?;
     }
     storage::check_out_cart(txn, cart.id, order.id, now).await?;
     // Last before the outbox, so the code's counter row is held for as short a time as can be.
@@ -530,8 +633,9 @@ pub async fn apply_discount(
         discount_id: Some(row.id),
         ..cart
     };
-    let v = views::cart(&txn, Some(&cart), &lines, user, now).await?;
+    let mut v = views::cart(&txn, Some(&cart), &lines, user, now).await?;
     txn.commit().await?;
+    crate::pricing::estimate_tax(&state, &mut v, &lines, user).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -564,7 +668,45 @@ pub async fn remove_discount(
         Some(c) => storage::lines(&txn, c.id).await?,
         None => vec![],
     };
-    let v = views::cart(&txn, cart.as_ref(), &lines, user, now).await?;
+    let mut v = views::cart(&txn, cart.as_ref(), &lines, user, now).await?;
     txn.commit().await?;
+    crate::pricing::estimate_tax(&state, &mut v, &lines, user).await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// `PUT /api/v2/cart/billing-address`: where the learner is billed; the cart then shows a tax
+/// estimate.
+#[utoipa::path(put, path = "/api/v2/cart/billing-address", tag = "cart", request_body = BillingAddress,
+    params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")),
+    responses((status = 200, body = views::CartView, description = "The cart with its tax estimate"),
+        (status = 400, description = "invalid_body, invalid_session, session_required"), (status = 401),
+        (status = 422, description = "validation_failed (names the field: billingAddress.country, .postalCode, .region)")))]
+pub async fn set_billing_address(
+    req: HttpRequest,
+    state: web::Data<CartOrder>,
+    caller: MaybeCaller,
+    body: Json<BillingAddress>,
+) -> Result<HttpResponse, ApiError> {
+    let session = session_id(&req)?;
+    if caller.0.is_none() && session.is_none() {
+        return Err(CartOrderError::SessionRequired.into());
+    }
+    let address = body.into_inner();
+    valid_address(&address)?;
+    let user = caller.0.as_ref().map(|c| c.user_id.as_str());
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let cart = current_cart(&state, &txn, caller.0.as_ref(), session.as_deref(), true)
+        .await?
+        .ok_or_else(|| ApiError::internal("no cart after create"))?;
+    storage::set_billing_address(&txn, cart.id, &address, now).await?;
+    let cart = CartRow {
+        billing_address: Some(serde_json::to_value(&address).map_err(ApiError::internal)?),
+        ..cart
+    };
+    let lines = storage::lines(&txn, cart.id).await?;
+    let mut v = views::cart(&txn, Some(&cart), &lines, user, now).await?;
+    txn.commit().await?;
+    crate::pricing::estimate_tax(&state, &mut v, &lines, user).await?;
     Ok(HttpResponse::Ok().json(v))
 }

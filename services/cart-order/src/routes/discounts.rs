@@ -2,6 +2,7 @@
 //! billing-admin for all (and for codes valid in every department). A code an order carried is
 //! deactivated, never deleted, and its amount no longer changes.
 
+use super::may_manage;
 use crate::CartOrder;
 use crate::domain::CartOrderError;
 use crate::domain::discount::{Applicable, Discount, DiscountKind};
@@ -149,14 +150,6 @@ fn valid(d: &Discount) -> Result<(), CartOrderError> {
         field: i.field,
         reason: i.reason,
     })
-}
-
-/// 403 unless the caller administers the code's department (every department: billing-admins).
-fn may_manage(caller: &Caller, department: Option<&str>) -> Result<(), ApiError> {
-    match department {
-        Some(d) => caller.require_department(Role::DeptAdmin, d),
-        None => caller.require_any(&[Role::BillingAdmin]),
-    }
 }
 
 fn taken(code: &str) -> impl Fn(sea_orm::DbErr) -> ApiError + '_ {

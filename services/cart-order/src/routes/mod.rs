@@ -5,9 +5,20 @@ pub mod cart;
 pub mod discounts;
 pub mod orders;
 pub mod refund_requests;
+pub mod tax;
 
 use crate::CartOrder;
+use ::web::{ApiError, Caller, Role};
 use actix_web::web;
+
+/// 403 unless the caller administers `department` as a dept-admin (every department, `None`:
+/// billing-admins only). Discount codes and tax rates belong to a department or to all.
+pub(crate) fn may_manage(caller: &Caller, department: Option<&str>) -> Result<(), ApiError> {
+    match department {
+        Some(d) => caller.require_department(Role::DeptAdmin, d),
+        None => caller.require_any(&[Role::BillingAdmin]),
+    }
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
     cfg.app_data(state)
@@ -22,6 +33,37 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
         .route(
             "/api/v2/cart/discount",
             web::delete().to(cart::remove_discount),
+        )
+        .route(
+            "/api/v2/cart/billing-address",
+            web::put().to(cart::set_billing_address),
+        )
+        .route("/api/v2/admin/tax-rates", web::get().to(tax::list_rates))
+        .route("/api/v2/admin/tax-rates", web::post().to(tax::create_rate))
+        .route(
+            "/api/v2/admin/tax-rates/{id}",
+            web::put().to(tax::update_rate),
+        )
+        .route(
+            "/api/v2/admin/tax-rates/{id}",
+            web::delete().to(tax::delete_rate),
+        )
+        .route("/api/v2/tax-exemptions", web::get().to(tax::own_exemptions))
+        .route(
+            "/api/v2/tax-exemptions",
+            web::post().to(tax::submit_exemption),
+        )
+        .route(
+            "/api/v2/admin/tax-exemptions",
+            web::get().to(tax::admin_exemptions),
+        )
+        .route(
+            "/api/v2/admin/tax-exemptions/{id}/approve",
+            web::post().to(tax::approve_exemption),
+        )
+        .route(
+            "/api/v2/admin/tax-exemptions/{id}/reject",
+            web::post().to(tax::reject_exemption),
         )
         .route("/api/v2/admin/discounts", web::get().to(discounts::list))
         .route("/api/v2/admin/discounts", web::post().to(discounts::create))
@@ -60,15 +102,21 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
     paths(
         cart::get, cart::add, cart::remove, cart::checkout, cart::apply_discount, cart::remove_discount,
         discounts::list, discounts::create, discounts::get, discounts::update, discounts::delete,
+        cart::set_billing_address, tax::list_rates, tax::create_rate, tax::update_rate, tax::delete_rate,
+        tax::own_exemptions, tax::submit_exemption, tax::admin_exemptions, tax::approve_exemption,
+        tax::reject_exemption,
         orders::list_own, orders::get_own, orders::admin_list, orders::admin_get,
         refund_requests::request,
     ),
     components(schemas(refund_requests::RefundRequestBody, crate::model::AddItem, crate::model::ItemType,
-        cart::ApplyDiscount, crate::views::CartView, crate::views::CartLineView, crate::views::DiscountProblem,
+        cart::ApplyDiscount, crate::views::CartView, crate::views::CartLineView, crate::views::CartProblem,
         discounts::NewDiscount, discounts::DiscountPatch, discounts::DiscountType, discounts::ApplicableTo,
-        crate::views::DiscountView, crate::views::DiscountPage)),
+        crate::views::DiscountView, crate::views::DiscountPage, cart::CheckoutBody,
+        crate::domain::tax::BillingAddress, tax::NewRate, tax::RateUpdate, tax::RateView, tax::RatePage,
+        tax::NewExemption, tax::ExemptionType, tax::Review, tax::ExemptionView, tax::ExemptionPage)),
     tags((name = "cart", description = "Carts and checkout"), (name = "orders", description = "Orders"),
-        (name = "discounts", description = "Discount codes (admins)"))
+        (name = "discounts", description = "Discount codes (admins)"),
+        (name = "tax", description = "Manual tax rates and tax exemptions"))
 )]
 struct CartOrderApi;
 

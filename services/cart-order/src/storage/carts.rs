@@ -17,9 +17,23 @@ pub struct CartRow {
     pub expires_at: DateTime<Utc>,
     /// The discount code the learner applied (checked again at every look and at checkout).
     pub discount_id: Option<Uuid>,
+    /// Where the learner is billed (a [`crate::domain::tax::BillingAddress`]).
+    pub billing_address: Option<serde_json::Value>,
 }
 
-const CART_COLS: &str = "id, user_id, session_id, status, order_id, expires_at, discount_id";
+impl CartRow {
+    /// The cart's billing address; one that does not read back is corrupt data.
+    pub fn address(&self) -> Result<Option<crate::domain::tax::BillingAddress>, DbErr> {
+        self.billing_address
+            .clone()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| DbErr::Custom(format!("cart {}: bad billing address: {e}", self.id)))
+    }
+}
+
+const CART_COLS: &str =
+    "id, user_id, session_id, status, order_id, expires_at, discount_id, billing_address";
 
 pub async fn open_cart_of_user(
     c: &impl ConnectionTrait,
@@ -144,8 +158,9 @@ pub async fn touch_cart(
 /// anonymous cart's discount code goes along when the user's cart has none.
 pub async fn merge_into(c: &impl ConnectionTrait, from: Uuid, into: Uuid) -> Result<(), DbErr> {
     c.execute_raw(pg(
-        "UPDATE carts SET discount_id = (SELECT discount_id FROM carts WHERE id = $1)
-         WHERE id = $2 AND discount_id IS NULL",
+        "UPDATE carts SET discount_id = COALESCE(discount_id, (SELECT discount_id FROM carts WHERE id = $1)),
+             billing_address = COALESCE(billing_address, (SELECT billing_address FROM carts WHERE id = $1))
+         WHERE id = $2",
         vec![from.into(), into.into()],
     ))
     .await?;
@@ -276,6 +291,22 @@ pub async fn set_cart_discount(
     c.execute_raw(pg(
         "UPDATE carts SET discount_id = $2, updated_at = $3 WHERE id = $1",
         vec![cart.into(), discount.into(), now.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Sets where the cart is billed.
+pub async fn set_billing_address(
+    c: &impl ConnectionTrait,
+    cart: Uuid,
+    address: &crate::domain::tax::BillingAddress,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let v = serde_json::to_value(address).map_err(|e| DbErr::Custom(e.to_string()))?;
+    c.execute_raw(pg(
+        "UPDATE carts SET billing_address = $2, updated_at = $3 WHERE id = $1",
+        vec![cart.into(), v.into(), now.into()],
     ))
     .await?;
     Ok(())

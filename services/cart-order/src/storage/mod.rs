@@ -4,6 +4,8 @@
 pub mod carts;
 pub mod discounts;
 pub mod orders;
+pub mod tax_exemptions;
+pub mod tax_rates;
 
 pub use carts::*;
 pub use orders::*;

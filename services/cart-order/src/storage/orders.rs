@@ -117,13 +117,34 @@ pub struct OrderRow {
     pub customer_email: Option<String>,
     pub customer_name: Option<String>,
     pub discount_id: Option<Uuid>,
+    pub tax_source: Option<String>,
+    pub billing_address: Option<serde_json::Value>,
+    pub tax_exemption_ids: Vec<Uuid>,
 }
 
 const ORDER_COLS: &str = "id, order_number, user_id, cart_id, status, currency, subtotal_minor, discount_code, \
     discount_minor, tax_minor, total_minor, display_currency, display_total_minor, settlement_currency, \
     settlement_total_minor, exchange_rate, exchange_rate_at, payment_id, failure_reason, created_at, updated_at, \
     completed_at, cancelled_at, refunded_minor, disputed_at, dispute_reason, customer_email, customer_name, \
-    discount_id";
+    discount_id, tax_source, billing_address, tax_exemption_ids";
+
+/// How an order's tax was decided.
+#[derive(Debug, Clone)]
+pub struct Taxed {
+    /// `none`, `manual`, `taxjar`, `manual_fallback`.
+    pub source: &'static str,
+    /// The billing address it was quoted for.
+    pub address: serde_json::Value,
+    /// The exemptions that applied.
+    pub exemptions: Vec<Uuid>,
+}
+
+/// What checkout decided for one line besides its price.
+#[derive(Debug, Clone, Copy)]
+pub struct LineMoney {
+    pub discount: i64,
+    pub tax: i64,
+}
 
 /// A new order's money, frozen at checkout.
 #[derive(Debug, Clone)]
@@ -136,6 +157,8 @@ pub struct NewOrder {
     pub subtotal: i64,
     /// The applied code: its id, its text, and what it took off in all.
     pub discount: Option<(Uuid, String, i64)>,
+    pub tax: i64,
+    pub taxed: Option<Taxed>,
     pub total: i64,
     pub settlement_currency: String,
     pub settlement_total: i64,
@@ -155,9 +178,9 @@ pub async fn insert_order(
             "INSERT INTO orders (id, order_number, user_id, cart_id, status, currency, subtotal_minor, total_minor,
                 display_currency, display_total_minor, settlement_currency, settlement_total_minor, exchange_rate,
                 exchange_rate_at, created_at, updated_at, customer_email, customer_name, discount_id,
-                discount_code, discount_minor)
+                discount_code, discount_minor, tax_minor, tax_source, billing_address, tax_exemption_ids)
              VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $5, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15,
-                $16, $17)
+                $16, $17, $18, $19, $20, $21)
              RETURNING {ORDER_COLS}"
         ),
         vec![
@@ -178,6 +201,14 @@ pub async fn insert_order(
             o.discount.as_ref().map(|d| d.0).into(),
             o.discount.as_ref().map(|d| d.1.clone()).into(),
             o.discount.as_ref().map_or(0, |d| d.2).into(),
+            o.tax.into(),
+            o.taxed.as_ref().map(|t| t.source.to_string()).into(),
+            o.taxed.as_ref().map(|t| t.address.clone()).into(),
+            o.taxed
+                .as_ref()
+                .map(|t| t.exemptions.clone())
+                .unwrap_or_default()
+                .into(),
         ],
     ))
     .one(c)
@@ -190,13 +221,13 @@ pub async fn insert_order_item(
     order: Uuid,
     position: i32,
     line: &LineRow,
-    discount: i64,
+    money: LineMoney,
     item: &CatalogItem,
 ) -> Result<(), DbErr> {
     c.execute_raw(pg(
         "INSERT INTO order_items (id, order_id, position, item_type, item_id, name, department_id, price_minor, course_ids,
-             snapshot, discount_minor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             snapshot, discount_minor, tax_minor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         vec![
             kernel::new_id().into(),
             order.into(),
@@ -208,7 +239,8 @@ pub async fn insert_order_item(
             line.price_minor.into(),
             item.course_ids().into(),
             line.snapshot.clone().into(),
-            discount.into(),
+            money.discount.into(),
+            money.tax.into(),
         ],
     ))
     .await?;

@@ -17,6 +17,7 @@ pub const STRIPE_PK: &str = "pk_test_e2e_fake";
 pub const STRIPE_WHSEC: &str = "whsec_ZTJlLWZha2Utc3RyaXBlLXdlYmhvb2s";
 pub const LMS_KEY: &str = "test-lms-connector-key";
 pub const LMS_SECRET: &str = "whsec_dGVzdC1sbXMtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==";
+pub const TAXJAR_TOKEN: &str = "test-taxjar-token";
 pub const PAYOUT_SECRET: &str = "whsec_dGVzdC1wYXlvdXQtd2ViaG9vay1zZWNyZXQ=";
 
 /// Fields drop in this order when a test panics before [`Shop::close`]: the platform stops
@@ -30,6 +31,8 @@ pub struct Shop {
     pub payout: FakePayout,
     /// The fake Stripe, when Stripe is the default processor ([`Shop::open_stripe`]).
     pub stripe: Option<FakeStripe>,
+    /// The fake TaxJar, when it calculates tax ([`Shop::open_taxjar`]).
+    pub taxjar: Option<fake_taxjar::FakeTaxJar>,
     pub env: TestEnv,
     pub admin: String,
 }
@@ -69,6 +72,32 @@ impl Shop {
         stripe.set_webhook_url(&shop.app.url("/api/v2/payments/webhook/stripe"));
         shop.stripe = Some(stripe);
         shop
+    }
+
+    /// The shop with TaxJar (a fake speaking its wire format) calculating tax, collected in
+    /// California and Germany, calls timing out after 1 s; `extra` adds settings
+    /// (`cart_order.tax_on_failure`, say).
+    pub async fn open_taxjar(extra: &[(&str, String)]) -> Shop {
+        let taxjar = fake_taxjar::FakeTaxJar::start(TAXJAR_TOKEN, 0).unwrap();
+        let mut o: Vec<(&str, String)> = vec![
+            ("cart_order.tax_provider", "taxjar".into()),
+            ("cart_order.taxjar_api_base", taxjar.url.clone()),
+            ("cart_order.taxjar_token", TAXJAR_TOKEN.into()),
+            ("cart_order.taxjar_timeout_ms", "1000".into()),
+            ("cart_order.tax_from", "US-CA-94103".into()),
+            ("cart_order.tax_nexus", "US-CA,DE".into()),
+        ];
+        o.extend(extra.iter().cloned());
+        let mut shop = Self::open(&o).await;
+        shop.taxjar = Some(taxjar);
+        shop
+    }
+
+    /// The fake TaxJar of a shop opened with [`Shop::open_taxjar`].
+    pub fn taxjar(&self) -> &fake_taxjar::FakeTaxJar {
+        self.taxjar
+            .as_ref()
+            .expect("a shop opened with open_taxjar")
     }
 
     /// The fake Stripe of a shop opened with [`Shop::open_stripe`].
@@ -124,6 +153,7 @@ impl Shop {
             smtp,
             payout,
             stripe: None,
+            taxjar: None,
             admin,
         }
     }
@@ -152,6 +182,9 @@ impl Shop {
         self.payout.stop().await;
         if let Some(stripe) = self.stripe {
             stripe.stop().await;
+        }
+        if let Some(taxjar) = self.taxjar {
+            taxjar.stop().await;
         }
         self.env.cleanup().await;
     }

@@ -10,3 +10,4 @@ mod discounts;
 mod happy_path;
 mod lms;
 mod payment;
+mod tax;
