@@ -23,6 +23,17 @@ pub struct OrderForPayment {
     /// What each line costs the learner; the amounts sum to `total` exactly. Refunds are
     /// allocated over these.
     pub lines: Vec<PayableLine>,
+    /// When the order is in a display currency: until when its exchange-rate quote holds. A
+    /// payment is not started on an expired quote; the order is re-quoted first
+    /// ([`requote_path`]).
+    #[serde(default)]
+    pub quote_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// cart-order's internal re-quote of an order whose display-currency quote expired: answers the
+/// order (re-quoted when its quote expired longer ago than the grace period).
+pub fn requote_path(id: Uuid) -> String {
+    format!("/internal/v1/orders/{id}/requote")
 }
 
 /// One order line as payment needs it.
@@ -71,6 +82,7 @@ mod tests {
                 order_item_id: Uuid::now_v7(),
                 amount: 4900,
             }],
+            quote_expires_at: None,
         };
         let json = serde_json::to_value(&o).unwrap();
         assert_eq!(json["orderNumber"], "ORD-2026-00001");

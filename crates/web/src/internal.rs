@@ -98,7 +98,28 @@ impl InternalClient {
     /// GETs `url` with the key and the trace context; a 200 answer, or the error it means: 404 is
     /// [`InternalError::NotFound`], anything else [`InternalError::Unavailable`].
     async fn get(&self, service: &str, url: &str) -> Result<reqwest::Response, InternalError> {
-        let mut req = self.http.get(url).header(HEADER, &self.key);
+        self.send(service, self.http.get(url)).await
+    }
+
+    /// POSTs to `url` (no body) and reads the JSON answer, as [`InternalClient::get_json`] does.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        service: &str,
+        url: &str,
+    ) -> Result<T, InternalError> {
+        self.send(service, self.http.post(url))
+            .await?
+            .json::<T>()
+            .await
+            .map_err(|e| unavailable(service, format!("bad body: {e}")))
+    }
+
+    async fn send(
+        &self,
+        service: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, InternalError> {
+        let mut req = req.header(HEADER, &self.key);
         if let Some(tp) = telemetry::current_traceparent() {
             req = req.header("traceparent", tp);
         }

@@ -23,6 +23,10 @@ pub struct CartOrderSection {
     pub tax_from: String,
     /// Where tax is collected, comma-separated: `US-CA,DE`.
     pub tax_nexus: String,
+    /// How long the exchange-rate quote of an order in a display currency holds.
+    pub fx_quote_ttl_minutes: u64,
+    /// How long after its expiry an order may be re-quoted (longer than any payment start).
+    pub fx_requote_grace_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +36,8 @@ pub struct CartOrderConfig {
     pub expiry_interval: std::time::Duration,
     pub settlement: Currency,
     pub tax: crate::tax::Settings,
+    pub quote_ttl: chrono::Duration,
+    pub requote_grace: chrono::Duration,
 }
 
 impl CartOrderConfig {
@@ -60,6 +66,19 @@ impl CartOrderConfig {
             settlement: Currency::parse(settlement)
                 .map_err(|e| StartError::Other(format!("commerce.settlement_currency: {e}")))?,
             tax: tax_settings(&s).map_err(|m| StartError::Other(format!("cart_order: {m}")))?,
+            quote_ttl: i64::try_from(s.fx_quote_ttl_minutes)
+                .ok()
+                .filter(|m| *m > 0)
+                .and_then(chrono::Duration::try_minutes)
+                .ok_or_else(|| {
+                    StartError::Other("cart_order: fx_quote_ttl_minutes must be positive".into())
+                })?,
+            requote_grace: i64::try_from(s.fx_requote_grace_secs)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .ok_or_else(|| {
+                    StartError::Other("cart_order: fx_requote_grace_secs is too long".into())
+                })?,
         })
     }
 }
@@ -143,6 +162,8 @@ mod tests {
             tax_product_code: "31000".into(),
             tax_from: "US-CA-94103".into(),
             tax_nexus: "US-CA, DE".into(),
+            fx_quote_ttl_minutes: 30,
+            fx_requote_grace_secs: 60,
         }
     }
 

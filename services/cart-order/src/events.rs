@@ -166,6 +166,9 @@ mod tests {
             course_ids: vec![],
             snapshot,
             refunded_minor: 0,
+            settlement_price_minor: None,
+            settlement_discount_minor: None,
+            settlement_tax_minor: None,
         }
     }
 

@@ -135,6 +135,8 @@ impl ServiceFactory for CartOrderService {
                 pending_ttl: cfg.pending_order_ttl,
                 tax: tax::Calculator::new(cfg.tax.clone())
                     .map_err(|e| StartError::Other(format!("cart_order: TaxJar client: {e}")))?,
+                quote_ttl: cfg.quote_ttl,
+                requote_grace: cfg.requote_grace,
             };
             ensure_numbering(&state)
                 .await
@@ -169,6 +171,10 @@ pub struct CartOrder {
     pub cart_ttl: chrono::Duration,
     pub pending_ttl: chrono::Duration,
     pub tax: tax::Calculator,
+    /// How long an order's display-currency quote holds, and how long after its expiry it may
+    /// be re-quoted.
+    pub quote_ttl: chrono::Duration,
+    pub requote_grace: chrono::Duration,
 }
 
 /// Removes expired carts and fails orders left unpaid past their time, every `every`.

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_order_contact::Migration),
             Box::new(m20261128_000009_discounts::Migration),
             Box::new(m20261128_000010_tax::Migration),
+            Box::new(m20261128_000011_display_quotes::Migration),
         ]
     }
 }
@@ -452,6 +453,35 @@ mod m20261128_000010_tax {
         "ALTER TABLE orders ADD COLUMN tax_source TEXT, ADD COLUMN billing_address JSONB,
              ADD COLUMN tax_exemption_ids UUID[] NOT NULL DEFAULT '{}'",
         "ALTER TABLE order_items ADD CONSTRAINT order_items_tax_not_negative CHECK (tax_minor >= 0)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000011_display_quotes {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000011_display_quotes"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // The currency the learner sees and pays in (ADR-003), when not the cart's.
+        "ALTER TABLE carts ADD COLUMN display_currency TEXT CHECK (display_currency ~ '^[A-Z]{3}$')",
+        // An order in a display currency holds its quote until then, and where the rate came from.
+        "ALTER TABLE orders ADD COLUMN quote_expires_at TIMESTAMPTZ, ADD COLUMN exchange_rate_source TEXT",
+        // Each line in the settlement currency, when the order was converted to a display one.
+        "ALTER TABLE order_items ADD COLUMN settlement_price_minor BIGINT,
+             ADD COLUMN settlement_discount_minor BIGINT, ADD COLUMN settlement_tax_minor BIGINT",
     ];
 
     #[async_trait::async_trait]

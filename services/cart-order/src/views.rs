@@ -54,6 +54,24 @@ pub struct CartView {
     pub tax_problem: Option<CartProblem>,
     pub total: i64,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The same figures in the currency asked with `?currency=` (for display: checkout charges
+    /// the cart's currency).
+    pub display: Option<DisplayView>,
+}
+
+/// A cart's figures converted to a display currency, line by line, half to even.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DisplayView {
+    pub currency: String,
+    /// Display units per unit of the cart's (settlement) currency.
+    pub exchange_rate: String,
+    /// Per cart line, in the cart's order.
+    pub lines: Vec<crate::domain::display::LineAmounts>,
+    pub subtotal: i64,
+    pub discount_amount: i64,
+    pub tax: i64,
+    pub total: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -78,6 +96,8 @@ pub struct OrderItemView {
     pub course_ids: Vec<Uuid>,
     /// Given back of this line so far (refunds are split over lines exactly).
     pub refunded_amount: i64,
+    /// The line in the settlement currency, when the order is in a display currency.
+    pub settlement: Option<crate::domain::display::LineAmounts>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,6 +132,10 @@ pub struct OrderView {
     pub settlement_currency: String,
     pub exchange_rate: String,
     pub exchange_rate_timestamp: DateTime<Utc>,
+    /// An order in a display currency: where its rate came from and until when the quote holds
+    /// (a payment started later re-quotes it).
+    pub exchange_rate_source: Option<String>,
+    pub quote_expires_at: Option<DateTime<Utc>>,
     pub payment_id: Option<Uuid>,
     pub failure_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -189,6 +213,7 @@ pub async fn cart(
         tax_problem: None,
         total: subtotal - discount_amount,
         expires_at: cart.map(|c| c.expires_at),
+        display: None,
     })
 }
 
@@ -224,6 +249,20 @@ pub async fn order_views(
                         tax: i.tax_minor,
                         course_ids: i.course_ids.clone(),
                         refunded_amount: i.refunded_minor,
+                        settlement: match (
+                            i.settlement_price_minor,
+                            i.settlement_discount_minor,
+                            i.settlement_tax_minor,
+                        ) {
+                            (Some(price), Some(discount), Some(tax)) => {
+                                Some(crate::domain::display::LineAmounts {
+                                    price,
+                                    discount,
+                                    tax,
+                                })
+                            }
+                            _ => None,
+                        },
                     })
                     .collect(),
                 subtotal: o.subtotal_minor,
@@ -241,6 +280,8 @@ pub async fn order_views(
                 settlement_currency: o.settlement_currency.clone(),
                 exchange_rate: o.exchange_rate.normalize().to_string(),
                 exchange_rate_timestamp: o.exchange_rate_at,
+                exchange_rate_source: o.exchange_rate_source.clone(),
+                quote_expires_at: o.quote_expires_at,
                 payment_id: o.payment_id,
                 failure_reason: o.failure_reason.clone(),
                 created_at: o.created_at,

@@ -7,7 +7,9 @@
 //! ```
 
 use super::CartOrderError;
+use super::display::{Displayed, LineAmounts};
 use crate::model::{CatalogItem, CatalogPrice};
+use chrono::{DateTime, Utc};
 use kernel::{Currency, Money, Rate};
 use uuid::Uuid;
 
@@ -93,6 +95,8 @@ pub fn reprice(
 /// The order's money, frozen at checkout (ADR-0003).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderPlan {
+    /// Each line's price in the order's currency, in the cart's order.
+    pub line_prices: Vec<i64>,
     pub subtotal: Money,
     /// What the discount code takes off, per line (in the cart's order) and in all.
     pub line_discounts: Vec<i64>,
@@ -103,9 +107,57 @@ pub struct OrderPlan {
     pub total: Money,
     pub settlement_total: Money,
     pub rate: Rate,
+    /// Set when the order is in a display currency: each line in the settlement currency, and
+    /// until when the quote holds.
+    pub settlement_lines: Option<Vec<LineAmounts>>,
+    pub quote_expires_at: Option<DateTime<Utc>>,
 }
 
 impl OrderPlan {
+    /// Each line's price, discount and tax in the order's currency.
+    pub fn lines(&self) -> Vec<LineAmounts> {
+        self.line_prices
+            .iter()
+            .zip(&self.line_discounts)
+            .zip(&self.line_taxes)
+            .map(|((p, d), t)| LineAmounts {
+                price: *p,
+                discount: *d,
+                tax: *t,
+            })
+            .collect()
+    }
+
+    /// The plan (in the settlement currency) shown and charged in `display`'s currency: the
+    /// converted lines become the order's, the settlement total stays exactly what it was, and
+    /// the quote holds until `expires_at`.
+    pub fn in_display(
+        self,
+        display: Displayed,
+        expires_at: DateTime<Utc>,
+    ) -> Result<OrderPlan, CartOrderError> {
+        if self.subtotal.currency() != self.settlement_total.currency() {
+            return Err(CartOrderError::Corrupt(
+                "a display currency needs a cart in the settlement currency".into(),
+            ));
+        }
+        let base = self.lines();
+        let c = display.currency;
+        Ok(OrderPlan {
+            line_prices: display.lines.iter().map(|l| l.price).collect(),
+            line_discounts: display.lines.iter().map(|l| l.discount).collect(),
+            line_taxes: display.lines.iter().map(|l| l.tax).collect(),
+            subtotal: Money::new(display.subtotal, c),
+            discount: Money::new(display.discount, c),
+            tax: Money::new(display.tax, c),
+            total: Money::new(display.total, c),
+            settlement_total: self.total,
+            rate: display.rate,
+            settlement_lines: Some(base),
+            quote_expires_at: Some(expires_at),
+        })
+    }
+
     /// The plan with the quoted tax of each line added: total = subtotal − discount + tax, and
     /// the settlement total converted again from it.
     pub fn with_tax(self, line_taxes: Vec<i64>) -> Result<OrderPlan, CartOrderError> {
@@ -207,6 +259,9 @@ pub fn plan(
     let settlement_total = kernel::fx::to_settlement(total, settlement, rate)
         .map_err(|e| CartOrderError::Corrupt(format!("settlement conversion: {e}")))?;
     Ok(OrderPlan {
+        line_prices: prices.iter().map(Money::amount_minor).collect(),
+        settlement_lines: None,
+        quote_expires_at: None,
         subtotal,
         line_taxes: vec![0; lines.len()],
         tax: Money::zero(currency),
@@ -354,6 +409,23 @@ mod tests {
             eur_taxed.settlement_total,
             Money::new(10_948, Currency::USD)
         );
+        let shown = crate::domain::display::convert(
+            &taxed.lines(),
+            Currency::USD,
+            Currency::parse("EUR").unwrap(),
+            Rate::from_str("0.92").unwrap(),
+        )
+        .unwrap();
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let eur_order = taxed.clone().in_display(shown, at).unwrap();
+        assert_eq!(eur_order.total.currency().code(), "EUR");
+        assert_eq!(
+            eur_order.settlement_total, taxed.total,
+            "settlement stays exact"
+        );
+        assert_eq!(eur_order.line_prices, vec![4508, 5428]);
+        assert_eq!(eur_order.settlement_lines.as_ref().unwrap(), &taxed.lines());
+        assert_eq!(eur_order.quote_expires_at, Some(at));
         let beyond = plan(&[line(100, "USD")], Some(&[101]), Currency::USD, Rate::ONE);
         assert_eq!(beyond.unwrap_err().code(), "internal");
     }

@@ -3,6 +3,7 @@
 
 pub mod checkout;
 pub mod discount;
+pub mod display;
 pub mod error;
 pub mod order;
 pub mod tax;

@@ -2,6 +2,7 @@
 //! first authenticated request; prices snapshotted from the catalog; checkout.
 
 use crate::domain::checkout::{self, PricedLine};
+use crate::domain::display::LineAmounts;
 use crate::domain::tax::BillingAddress;
 use crate::domain::{CartOrderError, OrderEvent};
 use crate::model::*;
@@ -71,12 +72,92 @@ pub(crate) async fn current_cart(
     }
 }
 
+/// `?currency=`
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CartQuery {
+    /// Also show the cart in this ISO 4217 currency (converted at the catalog's rate).
+    pub currency: Option<String>,
+}
+
+fn display_currency(code: &str) -> Result<Currency, ApiError> {
+    Currency::parse(code).map_err(|e| {
+        CartOrderError::Invalid {
+            field: "currency",
+            reason: e.to_string(),
+        }
+        .into()
+    })
+}
+
+/// `lines` (in `from`) in the currency `code` names, at the catalog's rate from the settlement
+/// currency (the only currency rates are quoted from).
+async fn display_figures(
+    state: &CartOrder,
+    from: Currency,
+    code: &str,
+    lines: &[LineAmounts],
+) -> Result<crate::domain::display::Displayed, ApiError> {
+    let to = display_currency(code)?;
+    let rate = if to == from {
+        Rate::ONE
+    } else if from != state.settlement {
+        return Err(CartOrderError::NoExchangeRate(format!(
+            "{} (rates are quoted from {}; this cart is in {})",
+            to.code(),
+            state.settlement.code(),
+            from.code()
+        ))
+        .into());
+    } else {
+        state
+            .catalog
+            .rate(to.code())
+            .await?
+            .ok_or_else(|| CartOrderError::NoExchangeRate(to.code().to_string()))?
+    };
+    crate::domain::display::convert(lines, from, to, rate)
+        .map_err(|e| ApiError::internal(format!("display conversion: {e}")))
+}
+
+/// The cart's figures in `code`.
+async fn display(
+    state: &CartOrder,
+    v: &views::CartView,
+    code: &str,
+) -> Result<views::DisplayView, ApiError> {
+    let from = match &v.currency {
+        Some(c) => Currency::parse(c).map_err(ApiError::internal)?,
+        None => state.settlement,
+    };
+    let lines: Vec<LineAmounts> = v
+        .items
+        .iter()
+        .map(|i| LineAmounts {
+            price: i.price,
+            discount: i.discount,
+            tax: i.tax,
+        })
+        .collect();
+    let d = display_figures(state, from, code, &lines).await?;
+    Ok(views::DisplayView {
+        currency: d.currency.code().to_string(),
+        exchange_rate: d.rate.to_string(),
+        lines: d.lines,
+        subtotal: d.subtotal,
+        discount_amount: d.discount,
+        tax: d.tax,
+        total: d.total,
+    })
+}
+
 /// `GET /api/v2/cart`
-#[utoipa::path(get, path = "/api/v2/cart", tag = "cart", params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")), responses((status = 200, body = views::CartView, description = "The cart with subtotal, discount, tax, total and owned flags"), (status = 400, description = "invalid_session"), (status = 401)))]
+#[utoipa::path(get, path = "/api/v2/cart", tag = "cart", params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key"), CartQuery), responses((status = 200, body = views::CartView, description = "The cart with subtotal, discount, tax, total and owned flags"), (status = 400, description = "invalid_session"), (status = 401), (status = 422, description = "validation_failed (currency), no_exchange_rate")))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<CartOrder>,
     caller: MaybeCaller,
+    q: web::Query<CartQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let session = session_id(&req)?;
     let txn = state.db.begin().await?;
@@ -96,6 +177,14 @@ pub async fn get(
     txn.commit().await?;
     let user = caller.0.as_ref().map(|c| c.user_id.as_str());
     crate::pricing::estimate_tax(&state, &mut v, &lines, user).await?;
+    let code = q
+        .currency
+        .clone()
+        .filter(|c| !c.is_empty())
+        .or_else(|| cart.as_ref().and_then(|c| c.display_currency.clone()));
+    if let Some(code) = code {
+        v.display = Some(display(&state, &v, &code).await?);
+    }
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -213,6 +302,9 @@ pub async fn remove(
 pub struct CheckoutBody {
     #[serde(default)]
     pub billing_address: Option<BillingAddress>,
+    /// Pay in this currency (ISO 4217) instead of the cart's; becomes the cart's setting.
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 fn checkout_body(body: &[u8]) -> Result<CheckoutBody, ApiError> {
@@ -223,6 +315,9 @@ fn checkout_body(body: &[u8]) -> Result<CheckoutBody, ApiError> {
         .map_err(|e| ApiError::bad_request("invalid_body", format!("checkout body: {e}")))?;
     if let Some(a) = &b.billing_address {
         valid_address(a)?;
+    }
+    if let Some(c) = &b.currency {
+        display_currency(c)?;
     }
     Ok(b)
 }
@@ -262,12 +357,18 @@ pub async fn checkout(
     if let (Some(c), Some(a)) = (&cart, &input.billing_address) {
         storage::set_billing_address(&txn, c.id, a, state.clock.now()).await?;
     }
+    if let (Some(c), Some(code)) = (&cart, &input.currency) {
+        storage::set_display_currency(&txn, c.id, Some(code), state.clock.now()).await?;
+    }
     txn.commit().await?;
     let Some(mut cart) = cart else {
         return repeated_checkout(&state, &user).await;
     };
     if let Some(a) = &input.billing_address {
         cart.billing_address = Some(serde_json::to_value(a).map_err(ApiError::internal)?);
+    }
+    if input.currency.is_some() {
+        cart.display_currency = input.currency.clone();
     }
     let lines = storage::lines(&state.db, cart.id).await?;
     if lines.is_empty() {
@@ -376,7 +477,21 @@ pub async fn checkout(
         }
     };
 
-    // 6. Persist: one transaction, under the cart's row lock.
+    // 6. A display currency (ADR-003): the lines converted at the catalog's rate and the quote
+    //    locked on the order until it expires.
+    let display_code = input
+        .currency
+        .clone()
+        .or_else(|| cart.display_currency.clone());
+    let plan = match display_code.as_deref().filter(|c| !c.is_empty()) {
+        Some(code) if code != currency.code() => {
+            let shown = display_figures(&state, currency, code, &plan.lines()).await?;
+            plan.in_display(shown, now + state.quote_ttl)?
+        }
+        _ => plan,
+    };
+
+    // 7. Persist: one transaction, under the cart's row lock.
     let st = state.clone();
     let resp = idempotency::run(
         &state.db,
@@ -527,6 +642,7 @@ async fn place_order(
         user_id: user.to_string(),
         cart_id: cart.id,
         currency: plan.total.currency().code().to_string(),
+        quote: plan.quote_expires_at.map(|at| (at, "catalog")),
         subtotal: plan.subtotal.amount_minor(),
         discount: discount.map(|d| (d.id, d.code.clone(), plan.discount.amount_minor())),
         tax: plan.tax.amount_minor(),
@@ -540,13 +656,16 @@ async fn place_order(
         customer_name: contact.name.clone(),
     };
     let order = storage::insert_order(txn, &new, now).await?;
-    let adjust = plan.line_discounts.iter().zip(&plan.line_taxes);
-    for (pos, (line, (off, tax))) in current.iter().zip(adjust).enumerate() {
-        let pos = i32::try_from(pos).map_err(ApiError::internal)?;
+    let amounts = plan.lines();
+    for (pos, (line, a)) in current.iter().zip(&amounts).enumerate() {
         let money = storage::LineMoney {
-            discount: *off,
-            tax: *tax,
+            amounts: *a,
+            settlement: plan
+                .settlement_lines
+                .as_ref()
+                .and_then(|s| s.get(pos).copied()),
         };
+        let pos = i32::try_from(pos).map_err(ApiError::internal)?;
         storage::insert_order_item(txn, order.id, pos, line, money, &line.item()?).await?;
     }
     storage::check_out_cart(txn, cart.id, order.id, now).await?;
@@ -687,26 +806,79 @@ pub async fn set_billing_address(
     caller: MaybeCaller,
     body: Json<BillingAddress>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = session_id(&req)?;
+    let address = body.into_inner();
+    valid_address(&address)?;
+    set(&req, &state, &caller, Setting::BillingAddress(address)).await
+}
+
+/// A cart setting the learner changes.
+enum Setting {
+    BillingAddress(BillingAddress),
+    /// `None`: the cart's own currency.
+    Currency(Option<String>),
+}
+
+/// Saves a checked `setting` on the caller's cart (made when missing) and answers the cart as it
+/// now looks: its tax estimate, and its figures in its display currency.
+async fn set(
+    req: &HttpRequest,
+    state: &CartOrder,
+    caller: &MaybeCaller,
+    setting: Setting,
+) -> Result<HttpResponse, ApiError> {
+    let session = session_id(req)?;
     if caller.0.is_none() && session.is_none() {
         return Err(CartOrderError::SessionRequired.into());
     }
-    let address = body.into_inner();
-    valid_address(&address)?;
     let user = caller.0.as_ref().map(|c| c.user_id.as_str());
     let now = state.clock.now();
     let txn = state.db.begin().await?;
-    let cart = current_cart(&state, &txn, caller.0.as_ref(), session.as_deref(), true)
+    let mut cart = current_cart(state, &txn, caller.0.as_ref(), session.as_deref(), true)
         .await?
         .ok_or_else(|| ApiError::internal("no cart after create"))?;
-    storage::set_billing_address(&txn, cart.id, &address, now).await?;
-    let cart = CartRow {
-        billing_address: Some(serde_json::to_value(&address).map_err(ApiError::internal)?),
-        ..cart
-    };
+    match &setting {
+        Setting::BillingAddress(a) => {
+            storage::set_billing_address(&txn, cart.id, a, now).await?;
+            cart.billing_address = Some(serde_json::to_value(a).map_err(ApiError::internal)?);
+        }
+        Setting::Currency(c) => {
+            storage::set_display_currency(&txn, cart.id, c.as_deref(), now).await?;
+            cart.display_currency = c.clone();
+        }
+    }
     let lines = storage::lines(&txn, cart.id).await?;
     let mut v = views::cart(&txn, Some(&cart), &lines, user, now).await?;
     txn.commit().await?;
-    crate::pricing::estimate_tax(&state, &mut v, &lines, user).await?;
+    crate::pricing::estimate_tax(state, &mut v, &lines, user).await?;
+    if let Some(code) = &cart.display_currency {
+        v.display = Some(display(state, &v, code).await?);
+    }
     Ok(HttpResponse::Ok().json(v))
+}
+
+/// `{"currency": "EUR"}` (`null`: the cart's own currency).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetCurrency {
+    pub currency: Option<String>,
+}
+
+/// `PUT /api/v2/cart/currency`: the currency the cart is shown in and checkout charges.
+#[utoipa::path(put, path = "/api/v2/cart/currency", tag = "cart", request_body = SetCurrency,
+    params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")),
+    responses((status = 200, body = views::CartView, description = "The cart with its figures in the currency"),
+        (status = 400, description = "invalid_body, invalid_session, session_required"), (status = 401),
+        (status = 422, description = "validation_failed (currency), no_exchange_rate")))]
+pub async fn set_currency(
+    req: HttpRequest,
+    state: web::Data<CartOrder>,
+    caller: MaybeCaller,
+    body: Json<SetCurrency>,
+) -> Result<HttpResponse, ApiError> {
+    let code = body.into_inner().currency.filter(|c| !c.is_empty());
+    if let Some(c) = &code {
+        // Refused before anything is saved: an unknown currency, or one without a rate.
+        display_figures(&state, state.settlement, c, &[]).await?;
+    }
+    set(&req, &state, &caller, Setting::Currency(code)).await
 }

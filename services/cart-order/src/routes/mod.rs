@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
             "/api/v2/cart/discount",
             web::delete().to(cart::remove_discount),
         )
+        .route("/api/v2/cart/currency", web::put().to(cart::set_currency))
         .route(
             "/api/v2/cart/billing-address",
             web::put().to(cart::set_billing_address),
@@ -93,6 +94,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
         .route(
             "/internal/v1/orders/{id}",
             web::get().to(orders::internal_get),
+        )
+        .route(
+            "/internal/v1/orders/{id}/requote",
+            web::post().to(orders::internal_requote),
         );
 }
 
@@ -102,7 +107,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
     paths(
         cart::get, cart::add, cart::remove, cart::checkout, cart::apply_discount, cart::remove_discount,
         discounts::list, discounts::create, discounts::get, discounts::update, discounts::delete,
-        cart::set_billing_address, tax::list_rates, tax::create_rate, tax::update_rate, tax::delete_rate,
+        cart::set_billing_address, cart::set_currency, tax::list_rates, tax::create_rate, tax::update_rate, tax::delete_rate,
         tax::own_exemptions, tax::submit_exemption, tax::admin_exemptions, tax::approve_exemption,
         tax::reject_exemption,
         orders::list_own, orders::get_own, orders::admin_list, orders::admin_get,
@@ -111,7 +116,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
     components(schemas(refund_requests::RefundRequestBody, crate::model::AddItem, crate::model::ItemType,
         cart::ApplyDiscount, crate::views::CartView, crate::views::CartLineView, crate::views::CartProblem,
         discounts::NewDiscount, discounts::DiscountPatch, discounts::DiscountType, discounts::ApplicableTo,
-        crate::views::DiscountView, crate::views::DiscountPage, cart::CheckoutBody,
+        crate::views::DiscountView, crate::views::DiscountPage, crate::views::DisplayView, cart::SetCurrency,
+        crate::domain::display::LineAmounts, cart::CheckoutBody,
         crate::domain::tax::BillingAddress, tax::NewRate, tax::RateUpdate, tax::RateView, tax::RatePage,
         tax::NewExemption, tax::ExemptionType, tax::Review, tax::ExemptionView, tax::ExemptionPage)),
     tags((name = "cart", description = "Carts and checkout"), (name = "orders", description = "Orders"),

@@ -10,6 +10,8 @@ use ::web::page::PageQuery;
 use ::web::{ApiError, Authorized, Caller, Page, roles};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use kernel::Lifecycle;
+use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -123,6 +125,14 @@ pub async fn internal_get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse(&id)?;
+    Ok(HttpResponse::Ok().json(for_payment(&state, id).await?))
+}
+
+/// The order as payment prices it: lines that sum to the total, in the order's currency.
+async fn for_payment(
+    state: &CartOrder,
+    id: Uuid,
+) -> Result<contracts::orders::OrderForPayment, ApiError> {
     let o = storage::order(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no order `{id}`")))?;
@@ -150,11 +160,63 @@ pub async fn internal_get(
         currency: o.currency,
         department_ids: departments,
         lines,
+        quote_expires_at: o.quote_expires_at,
     };
     if !order.lines_sum_to_total() {
         return Err(
             CartOrderError::Corrupt(format!("order {id}: lines do not sum to its total")).into(),
         );
     }
-    Ok(HttpResponse::Ok().json(order))
+    Ok(order)
+}
+
+/// `POST /internal/v1/orders/{id}/requote` (payment, before starting a payment on an expired
+/// quote): a pending order in a display currency whose quote expired longer ago than the grace
+/// period is converted again, line by line from its settlement amounts, at the catalog's rate
+/// now, and holds a new quote. Any other order is answered as it is. The grace period is longer
+/// than a payment takes to start, so a payment begun on the old quote (payment refuses to record
+/// one after the quote's expiry) is never re-priced under it.
+pub async fn internal_requote(
+    _: Internal,
+    state: web::Data<CartOrder>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse(&id)?;
+    let due = |o: &storage::OrderRow, now: DateTime<Utc>| {
+        o.status == crate::domain::OrderStatus::Pending.as_str()
+            && o.quote_expires_at
+                .is_some_and(|exp| now > exp + state.requote_grace)
+    };
+    let o = storage::order(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no order `{id}`")))?;
+    if due(&o, state.clock.now()) {
+        let display = kernel::Currency::parse(&o.currency).map_err(ApiError::internal)?;
+        let settlement =
+            kernel::Currency::parse(&o.settlement_currency).map_err(ApiError::internal)?;
+        // The rate is read before the transaction (no outside call inside one).
+        let rate = state
+            .catalog
+            .rate(display.code())
+            .await?
+            .ok_or_else(|| CartOrderError::NoExchangeRate(display.code().to_string()))?;
+        let txn = state.db.begin().await?;
+        let now = state.clock.now();
+        if let Some(locked) = storage::lock_order(&txn, id).await?
+            && due(&locked, now)
+        {
+            storage::requote(
+                &txn,
+                &locked,
+                settlement,
+                display,
+                rate,
+                now,
+                now + state.quote_ttl,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+    }
+    Ok(HttpResponse::Ok().json(for_payment(&state, id).await?))
 }

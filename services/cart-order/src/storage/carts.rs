@@ -19,6 +19,8 @@ pub struct CartRow {
     pub discount_id: Option<Uuid>,
     /// Where the learner is billed (a [`crate::domain::tax::BillingAddress`]).
     pub billing_address: Option<serde_json::Value>,
+    /// The currency the learner sees and pays in, when not the cart's.
+    pub display_currency: Option<String>,
 }
 
 impl CartRow {
@@ -32,8 +34,7 @@ impl CartRow {
     }
 }
 
-const CART_COLS: &str =
-    "id, user_id, session_id, status, order_id, expires_at, discount_id, billing_address";
+const CART_COLS: &str = "id, user_id, session_id, status, order_id, expires_at, discount_id, billing_address, display_currency";
 
 pub async fn open_cart_of_user(
     c: &impl ConnectionTrait,
@@ -159,7 +160,8 @@ pub async fn touch_cart(
 pub async fn merge_into(c: &impl ConnectionTrait, from: Uuid, into: Uuid) -> Result<(), DbErr> {
     c.execute_raw(pg(
         "UPDATE carts SET discount_id = COALESCE(discount_id, (SELECT discount_id FROM carts WHERE id = $1)),
-             billing_address = COALESCE(billing_address, (SELECT billing_address FROM carts WHERE id = $1))
+             billing_address = COALESCE(billing_address, (SELECT billing_address FROM carts WHERE id = $1)),
+             display_currency = COALESCE(display_currency, (SELECT display_currency FROM carts WHERE id = $1))
          WHERE id = $2",
         vec![from.into(), into.into()],
     ))
@@ -307,6 +309,21 @@ pub async fn set_billing_address(
     c.execute_raw(pg(
         "UPDATE carts SET billing_address = $2, updated_at = $3 WHERE id = $1",
         vec![cart.into(), v.into(), now.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Sets (`Some`) or clears the currency the cart is shown and paid in.
+pub async fn set_display_currency(
+    c: &impl ConnectionTrait,
+    cart: Uuid,
+    currency: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "UPDATE carts SET display_currency = $2, updated_at = $3 WHERE id = $1",
+        vec![cart.into(), currency.map(str::to_string).into(), now.into()],
     ))
     .await?;
     Ok(())

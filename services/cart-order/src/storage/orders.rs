@@ -2,6 +2,7 @@
 //! derived from [`OrderStatus`]: the row moves only from a state the domain allows.
 
 use crate::NAME;
+use crate::domain::display::LineAmounts;
 use crate::domain::{CartOrderError, OrderEvent, OrderStatus};
 use crate::events as published;
 use crate::model::*;
@@ -120,13 +121,15 @@ pub struct OrderRow {
     pub tax_source: Option<String>,
     pub billing_address: Option<serde_json::Value>,
     pub tax_exemption_ids: Vec<Uuid>,
+    pub quote_expires_at: Option<DateTime<Utc>>,
+    pub exchange_rate_source: Option<String>,
 }
 
 const ORDER_COLS: &str = "id, order_number, user_id, cart_id, status, currency, subtotal_minor, discount_code, \
     discount_minor, tax_minor, total_minor, display_currency, display_total_minor, settlement_currency, \
     settlement_total_minor, exchange_rate, exchange_rate_at, payment_id, failure_reason, created_at, updated_at, \
     completed_at, cancelled_at, refunded_minor, disputed_at, dispute_reason, customer_email, customer_name, \
-    discount_id, tax_source, billing_address, tax_exemption_ids";
+    discount_id, tax_source, billing_address, tax_exemption_ids, quote_expires_at, exchange_rate_source";
 
 /// How an order's tax was decided.
 #[derive(Debug, Clone)]
@@ -139,11 +142,12 @@ pub struct Taxed {
     pub exemptions: Vec<Uuid>,
 }
 
-/// What checkout decided for one line besides its price.
+/// What checkout decided for one line, in the order's currency, and in the settlement currency
+/// when the order is in a display currency.
 #[derive(Debug, Clone, Copy)]
 pub struct LineMoney {
-    pub discount: i64,
-    pub tax: i64,
+    pub amounts: LineAmounts,
+    pub settlement: Option<LineAmounts>,
 }
 
 /// A new order's money, frozen at checkout.
@@ -164,6 +168,8 @@ pub struct NewOrder {
     pub settlement_total: i64,
     pub exchange_rate: Decimal,
     pub exchange_rate_at: DateTime<Utc>,
+    /// An order in a display currency: until when the rate holds, and where it came from.
+    pub quote: Option<(DateTime<Utc>, &'static str)>,
     pub customer_email: Option<String>,
     pub customer_name: Option<String>,
 }
@@ -178,9 +184,10 @@ pub async fn insert_order(
             "INSERT INTO orders (id, order_number, user_id, cart_id, status, currency, subtotal_minor, total_minor,
                 display_currency, display_total_minor, settlement_currency, settlement_total_minor, exchange_rate,
                 exchange_rate_at, created_at, updated_at, customer_email, customer_name, discount_id,
-                discount_code, discount_minor, tax_minor, tax_source, billing_address, tax_exemption_ids)
+                discount_code, discount_minor, tax_minor, tax_source, billing_address, tax_exemption_ids,
+                quote_expires_at, exchange_rate_source)
              VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $5, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15,
-                $16, $17, $18, $19, $20, $21)
+                $16, $17, $18, $19, $20, $21, $22, $23)
              RETURNING {ORDER_COLS}"
         ),
         vec![
@@ -209,6 +216,8 @@ pub async fn insert_order(
                 .map(|t| t.exemptions.clone())
                 .unwrap_or_default()
                 .into(),
+            o.quote.map(|q| q.0).into(),
+            o.quote.map(|q| q.1.to_string()).into(),
         ],
     ))
     .one(c)
@@ -226,8 +235,9 @@ pub async fn insert_order_item(
 ) -> Result<(), DbErr> {
     c.execute_raw(pg(
         "INSERT INTO order_items (id, order_id, position, item_type, item_id, name, department_id, price_minor, course_ids,
-             snapshot, discount_minor, tax_minor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             snapshot, discount_minor, tax_minor, settlement_price_minor, settlement_discount_minor,
+             settlement_tax_minor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         vec![
             kernel::new_id().into(),
             order.into(),
@@ -236,11 +246,14 @@ pub async fn insert_order_item(
             line.item_id.into(),
             line.name.clone().into(),
             item.department_id.clone().into(),
-            line.price_minor.into(),
+            money.amounts.price.into(),
             item.course_ids().into(),
             line.snapshot.clone().into(),
-            money.discount.into(),
-            money.tax.into(),
+            money.amounts.discount.into(),
+            money.amounts.tax.into(),
+            money.settlement.map(|s| s.price).into(),
+            money.settlement.map(|s| s.discount).into(),
+            money.settlement.map(|s| s.tax).into(),
         ],
     ))
     .await?;
@@ -294,6 +307,10 @@ pub struct OrderItemRow {
     pub snapshot: serde_json::Value,
     /// What refunds have given back of this line so far.
     pub refunded_minor: i64,
+    /// The line in the settlement currency, when the order is in a display currency.
+    pub settlement_price_minor: Option<i64>,
+    pub settlement_discount_minor: Option<i64>,
+    pub settlement_tax_minor: Option<i64>,
 }
 
 impl OrderItemRow {
@@ -337,7 +354,8 @@ pub async fn order_items(
     let rows = OrderItemRow::find_by_statement(pg(
         &format!(
             "SELECT id, order_id, item_type, item_id, name, department_id, price_minor, discount_minor, tax_minor,
-                 course_ids, snapshot, refunded_minor
+                 course_ids, snapshot, refunded_minor, settlement_price_minor, settlement_discount_minor,
+                 settlement_tax_minor
              FROM order_items WHERE {filter} ORDER BY order_id, position"
         ),
         vec![value],
@@ -652,4 +670,73 @@ pub async fn record_dispute(
     .await?
     .rows_affected()
         == 1)
+}
+
+/// Converts a display-currency order again from its lines' settlement amounts at `rate`, with a
+/// quote until `expires_at` (the caller holds the order's lock and checked it is due).
+pub async fn requote(
+    c: &impl ConnectionTrait,
+    o: &OrderRow,
+    settlement: kernel::Currency,
+    display: kernel::Currency,
+    rate: kernel::Rate,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), CartOrderError> {
+    let items = order_items(c, &[o.id])
+        .await?
+        .remove(&o.id)
+        .unwrap_or_default();
+    let base = items
+        .iter()
+        .map(|i| {
+            match (
+                i.settlement_price_minor,
+                i.settlement_discount_minor,
+                i.settlement_tax_minor,
+            ) {
+                (Some(price), Some(discount), Some(tax)) => Ok(LineAmounts {
+                    price,
+                    discount,
+                    tax,
+                }),
+                _ => Err(CartOrderError::Corrupt(format!(
+                    "order item {}: no settlement amounts",
+                    i.id
+                ))),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let shown = crate::domain::display::convert(&base, settlement, display, rate)
+        .map_err(|e| CartOrderError::Corrupt(format!("requote of {}: {e}", o.id)))?;
+    for (i, l) in items.iter().zip(&shown.lines) {
+        c.execute_raw(pg(
+            "UPDATE order_items SET price_minor = $2, discount_minor = $3, tax_minor = $4 WHERE id = $1",
+            vec![i.id.into(), l.price.into(), l.discount.into(), l.tax.into()],
+        ))
+        .await?;
+    }
+    c.execute_raw(pg(
+        "UPDATE orders SET subtotal_minor = $2, discount_minor = $3, tax_minor = $4, total_minor = $5,
+             display_total_minor = $5, exchange_rate = $6, exchange_rate_at = $7, quote_expires_at = $8,
+             updated_at = $7
+         WHERE id = $1",
+        vec![
+            o.id.into(),
+            shown.subtotal.into(),
+            shown.discount.into(),
+            shown.tax.into(),
+            shown.total.into(),
+            rate.value().into(),
+            now.into(),
+            expires_at.into(),
+        ],
+    ))
+    .await?;
+    c.execute_raw(pg(
+        "UPDATE discount_redemptions SET amount_minor = $2, updated_at = $3 WHERE order_id = $1",
+        vec![o.id.into(), shown.discount.into(), now.into()],
+    ))
+    .await?;
+    Ok(())
 }

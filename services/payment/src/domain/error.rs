@@ -13,6 +13,18 @@ pub enum PaymentError {
     NothingToPay,
     #[error("another payment for this order is being created; retry")]
     PaymentInProgress,
+    /// The order's exchange-rate quote expired: it is re-quoted (when `requoted`, the amount
+    /// is the new one to show the learner) and the intent is created again.
+    #[error("{}", if *requoted {
+        format!("the exchange rate of this order expired; it is now {total} (minor units of {currency}); create the payment again")
+    } else {
+        "the exchange rate of this order expired and is being re-quoted; retry in a minute".to_string()
+    })]
+    QuoteExpired {
+        total: i64,
+        currency: String,
+        requoted: bool,
+    },
     #[error("send a processor payment-method token, never card data")]
     CardDataRefused,
     #[error("the payment processor is unavailable: {0}")]
@@ -42,6 +54,7 @@ impl PaymentError {
             OrderNotPending(_) => "order_not_pending",
             NothingToPay => "nothing_to_pay",
             PaymentInProgress => "payment_in_progress",
+            QuoteExpired { .. } => "quote_expired",
             CardDataRefused => "card_data_refused",
             ProcessorUnavailable(_) => "processor_unavailable",
             ProcessorRefused(_) => "processor_refused",
@@ -75,6 +88,14 @@ impl From<PaymentError> for ApiError {
             ProcessorRefused(_) => {
                 ApiError::new(actix_web::http::StatusCode::BAD_GATEWAY, code, detail)
             }
+            QuoteExpired {
+                total,
+                currency,
+                requoted,
+            } => ApiError::conflict(code, detail)
+                .with("total", serde_json::json!(total))
+                .with("currency", serde_json::json!(currency))
+                .with("requoted", serde_json::json!(requoted)),
             Db(e) => e.into(),
             Corrupt(_) => ApiError::internal(detail),
         }

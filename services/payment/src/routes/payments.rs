@@ -34,7 +34,7 @@ pub struct IntentRequest {
         (status = 200, description = "The order's existing live payment"),
         (status = 400, description = "invalid_body, invalid_idempotency_key"), (status = 401),
         (status = 404, description = "Unknown or another learner's order"),
-        (status = 409, description = "order_not_pending, nothing_to_pay, payment_in_progress, idempotency_key_in_use"),
+        (status = 409, description = "order_not_pending, nothing_to_pay, payment_in_progress, idempotency_key_in_use, quote_expired (with the re-quoted `total` and `currency`: create the payment again)"),
         (status = 422, description = "card_data_refused, idempotency_key_reused"),
         (status = 429), (status = 502, description = "processor_refused"),
         (status = 503, description = "processor_unavailable, database_unavailable")))]
@@ -56,6 +56,28 @@ pub async fn create_intent(
     // An order has one live payment: answer with it rather than ask the processor again.
     if let Some(existing) = storage::live_for_order(&state.db, order.id).await? {
         return Ok(HttpResponse::Ok().json(owner_view(&state, &existing)));
+    }
+    // An order in a display currency whose quote expired is re-quoted first: the learner sees
+    // the new amount and starts the payment again, never charged at a rate that no longer holds.
+    if quote_expired(&order, state.clock.now()) {
+        let fresh: OrderForPayment = state
+            .orders
+            .post_json(
+                "cart-order",
+                &format!(
+                    "{}{}",
+                    state.orders_base,
+                    contracts::orders::requote_path(order.id)
+                ),
+            )
+            .await?;
+        let requoted = !quote_expired(&fresh, state.clock.now());
+        return Err(PaymentError::QuoteExpired {
+            total: fresh.total,
+            currency: fresh.currency,
+            requoted,
+        }
+        .into());
     }
     let processor = state
         .processors
@@ -94,6 +116,16 @@ pub async fn create_intent(
         |txn| async move {
             if let Some(existing) = storage::live_for_order(&txn, order.id).await? {
                 return Ok((txn, Reply::ok(owner_view(&st, &existing))?));
+            }
+            // The quote expired while the processor was asked: no payment is recorded on it
+            // (the order may be re-quoted only after a grace period longer than this takes).
+            if quote_expired(&order, st.clock.now()) {
+                return Err(PaymentError::QuoteExpired {
+                    total: order.total,
+                    currency: order.currency.clone(),
+                    requoted: false,
+                }
+                .into());
             }
             let row = storage::insert(
                 &txn,
@@ -179,6 +211,11 @@ async fn customer_of(
 }
 
 /// The caller's order, as cart-order states it, if it can be paid now.
+/// Whether the order's display-currency quote no longer holds at `now`.
+fn quote_expired(order: &OrderForPayment, now: chrono::DateTime<chrono::Utc>) -> bool {
+    order.quote_expires_at.is_some_and(|e| now > e)
+}
+
 async fn payable_order(
     state: &Payment,
     caller: &Caller,

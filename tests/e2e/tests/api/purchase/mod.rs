@@ -6,6 +6,7 @@
 
 mod approval;
 mod cart;
+mod currency;
 mod discounts;
 mod happy_path;
 mod lms;
