@@ -96,9 +96,15 @@ fn place(p: &str) -> Result<(String, Option<String>, Option<String>), String> {
         city: None,
         street: None,
     };
-    match a.validate() {
-        Err(e) if e.field == "billingAddress.country" => Err(format!("`{p}`: {}", e.reason)),
-        _ => Ok((country, region, postal)),
+    // A place needs no postal code (nor a region outside the US and Canada) to be one.
+    let check = crate::domain::tax::BillingAddress {
+        postal_code: a.postal_code.clone().or_else(|| Some("0".into())),
+        region: a.region.clone().or_else(|| Some("X".into())),
+        ..a
+    };
+    match check.validate() {
+        Err(e) => Err(format!("`{p}`: {}: {}", e.field, e.reason)),
+        Ok(()) => Ok((country, region, postal)),
     }
 }
 
@@ -187,6 +193,8 @@ mod tests {
         );
         tj.taxjar_token = "t".into();
         assert!(CartOrderConfig::from_section(tj.clone(), "USD").is_ok());
+        tj.tax_nexus = "US-california".into();
+        assert!(CartOrderConfig::from_section(tj.clone(), "USD").is_err());
         tj.tax_nexus = "usa".into();
         assert!(CartOrderConfig::from_section(tj, "USD").is_err());
     }

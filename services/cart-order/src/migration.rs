@@ -337,8 +337,8 @@ mod m20261128_000009_discounts {
 
     const SQL: &[&str] = &[
         // Discount codes (CAT-004). `reserved_count` counts pending orders holding a use,
-        // `used_count` completed ones; together they never pass `max_uses` (checked by the
-        // guarded update that reserves, and by the database).
+        // `used_count` completed ones; a checkout reserves under the row's lock only while
+        // together they are below `max_uses`.
         "CREATE TABLE discount_codes (
             id                UUID PRIMARY KEY,
             code              TEXT NOT NULL,

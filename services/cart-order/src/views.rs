@@ -57,6 +57,8 @@ pub struct CartView {
     /// The same figures in the currency asked with `?currency=` (for display: checkout charges
     /// the cart's currency).
     pub display: Option<DisplayView>,
+    /// Why the cart's display currency cannot be shown now (`no_exchange_rate`).
+    pub display_problem: Option<CartProblem>,
 }
 
 /// A cart's figures converted to a display currency, line by line, half to even.
@@ -214,6 +216,7 @@ pub async fn cart(
         total: subtotal - discount_amount,
         expires_at: cart.map(|c| c.expires_at),
         display: None,
+        display_problem: None,
     })
 }
 

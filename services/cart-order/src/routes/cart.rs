@@ -182,8 +182,22 @@ pub async fn get(
         .clone()
         .filter(|c| !c.is_empty())
         .or_else(|| cart.as_ref().and_then(|c| c.display_currency.clone()));
-    if let Some(code) = code {
-        v.display = Some(display(&state, &v, &code).await?);
+    match code {
+        // Asked for now: a currency that cannot be shown is the answer.
+        Some(code) if q.currency.is_some() => v.display = Some(display(&state, &v, &code).await?),
+        // The cart's setting (a cart merged into one in another currency, a rate removed): the
+        // cart is still shown, with the reason its figures cannot be converted.
+        Some(code) => match display(&state, &v, &code).await {
+            Ok(d) => v.display = Some(d),
+            Err(e) if e.status.is_client_error() => {
+                v.display_problem = Some(views::CartProblem {
+                    code: e.code.to_string(),
+                    detail: e.detail.clone(),
+                })
+            }
+            Err(e) => return Err(e),
+        },
+        None => {}
     }
     Ok(HttpResponse::Ok().json(v))
 }
@@ -316,10 +330,11 @@ fn checkout_body(body: &[u8]) -> Result<CheckoutBody, ApiError> {
     if let Some(a) = &b.billing_address {
         valid_address(a)?;
     }
-    if let Some(c) = &b.currency {
-        display_currency(c)?;
-    }
-    Ok(b)
+    let currency = match &b.currency {
+        Some(c) => Some(display_currency(c)?.code().to_string()),
+        None => None,
+    };
+    Ok(CheckoutBody { currency, ..b })
 }
 
 fn valid_address(a: &BillingAddress) -> Result<(), ApiError> {
@@ -847,6 +862,18 @@ async fn set(
         }
     }
     let lines = storage::lines(&txn, cart.id).await?;
+    if let (Setting::Currency(Some(code)), Some(first)) = (&setting, lines.first())
+        && first.currency != state.settlement.code()
+        && *code != first.currency
+    {
+        // Rates are quoted from the settlement currency only (nothing is saved: no commit).
+        return Err(CartOrderError::NoExchangeRate(format!(
+            "{code}: this cart is in {}, and rates are quoted from {}",
+            first.currency,
+            state.settlement.code()
+        ))
+        .into());
+    }
     let mut v = views::cart(&txn, Some(&cart), &lines, user, now).await?;
     txn.commit().await?;
     crate::pricing::estimate_tax(state, &mut v, &lines, user).await?;
@@ -875,10 +902,14 @@ pub async fn set_currency(
     caller: MaybeCaller,
     body: Json<SetCurrency>,
 ) -> Result<HttpResponse, ApiError> {
-    let code = body.into_inner().currency.filter(|c| !c.is_empty());
-    if let Some(c) = &code {
-        // Refused before anything is saved: an unknown currency, or one without a rate.
-        display_figures(&state, state.settlement, c, &[]).await?;
-    }
+    let code = match body.into_inner().currency.filter(|c| !c.is_empty()) {
+        Some(c) => {
+            let code = display_currency(&c)?.code().to_string();
+            // Refused before anything is saved: a currency without a rate.
+            display_figures(&state, state.settlement, &code, &[]).await?;
+            Some(code)
+        }
+        None => None,
+    };
     set(&req, &state, &caller, Setting::Currency(code)).await
 }

@@ -253,7 +253,7 @@ pub async fn get(
     params(("id" = String, Path, format = Uuid)), request_body = DiscountPatch,
     responses((status = 200, body = DiscountView), (status = 400, description = "invalid_body"),
         (status = 401), (status = 403), (status = 404),
-        (status = 409, description = "discount_in_use: the type, value or currency of a code orders carried; cart_changed: changed meanwhile, retry"),
+        (status = 409, description = "discount_in_use: the type, value or currency of a code orders carried"),
         (status = 422, description = "validation_failed (names the field)")))]
 pub async fn update(
     state: web::Data<CartOrder>,
@@ -306,11 +306,11 @@ pub async fn update(
     if amount_changed && (row.taken() > 0 || discounts::carried(&state.db, row.id).await?) {
         return Err(CartOrderError::DiscountInUse.into());
     }
-    let saved = discounts::update_discount(&state.db, row.id, &d, state.clock.now())
-        .await?
-        .ok_or(CartOrderError::CartChanged(
-            "the code changed meanwhile; retry",
-        ))?;
+    let saved =
+        discounts::update_discount(&state.db, row.id, &d, amount_changed, state.clock.now())
+            .await?
+            // An order took a use between the check and the update.
+            .ok_or(CartOrderError::DiscountInUse)?;
     Ok(HttpResponse::Ok().json(DiscountView::of(&saved)))
 }
 

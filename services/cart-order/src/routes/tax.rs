@@ -456,9 +456,16 @@ pub async fn approve_exemption(
     state: web::Data<CartOrder>,
     caller: Authorized<roles::BillingAdmin>,
     id: web::Path<String>,
-    body: Option<Json<Review>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.and_then(|b| b.into_inner().reason);
+    // Empty, or a `Review`: anything else is refused, never read as "no reason".
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<Review>(&body)
+            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
+            .reason
+    };
     review(&state, &caller, &id, true, reason).await
 }
 

@@ -115,21 +115,26 @@ pub async fn insert_discount(
     .ok_or(DbErr::RecordNotInserted)
 }
 
-/// Replaces a code's rules (its code and department stay).
+/// Replaces a code's rules (its code and department stay). With `amount_changes`, only while
+/// no order ever took a use (checked in the same statement, so a checkout reserving meanwhile
+/// wins); `None` when that, or the code, no longer holds.
 pub async fn update_discount(
     c: &impl ConnectionTrait,
     id: Uuid,
     d: &Discount,
+    amount_changes: bool,
     now: DateTime<Utc>,
 ) -> Result<Option<DiscountRow>, DbErr> {
     let mut v = values(d);
-    v.extend([id.into(), now.into()]);
+    v.extend([id.into(), now.into(), amount_changes.into()]);
     DiscountRow::find_by_statement(pg(
         &format!(
             "UPDATE discount_codes SET discount_type = $4, discount_value = $5, currency = $6, max_uses = $7,
                 max_uses_per_user = $8, valid_from = $9, valid_until = $10, is_active = $11, applicable_to = $12,
                 course_ids = $13, program_ids = $14, min_purchase = $15, updated_at = $17
              WHERE id = $16 AND code = $1 AND code_key = $2 AND department_id IS NOT DISTINCT FROM $3
+               AND (NOT $18 OR (reserved_count + used_count = 0
+                    AND NOT EXISTS (SELECT 1 FROM discount_redemptions WHERE discount_id = $16)))
              RETURNING {COLS}"
         ),
         v,
@@ -187,6 +192,12 @@ pub async fn list_discounts(
 
 /// Deletes a code no order ever carried; false when one did (it can only be deactivated).
 pub async fn delete_unused_discount(c: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    // The code's row lock: a checkout reserving a use (which updates that row) goes first or after.
+    c.execute_raw(pg(
+        "SELECT 1 FROM discount_codes WHERE id = $1 FOR UPDATE",
+        vec![id.into()],
+    ))
+    .await?;
     c.execute_raw(pg(
         "DELETE FROM discount_user_uses WHERE discount_id = $1
            AND NOT EXISTS (SELECT 1 FROM discount_redemptions WHERE discount_id = $1)",
@@ -261,16 +272,39 @@ pub async fn reserve(
     currency: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<(), Refusal>, DbErr> {
-    let code = c
-        .execute_raw(pg(
-            "UPDATE discount_codes SET reserved_count = reserved_count + 1
-             WHERE id = $1 AND is_active AND (max_uses IS NULL OR reserved_count + used_count < max_uses)",
-            vec![discount.into()],
-        ))
-        .await?;
-    if code.rows_affected() != 1 {
+    #[derive(FromQueryResult)]
+    struct Taken {
+        is_active: bool,
+        valid_until: Option<DateTime<Utc>>,
+        full: bool,
+    }
+    // The code as it stands under its row lock: deactivated or ended meanwhile, or used up.
+    // `NO KEY UPDATE`, as an UPDATE of non-key columns takes: concurrent checkouts already hold
+    // the row's key-share lock (their order's foreign key), which `FOR UPDATE` would deadlock on.
+    let Some(t) = Taken::find_by_statement(pg(
+        "SELECT is_active, valid_until, max_uses IS NOT NULL AND reserved_count + used_count >= max_uses AS full
+         FROM discount_codes WHERE id = $1 FOR NO KEY UPDATE",
+        vec![discount.into()],
+    ))
+    .one(c)
+    .await?
+    else {
+        return Ok(Err(Refusal::NotFound));
+    };
+    if !t.is_active {
+        return Ok(Err(Refusal::Inactive));
+    }
+    if let Some(until) = t.valid_until.filter(|u| now >= *u) {
+        return Ok(Err(Refusal::Expired(until)));
+    }
+    if t.full {
         return Ok(Err(Refusal::Exhausted));
     }
+    c.execute_raw(pg(
+        "UPDATE discount_codes SET reserved_count = reserved_count + 1 WHERE id = $1",
+        vec![discount.into()],
+    ))
+    .await?;
     let mine = c
         .execute_raw(pg(
             "INSERT INTO discount_user_uses AS u (discount_id, user_id, reserved_count) VALUES ($1, $2, 1)

@@ -13,6 +13,7 @@ use ::web::page::PageQuery;
 use ::web::{ApiError, Caller, Json, Page, Reply};
 use actix_web::{HttpRequest, HttpResponse, web};
 use kernel::Lifecycle;
+use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -53,9 +54,17 @@ pub async fn create_intent(
         return Ok(stored);
     }
     let order = payable_order(&state, &caller, order_id).await?;
-    // An order has one live payment: answer with it rather than ask the processor again.
+    // An order has one live payment: answer with it rather than ask the processor again, unless
+    // it was begun on a quote that no longer holds: then it is cancelled and the order re-quoted.
     if let Some(existing) = storage::live_for_order(&state.db, order.id).await? {
-        return Ok(HttpResponse::Ok().json(owner_view(&state, &existing)));
+        if !quote_expired(&order, state.clock.now()) {
+            return Ok(HttpResponse::Ok().json(owner_view(&state, &existing)));
+        }
+        retire(&state, &existing).await?;
+        if let Some(still) = storage::live_for_order(&state.db, order.id).await? {
+            // The processor had captured it meanwhile: the order completes at that amount.
+            return Ok(HttpResponse::Ok().json(owner_view(&state, &still)));
+        }
     }
     // An order in a display currency whose quote expired is re-quoted first: the learner sees
     // the new amount and starts the payment again, never charged at a rate that no longer holds.
@@ -211,6 +220,31 @@ async fn customer_of(
 }
 
 /// The caller's order, as cart-order states it, if it can be paid now.
+/// Cancels at its processor a payment begun on a quote that expired (asked before any
+/// transaction), and records what the processor says: cancelled, or captured after all.
+async fn retire(state: &Payment, p: &PaymentRow) -> Result<(), ApiError> {
+    if p.state()?.is_settled() {
+        return Ok(());
+    }
+    let processor = state
+        .processors
+        .by_name(&p.processor)
+        .ok_or_else(|| PaymentError::Corrupt(format!("processor {} unavailable", p.processor)))?;
+    let IntentState::Outcome(outcome) = processor
+        .cancel(&p.processor_intent_id)
+        .await
+        .map_err(processor_error)?
+    else {
+        return Err(PaymentError::PaymentInProgress.into());
+    };
+    let txn = state.db.begin().await?;
+    if let Some(locked) = storage::lock(&txn, p.id).await? {
+        storage::settle(&txn, &locked, &outcome, "quote-expired", state.clock.now()).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Whether the order's display-currency quote no longer holds at `now`.
 fn quote_expired(order: &OrderForPayment, now: chrono::DateTime<chrono::Utc>) -> bool {
     order.quote_expires_at.is_some_and(|e| now > e)

@@ -76,7 +76,7 @@ async fn a_learner_pays_in_euros_exactly_the_figures_the_cart_showed() {
         StatusCode::OK,
     )
     .await;
-    let (s, cart) = pay_in(&shop, &learner, "EUR").await;
+    let (s, cart) = pay_in(&shop, &learner, "eur").await;
     assert_eq!(s, StatusCode::OK, "{cart}");
     // USD: 49.00 − 4.90 + 19 % VAT of 44.10 (8.379 → 8.38) = 52.48.
     assert_eq!(
@@ -173,6 +173,9 @@ async fn an_expired_quote_is_requoted_before_a_payment_starts_and_the_learner_se
         (&json!("EUR"), &json!(4508))
     );
     let oid = order["id"].as_str().unwrap().to_string();
+    // A payment begun on the quote, never confirmed.
+    let begun = shop.intent(&learner, &oid).await;
+    assert_eq!(begun["amount"], 4508);
     set_rate(&shop, "0.95").await;
 
     // Expired, but within the grace period a payment on the old quote may still be starting.
@@ -188,6 +191,17 @@ async fn an_expired_quote_is_requoted_before_a_payment_starts_and_the_learner_se
     let (s, b) = intent().await;
     assert_problem(s, &b, StatusCode::CONFLICT, "quote_expired");
     assert_eq!((&b["requoted"], &b["total"]), (&json!(false), &json!(4508)));
+    // The payment begun on the old quote was cancelled at the processor, never to be confirmed.
+    let history = get_as_ok(&shop.app, &learner, "/api/v2/payments/history").await;
+    let old = items(&history)
+        .iter()
+        .find(|p| p["id"] == begun["id"])
+        .cloned();
+    assert_eq!(
+        old.map(|p| p["status"].clone()),
+        Some(json!("cancelled")),
+        "{history}"
+    );
     // After it: re-quoted at today's rate, shown, and paid at that.
     clock.advance(chrono::Duration::seconds(60));
     let (s, b) = intent().await;

@@ -237,6 +237,14 @@ async fn an_approved_exemption_zeroes_the_tax_and_is_recorded_and_an_expired_one
     };
     let (s, body) = post(&shop.app, &learner, &path("approve"), json!({})).await;
     assert_problem(s, &body, StatusCode::FORBIDDEN, "forbidden");
+    let (s, body) = post(
+        &shop.app,
+        &shop.admin,
+        &path("approve"),
+        json!({"reasn": "typo"}),
+    )
+    .await;
+    assert_problem(s, &body, StatusCode::BAD_REQUEST, "invalid_body");
 
     // Pending: the tax applies.
     shop.add(&learner, "course", &a).await;
