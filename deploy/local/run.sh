@@ -91,10 +91,11 @@ pm_card_visa_chargeDeclined, pm_card_authenticationRequired) plus pm_card_google
   # a discount code (admin), applied by the learner; a billing address gives the cart its tax
   curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H "\$H" -d '{"code":"WELCOME10","departmentId":"cs","discountType":"percentage","discountValue":10}' http://127.0.0.1:8080/api/v2/admin/discounts
 
-  # buy a course: cart → code → address → checkout → intent (a Stripe PaymentIntent) → confirm
+  # buy a course: cart → code → address (tax) → currency → checkout → intent (a Stripe PaymentIntent) → confirm
   curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"itemType":"course","itemId":"$course"}' http://127.0.0.1:8080/api/v2/cart/items
   curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"code":"welcome10"}' http://127.0.0.1:8080/api/v2/cart/discount
-  curl -s -X PUT -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"country":"US","postalCode":"94103","region":"CA"}' http://127.0.0.1:8080/api/v2/cart/billing-address
+  curl -s -X PUT -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"country":"DE","postalCode":"10115","city":"Berlin"}' http://127.0.0.1:8080/api/v2/cart/billing-address
+  curl -s -X PUT -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"currency":"EUR"}' http://127.0.0.1:8080/api/v2/cart/currency   # shown and paid in EUR
   first_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
   ORDER=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H 'Idempotency-Key: demo-checkout-1' http://127.0.0.1:8080/api/v2/cart/checkout | first_id)
   PAY=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"orderId\":\"\$ORDER\"}" http://127.0.0.1:8080/api/v2/payments/create-intent | first_id)

@@ -112,6 +112,8 @@ pub struct OrderView {
     pub payment_status: String,
     /// Given back so far, in minor units of `currency`.
     pub refunded_amount: i64,
+    /// The same in the settlement currency, at the order's rate (half to even).
+    pub refunded_settlement_amount: i64,
     /// When the cardholder disputed the payment (a chargeback), and why; nothing else follows.
     pub disputed_at: Option<DateTime<Utc>>,
     pub dispute_reason: Option<String>,
@@ -236,6 +238,7 @@ pub async fn order_views(
                 user_id: o.user_id.clone(),
                 payment_status: o.state()?.payment_status(o.refunded_minor).to_string(),
                 refunded_amount: o.refunded_minor,
+                refunded_settlement_amount: o.in_settlement(o.refunded_minor)?,
                 disputed_at: o.disputed_at,
                 dispute_reason: o.dispute_reason.clone(),
                 status: o.status.clone(),

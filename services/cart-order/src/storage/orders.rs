@@ -414,6 +414,18 @@ impl OrderRow {
         Ok(kernel::Money::new(self.total_minor, currency))
     }
 
+    /// `amount` of the order's currency in its settlement currency, at the order's rate.
+    pub fn in_settlement(&self, amount: i64) -> Result<i64, DbErr> {
+        let bad = |e: String| DbErr::Custom(format!("order {}: {e}", self.id));
+        let currency = kernel::Currency::parse(&self.currency).map_err(|e| bad(e.to_string()))?;
+        let settlement =
+            kernel::Currency::parse(&self.settlement_currency).map_err(|e| bad(e.to_string()))?;
+        let rate = kernel::Rate::new(self.exchange_rate).map_err(|e| bad(e.to_string()))?;
+        kernel::fx::to_settlement(kernel::Money::new(amount, currency), settlement, rate)
+            .map(|m| m.amount_minor())
+            .map_err(|e| bad(e.to_string()))
+    }
+
     /// The row's status as the domain knows it; an unknown value is corrupt data, never a default.
     pub fn state(&self) -> Result<OrderStatus, DbErr> {
         OrderStatus::parse(&self.status).map_err(|e| DbErr::Custom(e.to_string()))

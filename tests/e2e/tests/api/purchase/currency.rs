@@ -141,6 +141,28 @@ async fn a_learner_pays_in_euros_exactly_the_figures_the_cart_showed() {
     );
     let done = shop.order_status(&learner, oid, "completed").await;
     assert_eq!(done["total"], 4828);
+
+    // A refund in euros, shown in both currencies.
+    let pid = paid["id"].as_str().unwrap();
+    let (s, r) = crate::refunds::refund(
+        &shop,
+        pid,
+        json!({"amount": 1000, "reason": "partial"}),
+        "eur-r1",
+    )
+    .await;
+    assert_eq!(
+        (s, &r["amount"], &r["currency"]),
+        (StatusCode::CREATED, &json!(1000), &json!("EUR")),
+        "{r}"
+    );
+    let o = eventually(WAIT, "the order partly refunded", || async {
+        let o = shop.order(&learner, oid).await;
+        (o["refundedAmount"] == 1000).then_some(o)
+    })
+    .await;
+    // 10.00 EUR at 0.92 = 10.8696 USD → 10.87.
+    assert_eq!(o["refundedSettlementAmount"], 1087, "{o}");
     shop.close().await;
 }
 
