@@ -41,6 +41,10 @@ pub struct PaymentConfig {
     pub google_pay_environment: String,
     /// Refunds in flight longer than this are asked about again (same idempotency key).
     pub refund_sweep_after_secs: u64,
+    /// Velocity check: this many declined attempts by one learner within the window put their
+    /// further attempts on hold for a billing-admin's review.
+    pub velocity_max_declines: u32,
+    pub velocity_window_minutes: u32,
 }
 
 impl PaymentConfig {
@@ -96,6 +100,11 @@ impl PaymentConfig {
                 return bad("processor `gpay` needs google_pay_merchant_id".into());
             }
         }
+        if self.velocity_max_declines == 0 || self.velocity_window_minutes == 0 {
+            return bad(
+                "velocity_max_declines and velocity_window_minutes must be positive".into(),
+            );
+        }
         if self.refund_sweep_after_secs == 0 {
             return bad("refund_sweep_after_secs must be positive".into());
         }
@@ -130,6 +139,8 @@ mod tests {
             "google_pay_merchant_name": "",
             "google_pay_environment": "TEST",
             "refund_sweep_after_secs": 60,
+            "velocity_max_declines": 5,
+            "velocity_window_minutes": 15,
         }))
         .unwrap();
         assert!(c.validate().is_ok());

@@ -47,6 +47,9 @@ pub struct Payment {
     pub processors: processor::Processors,
     pub orders: InternalClient,
     pub orders_base: String,
+    /// Velocity check: declines per learner within the window before attempts are held.
+    pub velocity_max_declines: i64,
+    pub velocity_window: chrono::Duration,
 }
 
 /// The payment service as the runtime mounts it; tests may give it their own clock.
@@ -65,6 +68,7 @@ impl ServiceFactory for PaymentService {
             "/api/v2/payments",
             "/api/v2/admin/payments",
             "/api/v2/admin/refunds",
+            "/api/v2/admin/payment-reviews",
         ]
     }
 
@@ -140,6 +144,8 @@ impl ServiceFactory for PaymentService {
                     .internal_url("cart-order")
                     .trim_end_matches('/')
                     .to_string(),
+                velocity_max_declines: i64::from(cfg.velocity_max_declines),
+                velocity_window: chrono::Duration::minutes(i64::from(cfg.velocity_window_minutes)),
             };
             let webhooks = ctx.consumer(
                 &db,

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_disputes::Migration),
             Box::new(m20261128_000008_stripe::Migration),
             Box::new(m20261128_000009_line_refunds::Migration),
+            Box::new(m20261128_000010_payment_reviews::Migration),
         ]
     }
 }
@@ -352,6 +353,43 @@ mod m20261128_000009_line_refunds {
             received_at TIMESTAMPTZ NOT NULL,
             PRIMARY KEY (processor, event_id)
         )",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261128_000010_payment_reviews {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261128_000010_payment_reviews"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // Learners whose declined attempts tripped the velocity check: one open review each,
+        // cleared by a billing-admin (declines before the clearing no longer count).
+        "CREATE TABLE payment_reviews (
+            id         UUID PRIMARY KEY,
+            user_id    TEXT NOT NULL,
+            reason     TEXT NOT NULL,
+            declines   BIGINT NOT NULL,
+            status     TEXT NOT NULL CHECK (status IN ('open', 'cleared')),
+            created_at TIMESTAMPTZ NOT NULL,
+            cleared_by TEXT,
+            cleared_at TIMESTAMPTZ
+        )",
+        "CREATE UNIQUE INDEX payment_reviews_one_open ON payment_reviews (user_id) WHERE status = 'open'",
+        "CREATE INDEX payment_reviews_user ON payment_reviews (user_id, cleared_at)",
+        "CREATE INDEX payment_audit_declines ON payment_audit (payment_id, at) WHERE action = 'declined'",
     ];
 
     #[async_trait::async_trait]

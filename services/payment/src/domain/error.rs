@@ -27,6 +27,11 @@ pub enum PaymentError {
     },
     #[error("send a processor payment-method token, never card data")]
     CardDataRefused,
+    /// The velocity check held the learner's attempts for a billing-admin's review.
+    #[error(
+        "too many declined payment attempts; a billing administrator reviews them before you can pay again"
+    )]
+    ReviewRequired,
     #[error("the payment processor is unavailable: {0}")]
     ProcessorUnavailable(String),
     #[error("the payment processor refused the request: {0}")]
@@ -56,6 +61,7 @@ impl PaymentError {
             PaymentInProgress => "payment_in_progress",
             QuoteExpired { .. } => "quote_expired",
             CardDataRefused => "card_data_refused",
+            ReviewRequired => "payment_review_required",
             ProcessorUnavailable(_) => "processor_unavailable",
             ProcessorRefused(_) => "processor_refused",
             RefundExceedsCaptured { .. } => "refund_exceeds_captured",
@@ -84,6 +90,7 @@ impl From<PaymentError> for ApiError {
                 .with("remaining", serde_json::json!(remaining.amount_minor())),
             InvalidRefund(_) => ApiError::rule(code, detail).with_field("amount"),
             CardDataRefused => ApiError::rule(code, detail).with_field("paymentMethod"),
+            ReviewRequired => ApiError::new(actix_web::http::StatusCode::FORBIDDEN, code, detail),
             ProcessorUnavailable(_) => ApiError::unavailable(code, detail),
             ProcessorRefused(_) => {
                 ApiError::new(actix_web::http::StatusCode::BAD_GATEWAY, code, detail)

@@ -3,6 +3,7 @@
 pub mod payments;
 pub mod refund_requests;
 pub mod refunds;
+pub mod reviews;
 
 use crate::Payment;
 use actix_web::web;
@@ -28,6 +29,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
             web::get().to(refund_requests::list),
         )
         .route(
+            "/api/v2/admin/payment-reviews",
+            web::get().to(reviews::list),
+        )
+        .route(
+            "/api/v2/admin/payment-reviews/{id}/clear",
+            web::post().to(reviews::clear),
+        )
+        .route(
             "/api/v2/admin/refunds/{id}/approve",
             web::post().to(refund_requests::approve),
         )
@@ -44,8 +53,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
         payments::create_intent, payments::confirm, payments::history, payments::config,
         refunds::refund,
         refund_requests::list, refund_requests::approve, refund_requests::reject,
+        reviews::list, reviews::clear,
     ),
-    components(schemas(payments::IntentRequest, payments::ConfirmRequest, refunds::RefundBody, refund_requests::ApproveBody, refund_requests::RejectBody)),
+    components(schemas(payments::IntentRequest, payments::ConfirmRequest, refunds::RefundBody, refund_requests::ApproveBody, refund_requests::RejectBody,
+        reviews::ReviewPage, crate::storage::reviews::ReviewRow)),
     tags((name = "payments", description = "Intents, confirmations, history"))
 )]
 struct PaymentApi;

@@ -245,6 +245,27 @@ async fn retire(state: &Payment, p: &PaymentRow) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Spec "Fraud Prevention": a learner with an open review, or with as many declined attempts
+/// within the window as the threshold (since their last cleared review), is refused before the
+/// processor is asked, and a review is opened for billing-admins.
+async fn velocity_check(state: &Payment, user: &str) -> Result<(), ApiError> {
+    if storage::reviews::open_for(&state.db, user).await?.is_some() {
+        return Err(PaymentError::ReviewRequired.into());
+    }
+    let now = state.clock.now();
+    let declines =
+        storage::reviews::declines_since(&state.db, user, now - state.velocity_window).await?;
+    if declines >= state.velocity_max_declines {
+        let reason = format!(
+            "{declines} declined attempts within {} minutes",
+            state.velocity_window.num_minutes()
+        );
+        storage::reviews::open(&state.db, user, declines, &reason, now).await?;
+        return Err(PaymentError::ReviewRequired.into());
+    }
+    Ok(())
+}
+
 /// Whether the order's display-currency quote no longer holds at `now`.
 fn quote_expired(order: &OrderForPayment, now: chrono::DateTime<chrono::Utc>) -> bool {
     order.quote_expires_at.is_some_and(|e| now > e)
@@ -313,6 +334,7 @@ pub struct ConfirmRequest {
     responses(
         (status = 200, description = "succeeded; pending with `failureReason` after a decline; processing with `nextAction`"),
         (status = 400, description = "invalid_body, invalid_idempotency_key"), (status = 401),
+        (status = 403, description = "payment_review_required: too many declined attempts; a billing-admin reviews them"),
         (status = 404, description = "Unknown or another learner's payment"),
         (status = 409, description = "order_not_pending, idempotency_key_in_use"),
         (status = 422, description = "card_data_refused, idempotency_key_reused"),
@@ -366,6 +388,9 @@ pub async fn confirm(
                 return Ok(HttpResponse::Ok().json(now.view(false)));
             }
             return Err(PaymentError::OrderNotPending(order.status).into());
+        }
+        if input.payment_method.is_some() {
+            velocity_check(&state, &user).await?;
         }
         charge(&state, &p, &user, input.payment_method.as_deref()).await?
     };

@@ -4,5 +4,6 @@ pub mod lines;
 pub mod payments;
 pub mod refund_requests;
 pub mod refunds;
+pub mod reviews;
 
 pub use payments::*;

@@ -440,3 +440,71 @@ async fn a_dispute_is_recorded_once_on_the_payment_and_the_order_and_changes_not
     );
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declined_attempts_past_the_threshold_are_held_for_review_until_cleared() {
+    let shop = Shop::open(&[("payment.velocity_max_declines", "3".into())]).await;
+    let a = shop.course("lms-a", 1000, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    let order = shop.checkout(&learner).await;
+    let oid = order["id"].as_str().unwrap();
+    let intent = shop.intent(&learner, oid).await;
+    let confirm = |method: &'static str| {
+        post(
+            &shop.app,
+            &learner,
+            "/api/v2/payments/confirm",
+            json!({"paymentId": intent["id"], "paymentMethod": method}),
+        )
+    };
+    for _ in 0..3 {
+        let (s, p) = confirm("pm_card_visa_chargeDeclined").await;
+        assert_eq!(
+            (s, &p["status"]),
+            (StatusCode::OK, &json!("pending")),
+            "{p}"
+        );
+    }
+    // The fourth attempt, even with a good card, is held.
+    let (s, b) = confirm("pm_card_visa").await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "payment_review_required");
+    let (s, b) = confirm("pm_card_visa").await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "payment_review_required");
+    let (s, b) = get_as(&shop.app, &learner, "/api/v2/admin/payment-reviews").await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    let queue = get_as_ok(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/payment-reviews?status=open",
+    )
+    .await;
+    let open = items(&queue);
+    assert_eq!(open.len(), 1, "{queue}");
+    assert_eq!(
+        (&open[0]["userId"], &open[0]["declines"]),
+        (&json!("learner-1"), &json!(3))
+    );
+    assert_eq!(
+        shop.order(&learner, oid).await["status"],
+        "pending",
+        "nothing was charged"
+    );
+
+    let path = format!(
+        "/api/v2/admin/payment-reviews/{}/clear",
+        open[0]["id"].as_str().unwrap()
+    );
+    let cleared = post_expect(&shop.app, &shop.admin, &path, json!({}), StatusCode::OK).await;
+    assert_eq!(cleared["status"], "cleared");
+    let (s, b) = post(&shop.app, &shop.admin, &path, json!({})).await;
+    assert_problem(s, &b, StatusCode::CONFLICT, "review_cleared");
+    let (s, p) = confirm("pm_card_visa").await;
+    assert_eq!(
+        (s, &p["status"]),
+        (StatusCode::OK, &json!("succeeded")),
+        "{p}"
+    );
+    shop.order_status(&learner, oid, "completed").await;
+    shop.close().await;
+}
