@@ -71,10 +71,7 @@ pub async fn clear(
     match reviews::clear(&state.db, rid, &caller.user_id, state.clock.now()).await? {
         Some(r) => Ok(HttpResponse::Ok().json(r)),
         None => {
-            let exists = reviews::list(&state.db, None, None, 100)
-                .await?
-                .iter()
-                .any(|r| r.id == rid);
+            let exists = reviews::review(&state.db, rid).await?.is_some();
             Err(if exists {
                 ApiError::conflict("review_cleared", "the review was already cleared")
             } else {

@@ -23,6 +23,15 @@ pub struct ReviewRow {
 
 const COLS: &str = "id, user_id, reason, declines, status, created_at, cleared_by, cleared_at";
 
+pub async fn review(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<ReviewRow>, DbErr> {
+    ReviewRow::find_by_statement(pg(
+        &format!("SELECT {COLS} FROM payment_reviews WHERE id = $1"),
+        vec![id.into()],
+    ))
+    .one(c)
+    .await
+}
+
 /// The learner's open review, if any.
 pub async fn open_for(c: &impl ConnectionTrait, user: &str) -> Result<Option<ReviewRow>, DbErr> {
     ReviewRow::find_by_statement(pg(
