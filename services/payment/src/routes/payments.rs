@@ -34,6 +34,7 @@ pub struct IntentRequest {
         (status = 201, description = "The payment with its processor intent and client secret"),
         (status = 200, description = "The order's existing live payment"),
         (status = 400, description = "invalid_body, invalid_idempotency_key"), (status = 401),
+        (status = 403, description = "payment_review_required: too many declined attempts; a billing-admin reviews them"),
         (status = 404, description = "Unknown or another learner's order"),
         (status = 409, description = "order_not_pending, nothing_to_pay, payment_in_progress, idempotency_key_in_use, quote_expired (with the re-quoted `total` and `currency`: create the payment again)"),
         (status = 422, description = "card_data_refused, idempotency_key_reused"),
@@ -54,6 +55,8 @@ pub async fn create_intent(
         return Ok(stored);
     }
     let order = payable_order(&state, &caller, order_id).await?;
+    // A learner held by the velocity check starts no new payment either.
+    velocity_check(&state, &caller.user_id).await?;
     // An order has one live payment: answer with it rather than ask the processor again, unless
     // it was begun on a quote that no longer holds: then it is cancelled and the order re-quoted.
     if let Some(existing) = storage::live_for_order(&state.db, order.id).await? {

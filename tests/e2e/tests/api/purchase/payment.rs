@@ -471,6 +471,18 @@ async fn declined_attempts_past_the_threshold_are_held_for_review_until_cleared(
     assert_problem(s, &b, StatusCode::FORBIDDEN, "payment_review_required");
     let (s, b) = confirm("pm_card_visa").await;
     assert_problem(s, &b, StatusCode::FORBIDDEN, "payment_review_required");
+    // Nor does a held learner start a payment for another order.
+    let b_course = shop.course("lms-b", 2000, false).await;
+    shop.add(&learner, "course", &b_course).await;
+    let other = shop.checkout(&learner).await;
+    let (s, b) = post(
+        &shop.app,
+        &learner,
+        "/api/v2/payments/create-intent",
+        json!({"orderId": other["id"]}),
+    )
+    .await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "payment_review_required");
     let (s, b) = get_as(&shop.app, &learner, "/api/v2/admin/payment-reviews").await;
     assert_problem(s, &b, StatusCode::FORBIDDEN, "forbidden");
     let queue = get_as_ok(
