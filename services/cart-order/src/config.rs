@@ -83,29 +83,19 @@ impl CartOrderConfig {
     }
 }
 
-/// `US-CA` → (`US`, `CA`); `DE` → (`DE`, none).
+/// `US-CA-94103` → (`US`, `CA`, `94103`); `DE` → (`DE`, none, none).
 fn place(p: &str) -> Result<(String, Option<String>, Option<String>), String> {
     let mut parts = p.split('-');
     let country = parts.next().unwrap_or_default().to_string();
     let region = parts.next().map(str::to_string);
     let postal = parts.next().map(str::to_string);
-    let a = crate::domain::tax::BillingAddress {
-        country: country.clone(),
-        postal_code: postal.clone(),
-        region: region.clone(),
-        city: None,
-        street: None,
-    };
-    // A place needs no postal code (nor a region outside the US and Canada) to be one.
-    let check = crate::domain::tax::BillingAddress {
-        postal_code: a.postal_code.clone().or_else(|| Some("0".into())),
-        region: a.region.clone().or_else(|| Some("X".into())),
-        ..a
-    };
-    match check.validate() {
-        Err(e) => Err(format!("`{p}`: {}: {}", e.field, e.reason)),
-        Ok(()) => Ok((country, region, postal)),
+    if let Some((part, why)) = crate::domain::tax::place_error(&country, region.as_deref()) {
+        return Err(format!("`{p}`: {part}: {why}"));
     }
+    if !crate::domain::tax::short_text(&postal, 16) {
+        return Err(format!("`{p}`: postal code: 1 to 16 characters"));
+    }
+    Ok((country, region, postal))
 }
 
 fn tax_settings(s: &CartOrderSection) -> Result<crate::tax::Settings, String> {

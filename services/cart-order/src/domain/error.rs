@@ -68,6 +68,13 @@ pub enum CartOrderError {
 }
 
 impl CartOrderError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> CartOrderError {
+        CartOrderError::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         use CartOrderError::*;
         match self {
@@ -128,6 +135,23 @@ impl From<CartOrderError> for ApiError {
             Db(e) => e.into(),
         }
     }
+}
+
+impl From<super::discount::Invalid> for CartOrderError {
+    fn from(i: super::discount::Invalid) -> CartOrderError {
+        CartOrderError::invalid(i.field, i.reason)
+    }
+}
+
+impl From<super::tax::BadAddress> for CartOrderError {
+    fn from(b: super::tax::BadAddress) -> CartOrderError {
+        CartOrderError::invalid(b.field, b.reason)
+    }
+}
+
+/// A currency code a request names, or 422 `validation_failed` on `currency`.
+pub fn parse_currency(code: &str) -> Result<kernel::Currency, CartOrderError> {
+    kernel::Currency::parse(code).map_err(|e| CartOrderError::invalid("currency", e.to_string()))
 }
 
 #[cfg(test)]

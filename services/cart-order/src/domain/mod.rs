@@ -8,5 +8,5 @@ pub mod error;
 pub mod order;
 pub mod tax;
 
-pub use error::CartOrderError;
+pub use error::{CartOrderError, parse_currency};
 pub use order::{OrderEvent, OrderStatus};

@@ -36,39 +36,52 @@ fn bad(field: &'static str, reason: &'static str) -> BadAddress {
     BadAddress { field, reason }
 }
 
-fn short_text(v: &Option<String>, max: usize) -> bool {
+/// Absent, or 1 to `max` characters without control characters.
+pub fn short_text(v: &Option<String>, max: usize) -> bool {
     v.as_ref()
         .is_none_or(|s| !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control))
 }
 
-impl BillingAddress {
-    pub fn validate(&self) -> Result<(), BadAddress> {
-        if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(bad(
-                "billingAddress.country",
-                "two upper-case letters (ISO 3166-1)",
-            ));
-        }
-        let needs_region = matches!(self.country.as_str(), "US" | "CA");
-        if self.country == "US" && self.postal_code.is_none() {
-            return Err(bad("billingAddress.postalCode", "required in the US"));
-        }
-        if needs_region && self.region.is_none() {
-            return Err(bad(
-                "billingAddress.region",
-                "required in the US and Canada",
-            ));
-        }
-        if let Some(r) = &self.region
-            && (r.is_empty()
+const COUNTRY: &str = "two upper-case letters (ISO 3166-1)";
+const REGION: &str = "a region code of 1 to 3 upper-case letters or digits";
+
+/// A place as rates, exemptions and nexus name it: a country and, optionally, a region. The
+/// wrong part, if any: `("country" | "region", why)`.
+pub fn place_error(country: &str, region: Option<&str>) -> Option<(&'static str, &'static str)> {
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Some(("country", COUNTRY));
+    }
+    match region {
+        Some(r)
+            if r.is_empty()
                 || r.len() > 3
                 || !r
                     .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) =>
         {
+            Some(("region", REGION))
+        }
+        _ => None,
+    }
+}
+
+impl BillingAddress {
+    pub fn validate(&self) -> Result<(), BadAddress> {
+        if let Some((part, why)) = place_error(&self.country, self.region.as_deref()) {
+            let field = if part == "country" {
+                "billingAddress.country"
+            } else {
+                "billingAddress.region"
+            };
+            return Err(bad(field, why));
+        }
+        if self.country == "US" && self.postal_code.is_none() {
+            return Err(bad("billingAddress.postalCode", "required in the US"));
+        }
+        if matches!(self.country.as_str(), "US" | "CA") && self.region.is_none() {
             return Err(bad(
                 "billingAddress.region",
-                "a region code of 1 to 3 upper-case letters or digits",
+                "required in the US and Canada",
             ));
         }
         if !short_text(&self.postal_code, 16) {

@@ -81,13 +81,7 @@ pub struct CartQuery {
 }
 
 fn display_currency(code: &str) -> Result<Currency, ApiError> {
-    Currency::parse(code).map_err(|e| {
-        CartOrderError::Invalid {
-            field: "currency",
-            reason: e.to_string(),
-        }
-        .into()
-    })
+    Ok(crate::domain::parse_currency(code)?)
 }
 
 /// `lines` (in `from`) in the currency `code` names, at the catalog's rate from the settlement
@@ -338,13 +332,7 @@ fn checkout_body(body: &[u8]) -> Result<CheckoutBody, ApiError> {
 }
 
 fn valid_address(a: &BillingAddress) -> Result<(), ApiError> {
-    a.validate().map_err(|e| {
-        CartOrderError::Invalid {
-            field: e.field,
-            reason: e.reason.to_string(),
-        }
-        .into()
-    })
+    Ok(a.validate().map_err(CartOrderError::from)?)
 }
 
 /// `POST /api/v2/cart/checkout`: re-prices against the catalog (409 with the updated cart when a

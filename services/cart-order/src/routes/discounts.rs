@@ -136,20 +136,7 @@ pub struct DiscountQuery {
 }
 
 fn currency(c: Option<&str>) -> Result<Option<kernel::Currency>, CartOrderError> {
-    c.map(|c| {
-        kernel::Currency::parse(c).map_err(|e| CartOrderError::Invalid {
-            field: "currency",
-            reason: e.to_string(),
-        })
-    })
-    .transpose()
-}
-
-fn valid(d: &Discount) -> Result<(), CartOrderError> {
-    d.validate().map_err(|i| CartOrderError::Invalid {
-        field: i.field,
-        reason: i.reason,
-    })
+    c.map(crate::domain::parse_currency).transpose()
 }
 
 fn taken(code: &str) -> impl Fn(sea_orm::DbErr) -> ApiError + '_ {
@@ -216,7 +203,7 @@ pub async fn create(
         program_ids: b.program_ids,
         min_purchase: b.min_purchase,
     };
-    valid(&d)?;
+    d.validate().map_err(CartOrderError::from)?;
     let row = discounts::insert_discount(&state.db, kernel::new_id(), &d, &caller.user_id, now)
         .await
         .map_err(taken(&d.code))?;
@@ -301,7 +288,7 @@ pub async fn update(
     if let Some(m) = p.min_purchase {
         d.min_purchase = m;
     }
-    valid(&d)?;
+    d.validate().map_err(CartOrderError::from)?;
     let amount_changed = (d.kind, d.value, d.currency) != (old.kind, old.value, old.currency);
     if amount_changed && (row.taken() > 0 || discounts::carried(&state.db, row.id).await?) {
         return Err(CartOrderError::DiscountInUse.into());

@@ -5,7 +5,7 @@
 use super::may_manage;
 use crate::CartOrder;
 use crate::domain::CartOrderError;
-use crate::domain::tax::{BillingAddress, ManualRate, valid_rate};
+use crate::domain::tax::{ManualRate, valid_rate};
 use crate::storage::tax_exemptions::{self, ExemptionRow, NewExemption as NewRow};
 use crate::storage::tax_rates::{self, TaxRateRow};
 use ::web::page::{Page, PageQuery};
@@ -17,11 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
-    CartOrderError::Invalid {
-        field,
-        reason: reason.into(),
-    }
-    .into()
+    CartOrderError::invalid(field, reason).into()
 }
 
 fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
@@ -116,23 +112,12 @@ fn rate_of(s: &str) -> Result<Decimal, ApiError> {
         })
 }
 
-/// A place as an address checks it (country, optional region).
+/// A rate's or an exemption's place: a country and, optionally, a region.
 fn place(country: &str, region: Option<&str>) -> Result<(), ApiError> {
-    let a = BillingAddress {
-        country: country.to_string(),
-        postal_code: Some("0".into()),
-        region: region.map(str::to_string).or_else(|| Some("X".into())),
-        city: None,
-        street: None,
-    };
-    a.validate().map_err(|e| {
-        let field = if e.field.ends_with("region") {
-            "region"
-        } else {
-            "country"
-        };
-        invalid(field, e.reason)
-    })
+    match crate::domain::tax::place_error(country, region) {
+        Some((field, why)) => Err(invalid(field, why)),
+        None => Ok(()),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v2/admin/tax-rates", tag = "tax", params(ListQuery),
