@@ -116,15 +116,13 @@ pub struct Exemptions {
 }
 
 impl Exemptions {
-    /// Every exemption the purchase used (the order records them).
-    pub fn used(&self, departments: &[String]) -> Vec<Uuid> {
+    /// Every exemption the purchase used (the order records them): the learner's, or those of
+    /// the cart's departments (only those were looked up).
+    pub fn used(&self) -> Vec<Uuid> {
         match &self.whole {
             Some((id, _)) => vec![*id],
             None => {
-                let mut ids: Vec<Uuid> = departments
-                    .iter()
-                    .filter_map(|d| self.by_department.get(d).copied())
-                    .collect();
+                let mut ids: Vec<Uuid> = self.by_department.values().copied().collect();
                 ids.sort();
                 ids.dedup();
                 ids

@@ -148,6 +148,41 @@ pub struct OrderView {
     pub cancelled_at: Option<DateTime<Utc>>,
 }
 
+/// The courses of `items` that `user` owns (none for an anonymous cart).
+async fn owned(
+    conn: &impl ConnectionTrait,
+    items: &[CatalogItem],
+    user: Option<&str>,
+) -> Result<HashSet<Uuid>, ApiError> {
+    Ok(match user {
+        Some(u) => {
+            let all: Vec<_> = items.iter().flat_map(|i| i.course_ids()).collect();
+            storage::owned_courses(conn, u, &all).await?
+        }
+        None => HashSet::new(),
+    })
+}
+
+/// A learner owns an item when they own every course in it.
+fn covers(item: &CatalogItem, owned: &HashSet<Uuid>) -> bool {
+    !item.courses.is_empty() && item.courses.iter().all(|c| owned.contains(&c.course_id))
+}
+
+/// The items of `lines` that `user` already owns (checkout refuses them).
+pub async fn owned_items(
+    conn: &impl ConnectionTrait,
+    lines: &[LineRow],
+    user: &str,
+) -> Result<Vec<Uuid>, ApiError> {
+    let items: Vec<CatalogItem> = lines.iter().map(|l| l.item()).collect::<Result<_, _>>()?;
+    let owned = owned(conn, &items, Some(user)).await?;
+    Ok(items
+        .iter()
+        .filter(|i| covers(i, &owned))
+        .map(|i| i.item_id)
+        .collect())
+}
+
 /// The cart as the learner sees it at `now`, with "already owned" flags for a logged-in learner
 /// and its discount code decided now.
 pub async fn cart(
@@ -158,13 +193,7 @@ pub async fn cart(
     now: DateTime<Utc>,
 ) -> Result<CartView, ApiError> {
     let items: Vec<CatalogItem> = lines.iter().map(|l| l.item()).collect::<Result<_, _>>()?;
-    let owned = match user {
-        Some(u) => {
-            let all: Vec<_> = items.iter().flat_map(|i| i.course_ids()).collect();
-            storage::owned_courses(conn, u, &all).await?
-        }
-        None => HashSet::new(),
-    };
+    let owned = owned(conn, &items, user).await?;
     let subtotal = lines
         .iter()
         .try_fold(0i64, |acc, l| acc.checked_add(l.price_minor))
@@ -198,8 +227,7 @@ pub async fn cart(
                 discount: *off,
                 tax: 0,
                 currency: l.currency.clone(),
-                owned: !i.courses.is_empty()
-                    && i.courses.iter().all(|c| owned.contains(&c.course_id)),
+                owned: covers(i, &owned),
                 added_at: l.added_at,
             })
             .collect(),
@@ -299,63 +327,8 @@ pub async fn order_views(
         .collect()
 }
 
-/// A discount code as admins see it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DiscountView {
-    pub id: Uuid,
-    pub code: String,
-    /// `null`: every department.
-    pub department_id: Option<String>,
-    /// `percentage` or `fixed`.
-    pub discount_type: String,
-    pub discount_value: i64,
-    pub currency: Option<String>,
-    pub max_uses: Option<i64>,
-    /// Orders that completed with the code.
-    pub used_count: i64,
-    /// Pending orders holding a use (released if they fail or expire).
-    pub reserved_count: i64,
-    pub max_uses_per_user: Option<i64>,
-    pub valid_from: DateTime<Utc>,
-    pub valid_until: Option<DateTime<Utc>>,
-    pub is_active: bool,
-    /// `all`, `courses`, `programs` or `subscriptions`.
-    pub applicable_to: String,
-    pub course_ids: Vec<Uuid>,
-    pub program_ids: Vec<Uuid>,
-    pub min_purchase: Option<i64>,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl DiscountView {
-    pub fn of(r: &crate::storage::discounts::DiscountRow) -> DiscountView {
-        DiscountView {
-            id: r.id,
-            code: r.code.clone(),
-            department_id: r.department_id.clone(),
-            discount_type: r.discount_type.clone(),
-            discount_value: r.discount_value,
-            currency: r.currency.clone(),
-            max_uses: r.max_uses,
-            used_count: r.used_count,
-            reserved_count: r.reserved_count,
-            max_uses_per_user: r.max_uses_per_user,
-            valid_from: r.valid_from,
-            valid_until: r.valid_until,
-            is_active: r.is_active,
-            applicable_to: r.applicable_to.clone(),
-            course_ids: r.course_ids.clone(),
-            program_ids: r.program_ids.clone(),
-            min_purchase: r.min_purchase,
-            created_by: r.created_by.clone(),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
+/// A discount code as admins see it: its row.
+pub use crate::storage::discounts::DiscountRow as DiscountView;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

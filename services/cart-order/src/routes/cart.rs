@@ -395,13 +395,7 @@ pub async fn checkout(
     }
     // 2. Nothing the learner already owns.
     let now = state.clock.now();
-    let snapshot = views::cart(&state.db, Some(&cart), &lines, Some(&user), now).await?;
-    let owned: Vec<uuid::Uuid> = snapshot
-        .items
-        .iter()
-        .filter(|i| i.owned)
-        .map(|i| i.item_id)
-        .collect();
+    let owned = views::owned_items(&state.db, &lines, &user).await?;
     if !owned.is_empty() {
         return Err(CartOrderError::AlreadyOwned { items: owned }.into());
     }
@@ -467,8 +461,8 @@ pub async fn checkout(
                     TaxError::Unavailable(m) => ApiError::from(CartOrderError::TaxUnavailable(m)),
                     other => ApiError::internal(other),
                 })?;
-            let used = ex.used(&crate::pricing::departments(&lines)?);
-            let plan = plan.with_tax(quote.per_line.clone())?;
+            let used = ex.used();
+            let plan = plan.with_tax(quote.per_line)?;
             (
                 plan,
                 Some(storage::Taxed {

@@ -166,8 +166,7 @@ pub async fn list(
     let rows =
         discounts::list_discounts(&state.db, scope.as_deref(), q.active, page.cursor()?, limit)
             .await?;
-    let items: Vec<DiscountView> = rows.iter().map(DiscountView::of).collect();
-    let p = Page::from_rows(items, limit, |d| d.id.to_string());
+    let p = Page::from_rows(rows, limit, |d| d.id.to_string());
     Ok(HttpResponse::Ok().json(DiscountPage {
         items: p.items,
         next_cursor: p.next_cursor,
@@ -207,7 +206,7 @@ pub async fn create(
     let row = discounts::insert_discount(&state.db, kernel::new_id(), &d, &caller.user_id, now)
         .await
         .map_err(taken(&d.code))?;
-    Ok(HttpResponse::Created().json(DiscountView::of(&row)))
+    Ok(HttpResponse::Created().json(row))
 }
 
 async fn discount_of(
@@ -233,7 +232,7 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let row = discount_of(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(DiscountView::of(&row)))
+    Ok(HttpResponse::Ok().json(row))
 }
 
 #[utoipa::path(patch, path = "/api/v2/admin/discounts/{id}", tag = "discounts",
@@ -298,7 +297,7 @@ pub async fn update(
             .await?
             // An order took a use between the check and the update.
             .ok_or(CartOrderError::DiscountInUse)?;
-    Ok(HttpResponse::Ok().json(DiscountView::of(&saved)))
+    Ok(HttpResponse::Ok().json(saved))
 }
 
 #[utoipa::path(delete, path = "/api/v2/admin/discounts/{id}", tag = "discounts",

@@ -6,7 +6,7 @@ use super::may_manage;
 use crate::CartOrder;
 use crate::domain::CartOrderError;
 use crate::domain::tax::{ManualRate, valid_rate};
-use crate::storage::tax_exemptions::{self, ExemptionRow, NewExemption as NewRow};
+use crate::storage::tax_exemptions::{self, NewExemption as NewRow};
 use crate::storage::tax_rates::{self, TaxRateRow};
 use ::web::page::{Page, PageQuery};
 use ::web::{ApiError, Authorized, Caller, Json, Role, roles};
@@ -255,48 +255,7 @@ pub struct Review {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ExemptionView {
-    pub id: Uuid,
-    pub user_id: Option<String>,
-    pub department_id: Option<String>,
-    pub organisation: String,
-    pub exemption_type: String,
-    pub country: String,
-    pub region: Option<String>,
-    pub certificate_ref: String,
-    pub expires_at: DateTime<Utc>,
-    /// `pending`, `approved` or `rejected`.
-    pub status: String,
-    pub submitted_by: String,
-    pub created_at: DateTime<Utc>,
-    pub reviewed_by: Option<String>,
-    pub reviewed_at: Option<DateTime<Utc>>,
-    pub review_reason: Option<String>,
-}
-
-impl ExemptionView {
-    fn of(r: &ExemptionRow) -> ExemptionView {
-        ExemptionView {
-            id: r.id,
-            user_id: r.user_id.clone(),
-            department_id: r.department_id.clone(),
-            organisation: r.organisation.clone(),
-            exemption_type: r.exemption_type.clone(),
-            country: r.country.clone(),
-            region: r.region.clone(),
-            certificate_ref: r.certificate_ref.clone(),
-            expires_at: r.expires_at,
-            status: r.status.clone(),
-            submitted_by: r.submitted_by.clone(),
-            created_at: r.created_at,
-            reviewed_by: r.reviewed_by.clone(),
-            reviewed_at: r.reviewed_at,
-            review_reason: r.review_reason.clone(),
-        }
-    }
-}
+pub use crate::storage::tax_exemptions::ExemptionRow as ExemptionView;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -342,7 +301,7 @@ pub async fn submit_exemption(
         expires_at: b.expires_at,
     };
     let saved = tax_exemptions::insert(&state.db, &row, &caller.user_id, now).await?;
-    Ok(HttpResponse::Created().json(ExemptionView::of(&saved)))
+    Ok(HttpResponse::Created().json(saved))
 }
 
 async fn exemption_page(
@@ -369,11 +328,7 @@ async fn exemption_page(
         limit,
     )
     .await?;
-    let p = Page::from_rows(
-        rows.iter().map(ExemptionView::of).collect(),
-        limit,
-        |e: &ExemptionView| e.id.to_string(),
-    );
+    let p = Page::from_rows(rows, limit, |e: &ExemptionView| e.id.to_string());
     Ok(HttpResponse::Ok().json(ExemptionPage {
         items: p.items,
         next_cursor: p.next_cursor,
@@ -430,7 +385,7 @@ async fn review(
     .ok_or_else(|| {
         ApiError::conflict("exemption_reviewed", "the exemption was already reviewed")
     })?;
-    Ok(HttpResponse::Ok().json(ExemptionView::of(&row)))
+    Ok(HttpResponse::Ok().json(row))
 }
 
 #[utoipa::path(post, path = "/api/v2/admin/tax-exemptions/{id}/approve", tag = "tax",

@@ -8,11 +8,16 @@ use db::stmt as pg;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, FromQueryResult)]
+/// A discount code; admins see it as it is stored (`DiscountView` in the API document).
+#[derive(Debug, Clone, FromQueryResult, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = DiscountView)]
 pub struct DiscountRow {
     pub id: Uuid,
     pub code: String,
+    /// `null`: every department.
     pub department_id: Option<String>,
+    /// `percentage` or `fixed`.
     pub discount_type: String,
     pub discount_value: i64,
     pub currency: Option<String>,
@@ -21,11 +26,14 @@ pub struct DiscountRow {
     pub valid_from: DateTime<Utc>,
     pub valid_until: Option<DateTime<Utc>>,
     pub is_active: bool,
+    /// `all`, `courses`, `programs` or `subscriptions`.
     pub applicable_to: String,
     pub course_ids: Vec<Uuid>,
     pub program_ids: Vec<Uuid>,
     pub min_purchase: Option<i64>,
+    /// Pending orders holding a use (released if they fail or expire).
     pub reserved_count: i64,
+    /// Orders that completed with the code.
     pub used_count: i64,
     pub created_by: String,
     pub created_at: DateTime<Utc>,

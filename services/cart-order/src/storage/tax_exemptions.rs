@@ -6,7 +6,10 @@ use db::stmt as pg;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, FromQueryResult)]
+/// A tax exemption; it is shown as it is stored (`ExemptionView` in the API document).
+#[derive(Debug, Clone, FromQueryResult, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ExemptionView)]
 pub struct ExemptionRow {
     pub id: Uuid,
     pub user_id: Option<String>,
@@ -17,6 +20,7 @@ pub struct ExemptionRow {
     pub region: Option<String>,
     pub certificate_ref: String,
     pub expires_at: DateTime<Utc>,
+    /// `pending`, `approved` or `rejected`.
     pub status: String,
     pub submitted_by: String,
     pub created_at: DateTime<Utc>,
