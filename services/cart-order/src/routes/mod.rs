@@ -136,7 +136,13 @@ mod tests {
     fn the_document_names_the_shapes_it_answers_with() {
         let doc = serde_json::to_value(super::openapi()).unwrap_or_default();
         let schemas = &doc["components"]["schemas"];
-        for name in ["CartView", "DiscountView", "DiscountPage", "ExemptionView", "RateView"] {
+        for name in [
+            "CartView",
+            "DiscountView",
+            "DiscountPage",
+            "ExemptionView",
+            "RateView",
+        ] {
             assert!(schemas.get(name).is_some(), "{name} missing");
         }
         let page = serde_json::to_string(&schemas["DiscountPage"]).unwrap_or_default();

@@ -45,17 +45,15 @@ impl OrderClosedHandler {
         let Some(p) = storage::live_for_order(&self.db, order).await? else {
             return Ok(None);
         };
-        if p.state()?.is_settled() {
-            return Ok(None);
-        }
-        let processor = self.processors.by_name(&p.processor).ok_or_else(|| {
-            HandlerError::permanent(format!("processor {} unavailable", p.processor))
-        })?;
-        let state = processor.cancel(&p.processor_intent_id).await?;
-        Ok(Some(Cancelled {
-            payment: p.id,
-            state,
-        }))
+        let settled = p.state()?.is_settled();
+        Ok(self
+            .processors
+            .cancel_open(&p, settled)
+            .await?
+            .map(|state| Cancelled {
+                payment: p.id,
+                state,
+            }))
     }
 
     async fn settle(
@@ -63,14 +61,8 @@ impl OrderClosedHandler {
         txn: &DatabaseTransaction,
         cancelled: Option<Cancelled>,
     ) -> Result<(), HandlerError> {
-        let Some(Cancelled { payment, state }) = cancelled else {
-            return Ok(());
-        };
-        let IntentState::Outcome(outcome) = state else {
-            return Ok(());
-        };
-        if let Some(p) = storage::lock(txn, payment).await? {
-            storage::settle(txn, &p, &outcome, "order-closed", self.clock.now()).await?;
+        if let Some(Cancelled { payment, state }) = cancelled {
+            storage::settle_state(txn, payment, &state, "order-closed", self.clock.now()).await?;
         }
         Ok(())
     }

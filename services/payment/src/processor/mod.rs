@@ -333,4 +333,22 @@ impl Processors {
     pub fn by_name(&self, name: &str) -> Option<Arc<dyn PaymentProcessor>> {
         self.instances.get(name).cloned()
     }
+
+    /// Cancels at its processor a payment still waiting for money, asked with no transaction
+    /// open: `None` when it is already settled, otherwise the intent's state after the
+    /// cancellation (cancelled, captured after all, or still under way). Record it with
+    /// [`crate::storage::settle_state`].
+    pub async fn cancel_open(
+        &self,
+        p: &crate::storage::PaymentRow,
+        settled: bool,
+    ) -> Result<Option<IntentState>, ProcessorError> {
+        if settled {
+            return Ok(None);
+        }
+        let processor = self.by_name(&p.processor).ok_or_else(|| {
+            ProcessorError::Permanent(format!("processor {} unavailable", p.processor))
+        })?;
+        Ok(Some(processor.cancel(&p.processor_intent_id).await?))
+    }
 }

@@ -226,24 +226,19 @@ async fn customer_of(
 /// Cancels at its processor a payment begun on a quote that expired (asked before any
 /// transaction), and records what the processor says: cancelled, or captured after all.
 async fn retire(state: &Payment, p: &PaymentRow) -> Result<(), ApiError> {
-    if p.state()?.is_settled() {
-        return Ok(());
-    }
-    let processor = state
+    let Some(answer) = state
         .processors
-        .by_name(&p.processor)
-        .ok_or_else(|| PaymentError::Corrupt(format!("processor {} unavailable", p.processor)))?;
-    let IntentState::Outcome(outcome) = processor
-        .cancel(&p.processor_intent_id)
+        .cancel_open(p, p.state()?.is_settled())
         .await
         .map_err(processor_error)?
     else {
-        return Err(PaymentError::PaymentInProgress.into());
+        return Ok(());
     };
-    let txn = state.db.begin().await?;
-    if let Some(locked) = storage::lock(&txn, p.id).await? {
-        storage::settle(&txn, &locked, &outcome, "quote-expired", state.clock.now()).await?;
+    if !matches!(answer, IntentState::Outcome(_)) {
+        return Err(PaymentError::PaymentInProgress.into());
     }
+    let txn = state.db.begin().await?;
+    storage::settle_state(&txn, p.id, &answer, "quote-expired", state.clock.now()).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -252,12 +247,12 @@ async fn retire(state: &Payment, p: &PaymentRow) -> Result<(), ApiError> {
 /// within the window as the threshold (since their last cleared review), is refused before the
 /// processor is asked, and a review is opened for billing-admins.
 async fn velocity_check(state: &Payment, user: &str) -> Result<(), ApiError> {
-    if storage::reviews::open_for(&state.db, user).await?.is_some() {
+    let now = state.clock.now();
+    let standing = storage::reviews::standing(&state.db, user, now - state.velocity_window).await?;
+    if standing.held {
         return Err(PaymentError::ReviewRequired.into());
     }
-    let now = state.clock.now();
-    let declines =
-        storage::reviews::declines_since(&state.db, user, now - state.velocity_window).await?;
+    let declines = standing.declines;
     if declines >= state.velocity_max_declines {
         let reason = format!(
             "{declines} declined attempts within {} minutes",

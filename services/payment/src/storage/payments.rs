@@ -286,6 +286,25 @@ pub async fn start_processing(
 /// Applies a processor outcome exactly once: only the domain's legal move happens, as a guarded
 /// update, and only that move writes `payment.succeeded` / `payment.failed`. Returns whether it
 /// moved.
+/// Records what a processor said of payment `id` after a cancellation
+/// ([`crate::processor::Processors::cancel_open`]), under the payment's lock; an intent still
+/// under way changes nothing (false).
+pub async fn settle_state(
+    c: &impl ConnectionTrait,
+    id: Uuid,
+    state: &crate::processor::IntentState,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let crate::processor::IntentState::Outcome(outcome) = state else {
+        return Ok(false);
+    };
+    match lock(c, id).await? {
+        Some(p) => settle(c, &p, outcome, actor, now).await,
+        None => Ok(false),
+    }
+}
+
 pub async fn settle(
     c: &impl ConnectionTrait,
     p: &PaymentRow,

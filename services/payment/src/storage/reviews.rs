@@ -32,37 +32,31 @@ pub async fn review(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<ReviewR
     .await
 }
 
-/// The learner's open review, if any.
-pub async fn open_for(c: &impl ConnectionTrait, user: &str) -> Result<Option<ReviewRow>, DbErr> {
-    ReviewRow::find_by_statement(pg(
-        &format!("SELECT {COLS} FROM payment_reviews WHERE user_id = $1 AND status = 'open'"),
-        vec![user.into()],
-    ))
-    .one(c)
-    .await
+/// A learner's standing for the velocity check, in one statement: whether a review holds them,
+/// and their declined attempts since `since` (none before their last cleared review count).
+#[derive(Debug, Clone, Copy, FromQueryResult)]
+pub struct Standing {
+    pub held: bool,
+    pub declines: i64,
 }
 
-/// The learner's declined attempts since `since`, not counting any before their last cleared
-/// review.
-pub async fn declines_since(
+pub async fn standing(
     c: &impl ConnectionTrait,
     user: &str,
     since: DateTime<Utc>,
-) -> Result<i64, DbErr> {
-    #[derive(FromQueryResult)]
-    struct N {
-        n: i64,
-    }
-    Ok(N::find_by_statement(pg(
-        "SELECT count(*) AS n FROM payment_audit a JOIN payments p ON p.id = a.payment_id
-         WHERE p.user_id = $1 AND a.action = 'declined'
-           AND a.at > GREATEST($2, COALESCE((SELECT max(cleared_at) FROM payment_reviews
-                                             WHERE user_id = $1 AND status = 'cleared'), $2))",
+) -> Result<Standing, DbErr> {
+    Standing::find_by_statement(pg(
+        "SELECT EXISTS (SELECT 1 FROM payment_reviews WHERE user_id = $1 AND status = 'open') AS held,
+                (SELECT count(*) FROM payment_audit a JOIN payments p ON p.id = a.payment_id
+                 WHERE p.user_id = $1 AND a.action = 'declined'
+                   AND a.at > GREATEST($2, COALESCE((SELECT max(cleared_at) FROM payment_reviews
+                                                     WHERE user_id = $1 AND status = 'cleared'), $2))
+                ) AS declines",
         vec![user.into(), since.into()],
     ))
     .one(c)
     .await?
-    .map_or(0, |n| n.n))
+    .ok_or(DbErr::RecordNotFound("velocity standing".into()))
 }
 
 /// Opens the learner's review (or finds the one a concurrent attempt opened).
