@@ -272,6 +272,35 @@ impl Shop {
         .await
     }
 
+    /// A 10 % discount code of department `cs` (the shop's courses) with `extra` fields
+    /// overriding; returns it (201).
+    pub async fn discount_code(&self, code: &str, extra: Value) -> Value {
+        let mut body = json!({"code": code, "departmentId": "cs", "discountType": "percentage", "discountValue": 10});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        post_expect(
+            &self.app,
+            &self.admin,
+            "/api/v2/admin/discounts",
+            body,
+            StatusCode::CREATED,
+        )
+        .await
+    }
+
+    /// Sets where `token`'s cart is billed, for a test that asserts the status itself.
+    pub async fn bill_to(&self, token: &str, address: Value) -> (StatusCode, Value) {
+        send(
+            self.app
+                .client
+                .put(self.app.url("/api/v2/cart/billing-address"))
+                .bearer_auth(token)
+                .json(&address),
+        )
+        .await
+    }
+
     /// Checks `token`'s cart out into a new order (201); returns the order.
     pub async fn checkout(&self, token: &str) -> Value {
         expect(

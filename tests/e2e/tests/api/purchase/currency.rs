@@ -46,14 +46,7 @@ async fn a_learner_pays_in_euros_exactly_the_figures_the_cart_showed() {
     set_rate(&shop, "0.92").await;
     let a = shop.course("lms-a", 4900, false).await;
     let learner = shop.learner("learner-1");
-    post_expect(
-        &shop.app,
-        &shop.admin,
-        "/api/v2/admin/discounts",
-        json!({"code": "TEN", "departmentId": "cs", "discountType": "percentage", "discountValue": 10}),
-        StatusCode::CREATED,
-    )
-    .await;
+    shop.discount_code("TEN", json!({})).await;
     shop.add(&learner, "course", &a).await;
     let (s, b) = pay_in(&shop, &learner, "XYZ").await;
     assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
@@ -67,15 +60,8 @@ async fn a_learner_pays_in_euros_exactly_the_figures_the_cart_showed() {
         StatusCode::OK,
     )
     .await;
-    send_expect(
-        shop.app
-            .client
-            .put(shop.app.url("/api/v2/cart/billing-address"))
-            .bearer_auth(&learner)
-            .json(&json!({"country": "DE", "postalCode": "10115", "city": "Berlin"})),
-        StatusCode::OK,
-    )
-    .await;
+    let berlin = json!({"country": "DE", "postalCode": "10115", "city": "Berlin"});
+    assert_eq!(shop.bill_to(&learner, berlin).await.0, StatusCode::OK);
     let (s, cart) = pay_in(&shop, &learner, "eur").await;
     assert_eq!(s, StatusCode::OK, "{cart}");
     // USD: 49.00 − 4.90 + 19 % VAT of 44.10 (8.379 → 8.38) = 52.48.

@@ -8,22 +8,6 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// A code of department `cs` (the shop's courses) with `extra` fields; returns it (201).
-async fn code(shop: &Shop, code: &str, extra: Value) -> Value {
-    let mut body = json!({"code": code, "departmentId": "cs", "discountType": "percentage", "discountValue": 10});
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    post_expect(
-        &shop.app,
-        &shop.admin,
-        "/api/v2/admin/discounts",
-        body,
-        StatusCode::CREATED,
-    )
-    .await
-}
-
 async fn apply(shop: &Shop, token: &str, code: &str) -> (StatusCode, Value) {
     post(
         &shop.app,
@@ -48,12 +32,12 @@ async fn a_code_takes_off_the_lines_it_covers_and_the_charge_and_order_carry_it(
     let shop = Shop::open(&[]).await;
     let basket = Basket::stock(&shop).await;
     let learner = shop.learner("learner-1");
-    let c = code(
-        &shop,
-        "Courses15",
-        json!({"discountValue": 15, "applicableTo": "courses"}),
-    )
-    .await;
+    let c = shop
+        .discount_code(
+            "Courses15",
+            json!({"discountValue": 15, "applicableTo": "courses"}),
+        )
+        .await;
     assert_eq!(
         (c["usedCount"].as_i64(), c["isActive"].as_bool()),
         (Some(0), Some(true))
@@ -109,7 +93,9 @@ async fn a_full_code_makes_a_free_order_that_completes_without_a_payment() {
     let shop = Shop::open(&[]).await;
     let a = shop.course("lms-a", 4900, false).await;
     let learner = shop.learner("learner-1");
-    let c = code(&shop, "FREE100", json!({"discountValue": 100})).await;
+    let c = shop
+        .discount_code("FREE100", json!({"discountValue": 100}))
+        .await;
     shop.add(&learner, "course", &a).await;
     let (s, cart) = apply(&shop, &learner, "FREE100").await;
     assert_eq!((s, &cart["total"]), (StatusCode::OK, &json!(0)), "{cart}");
@@ -132,28 +118,25 @@ async fn refused_codes_name_their_reason_and_change_nothing() {
     shop.add(&learner, "course", &basket.a).await;
     let now = chrono::Utc::now();
     let day = chrono::Duration::days(1);
-    code(
-        &shop,
+    shop.discount_code(
         "OLD",
         json!({"validFrom": now - day * 10, "validUntil": now - day}),
     )
     .await;
-    code(&shop, "SOON", json!({"validFrom": now + day})).await;
-    code(
-        &shop,
-        "BIG",
-        json!({"minPurchase": 10_000, "currency": "USD"}),
-    )
-    .await;
-    code(&shop, "PROGS", json!({"applicableTo": "programs"})).await;
-    code(&shop, "OFF", json!({"isActive": false})).await;
-    code(
-        &shop,
+    shop.discount_code("SOON", json!({"validFrom": now + day}))
+        .await;
+    shop.discount_code("BIG", json!({"minPurchase": 10_000, "currency": "USD"}))
+        .await;
+    shop.discount_code("PROGS", json!({"applicableTo": "programs"}))
+        .await;
+    shop.discount_code("OFF", json!({"isActive": false})).await;
+    shop.discount_code(
         "EUROS",
         json!({"discountType": "fixed", "discountValue": 500, "currency": "EUR"}),
     )
     .await;
-    code(&shop, "MATH", json!({"departmentId": "math"})).await;
+    shop.discount_code("MATH", json!({"departmentId": "math"}))
+        .await;
     let cases = [
         ("NOPE", StatusCode::NOT_FOUND, "discount_not_found"),
         // Another department's code answers exactly as no code at all.
@@ -200,7 +183,9 @@ async fn refused_codes_name_their_reason_and_change_nothing() {
     );
 
     // A code that stops applying after it was applied: shown, and checkout refuses with it.
-    let ok = code(&shop, "COURSES", json!({"applicableTo": "courses"})).await;
+    let ok = shop
+        .discount_code("COURSES", json!({"applicableTo": "courses"}))
+        .await;
     assert_eq!(apply(&shop, &learner, "COURSES").await.0, StatusCode::OK);
     let body = json!({"isActive": false});
     let path = format!("/api/v2/admin/discounts/{}", ok["id"].as_str().unwrap());
@@ -301,7 +286,9 @@ async fn admins_manage_codes_within_their_departments_and_bad_codes_are_refused(
     dup["code"] = json!("good");
     let (s, b) = post_as(cs_admin.clone(), dup).await;
     assert_problem(s, &b, StatusCode::CONFLICT, "discount_code_taken");
-    let math = code(&shop, "MATHONLY", json!({"departmentId": "math"})).await;
+    let math = shop
+        .discount_code("MATHONLY", json!({"departmentId": "math"}))
+        .await;
 
     // Lists: the dept-admin sees cs codes only; the billing-admin every code.
     let mine = get_as_ok(&shop.app, &cs_admin, "/api/v2/admin/discounts").await;
@@ -325,7 +312,7 @@ async fn admins_manage_codes_within_their_departments_and_bad_codes_are_refused(
     let (s, _) = get_as(&shop.app, &cs_admin, &path(&good)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let a = shop.course("lms-a", 1000, false).await;
-    let used = code(&shop, "USED", json!({})).await;
+    let used = shop.discount_code("USED", json!({})).await;
     shop.add(&learner, "course", &a).await;
     assert_eq!(apply(&shop, &learner, "USED").await.0, StatusCode::OK);
     shop.checkout(&learner).await;
@@ -361,7 +348,7 @@ async fn admins_manage_codes_within_their_departments_and_bad_codes_are_refused(
 async fn a_code_with_ten_uses_goes_to_exactly_ten_of_a_hundred_concurrent_checkouts() {
     let shop = Shop::open(&[("gateway.rate_limit_burst", "1000".into())]).await;
     let a = shop.course("lms-a", 2500, false).await;
-    let c = code(&shop, "TEN", json!({"maxUses": 10})).await;
+    let c = shop.discount_code("TEN", json!({"maxUses": 10})).await;
     let learners: Vec<String> = (0..100)
         .map(|i| shop.learner(&format!("learner-{i}")))
         .collect();
@@ -410,7 +397,8 @@ async fn one_learner_gets_a_once_per_learner_code_once_however_often_they_check_
     let shop = Shop::open(&[("gateway.rate_limit_burst", "1000".into())]).await;
     let a = shop.course("lms-a", 2500, false).await;
     let b = shop.course("lms-b", 3500, false).await;
-    code(&shop, "ONCE", json!({"maxUsesPerUser": 1})).await;
+    shop.discount_code("ONCE", json!({"maxUsesPerUser": 1}))
+        .await;
     let learner = shop.learner("learner-1");
     shop.add(&learner, "course", &a).await;
     assert_eq!(apply(&shop, &learner, "ONCE").await.0, StatusCode::OK);
@@ -460,7 +448,7 @@ async fn an_expired_order_gives_its_use_back() {
     ])
     .await;
     let a = shop.course("lms-a", 1000, false).await;
-    let c = code(&shop, "SINGLE", json!({"maxUses": 1})).await;
+    let c = shop.discount_code("SINGLE", json!({"maxUses": 1})).await;
     let first = shop.learner("learner-1");
     let second = shop.learner("learner-2");
     shop.add(&first, "course", &a).await;

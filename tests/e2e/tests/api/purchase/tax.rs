@@ -12,17 +12,6 @@ fn california() -> Value {
     json!({"country": "US", "postalCode": "94103", "region": "CA", "city": "San Francisco"})
 }
 
-async fn bill_to(shop: &Shop, token: &str, address: Value) -> (StatusCode, Value) {
-    send(
-        shop.app
-            .client
-            .put(shop.app.url("/api/v2/cart/billing-address"))
-            .bearer_auth(token)
-            .json(&address),
-    )
-    .await
-}
-
 async fn checkout_with_key(shop: &Shop, token: &str, key: &str) -> (StatusCode, Value) {
     send(
         shop.app
@@ -40,14 +29,7 @@ async fn taxjar_quotes_the_cart_and_checkout_freezes_the_same_figure_once() {
     let shop = Shop::open_taxjar(&[]).await;
     let a = shop.course("lms-a", 4900, false).await;
     let learner = shop.learner("learner-1");
-    post_expect(
-        &shop.app,
-        &shop.admin,
-        "/api/v2/admin/discounts",
-        json!({"code": "TEN", "departmentId": "cs", "discountType": "percentage", "discountValue": 10}),
-        StatusCode::CREATED,
-    )
-    .await;
+    shop.discount_code("TEN", json!({})).await;
     let cart = shop.add(&learner, "course", &a).await;
     assert_eq!(
         cart["taxProblem"]["code"], "billing_address_required",
@@ -60,12 +42,9 @@ async fn taxjar_quotes_the_cart_and_checkout_freezes_the_same_figure_once() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "billing_address_required",
     );
-    let (s, b) = bill_to(
-        &shop,
-        &learner,
-        json!({"country": "US", "postalCode": "94103"}),
-    )
-    .await;
+    let (s, b) = shop
+        .bill_to(&learner, json!({"country": "US", "postalCode": "94103"}))
+        .await;
     assert_problem(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(b["field"], "billingAddress.region");
 
@@ -80,7 +59,7 @@ async fn taxjar_quotes_the_cart_and_checkout_freezes_the_same_figure_once() {
         .0,
         StatusCode::OK
     );
-    let (s, cart) = bill_to(&shop, &learner, california()).await;
+    let (s, cart) = shop.bill_to(&learner, california()).await;
     assert_eq!(s, StatusCode::OK, "{cart}");
     // 44.10 after the discount × 7.25 % = 3.19725 → 3.20.
     assert_eq!(
@@ -134,12 +113,12 @@ async fn taxjar_quotes_the_cart_and_checkout_freezes_the_same_figure_once() {
     // Outside the nexus: no tax (and still decided by TaxJar).
     let b = shop.course("lms-b", 1000, false).await;
     shop.add(&learner, "course", &b).await;
-    let (_, cart) = bill_to(
-        &shop,
-        &learner,
-        json!({"country": "US", "postalCode": "73301", "region": "TX"}),
-    )
-    .await;
+    let (_, cart) = shop
+        .bill_to(
+            &learner,
+            json!({"country": "US", "postalCode": "73301", "region": "TX"}),
+        )
+        .await;
     assert_eq!(
         (&cart["tax"], &cart["taxSource"]),
         (&json!(0), &json!("taxjar")),
@@ -154,7 +133,7 @@ async fn taxjar_failing_refuses_the_checkout_when_fail_closed() {
     let a = shop.course("lms-a", 1000, false).await;
     let learner = shop.learner("learner-1");
     shop.add(&learner, "course", &a).await;
-    bill_to(&shop, &learner, california()).await;
+    shop.bill_to(&learner, california()).await;
     for fault in [Fault::ServerError, Fault::Slow(3000), Fault::Malformed] {
         shop.taxjar().fail_next(&[fault]);
         let (s, b) = shop.try_checkout(&learner).await;
@@ -193,7 +172,7 @@ async fn taxjar_failing_falls_back_to_the_manual_rates_when_configured() {
     )
     .await;
     shop.add(&learner, "course", &a).await;
-    bill_to(&shop, &learner, california()).await;
+    shop.bill_to(&learner, california()).await;
     shop.taxjar().fail_next(&[Fault::Slow(3000)]);
     let order = shop.checkout(&learner).await;
     assert_eq!(
@@ -248,7 +227,7 @@ async fn an_approved_exemption_zeroes_the_tax_and_is_recorded_and_an_expired_one
 
     // Pending: the tax applies.
     shop.add(&learner, "course", &a).await;
-    let (_, cart) = bill_to(&shop, &learner, california()).await;
+    let (_, cart) = shop.bill_to(&learner, california()).await;
     assert_eq!(cart["tax"], 200, "{cart}");
     post_expect(
         &shop.app,
@@ -277,7 +256,7 @@ async fn an_approved_exemption_zeroes_the_tax_and_is_recorded_and_an_expired_one
     // Expired: the tax applies again.
     clock.advance(chrono::Duration::days(31));
     shop.add(&learner, "course", &b).await;
-    bill_to(&shop, &learner, california()).await;
+    shop.bill_to(&learner, california()).await;
     let order = shop.checkout(&learner).await;
     assert_eq!(
         (&order["tax"], &order["total"]),
