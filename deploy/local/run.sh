@@ -2,8 +2,9 @@
 # `make run`: database, migrations, every service behind the gateway on :8080, the fake LMS on
 # :8090, the mail catcher on :1080 (SMTP :1025), the fake Payout Platform on :8092, the fake
 # TaxJar on :8093 (tax collected in US-CA, US-NY and DE), the fake Stripe on :12111 (Stripe is
-# the default processor), a demo catalog, dev tokens and example requests. Ctrl-C stops
-# everything.
+# the default processor), the fake Square on :8094 (the music department's processor), the fake
+# Converge on :8095 (the nursing department's), a demo catalog, dev tokens and example requests.
+# Ctrl-C stops everything.
 # Real Stripe test mode instead of the fake: export COMMERCE__PAYMENT__STRIPE_SECRET_KEY,
 # COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY, COMMERCE__PAYMENT__STRIPE_WEBHOOK_SECRET and
 # COMMERCE__PAYMENT__STRIPE_API_BASE=https://api.stripe.com/ before `make run`.
@@ -26,6 +27,19 @@ export COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY="${COMMERCE__PAYMENT__STRIPE_PU
 export COMMERCE__PAYMENT__STRIPE_WEBHOOK_SECRET="${COMMERCE__PAYMENT__STRIPE_WEBHOOK_SECRET:-whsec_Y2FkZW5jZS1mYWtlLXN0cmlwZS13ZWJob29r}"
 export COMMERCE__PAYMENT__STRIPE_API_BASE="${COMMERCE__PAYMENT__STRIPE_API_BASE:-http://127.0.0.1:12111/}"
 export COMMERCE__PAYMENT__GOOGLE_PAY_MERCHANT_ID="${COMMERCE__PAYMENT__GOOGLE_PAY_MERCHANT_ID:-BCR2DN4TEST0000}"
+export COMMERCE__PAYMENT__PROCESSORS_BY_DEPARTMENT__MUSIC="${COMMERCE__PAYMENT__PROCESSORS_BY_DEPARTMENT__MUSIC:-square}"
+export COMMERCE__PAYMENT__PROCESSORS_BY_DEPARTMENT__NURSING="${COMMERCE__PAYMENT__PROCESSORS_BY_DEPARTMENT__NURSING:-converge}"
+export COMMERCE__PAYMENT__SQUARE_ACCESS_TOKEN="${COMMERCE__PAYMENT__SQUARE_ACCESS_TOKEN:-EAAAsandbox-cadence-fake}"
+export COMMERCE__PAYMENT__SQUARE_APPLICATION_ID="${COMMERCE__PAYMENT__SQUARE_APPLICATION_ID:-sandbox-sq0idb-cadence-fake}"
+export COMMERCE__PAYMENT__SQUARE_LOCATION_ID="${COMMERCE__PAYMENT__SQUARE_LOCATION_ID:-LCADENCEFAKE}"
+export COMMERCE__PAYMENT__SQUARE_WEBHOOK_SIGNATURE_KEY="${COMMERCE__PAYMENT__SQUARE_WEBHOOK_SIGNATURE_KEY:-cadence-fake-square-signature-key}"
+export COMMERCE__PAYMENT__SQUARE_WEBHOOK_URL="${COMMERCE__PAYMENT__SQUARE_WEBHOOK_URL:-http://127.0.0.1:8080/api/v2/payments/webhook/square}"
+export COMMERCE__PAYMENT__SQUARE_API_BASE="${COMMERCE__PAYMENT__SQUARE_API_BASE:-http://127.0.0.1:8094}"
+export COMMERCE__PAYMENT__CONVERGE_MERCHANT_ID="${COMMERCE__PAYMENT__CONVERGE_MERCHANT_ID:-0021999}"
+export COMMERCE__PAYMENT__CONVERGE_USER_ID="${COMMERCE__PAYMENT__CONVERGE_USER_ID:-cadenceapi}"
+export COMMERCE__PAYMENT__CONVERGE_PIN="${COMMERCE__PAYMENT__CONVERGE_PIN:-CADENCEFAKEPIN0123456789}"
+export COMMERCE__PAYMENT__CONVERGE_API_URL="${COMMERCE__PAYMENT__CONVERGE_API_URL:-http://127.0.0.1:8095/VirtualMerchantDemo/processxml.do}"
+export COMMERCE__PAYMENT__CONVERGE_HOSTED_URL="${COMMERCE__PAYMENT__CONVERGE_HOSTED_URL:-http://127.0.0.1:8095/hosted-payments}"
 
 psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname = '$db'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -d postgres -qc "create database \"$db\""
@@ -51,9 +65,17 @@ stripe=""
 case "$COMMERCE__PAYMENT__STRIPE_API_BASE" in
   http://127.0.0.1:12111*) "$target/fake-stripe" --port 12111 & stripe=$! ;;
 esac
+square=""
+case "$COMMERCE__PAYMENT__SQUARE_API_BASE" in
+  http://127.0.0.1:8094*) FAKE_SQUARE_WEBHOOK_URL="$COMMERCE__PAYMENT__SQUARE_WEBHOOK_URL" "$target/fake-square" --port 8094 & square=$! ;;
+esac
+converge=""
+case "$COMMERCE__PAYMENT__CONVERGE_API_URL" in
+  http://127.0.0.1:8095*) "$target/fake-converge" --port 8095 & converge=$! ;;
+esac
 "$bin" serve --services all &
 server=$!
-trap 'kill $server $lms $payout $taxjar $stripe $maildev 2>/dev/null; wait $server $lms $payout $taxjar $stripe $maildev 2>/dev/null' INT TERM EXIT
+trap 'kill $server $lms $payout $taxjar $stripe $square $converge $maildev 2>/dev/null; wait $server $lms $payout $taxjar $stripe $square $converge $maildev 2>/dev/null' INT TERM EXIT
 for _ in $(seq 1 60); do
   curl -fsS http://127.0.0.1:8080/readyz >/dev/null 2>&1 && break
   sleep 0.5
@@ -77,6 +99,10 @@ POST /v2/taxes; tax collected in California, New York and Germany).
 Payments go to Stripe ($COMMERCE__PAYMENT__STRIPE_API_BASE): the fake Stripe signs its webhooks
 to /api/v2/payments/webhook/stripe; its test cards are Stripe's (pm_card_visa,
 pm_card_visa_chargeDeclined, pm_card_authenticationRequired) plus pm_card_googlePay.
+Music courses are paid through Square (the fake on :8094 takes Square's sandbox card nonces:
+cnon:card-nonce-ok, cnon:card-nonce-declined), nursing courses through Converge (the fake on
+:8095 stands in for the Lightbox: POST /hosted-payments/lightbox with the payment's clientSecret
+and a test card gives the card token to confirm with).
 
   export LEARNER=$learner
   export ADMIN=$admin
@@ -116,6 +142,22 @@ pm_card_visa_chargeDeclined, pm_card_authenticationRequired) plus pm_card_google
   sleep 1; curl -s -H "Authorization: Bearer \$ADMIN" 'http://127.0.0.1:8080/api/v2/admin/refunds?status=requested'
   curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H "\$H" -d '{}' http://127.0.0.1:8080/api/v2/admin/refunds/\$REQ/approve
   curl -s -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/payments/history
+
+  # the same through Square (music) and Converge (nursing): the processor is chosen by department
+  MUSIC=\$(curl -s 'http://127.0.0.1:8080/api/v2/catalog/courses?q=Music' | first_id)
+  curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"itemType\":\"course\",\"itemId\":\"\$MUSIC\"}" http://127.0.0.1:8080/api/v2/cart/items
+  ORDER2=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/cart/checkout | first_id)
+  PAY2=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"orderId\":\"\$ORDER2\"}" http://127.0.0.1:8080/api/v2/payments/create-intent | first_id)
+  curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"paymentId\":\"\$PAY2\",\"paymentMethod\":\"cnon:card-nonce-ok\"}" http://127.0.0.1:8080/api/v2/payments/confirm
+  NURSING=\$(curl -s 'http://127.0.0.1:8080/api/v2/catalog/courses?q=Clinical' | first_id)
+  curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"itemType\":\"course\",\"itemId\":\"\$NURSING\"}" http://127.0.0.1:8080/api/v2/cart/items
+  ORDER3=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/cart/checkout | first_id)
+  INTENT3=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"orderId\":\"\$ORDER3\"}" http://127.0.0.1:8080/api/v2/payments/create-intent)
+  PAY3=\$(echo "\$INTENT3" | first_id); SESSION=\$(echo "\$INTENT3" | grep -o '"clientSecret":"[^"]*"' | cut -d'"' -f4)
+  TOKEN=\$(curl -s -X POST -d "ssl_txn_auth_token=\$SESSION&card=4111111111111111" http://127.0.0.1:8095/hosted-payments/lightbox)
+  curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"paymentId\":\"\$PAY3\",\"paymentMethod\":\"\$TOKEN\"}" http://127.0.0.1:8080/api/v2/payments/confirm
+  # reconcile a processor's charges and refunds with ours (also on a schedule, and \`commerce reconcile\`)
+  curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H "\$H" -d "{\"processor\":\"square\",\"from\":\"\$(date -u -d '-1 hour' +%FT%TZ)\"}" http://127.0.0.1:8080/api/v2/admin/reconciliation
 
   # revenue: the ledger's reports (settlement currency, minor units), its CSV export and check
   COURSE=$course

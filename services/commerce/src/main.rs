@@ -65,6 +65,20 @@ enum Command {
         #[arg(long)]
         seq: u64,
     },
+    /// Compare a processor's charges and refunds over a period with ours; the run and its
+    /// findings are stored (as from /api/v2/admin/reconciliation). Exits non-zero on any
+    /// difference.
+    Reconcile {
+        /// `square`, `converge`: a processor this configuration enables.
+        #[arg(long)]
+        processor: String,
+        /// RFC 3339 start of the period.
+        #[arg(long)]
+        since: chrono::DateTime<chrono::Utc>,
+        /// RFC 3339 end of the period (default: now).
+        #[arg(long)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// The revenue ledger.
     Ledger {
         #[command(subcommand)]
@@ -171,6 +185,53 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let b = bus::Bus::connect(&settings.bus()).await?;
             b.replay_dead_letter(seq).await?;
             println!("dead letter {seq} published again");
+        }
+        Command::Reconcile {
+            processor,
+            since,
+            until,
+        } => {
+            let cfg = payment::config::PaymentConfig::load(&settings)?;
+            let clock: std::sync::Arc<dyn kernel::Clock> = std::sync::Arc::new(kernel::SystemClock);
+            // No webhook is sent from here: the sandbox's URL is never used.
+            let processors = payment::processors(&cfg, clock.clone(), "http://127.0.0.1/")?;
+            let conn = db::connect(&settings.db(), payment::SCHEMA).await?;
+            let to = until.unwrap_or_else(|| clock.now());
+            let run = payment::reconcile::run(
+                &conn,
+                &processors,
+                &processor,
+                since,
+                to,
+                "cli",
+                clock.as_ref(),
+            )
+            .await
+            .map_err(|e| format!("{}: {}", e.code, e.detail))?;
+            for f in payment::storage::reconciliation::items(&conn, run.id, true).await? {
+                println!(
+                    "{} {} processor={} payment={} ours={} theirs={} {}",
+                    f.finding,
+                    f.kind,
+                    f.processor_id.unwrap_or_default(),
+                    f.payment_id.map(|u| u.to_string()).unwrap_or_default(),
+                    f.ours_amount_minor
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
+                    f.theirs_amount_minor
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
+                    f.currency
+                );
+            }
+            if run.differences > 0 {
+                return Err(format!(
+                    "run {}: {} differences in {} items compared",
+                    run.id, run.differences, run.compared
+                )
+                .into());
+            }
+            println!("run {}: clean, {} items compared", run.id, run.compared);
         }
         Command::Ledger {
             command: LedgerCommand::Verify,

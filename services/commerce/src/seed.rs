@@ -35,7 +35,9 @@ async fn send(
     Ok((status, v))
 }
 
-/// Seeds departments, three courses with prices, a program bundle, plans and a EUR rate.
+/// Seeds departments, courses with prices (three in Computer Science, one each in Music and
+/// Nursing, which `make run` routes to Square and Converge), a program bundle, plans and a EUR
+/// rate.
 pub async fn seed(base: &str, admin_token: &str) -> Result<(), SeedError> {
     let c = reqwest::Client::new();
     let put = reqwest::Method::PUT;
@@ -56,6 +58,16 @@ pub async fn seed(base: &str, admin_token: &str) -> Result<(), SeedError> {
         json!({"name": "Artificial Intelligence", "parentId": "cs"}),
     )
     .await?;
+    for (id, name) in [("music", "Music"), ("nursing", "Nursing")] {
+        send(
+            &c,
+            admin_token,
+            put.clone(),
+            format!("{base}/api/v2/admin/catalog/departments/{id}"),
+            json!({ "name": name }),
+        )
+        .await?;
+    }
     let existing = c
         .get(format!(
             "{base}/api/v2/admin/catalog/courses?department=cs&limit=100"
@@ -71,19 +83,27 @@ pub async fn seed(base: &str, admin_token: &str) -> Result<(), SeedError> {
         return Ok(());
     }
     let courses = [
-        ("lms-cs101", "Introduction to Programming", 4900, false),
-        ("lms-cs201", "Data Structures", 5900, false),
-        ("lms-cs301", "Distributed Systems", 7900, true),
+        (
+            "lms-cs101",
+            "Introduction to Programming",
+            4900,
+            false,
+            "cs",
+        ),
+        ("lms-cs201", "Data Structures", 5900, false, "cs"),
+        ("lms-cs301", "Distributed Systems", 7900, true, "cs"),
+        ("lms-mu101", "Music Theory", 3900, false, "music"),
+        ("lms-nu101", "Clinical Foundations", 6900, false, "nursing"),
     ];
     let mut ids = Vec::new();
-    for (lms, title, price, approval) in courses {
+    for (lms, title, price, approval, department) in courses {
         let (_, course) = send(
             &c,
             admin_token,
             post.clone(),
             format!("{base}/api/v2/admin/catalog/courses"),
             json!({
-                "lmsCourseId": lms, "title": title, "departmentId": "cs",
+                "lmsCourseId": lms, "title": title, "departmentId": department,
                 "description": format!("{title}: a Cadence course."),
                 "contentCreatorId": "creator-1", "instructorId": "instructor-1",
                 "approvalRequired": approval, "published": true,
@@ -105,7 +125,9 @@ pub async fn seed(base: &str, admin_token: &str) -> Result<(), SeedError> {
             }),
         )
         .await?;
-        ids.push(id);
+        if department == "cs" {
+            ids.push(id);
+        }
     }
     let (_, program) = send(&c, admin_token, post.clone(), format!("{base}/api/v2/admin/catalog/programs"), json!({
         "title": "Software Engineering Track", "departmentId": "cs", "courseIds": ids, "published": true

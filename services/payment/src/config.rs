@@ -39,11 +39,44 @@ pub struct PaymentConfig {
     pub google_pay_merchant_name: String,
     /// `TEST` or `PRODUCTION`.
     pub google_pay_environment: String,
+    /// Square's access token; empty = Square is not available in this deployment.
+    pub square_access_token: Secret,
+    /// Public: the Web Payments SDK's application id and the location payments go to.
+    pub square_application_id: String,
+    pub square_location_id: String,
+    /// The webhook subscription's signature key, and its notification URL exactly as Square
+    /// has it (the signature covers the URL).
+    pub square_webhook_signature_key: Secret,
+    pub square_webhook_url: String,
+    /// `https://connect.squareup.com` (sandbox: `https://connect.squareupsandbox.com`).
+    pub square_api_base: String,
+    pub square_timeout_ms: u64,
+    pub square_attempts: u32,
+    /// Converge's account; an empty PIN = Converge is not available in this deployment.
+    pub converge_merchant_id: String,
+    pub converge_user_id: String,
+    pub converge_pin: Secret,
+    /// The XML API (`…/processxml.do`) and Hosted Payments (`…/hosted-payments`).
+    pub converge_api_url: String,
+    pub converge_hosted_url: String,
+    /// The account's currency.
+    pub converge_currency: String,
+    pub converge_timeout_ms: u64,
+    pub converge_attempts: u32,
     /// Refunds in flight longer than this are asked about again (same idempotency key).
     pub refund_sweep_after_secs: u64,
+    /// Every this often, each processor that lists its activity is reconciled over the period
+    /// since (0 = never on a schedule); the period ends `reconcile_lag_secs` ago, so what is
+    /// still settling is compared the next time.
+    pub reconcile_interval_secs: u64,
+    pub reconcile_lag_secs: u64,
     /// Velocity check: this many declined attempts by one learner within the window put their
     /// further attempts on hold for a billing-admin's review.
     pub velocity_max_declines: u32,
+    /// The same per client address (several learners behind one) and per card fingerprint
+    /// (where the processor gives one; a success does not reset it).
+    pub velocity_max_declines_per_ip: u32,
+    pub velocity_max_declines_per_card: u32,
     pub velocity_window_minutes: u32,
 }
 
@@ -89,9 +122,47 @@ impl PaymentConfig {
                 return bad("google_pay_environment must be TEST or PRODUCTION".into());
             }
         }
+        if self.square_enabled() {
+            if self.square_location_id.is_empty() || self.square_application_id.is_empty() {
+                return bad("Square needs square_application_id and square_location_id".into());
+            }
+            if !runtime::settings::is_http_url(&self.square_api_base)
+                || !runtime::settings::is_http_url(&self.square_webhook_url)
+            {
+                return bad("square_api_base and square_webhook_url must be http(s) URLs".into());
+            }
+            if self.square_webhook_signature_key.is_empty() {
+                return bad("Square needs square_webhook_signature_key".into());
+            }
+            if self.square_timeout_ms == 0 || self.square_attempts == 0 {
+                return bad("square_timeout_ms and square_attempts must be positive".into());
+            }
+        }
+        if self.converge_enabled() {
+            if self.converge_merchant_id.is_empty() || self.converge_user_id.is_empty() {
+                return bad("Converge needs converge_merchant_id and converge_user_id".into());
+            }
+            if !runtime::settings::is_http_url(&self.converge_api_url)
+                || !runtime::settings::is_http_url(&self.converge_hosted_url)
+            {
+                return bad("converge_api_url and converge_hosted_url must be http(s) URLs".into());
+            }
+            if kernel::Currency::parse(&self.converge_currency).is_err() {
+                return bad("converge_currency must be an ISO 4217 code".into());
+            }
+            if self.converge_timeout_ms == 0 || self.converge_attempts == 0 {
+                return bad("converge_timeout_ms and converge_attempts must be positive".into());
+            }
+        }
         let named =
             std::iter::once(&self.default_processor).chain(self.processors_by_department.values());
         for name in named {
+            if name == "square" && !self.square_enabled() {
+                return bad("processor `square` needs square_access_token".into());
+            }
+            if name == "converge" && !self.converge_enabled() {
+                return bad("processor `converge` needs converge_pin".into());
+            }
             let stripe = name == "stripe" || name == "gpay";
             if stripe && !self.stripe_enabled() {
                 return bad(format!("processor `{name}` needs stripe_secret_key"));
@@ -100,7 +171,11 @@ impl PaymentConfig {
                 return bad("processor `gpay` needs google_pay_merchant_id".into());
             }
         }
-        if self.velocity_max_declines == 0 || self.velocity_window_minutes == 0 {
+        if self.velocity_max_declines == 0
+            || self.velocity_max_declines_per_ip == 0
+            || self.velocity_max_declines_per_card == 0
+            || self.velocity_window_minutes == 0
+        {
             return bad(
                 "velocity_max_declines and velocity_window_minutes must be positive".into(),
             );
@@ -109,6 +184,14 @@ impl PaymentConfig {
             return bad("refund_sweep_after_secs must be positive".into());
         }
         Ok(())
+    }
+
+    pub fn square_enabled(&self) -> bool {
+        !self.square_access_token.is_empty()
+    }
+
+    pub fn converge_enabled(&self) -> bool {
+        !self.converge_pin.is_empty()
     }
 
     pub fn stripe_enabled(&self) -> bool {
@@ -138,8 +221,28 @@ mod tests {
             "google_pay_merchant_id": "",
             "google_pay_merchant_name": "",
             "google_pay_environment": "TEST",
+            "square_access_token": "",
+            "square_application_id": "",
+            "square_location_id": "",
+            "square_webhook_signature_key": "",
+            "square_webhook_url": "",
+            "square_api_base": "https://connect.squareup.com",
+            "square_timeout_ms": 10000,
+            "square_attempts": 3,
+            "converge_merchant_id": "",
+            "converge_user_id": "",
+            "converge_pin": "",
+            "converge_api_url": "https://api.convergepay.com/VirtualMerchant/processxml.do",
+            "converge_hosted_url": "https://api.convergepay.com/hosted-payments",
+            "converge_currency": "USD",
+            "converge_timeout_ms": 10000,
+            "converge_attempts": 3,
             "refund_sweep_after_secs": 60,
+            "reconcile_interval_secs": 86400,
+            "reconcile_lag_secs": 600,
             "velocity_max_declines": 5,
+            "velocity_max_declines_per_ip": 20,
+            "velocity_max_declines_per_card": 3,
             "velocity_window_minutes": 15,
         }))
         .unwrap();
@@ -166,8 +269,28 @@ mod tests {
         let mut url = c.clone();
         url.sandbox_webhook_url = "ftp://x".into();
         assert!(url.validate().is_err());
-        let mut fee = c;
+        let mut fee = c.clone();
         fee.sandbox_fee_bps = 10_001;
         assert!(fee.validate().is_err());
+        let mut square = c.clone();
+        square.default_processor = "square".into();
+        assert!(square.validate().is_err(), "square without a token");
+        square.square_access_token = Secret::new("EAAA-token");
+        assert!(square.validate().is_err(), "square without its location");
+        square.square_application_id = "sq0idp-app".into();
+        square.square_location_id = "L1".into();
+        square.square_webhook_signature_key = Secret::new("key");
+        square.square_webhook_url = "https://shop.example/api/v2/payments/webhook/square".into();
+        assert!(square.validate().is_ok());
+        let mut converge = c;
+        converge.processors_by_department =
+            BTreeMap::from([("music".to_string(), "converge".to_string())]);
+        assert!(converge.validate().is_err(), "converge without a PIN");
+        converge.converge_pin = Secret::new("PIN");
+        converge.converge_merchant_id = "0021999".into();
+        converge.converge_user_id = "api".into();
+        assert!(converge.validate().is_ok());
+        converge.converge_currency = "dollars".into();
+        assert!(converge.validate().is_err());
     }
 }

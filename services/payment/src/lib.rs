@@ -15,6 +15,7 @@ pub mod domain;
 pub mod events;
 pub mod migration;
 pub mod processor;
+pub mod reconcile;
 pub mod routes;
 pub mod storage;
 pub mod views;
@@ -48,11 +49,20 @@ pub struct Payment {
     pub orders: InternalClient,
     pub orders_base: String,
     /// Velocity check: declines per learner within the window before attempts are held.
-    pub velocity_max_declines: i64,
+    pub velocity: Velocity,
     pub velocity_window: chrono::Duration,
 }
 
 /// The payment service as the runtime mounts it; tests may give it their own clock.
+/// The velocity check's thresholds: declines within the window per learner, per client address
+/// and per card that put further attempts on hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Velocity {
+    pub max_declines: i64,
+    pub max_ip_declines: i64,
+    pub max_card_declines: i64,
+}
+
 #[derive(Clone, Default)]
 pub struct PaymentService {
     pub clock: Option<Arc<dyn Clock>>,
@@ -69,6 +79,7 @@ impl ServiceFactory for PaymentService {
             "/api/v2/admin/payments",
             "/api/v2/admin/refunds",
             "/api/v2/admin/payment-reviews",
+            "/api/v2/admin/reconciliation",
         ]
     }
 
@@ -94,46 +105,7 @@ impl ServiceFactory for PaymentService {
             } else {
                 cfg.sandbox_webhook_url.clone()
             };
-            let sandbox = processor::sandbox::Sandbox::new(
-                cfg.sandbox_webhook_secret.clone(),
-                &webhook_url,
-                clock.clone(),
-                processor::sandbox::transformers::FeePolicy {
-                    bps: cfg.sandbox_fee_bps,
-                    fixed_minor: cfg.sandbox_fee_fixed_minor,
-                },
-            )
-            .map_err(|e| StartError::Other(e.to_string()))?;
-            let mut instances: Vec<Arc<dyn processor::PaymentProcessor>> = vec![Arc::new(sandbox)];
-            if cfg.stripe_enabled() {
-                let settings = processor::stripe::StripeSettings {
-                    secret_key: cfg.stripe_secret_key.clone(),
-                    publishable_key: cfg.stripe_publishable_key.clone(),
-                    webhook_secret: cfg.stripe_webhook_secret.clone(),
-                    api_base: cfg.stripe_api_base.clone(),
-                    timeout: std::time::Duration::from_millis(cfg.stripe_timeout_ms),
-                    attempts: cfg.stripe_attempts,
-                };
-                let stripe = processor::stripe::Stripe::new(settings.clone())
-                    .map_err(|e| StartError::Other(e.to_string()))?;
-                instances.push(Arc::new(stripe));
-                let gpay = processor::stripe::Stripe::google_pay(
-                    settings,
-                    processor::stripe::GooglePay {
-                        merchant_id: cfg.google_pay_merchant_id.clone(),
-                        merchant_name: cfg.google_pay_merchant_name.clone(),
-                        environment: cfg.google_pay_environment.clone(),
-                    },
-                )
-                .map_err(|e| StartError::Other(e.to_string()))?;
-                instances.push(Arc::new(gpay));
-            }
-            let processors = processor::Processors::new(
-                &cfg.default_processor,
-                cfg.processors_by_department.clone(),
-                instances,
-            )
-            .map_err(StartError::Other)?;
+            let processors = processors(&cfg, clock.clone(), &webhook_url)?;
             let state = Payment {
                 db: db.clone(),
                 clock: clock.clone(),
@@ -144,7 +116,11 @@ impl ServiceFactory for PaymentService {
                     .internal_url("cart-order")
                     .trim_end_matches('/')
                     .to_string(),
-                velocity_max_declines: i64::from(cfg.velocity_max_declines),
+                velocity: Velocity {
+                    max_declines: i64::from(cfg.velocity_max_declines),
+                    max_ip_declines: i64::from(cfg.velocity_max_declines_per_ip),
+                    max_card_declines: i64::from(cfg.velocity_max_declines_per_card),
+                },
                 velocity_window: chrono::Duration::minutes(i64::from(cfg.velocity_window_minutes)),
             };
             let webhooks = ctx.consumer(
@@ -207,6 +183,12 @@ impl ServiceFactory for PaymentService {
                 std::time::Duration::from_secs(cfg.refund_sweep_after_secs),
                 ctx.shutdown.clone(),
             );
+            let reconciler = reconcile_loop(
+                state.clone(),
+                cfg.reconcile_interval_secs,
+                cfg.reconcile_lag_secs,
+                ctx.shutdown.clone(),
+            );
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
                 routes: Arc::new(move |c| routes::configure(c, data.clone())),
@@ -219,6 +201,7 @@ impl ServiceFactory for PaymentService {
                     failed,
                     cancelled,
                     Box::pin(sweeper),
+                    Box::pin(reconciler),
                 ],
                 ready: vec![ctx.db_ready("postgres:payment", &db)],
                 filters: vec![],
@@ -229,6 +212,126 @@ impl ServiceFactory for PaymentService {
 
 /// Asks again about refunds left in flight (a pending refund whose webhook never came, or one
 /// whose processor call was cut short), every `after`.
+/// Every processor this configuration enables, chosen per department.
+pub fn processors(
+    cfg: &config::PaymentConfig,
+    clock: Arc<dyn Clock>,
+    webhook_url: &str,
+) -> Result<processor::Processors, StartError> {
+    let sandbox = processor::sandbox::Sandbox::new(
+        cfg.sandbox_webhook_secret.clone(),
+        webhook_url,
+        clock.clone(),
+        processor::sandbox::transformers::FeePolicy {
+            bps: cfg.sandbox_fee_bps,
+            fixed_minor: cfg.sandbox_fee_fixed_minor,
+        },
+    )
+    .map_err(|e| StartError::Other(e.to_string()))?;
+    let mut instances: Vec<Arc<dyn processor::PaymentProcessor>> = vec![Arc::new(sandbox)];
+    if cfg.stripe_enabled() {
+        let settings = processor::stripe::StripeSettings {
+            secret_key: cfg.stripe_secret_key.clone(),
+            publishable_key: cfg.stripe_publishable_key.clone(),
+            webhook_secret: cfg.stripe_webhook_secret.clone(),
+            api_base: cfg.stripe_api_base.clone(),
+            timeout: std::time::Duration::from_millis(cfg.stripe_timeout_ms),
+            attempts: cfg.stripe_attempts,
+        };
+        let stripe = processor::stripe::Stripe::new(settings.clone())
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        instances.push(Arc::new(stripe));
+        let gpay = processor::stripe::Stripe::google_pay(
+            settings,
+            processor::stripe::GooglePay {
+                merchant_id: cfg.google_pay_merchant_id.clone(),
+                merchant_name: cfg.google_pay_merchant_name.clone(),
+                environment: cfg.google_pay_environment.clone(),
+            },
+        )
+        .map_err(|e| StartError::Other(e.to_string()))?;
+        instances.push(Arc::new(gpay));
+    }
+    if cfg.square_enabled() {
+        let square = processor::square::Square::new(processor::square::SquareSettings {
+            access_token: cfg.square_access_token.clone(),
+            application_id: cfg.square_application_id.clone(),
+            location_id: cfg.square_location_id.clone(),
+            webhook_signature_key: cfg.square_webhook_signature_key.clone(),
+            webhook_url: cfg.square_webhook_url.clone(),
+            api_base: cfg.square_api_base.clone(),
+            timeout: std::time::Duration::from_millis(cfg.square_timeout_ms),
+            attempts: cfg.square_attempts,
+        })
+        .map_err(|e| StartError::Other(e.to_string()))?;
+        instances.push(Arc::new(square));
+    }
+    if cfg.converge_enabled() {
+        let currency = kernel::Currency::parse(&cfg.converge_currency)
+            .map_err(|e| StartError::Other(format!("payment: converge_currency: {e}")))?;
+        let converge = processor::converge::Converge::new(processor::converge::ConvergeSettings {
+            merchant_id: cfg.converge_merchant_id.clone(),
+            user_id: cfg.converge_user_id.clone(),
+            pin: cfg.converge_pin.clone(),
+            api_url: cfg.converge_api_url.clone(),
+            hosted_url: cfg.converge_hosted_url.clone(),
+            currency,
+            timeout: std::time::Duration::from_millis(cfg.converge_timeout_ms),
+            attempts: cfg.converge_attempts,
+        })
+        .map_err(|e| StartError::Other(e.to_string()))?;
+        instances.push(Arc::new(converge));
+    }
+    processor::Processors::new(
+        &cfg.default_processor,
+        cfg.processors_by_department.clone(),
+        instances,
+    )
+    .map_err(StartError::Other)
+}
+
+/// Reconciles every processor that lists its activity, each `interval_secs`, over the period
+/// since the last turn (ending `lag_secs` ago). Processors that cannot list are skipped.
+async fn reconcile_loop(
+    state: Payment,
+    interval_secs: u64,
+    lag_secs: u64,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    if interval_secs == 0 {
+        return;
+    }
+    let every = std::time::Duration::from_secs(interval_secs);
+    let period = chrono::Duration::seconds(i64::try_from(interval_secs).unwrap_or(i64::MAX));
+    let lag = chrono::Duration::seconds(i64::try_from(lag_secs).unwrap_or(0));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let to = state.clock.now() - lag;
+        for name in state.processors.names() {
+            let r = reconcile::run(
+                &state.db,
+                &state.processors,
+                name,
+                to - period,
+                to,
+                "scheduler",
+                state.clock.as_ref(),
+            )
+            .await;
+            match r {
+                Ok(run) => {
+                    tracing::info!(processor = name, run = %run.id, differences = run.differences, "reconciled")
+                }
+                Err(e) if e.code == "processor_cannot_reconcile" => {}
+                Err(e) => tracing::warn!(processor = name, error = %e, "reconciliation failed"),
+            }
+        }
+    }
+}
+
 async fn sweep_loop(
     state: Payment,
     after: std::time::Duration,
@@ -276,6 +379,7 @@ pub async fn sweep_refunds_once(
                         processor
                             .refund(processor::Refund {
                                 intent_id: payment.processor_intent_id.clone(),
+                                transaction_id: payment.transaction_id.clone(),
                                 amount: r.amount()?,
                                 idempotency_key: r.id.to_string(),
                                 reason: Some(r.reason.clone()),

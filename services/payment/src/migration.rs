@@ -18,6 +18,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000008_stripe::Migration),
             Box::new(m20261128_000009_line_refunds::Migration),
             Box::new(m20261128_000010_payment_reviews::Migration),
+            Box::new(m20261129_000011_velocity::Migration),
+            Box::new(m20261129_000012_reconciliation::Migration),
         ]
     }
 }
@@ -390,6 +392,110 @@ mod m20261128_000010_payment_reviews {
         "CREATE UNIQUE INDEX payment_reviews_one_open ON payment_reviews (user_id) WHERE status = 'open'",
         "CREATE INDEX payment_reviews_user ON payment_reviews (user_id, cleared_at)",
         "CREATE INDEX payment_audit_declines ON payment_audit (payment_id, at) WHERE action = 'declined'",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261129_000011_velocity {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261129_000011_velocity"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // The client address of the payment's current confirmation attempt.
+        "ALTER TABLE payments ADD COLUMN attempt_ip TEXT",
+        // Every declined attempt, with what the velocity check counts it by: the learner, the
+        // card (when the processor names it) and the client address. Successes never remove one.
+        "CREATE TABLE payment_declines (
+            payment_id       UUID NOT NULL REFERENCES payments (id),
+            attempt          INT NOT NULL,
+            user_id          TEXT NOT NULL,
+            card_fingerprint TEXT,
+            client_ip        TEXT,
+            at               TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (payment_id, attempt)
+        )",
+        "CREATE INDEX payment_declines_user ON payment_declines (user_id, at)",
+        "CREATE INDEX payment_declines_card ON payment_declines (card_fingerprint, at) WHERE card_fingerprint IS NOT NULL",
+        "CREATE INDEX payment_declines_ip ON payment_declines (client_ip, at) WHERE client_ip IS NOT NULL",
+        // A review holds a learner, a card or a client address; one open review per subject.
+        "ALTER TABLE payment_reviews ADD COLUMN kind TEXT NOT NULL DEFAULT 'learner'
+            CHECK (kind IN ('learner', 'card', 'ip'))",
+        "ALTER TABLE payment_reviews ADD COLUMN subject TEXT",
+        "UPDATE payment_reviews SET subject = user_id",
+        "ALTER TABLE payment_reviews ALTER COLUMN subject SET NOT NULL",
+        "DROP INDEX payment_reviews_one_open",
+        "DROP INDEX payment_reviews_user",
+        "CREATE UNIQUE INDEX payment_reviews_one_open ON payment_reviews (kind, subject) WHERE status = 'open'",
+        "CREATE INDEX payment_reviews_subject ON payment_reviews (kind, subject, cleared_at)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261129_000012_reconciliation {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261129_000012_reconciliation"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // A comparison of one processor's charges and refunds over a period with ours.
+        "CREATE TABLE reconciliation_runs (
+            id           UUID PRIMARY KEY,
+            processor    TEXT NOT NULL,
+            period_from  TIMESTAMPTZ NOT NULL,
+            period_to    TIMESTAMPTZ NOT NULL CHECK (period_to > period_from),
+            started_by   TEXT NOT NULL,
+            started_at   TIMESTAMPTZ NOT NULL,
+            finished_at  TIMESTAMPTZ NOT NULL,
+            compared     BIGINT NOT NULL,
+            differences  BIGINT NOT NULL
+        )",
+        "CREATE INDEX reconciliation_runs_processor ON reconciliation_runs (processor, id)",
+        // Every item compared in a run, matched or not: the CSV export lists them all.
+        "CREATE TABLE reconciliation_items (
+            run_id            UUID NOT NULL REFERENCES reconciliation_runs (id),
+            seq               INT NOT NULL,
+            finding           TEXT NOT NULL,
+            kind              TEXT NOT NULL CHECK (kind IN ('charge', 'refund')),
+            processor_id      TEXT,
+            payment_id        UUID,
+            refund_id         UUID,
+            currency          TEXT NOT NULL,
+            ours_amount_minor   BIGINT,
+            theirs_amount_minor BIGINT,
+            ours_fee_minor      BIGINT,
+            theirs_fee_minor    BIGINT,
+            ours_status       TEXT,
+            theirs_status     TEXT,
+            at                TIMESTAMPTZ,
+            PRIMARY KEY (run_id, seq)
+        )",
+        "CREATE INDEX reconciliation_findings ON reconciliation_items (run_id) WHERE finding <> 'matched'",
+        "CREATE INDEX payments_processor_created ON payments (processor, created_at)",
     ];
 
     #[async_trait::async_trait]

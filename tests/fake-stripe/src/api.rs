@@ -280,6 +280,7 @@ fn route(
         ("POST", ["v1", "payment_intents", id, "cancel"]) => store.cancel(ctx, id, p),
         ("POST", ["v1", "refunds"]) => store.create_refund(ctx, p),
         ("GET", ["v1", "refunds"]) => store.list_refunds(p),
+        ("GET", ["v1", "payment_intents"]) => store.list_intents(p),
         ("GET", ["v1", collection, id]) => store.retrieve(collection, id),
         _ => Err(unrecognized(method, path)),
     }

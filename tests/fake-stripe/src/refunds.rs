@@ -186,13 +186,10 @@ impl Store {
         }
     }
 
-    /// `GET /v1/refunds` (`payment_intent`, `charge`, `limit`, `starting_after`), newest first.
+    /// `GET /v1/refunds` (`payment_intent`, `charge`, `created[gte|gt|lte|lt]`, `limit`,
+    /// `starting_after`), newest first.
     pub fn list_refunds(&self, p: &Params) -> Result<Value> {
-        let limit = integer(p, "limit")?.unwrap_or(10);
-        if !(1..=100).contains(&limit) {
-            let message = "This value must be between 1 and 100 (it currently is out of range).";
-            return Err(ApiError::invalid(None, message).with("param", "limit"));
-        }
+        let created = created_range(p)?;
         let all: Vec<&Value> = self
             .refund_order
             .iter()
@@ -203,23 +200,26 @@ impl Store {
                     .is_none_or(|pi| r["payment_intent"] == pi)
             })
             .filter(|r| p.get("charge").is_none_or(|ch| r["charge"] == ch))
+            .filter(|r| created(r))
             .collect();
-        let start = match p.get("starting_after") {
-            Some(after) => all
-                .iter()
-                .position(|r| r["id"] == after)
-                .map_or(all.len(), |i| i + 1),
-            None => 0,
-        };
-        let take = usize::try_from(limit).unwrap_or(10);
-        let page: Vec<Value> = all
-            .iter()
-            .skip(start)
-            .take(take)
-            .map(|r| (*r).clone())
+        page(all, p, "/v1/refunds")
+    }
+
+    /// `GET /v1/payment_intents` (`created[gte|gt|lte|lt]`, `limit`, `starting_after`), newest
+    /// first (`expand[]=data.latest_charge.balance_transaction` reads the fees).
+    pub fn list_intents(&self, p: &Params) -> Result<Value> {
+        let created = created_range(p)?;
+        let mut all: Vec<&Value> = self
+            .objects
+            .values()
+            .filter(|o| o["object"] == "payment_intent")
+            .filter(|o| created(o))
             .collect();
-        let has_more = all.len() > start + page.len();
-        Ok(json!({"object": "list", "data": page, "has_more": has_more, "url": "/v1/refunds"}))
+        all.sort_by(|a, b| {
+            (b["created"].as_i64(), b["id"].as_str())
+                .cmp(&(a["created"].as_i64(), a["id"].as_str()))
+        });
+        page(all, p, "/v1/payment_intents")
     }
 
     /// Opens a dispute on the intent's charge (`charge.dispute.created`).
@@ -269,4 +269,44 @@ impl Store {
         self.emit(ctx, "charge.dispute.created", dispute);
         Ok(id)
     }
+}
+
+/// The `created[…]` bounds of a list request, as a filter on objects.
+fn created_range(p: &Params) -> Result<impl Fn(&Value) -> bool> {
+    let gte = integer(p, "created[gte]")?;
+    let gt = integer(p, "created[gt]")?;
+    let lte = integer(p, "created[lte]")?;
+    let lt = integer(p, "created[lt]")?;
+    Ok(move |o: &Value| {
+        let c = o["created"].as_i64().unwrap_or(0);
+        gte.is_none_or(|b| c >= b)
+            && gt.is_none_or(|b| c > b)
+            && lte.is_none_or(|b| c <= b)
+            && lt.is_none_or(|b| c < b)
+    })
+}
+
+/// One page of a list, as Stripe answers it (`limit` 1 to 100, default 10; `starting_after`).
+fn page(all: Vec<&Value>, p: &Params, url: &str) -> Result<Value> {
+    let limit = integer(p, "limit")?.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        let message = "This value must be between 1 and 100 (it currently is out of range).";
+        return Err(ApiError::invalid(None, message).with("param", "limit"));
+    }
+    let start = match p.get("starting_after") {
+        Some(after) => all
+            .iter()
+            .position(|r| r["id"] == after)
+            .map_or(all.len(), |i| i + 1),
+        None => 0,
+    };
+    let take = usize::try_from(limit).unwrap_or(10);
+    let page: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(take)
+        .map(|r| (*r).clone())
+        .collect();
+    let has_more = all.len() > start + page.len();
+    Ok(json!({"object": "list", "data": page, "has_more": has_more, "url": url}))
 }

@@ -148,7 +148,17 @@ impl WebhookHandler {
                     tracing::info!(payment = %p.id, "decline of an earlier attempt; the current one stands");
                     return Ok(());
                 }
-                storage::settle(txn, &p, &Outcome::Failed { reason }, &actor, now).await?;
+                storage::settle(
+                    txn,
+                    &p,
+                    &Outcome::Failed {
+                        reason,
+                        fingerprint: None,
+                    },
+                    &actor,
+                    now,
+                )
+                .await?;
                 return Ok(());
             }
             WebhookEvent::IntentState {

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod payment;
+pub mod reconciliation;
 pub mod refund;
 pub mod refund_request;
 

@@ -5,13 +5,26 @@
 //! Each provider is a folder: `<provider>/mod.rs` (the trait's flows) and
 //! `<provider>/transformers.rs` (its wire types and the one mapping of its statuses to ours).
 
+pub mod converge;
 pub mod sandbox;
 pub mod signature;
+pub mod square;
 pub mod stripe;
 
 use futures_util::future::BoxFuture;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+/// An HTTP client for a processor's API, each request bounded by `timeout`.
+pub fn http_client(
+    name: &str,
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, ProcessorError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| ProcessorError::Permanent(format!("{name} client: {e}")))
+}
 
 /// What went wrong talking to a processor, so callers know whether to retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +124,9 @@ pub enum Outcome {
     },
     Failed {
         reason: String,
+        /// The card's fingerprint at the processor, when it gives one (the velocity check
+        /// counts declines per card).
+        fingerprint: Option<String>,
     },
     RequiresAction {
         next_action: String,
@@ -134,6 +150,9 @@ pub enum IntentState {
 #[derive(Debug, Clone)]
 pub struct Refund {
     pub intent_id: String,
+    /// The processor's id of the capture, when the payment succeeded (Square and Converge refund
+    /// a capture, not an intent).
+    pub transaction_id: Option<String>,
     pub amount: kernel::Money,
     /// Our refund id: the processor's idempotency key and its metadata `refundId`.
     pub idempotency_key: String,
@@ -157,6 +176,48 @@ pub enum RefundState {
     /// Accepted; the processor settles it later (a webhook tells).
     Pending,
     Failed(String),
+}
+
+/// One charge or refund as the processor lists it, for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub kind: ActivityKind,
+    /// The processor's id: of the capture (our `transaction_id`) or of the refund (our
+    /// `processor_refund_id`).
+    pub id: String,
+    /// Our intent id the charge carries (Square's `reference_id`, Converge's invoice number).
+    pub intent_id: Option<String>,
+    /// For a refund: the processor's id of the capture it refunds.
+    pub charge_id: Option<String>,
+    pub amount: kernel::Money,
+    /// What the processor kept, when it says per transaction.
+    pub fee: Option<kernel::Money>,
+    pub status: ActivityStatus,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityKind {
+    Charge,
+    Refund,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityStatus {
+    Succeeded,
+    Pending,
+    /// Declined, voided before capture, refused: no money moved.
+    Failed,
+}
+
+impl ActivityStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityStatus::Succeeded => "succeeded",
+            ActivityStatus::Pending => "pending",
+            ActivityStatus::Failed => "failed",
+        }
+    }
 }
 
 /// A processor failure in an event handler: what may pass is retried, the rest dead-lettered.
@@ -194,6 +255,9 @@ pub enum WebhookEvent {
     IntentChanged {
         event_id: String,
         intent_id: String,
+        /// The processor's own id of the object that changed, when the event names one the
+        /// intent id alone does not find (Square's payment id).
+        object_id: Option<String>,
     },
     /// The intent as the processor states it now, with every refund it holds.
     IntentState {
@@ -238,6 +302,15 @@ pub trait PaymentProcessor: Send + Sync {
         })
     }
     fn create_intent(&self, req: CreateIntent) -> BoxFuture<'_, Result<Intent, ProcessorError>>;
+    /// A new client secret for an intent still waiting for money, when the processor's secrets
+    /// are single-use sessions (Converge's Lightbox): asked when the learner opens the payment
+    /// form again. `None`: the recorded one stays valid.
+    fn fresh_client_secret(
+        &self,
+        _intent_id: &str,
+    ) -> BoxFuture<'_, Result<Option<String>, ProcessorError>> {
+        Box::pin(async { Ok(None) })
+    }
     fn confirm(&self, req: Confirm) -> BoxFuture<'_, Result<Outcome, ProcessorError>>;
     /// The intent as the processor states it now (a confirmation made by the client itself, or
     /// one whose answer was lost).
@@ -260,6 +333,20 @@ pub trait PaymentProcessor: Send + Sync {
         &self,
         processor_refund_id: &str,
     ) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>>;
+    /// Every charge and refund the processor made in `[from, to)`, for reconciliation; a
+    /// processor that cannot list its activity says so.
+    fn activity(
+        &self,
+        _from: chrono::DateTime<chrono::Utc>,
+        _to: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, Result<Vec<Activity>, ProcessorError>> {
+        let name = self.name();
+        Box::pin(async move {
+            Err(ProcessorError::Permanent(format!(
+                "{name} cannot list its charges and refunds"
+            )))
+        })
+    }
     /// Turns an event that names a change into the state it leads to, asking the processor.
     /// Called before any transaction opens; other events pass through.
     fn resolve_webhook(
@@ -267,6 +354,12 @@ pub trait PaymentProcessor: Send + Sync {
         event: WebhookEvent,
     ) -> BoxFuture<'_, Result<WebhookEvent, ProcessorError>> {
         Box::pin(async move { Ok(event) })
+    }
+    /// Whether the processor's payment-method tokens are runs of digits (Converge's `ssl_token`
+    /// keeps a card's length and last four): then only a Luhn-valid number is refused as card
+    /// data, not every run of twelve digits.
+    fn takes_digit_tokens(&self) -> bool {
+        false
     }
     /// What the UI needs to show this processor's payment form (public: no secret here).
     fn client_config(&self) -> serde_json::Value;
@@ -328,6 +421,13 @@ impl Processors {
             .and_then(|d| self.by_department.get(d))
             .unwrap_or(&self.default);
         self.instances.get(name.as_str()).cloned()
+    }
+
+    /// The names of every processor this deployment runs.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.instances.keys().copied().collect();
+        names.sort_unstable();
+        names
     }
 
     pub fn by_name(&self, name: &str) -> Option<Arc<dyn PaymentProcessor>> {

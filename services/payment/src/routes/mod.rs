@@ -1,6 +1,7 @@
 //! HTTP routes of payment, one file per resource.
 
 pub mod payments;
+pub mod reconciliation;
 pub mod refund_requests;
 pub mod refunds;
 pub mod reviews;
@@ -37,6 +38,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
             web::post().to(reviews::clear),
         )
         .route(
+            "/api/v2/admin/reconciliation",
+            web::post().to(reconciliation::start),
+        )
+        .route(
+            "/api/v2/admin/reconciliation",
+            web::get().to(reconciliation::list),
+        )
+        .route(
+            "/api/v2/admin/reconciliation/{id}",
+            web::get().to(reconciliation::show),
+        )
+        .route(
+            "/api/v2/admin/reconciliation/{id}/items.csv",
+            web::get().to(reconciliation::csv),
+        )
+        .route(
             "/api/v2/admin/refunds/{id}/approve",
             web::post().to(refund_requests::approve),
         )
@@ -54,9 +71,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
         refunds::refund,
         refund_requests::list, refund_requests::approve, refund_requests::reject,
         reviews::list, reviews::clear,
+        reconciliation::start, reconciliation::list, reconciliation::show, reconciliation::csv,
     ),
     components(schemas(payments::IntentRequest, payments::ConfirmRequest, refunds::RefundBody, refund_requests::ApproveBody, refund_requests::RejectBody,
-        reviews::ReviewPage, crate::storage::reviews::ReviewRow)),
+        reviews::ReviewPage, crate::storage::reviews::ReviewRow,
+        reconciliation::RunBody, reconciliation::RunView, reconciliation::RunPage,
+        crate::storage::reconciliation::RunRow, crate::storage::reconciliation::ItemRow)),
     tags((name = "payments", description = "Intents, confirmations, history"))
 )]
 struct PaymentApi;

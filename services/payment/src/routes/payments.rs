@@ -56,12 +56,22 @@ pub async fn create_intent(
     }
     let order = payable_order(&state, &caller, order_id).await?;
     // A learner held by the velocity check starts no new payment either.
-    velocity_check(&state, &caller.user_id).await?;
+    velocity_check(&state, &caller.user_id, client_ip(&req).as_deref()).await?;
     // An order has one live payment: answer with it rather than ask the processor again, unless
     // it was begun on a quote that no longer holds: then it is cancelled and the order re-quoted.
     if let Some(existing) = storage::live_for_order(&state.db, order.id).await? {
         if !quote_expired(&order, state.clock.now()) {
-            return Ok(HttpResponse::Ok().json(owner_view(&state, &existing)));
+            let mut view = owner_view(&state, &existing);
+            if !existing.state()?.is_settled()
+                && let Some(p) = state.processors.by_name(&existing.processor)
+                && let Some(fresh) = p
+                    .fresh_client_secret(&existing.processor_intent_id)
+                    .await
+                    .map_err(processor_error)?
+            {
+                view.client_secret = Some(fresh);
+            }
+            return Ok(HttpResponse::Ok().json(view));
         }
         retire(&state, &existing).await?;
         if let Some(still) = storage::live_for_order(&state.db, order.id).await? {
@@ -246,22 +256,72 @@ async fn retire(state: &Payment, p: &PaymentRow) -> Result<(), ApiError> {
 /// Spec "Fraud Prevention": a learner with an open review, or with as many declined attempts
 /// within the window as the threshold (since their last cleared review), is refused before the
 /// processor is asked, and a review is opened for billing-admins.
-async fn velocity_check(state: &Payment, user: &str) -> Result<(), ApiError> {
+/// The velocity check (spec "Fraud Prevention"): a learner held by a review — as a learner, by
+/// their client address, or by a card they were declined with — starts no attempt; too many
+/// declines in the window for any of those opens the review that holds them.
+async fn velocity_check(state: &Payment, user: &str, ip: Option<&str>) -> Result<(), ApiError> {
+    use storage::reviews::Subject;
     let now = state.clock.now();
-    let standing = storage::reviews::standing(&state.db, user, now - state.velocity_window).await?;
-    if standing.held {
+    let s = storage::reviews::standing(&state.db, user, ip, now - state.velocity_window).await?;
+    if s.held {
         return Err(PaymentError::ReviewRequired.into());
     }
-    let declines = standing.declines;
-    if declines >= state.velocity_max_declines {
-        let reason = format!(
-            "{declines} declined attempts within {} minutes",
-            state.velocity_window.num_minutes()
-        );
-        storage::reviews::open(&state.db, user, declines, &reason, now).await?;
+    let v = &state.velocity;
+    let tripped = [
+        (
+            Subject::Learner,
+            Some(user),
+            s.learner_declines,
+            v.max_declines,
+        ),
+        (Subject::Ip, ip, s.ip_declines, v.max_ip_declines),
+        (
+            Subject::Card,
+            s.card.as_deref(),
+            s.card_declines,
+            v.max_card_declines,
+        ),
+    ];
+    let mut held = false;
+    for (kind, subject, declines, max) in tripped {
+        if let Some(subject) = subject
+            && declines >= max
+        {
+            let reason = format!(
+                "{declines} declined attempts by this {} within {} minutes",
+                kind.as_str(),
+                state.velocity_window.num_minutes()
+            );
+            storage::reviews::open(&state.db, kind, subject, user, declines, &reason, now).await?;
+            held = true;
+        }
+    }
+    if held {
         return Err(PaymentError::ReviewRequired.into());
     }
     Ok(())
+}
+
+/// The caller's address: the peer's, or — when the peer is one of our own hops (loopback or a
+/// private address: the gateway, a load balancer in the cluster) — the last address it put in
+/// `X-Forwarded-For`.
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let trusted = peer.is_none_or(|ip| match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        std::net::IpAddr::V6(v6) => v6.is_loopback() || v6.is_unique_local(),
+    });
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .last();
+    match (trusted, forwarded) {
+        (true, Some(ip)) => Some(ip.to_string()),
+        _ => peer.map(|ip| ip.to_string()),
+    }
 }
 
 /// Whether the order's display-currency quote no longer holds at `now`.
@@ -346,17 +406,10 @@ pub async fn confirm(
     body: Json<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.value;
-    // Twelve or more digits look like a card number: refuse it rather than let card data touch
-    // our systems (PCI DSS SAQ A).
-    if input
-        .payment_method
-        .as_deref()
-        .unwrap_or_default()
-        .chars()
-        .filter(char::is_ascii_digit)
-        .count()
-        >= 12
-    {
+    // A card number is refused before anything else, rather than let card data touch our
+    // systems (PCI DSS SAQ A).
+    let method = input.payment_method.as_deref().unwrap_or_default();
+    if ::web::card_data::holds_card_number(method) {
         return Err(PaymentError::CardDataRefused.into());
     }
     let fp = idempotency::fingerprint(&req, &body.raw);
@@ -370,6 +423,15 @@ pub async fn confirm(
         .await?
         .filter(|p| p.user_id == user)
         .ok_or_else(|| PaymentError::NotFound(format!("no payment `{}`", input.payment_id)))?;
+    // Twelve or more digits look like a card number, unless the processor's tokens are digits
+    // (then the Luhn check above decides).
+    let digit_tokens = state
+        .processors
+        .by_name(&p.processor)
+        .is_some_and(|pr| pr.takes_digit_tokens());
+    if !digit_tokens && method.chars().filter(char::is_ascii_digit).count() >= 12 {
+        return Err(PaymentError::CardDataRefused.into());
+    }
     // Record, call, settle: the processor works with no transaction and no row lock held, so a
     // webhook for this payment never waits on the processor's latency.
     let outcome = if p.state()?.is_settled() {
@@ -387,10 +449,18 @@ pub async fn confirm(
             }
             return Err(PaymentError::OrderNotPending(order.status).into());
         }
+        let ip = client_ip(&req);
         if input.payment_method.is_some() {
-            velocity_check(&state, &user).await?;
+            velocity_check(&state, &user, ip.as_deref()).await?;
         }
-        charge(&state, &p, &user, input.payment_method.as_deref()).await?
+        charge(
+            &state,
+            &p,
+            &user,
+            ip.as_deref(),
+            input.payment_method.as_deref(),
+        )
+        .await?
     };
     let st = state.clone();
     let resp = idempotency::run(
@@ -432,6 +502,7 @@ async fn charge(
     state: &Payment,
     p: &PaymentRow,
     user: &str,
+    client_ip: Option<&str>,
     payment_method: Option<&str>,
 ) -> Result<Option<Outcome>, PaymentError> {
     let processor: Arc<dyn PaymentProcessor> = state
@@ -448,7 +519,8 @@ async fn charge(
             IntentState::Open => Ok(None),
         };
     };
-    let attempt = storage::start_processing(&state.db, p, user, state.clock.now()).await?;
+    let attempt =
+        storage::start_processing(&state.db, p, user, client_ip, state.clock.now()).await?;
     if !attempt.started
         && let IntentState::Outcome(o) = processor
             .retrieve(&p.processor_intent_id)

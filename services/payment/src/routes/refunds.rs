@@ -169,6 +169,7 @@ pub async fn issue(state: &Payment, r: IssueRefund<'_>) -> Result<refunds::Refun
     let answer = match processor
         .refund(Refund {
             intent_id: payment.processor_intent_id.clone(),
+            transaction_id: payment.transaction_id.clone(),
             amount,
             idempotency_key: recorded.id.to_string(),
             reason: Some(reason.to_string()),

@@ -2,6 +2,7 @@
 
 pub mod lines;
 pub mod payments;
+pub mod reconciliation;
 pub mod refund_requests;
 pub mod refunds;
 pub mod reviews;

@@ -39,11 +39,14 @@ pub struct PaymentRow {
     pub method_type: Option<String>,
     /// Confirmation attempts so far; the current one names the processor idempotency key.
     pub confirm_attempts: i32,
+    /// The client address of the current confirmation attempt (the velocity check counts
+    /// declines per address).
+    pub attempt_ip: Option<String>,
 }
 
 const COLS: &str = "id, order_id, user_id, processor, processor_intent_id, client_secret, amount_minor, currency, \
     status, failure_reason, transaction_id, created_at, updated_at, processed_at, processor_fee_minor, \
-    dispute_id, dispute_reason, disputed_at, method_type, confirm_attempts";
+    dispute_id, dispute_reason, disputed_at, method_type, confirm_attempts, attempt_ip";
 
 pub struct NewPayment<'a> {
     pub id: Uuid,
@@ -239,19 +242,22 @@ pub async fn start_processing(
     c: &impl ConnectionTrait,
     p: &PaymentRow,
     actor: &str,
+    client_ip: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Attempt, DbErr> {
     let event = PaymentEvent::ConfirmStarted;
     if let Ok(to) = p.state()?.apply(&event) {
         let row = c
             .query_one_raw(pg(
-                "UPDATE payments SET status = $3, updated_at = $4, confirm_attempts = confirm_attempts + 1
+                "UPDATE payments SET status = $3, updated_at = $4, confirm_attempts = confirm_attempts + 1,
+                     attempt_ip = $5
                  WHERE id = $1 AND status = ANY($2) RETURNING confirm_attempts",
                 vec![
                     p.id.into(),
                     PaymentStatus::sources(&event).into(),
                     to.as_str().into(),
                     now.into(),
+                    client_ip.map(str::to_string).into(),
                 ],
             ))
             .await?;
@@ -332,7 +338,9 @@ pub async fn settle(
                 fee,
             )
         }
-        Outcome::Failed { reason } => (PaymentEvent::Declined, Some(reason.clone()), None, None),
+        Outcome::Failed { reason, .. } => {
+            (PaymentEvent::Declined, Some(reason.clone()), None, None)
+        }
         Outcome::Cancelled { reason } => (PaymentEvent::Cancel, Some(reason.clone()), None, None),
         Outcome::Processing => return Ok(false),
         Outcome::RequiresAction { next_action } => {
@@ -405,7 +413,24 @@ pub async fn settle(
             let e = published::payment_succeeded(p, transaction_id, *fee, *method, now);
             bus::enqueue(c, NAME, subjects::PAYMENT_SUCCEEDED, &e).await?;
         }
-        Outcome::Failed { reason } => {
+        Outcome::Failed {
+            reason,
+            fingerprint,
+        } => {
+            // Counted by the velocity check: per learner, per card, per client address.
+            c.execute_raw(pg(
+                "INSERT INTO payment_declines (payment_id, attempt, user_id, card_fingerprint, client_ip, at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                vec![
+                    p.id.into(),
+                    p.confirm_attempts.into(),
+                    p.user_id.clone().into(),
+                    fingerprint.clone().into(),
+                    p.attempt_ip.clone().into(),
+                    now.into(),
+                ],
+            ))
+            .await?;
             let e = published::payment_failed(p, reason, now);
             bus::enqueue(c, NAME, subjects::PAYMENT_FAILED, &e).await?;
         }

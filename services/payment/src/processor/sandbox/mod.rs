@@ -77,12 +77,14 @@ impl PaymentProcessor for Sandbox {
                     method: MethodType::Card,
                 },
                 "pm_card_visa_chargeDeclined" | "pm_card_chargeDeclined" => Outcome::Failed {
+                    fingerprint: None,
                     reason: "card_declined: Your card was declined.".into(),
                 },
                 "pm_card_authenticationRequired" => Outcome::RequiresAction {
                     next_action: "use_stripe_sdk".into(),
                 },
                 other => Outcome::Failed {
+                    fingerprint: None,
                     reason: format!("invalid_payment_method: unknown test method `{other}`"),
                 },
             };

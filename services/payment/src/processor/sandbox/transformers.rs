@@ -129,7 +129,7 @@ pub fn event_for(
 ) -> Option<Event> {
     let (kind, status, error) = match outcome {
         Outcome::Succeeded { .. } => (SUCCEEDED, IntentStatus::Succeeded, None),
-        Outcome::Failed { reason } => (
+        Outcome::Failed { reason, .. } => (
             PAYMENT_FAILED,
             IntentStatus::RequiresPaymentMethod,
             Some(PaymentError {

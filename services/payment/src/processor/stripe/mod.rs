@@ -17,11 +17,13 @@ use ::stripe::{
 };
 use std::time::Duration;
 use stripe_core::customer::CreateCustomer;
+use stripe_core::payment_intent::ListPaymentIntent;
 use stripe_core::payment_intent::{
     CancelPaymentIntent, CancelPaymentIntentCancellationReason, ConfirmPaymentIntent,
     CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods, RetrievePaymentIntent,
 };
 use stripe_core::refund::{CreateRefund, CreateRefundReason, ListRefund, RetrieveRefund};
+use stripe_types::{RangeBoundsTs, RangeQueryTs};
 
 pub const NAME: &str = "stripe";
 /// Google Pay, processed by Stripe.
@@ -242,7 +244,10 @@ impl PaymentProcessor for Stripe {
                 // A decline: Stripe sends the intent with the error; the learner may retry.
                 Err(e) if matches!(&e, StripeError::Stripe(_, 402)) => {
                     return match transformers::error(e) {
-                        ProcessorError::Declined(reason) => Ok(Outcome::Failed { reason }),
+                        ProcessorError::Declined(reason) => Ok(Outcome::Failed {
+                            reason,
+                            fingerprint: None,
+                        }),
                         other => Err(other),
                     };
                 }
@@ -335,6 +340,57 @@ impl PaymentProcessor for Stripe {
         })
     }
 
+    fn activity(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, Result<Vec<Activity>, ProcessorError>> {
+        Box::pin(async move {
+            let created = || {
+                RangeQueryTs::Bounds(RangeBoundsTs {
+                    gte: Some(from.timestamp()),
+                    lt: Some(to.timestamp()),
+                    ..Default::default()
+                })
+            };
+            let mut out = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let mut req = ListPaymentIntent::new()
+                    .created(created())
+                    .limit(100)
+                    .expand(vec![format!("data.{EXPAND}")]);
+                if let Some(a) = &after {
+                    req = req.starting_after(a.clone());
+                }
+                let page = self.send(&req, None).await.map_err(transformers::error)?;
+                for pi in &page.data {
+                    out.push(transformers::intent_activity(pi)?);
+                }
+                after = page.data.last().map(|pi| pi.id.as_str().to_string());
+                if !page.has_more || after.is_none() {
+                    break;
+                }
+            }
+            let mut after: Option<String> = None;
+            loop {
+                let mut req = ListRefund::new().created(created()).limit(100);
+                if let Some(a) = &after {
+                    req = req.starting_after(a.clone());
+                }
+                let page = self.send(&req, None).await.map_err(transformers::error)?;
+                for r in &page.data {
+                    out.push(transformers::refund_activity(r)?);
+                }
+                after = page.data.last().map(|r| r.id.as_str().to_string());
+                if !page.has_more || after.is_none() {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn resolve_webhook(
         &self,
         event: WebhookEvent,
@@ -343,6 +399,7 @@ impl PaymentProcessor for Stripe {
             let WebhookEvent::IntentChanged {
                 event_id,
                 intent_id,
+                ..
             } = event
             else {
                 return Ok(event);

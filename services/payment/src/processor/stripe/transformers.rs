@@ -5,7 +5,8 @@
 //! a rounded guess.
 
 use crate::processor::{
-    IntentState, MethodType, Outcome, ProcessorError, ProcessorRefund, RefundState, WebhookEvent,
+    Activity, ActivityKind, ActivityStatus, IntentState, MethodType, Outcome, ProcessorError,
+    ProcessorRefund, RefundState, WebhookEvent,
 };
 use ::stripe::StripeError;
 use kernel::{Currency, Money};
@@ -122,6 +123,7 @@ pub fn intent_state(pi: &PaymentIntent) -> Result<IntentState, ProcessorError> {
         S::Succeeded => IntentState::Outcome(captured(pi)?),
         S::RequiresPaymentMethod => match &pi.last_payment_error {
             Some(err) => IntentState::Outcome(Outcome::Failed {
+                fingerprint: None,
                 reason: decline_reason(err),
             }),
             None => IntentState::Open,
@@ -173,6 +175,54 @@ fn captured(pi: &PaymentIntent) -> Result<Outcome, ProcessorError> {
         fee: fee_in(amount, bt)?,
         method: method_type(charge),
     })
+}
+
+/// A listed PaymentIntent as reconciliation compares it (its charge, with the fee, once captured).
+pub fn intent_activity(pi: &PaymentIntent) -> Result<Activity, ProcessorError> {
+    let amount = from_stripe(pi.amount, &pi.currency.to_string())?;
+    let (status, id, fee) = match intent_state(pi)? {
+        IntentState::Outcome(Outcome::Succeeded {
+            transaction_id,
+            fee,
+            ..
+        }) => (ActivityStatus::Succeeded, transaction_id, Some(fee)),
+        IntentState::Open => (ActivityStatus::Pending, pi.id.as_str().to_string(), None),
+        IntentState::Outcome(_) => (ActivityStatus::Failed, pi.id.as_str().to_string(), None),
+    };
+    Ok(Activity {
+        kind: ActivityKind::Charge,
+        id,
+        intent_id: Some(pi.id.as_str().to_string()),
+        charge_id: None,
+        amount,
+        fee,
+        status,
+        at: timestamp(pi.created)?,
+    })
+}
+
+/// A listed refund as reconciliation compares it.
+pub fn refund_activity(r: &Refund) -> Result<Activity, ProcessorError> {
+    let ours = refund(r)?;
+    Ok(Activity {
+        kind: ActivityKind::Refund,
+        id: ours.id,
+        intent_id: Some(ours.intent_id),
+        charge_id: None,
+        amount: ours.amount,
+        fee: None,
+        status: match ours.status {
+            RefundState::Succeeded => ActivityStatus::Succeeded,
+            RefundState::Pending => ActivityStatus::Pending,
+            RefundState::Failed(_) => ActivityStatus::Failed,
+        },
+        at: timestamp(r.created)?,
+    })
+}
+
+fn timestamp(t: i64) -> Result<chrono::DateTime<chrono::Utc>, ProcessorError> {
+    chrono::DateTime::from_timestamp(t, 0)
+        .ok_or_else(|| ProcessorError::Permanent(format!("Stripe time {t} out of range")))
 }
 
 /// The balance transaction's fee in the charge's currency. Stripe states the fee in the
@@ -332,6 +382,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, ProcessorError> {
     Ok(WebhookEvent::IntentChanged {
         event_id: e.id,
         intent_id,
+        object_id: None,
     })
 }
 
@@ -463,6 +514,7 @@ mod tests {
         assert_eq!(
             intent_state(&declined).unwrap(),
             IntentState::Outcome(Outcome::Failed {
+                fingerprint: None,
                 reason: "insufficient_funds: Your card has insufficient funds.".into()
             })
         );
@@ -512,7 +564,8 @@ mod tests {
                 parse_event(&ev(kind, object.clone())).unwrap(),
                 WebhookEvent::IntentChanged {
                     event_id: "evt_1".into(),
-                    intent_id: "pi_1".into()
+                    intent_id: "pi_1".into(),
+                    object_id: None,
                 },
                 "{kind}"
             );

@@ -19,6 +19,13 @@ pub const LMS_KEY: &str = "test-lms-connector-key";
 pub const LMS_SECRET: &str = "whsec_dGVzdC1sbXMtd2ViaG9vay1zZWNyZXQtMDEyMzQ1Njc4OQ==";
 pub const TAXJAR_TOKEN: &str = "test-taxjar-token";
 pub const PAYOUT_SECRET: &str = "whsec_dGVzdC1wYXlvdXQtd2ViaG9vay1zZWNyZXQ=";
+pub const SQUARE_TOKEN: &str = "EAAAtest-e2e-square";
+pub const SQUARE_LOCATION: &str = "LE2ETEST";
+pub const SQUARE_APP: &str = "sandbox-sq0idb-e2e";
+pub const SQUARE_KEY: &str = "e2e-square-signature-key";
+pub const CONVERGE_MERCHANT: &str = "0021999";
+pub const CONVERGE_USER: &str = "e2eapi";
+pub const CONVERGE_PIN: &str = "E2EPIN0123456789ABCDEF";
 
 /// Fields drop in this order when a test panics before [`Shop::close`]: the platform stops
 /// first, then the environment removes its database and streams.
@@ -33,6 +40,10 @@ pub struct Shop {
     pub stripe: Option<FakeStripe>,
     /// The fake TaxJar, when it calculates tax ([`Shop::open_taxjar`]).
     pub taxjar: Option<fake_taxjar::FakeTaxJar>,
+    /// The fake Square, when Square is the default processor ([`Shop::open_square`]).
+    pub square: Option<fake_square::FakeSquare>,
+    /// The fake Converge, when Converge is the default processor ([`Shop::open_converge`]).
+    pub converge: Option<fake_converge::FakeConverge>,
     pub env: TestEnv,
     pub admin: String,
 }
@@ -91,6 +102,96 @@ impl Shop {
         let mut shop = Self::open(&o).await;
         shop.taxjar = Some(taxjar);
         shop
+    }
+
+    /// The shop with Square (a fake speaking its wire format) as the default processor: calls
+    /// time out after 1 s, tried twice; `extra` adds settings. Webhooks are signed over the URL
+    /// the fake posts them to, which is the gateway's route.
+    pub async fn open_square(extra: &[(&str, String)]) -> Shop {
+        let square = fake_square::FakeSquare::start(
+            fake_square::Config::new(SQUARE_TOKEN, SQUARE_LOCATION, String::new(), SQUARE_KEY),
+            0,
+        )
+        .unwrap();
+        let mut o: Vec<(&str, String)> = vec![
+            ("payment.default_processor", "square".into()),
+            ("payment.square_access_token", SQUARE_TOKEN.into()),
+            ("payment.square_application_id", SQUARE_APP.into()),
+            ("payment.square_location_id", SQUARE_LOCATION.into()),
+            ("payment.square_webhook_signature_key", SQUARE_KEY.into()),
+            ("payment.square_api_base", square.url.clone()),
+            ("payment.square_timeout_ms", "1000".into()),
+            ("payment.square_attempts", "2".into()),
+        ];
+        o.extend(extra.iter().cloned());
+        let (mut shop, url) = Self::open_with_webhook_url(&o, "square").await;
+        square.set_webhook_url(&url);
+        shop.square = Some(square);
+        shop
+    }
+
+    /// The shop with Converge (a fake speaking its wire format) as the default processor: calls
+    /// time out after 1 s, tried twice; `extra` adds settings.
+    pub async fn open_converge(extra: &[(&str, String)]) -> Shop {
+        let converge = fake_converge::FakeConverge::start(
+            fake_converge::Config {
+                merchant_id: CONVERGE_MERCHANT.into(),
+                user_id: CONVERGE_USER.into(),
+                pin: CONVERGE_PIN.into(),
+            },
+            0,
+        )
+        .unwrap();
+        let mut o: Vec<(&str, String)> = vec![
+            ("payment.default_processor", "converge".into()),
+            ("payment.converge_merchant_id", CONVERGE_MERCHANT.into()),
+            ("payment.converge_user_id", CONVERGE_USER.into()),
+            ("payment.converge_pin", CONVERGE_PIN.into()),
+            (
+                "payment.converge_api_url",
+                format!("{}/VirtualMerchantDemo/processxml.do", converge.url),
+            ),
+            (
+                "payment.converge_hosted_url",
+                format!("{}/hosted-payments", converge.url),
+            ),
+            ("payment.converge_timeout_ms", "1000".into()),
+            ("payment.converge_attempts", "2".into()),
+        ];
+        o.extend(extra.iter().cloned());
+        let mut shop = Self::open(&o).await;
+        shop.converge = Some(converge);
+        shop
+    }
+
+    /// Opens the shop on a port chosen first, so `payment.<processor>_webhook_url` can name the
+    /// gateway's webhook route before the platform starts; returns that URL too.
+    async fn open_with_webhook_url(extra: &[(&str, String)], processor: &str) -> (Shop, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/api/v2/payments/webhook/{processor}");
+        let key = format!("payment.{processor}_webhook_url");
+        let mut o: Vec<(&str, String)> =
+            vec![(key.as_str(), url.clone()), ("http.port", port.to_string())];
+        o.extend(extra.iter().cloned());
+        (Self::open_with(&o, commerce::registry()).await, url)
+    }
+
+    /// The fake Square of a shop opened with [`Shop::open_square`].
+    pub fn square(&self) -> &fake_square::FakeSquare {
+        self.square
+            .as_ref()
+            .expect("a shop opened with open_square")
+    }
+
+    /// The fake Converge of a shop opened with [`Shop::open_converge`].
+    pub fn converge(&self) -> &fake_converge::FakeConverge {
+        self.converge
+            .as_ref()
+            .expect("a shop opened with open_converge")
     }
 
     /// The fake TaxJar of a shop opened with [`Shop::open_taxjar`].
@@ -154,6 +255,8 @@ impl Shop {
             payout,
             stripe: None,
             taxjar: None,
+            square: None,
+            converge: None,
             admin,
         }
     }
@@ -185,6 +288,12 @@ impl Shop {
         }
         if let Some(taxjar) = self.taxjar {
             taxjar.stop().await;
+        }
+        if let Some(square) = self.square {
+            square.stop().await;
+        }
+        if let Some(converge) = self.converge {
+            converge.stop().await;
         }
         self.env.cleanup().await;
     }
@@ -325,6 +434,51 @@ impl Shop {
             StatusCode::CREATED,
         )
         .await
+    }
+
+    /// Learner `id` (their token) with an order of one new course priced `cents` in LMS course
+    /// `lms`, and the order's payment (201).
+    pub async fn order_with_payment(
+        &self,
+        id: &str,
+        lms: &str,
+        cents: i64,
+    ) -> (String, String, Value) {
+        let learner = self.learner(id);
+        let course = self.course(lms, cents, false).await;
+        self.add(&learner, "course", &course).await;
+        let oid = self.checkout(&learner).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let intent = self.intent(&learner, &oid).await;
+        (learner, oid, intent)
+    }
+
+    /// Confirms `payment` with `method`, for a test that asserts the status itself.
+    pub async fn try_confirm(
+        &self,
+        token: &str,
+        payment: &Value,
+        method: &str,
+    ) -> (StatusCode, Value) {
+        post(
+            &self.app,
+            token,
+            "/api/v2/payments/confirm",
+            json!({"paymentId": payment["id"], "paymentMethod": method}),
+        )
+        .await
+    }
+
+    /// `payment` as its learner's history shows it.
+    pub async fn history_entry(&self, token: &str, payment: &Value) -> Value {
+        let h = get_as_ok(&self.app, token, "/api/v2/payments/history").await;
+        items(&h)
+            .iter()
+            .find(|p| p["id"] == payment["id"])
+            .cloned()
+            .unwrap_or_else(|| panic!("payment not in the history: {h}"))
     }
 
     /// Intent and confirmation with a Stripe test payment method; returns the payment.

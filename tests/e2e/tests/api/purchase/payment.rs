@@ -520,3 +520,129 @@ async fn declined_attempts_past_the_threshold_are_held_for_review_until_cleared(
     shop.order_status(&learner, oid, "completed").await;
     shop.close().await;
 }
+
+/// `learner` confirms `payment` with `method`, from client address `ip`.
+async fn confirm_from(
+    shop: &Shop,
+    learner: &str,
+    payment: &Value,
+    method: &str,
+    ip: &str,
+) -> (StatusCode, Value) {
+    send(
+        shop.app
+            .client
+            .post(shop.app.url("/api/v2/payments/confirm"))
+            .bearer_auth(learner)
+            .header("x-forwarded-for", ip)
+            .json(&json!({"paymentId": payment["id"], "paymentMethod": method})),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declines_from_one_client_address_hold_every_learner_behind_it() {
+    let shop = Shop::open(&[("payment.velocity_max_declines_per_ip", "3".into())]).await;
+    const IP: &str = "203.0.113.7";
+    // Three learners, one decline each from the same address: none of them alone is suspect.
+    let mut learners = Vec::new();
+    for n in 0..3 {
+        let (learner, _, payment) = shop
+            .order_with_payment(&format!("ip-{n}"), &format!("lms-ip-{n}"), 1000)
+            .await;
+        let (s, p) =
+            confirm_from(&shop, &learner, &payment, "pm_card_visa_chargeDeclined", IP).await;
+        assert_eq!(
+            (s, &p["status"]),
+            (StatusCode::OK, &json!("pending")),
+            "{p}"
+        );
+        learners.push((learner, payment));
+    }
+    // A fourth learner from that address is held, even with a good card.
+    let (fourth, _, payment) = shop.order_with_payment("ip-3", "lms-ip-3", 1000).await;
+    let (s, b) = confirm_from(&shop, &fourth, &payment, "pm_card_visa", IP).await;
+    assert_problem(s, &b, StatusCode::FORBIDDEN, "payment_review_required");
+    // The same learner from another address pays: the hold is the address's.
+    let (s, p) = confirm_from(&shop, &fourth, &payment, "pm_card_visa", "198.51.100.9").await;
+    assert_eq!(
+        (s, &p["status"]),
+        (StatusCode::OK, &json!("succeeded")),
+        "{p}"
+    );
+    let queue = get_as_ok(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/payment-reviews?status=open",
+    )
+    .await;
+    let open = items(&queue);
+    assert_eq!(open.len(), 1, "{queue}");
+    assert_eq!(
+        (&open[0]["kind"], &open[0]["subject"]),
+        (&json!("ip"), &json!(IP))
+    );
+    assert_eq!(open[0]["declines"], 3);
+    // Cleared: the address may pay again.
+    let path = format!(
+        "/api/v2/admin/payment-reviews/{}/clear",
+        open[0]["id"].as_str().unwrap()
+    );
+    post_expect(&shop.app, &shop.admin, &path, json!({}), StatusCode::OK).await;
+    let (learner, payment) = &learners[0];
+    let (s, p) = confirm_from(&shop, learner, payment, "pm_card_visa", IP).await;
+    assert_eq!(
+        (s, &p["status"]),
+        (StatusCode::OK, &json!("succeeded")),
+        "{p}"
+    );
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_declined_again_and_again_holds_every_learner_who_tried_it() {
+    // Square names the card (its fingerprint); three declines of one card hold it.
+    let shop = Shop::open_square(&[("payment.velocity_max_declines_per_card", "3".into())]).await;
+    let declined = "cnon:card-nonce-declined";
+    let (a, _, pa) = shop.order_with_payment("card-a", "lms-card-a", 1000).await;
+    let (b, _, pb) = shop.order_with_payment("card-b", "lms-card-b", 1000).await;
+    let (c, _, pc) = shop.order_with_payment("card-c", "lms-card-c", 1000).await;
+    // Different addresses, different learners: only the card links them.
+    for (n, (learner, payment)) in [(&a, &pa), (&b, &pb), (&a, &pa)].into_iter().enumerate() {
+        let ip = format!("192.0.2.{}", n + 10);
+        let (s, p) = confirm_from(&shop, learner, payment, declined, &ip).await;
+        assert_eq!(
+            (s, &p["status"]),
+            (StatusCode::OK, &json!("pending")),
+            "{p}"
+        );
+    }
+    // A learner who was declined with that card is held, whatever card they bring now.
+    let (s, body) = confirm_from(&shop, &b, &pb, "cnon:card-nonce-ok", "192.0.2.50").await;
+    assert_problem(s, &body, StatusCode::FORBIDDEN, "payment_review_required");
+    let (s, body) = confirm_from(&shop, &a, &pa, "cnon:card-nonce-ok", "192.0.2.51").await;
+    assert_problem(s, &body, StatusCode::FORBIDDEN, "payment_review_required");
+    // A learner who never used it pays.
+    let (s, p) = confirm_from(&shop, &c, &pc, "cnon:card-nonce-ok", "192.0.2.52").await;
+    assert_eq!(
+        (s, &p["status"]),
+        (StatusCode::OK, &json!("succeeded")),
+        "{p}"
+    );
+    assert_eq!(shop.square().payments(), 1, "nothing charged while held");
+    let queue = get_as_ok(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/payment-reviews?status=open",
+    )
+    .await;
+    let open = items(&queue);
+    assert_eq!(open.len(), 1, "{queue}");
+    assert_eq!(open[0]["kind"], "card");
+    assert!(
+        open[0]["subject"].as_str().unwrap().starts_with("sq-1-"),
+        "{queue}"
+    );
+    assert_eq!(open[0]["declines"], 3);
+    shop.close().await;
+}
