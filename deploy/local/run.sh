@@ -146,11 +146,13 @@ and a test card gives the card token to confirm with).
   # the same through Square (music) and Converge (nursing): the processor is chosen by department
   MUSIC=\$(curl -s 'http://127.0.0.1:8080/api/v2/catalog/courses?q=Music' | first_id)
   curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"itemType\":\"course\",\"itemId\":\"\$MUSIC\"}" http://127.0.0.1:8080/api/v2/cart/items
+  curl -s -X PUT -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"country":"US","region":"CA","postalCode":"94103"}' http://127.0.0.1:8080/api/v2/cart/billing-address
   ORDER2=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/cart/checkout | first_id)
   PAY2=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"orderId\":\"\$ORDER2\"}" http://127.0.0.1:8080/api/v2/payments/create-intent | first_id)
   curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"paymentId\":\"\$PAY2\",\"paymentMethod\":\"cnon:card-nonce-ok\"}" http://127.0.0.1:8080/api/v2/payments/confirm
   NURSING=\$(curl -s 'http://127.0.0.1:8080/api/v2/catalog/courses?q=Clinical' | first_id)
   curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"itemType\":\"course\",\"itemId\":\"\$NURSING\"}" http://127.0.0.1:8080/api/v2/cart/items
+  curl -s -X PUT -H "Authorization: Bearer \$LEARNER" -H "\$H" -d '{"country":"US","region":"CA","postalCode":"94103"}' http://127.0.0.1:8080/api/v2/cart/billing-address
   ORDER3=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" http://127.0.0.1:8080/api/v2/cart/checkout | first_id)
   INTENT3=\$(curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"orderId\":\"\$ORDER3\"}" http://127.0.0.1:8080/api/v2/payments/create-intent)
   PAY3=\$(echo "\$INTENT3" | first_id); SESSION=\$(echo "\$INTENT3" | grep -o '"clientSecret":"[^"]*"' | cut -d'"' -f4)

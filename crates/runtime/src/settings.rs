@@ -118,6 +118,17 @@ impl Settings {
         file: Option<&str>,
         overrides: &[(&str, String)],
     ) -> Result<Settings, SettingsError> {
+        Self::load_from(file, overrides, None)
+    }
+
+    /// As [`Settings::load_with`], reading `env` instead of the process environment when given.
+    /// Values from the environment stay strings until a setting's type asks for a number or a
+    /// boolean: an id such as a merchant number `0021999` keeps its leading zeros.
+    fn load_from(
+        file: Option<&str>,
+        overrides: &[(&str, String)],
+        env: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Settings, SettingsError> {
         let mut b = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(f) = file {
@@ -127,7 +138,7 @@ impl Settings {
             config::Environment::with_prefix("COMMERCE")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .source(env),
         );
         for (k, v) in overrides {
             b = b.set_override(*k, v.clone())?;
@@ -282,6 +293,42 @@ mod tests {
             &[secret.clone(), ("database.url", "mysql://x".into())],
         );
         assert!(matches!(e, Err(SettingsError::Invalid(_))));
+    }
+
+    #[test]
+    fn environment_values_keep_their_text_until_a_number_is_asked_for() {
+        let env = std::collections::HashMap::from([
+            (
+                "COMMERCE__AUTH__HS256_SECRET".to_string(),
+                "0123456789abcdef0123".to_string(),
+            ),
+            (
+                "COMMERCE__PAYMENT__CONVERGE_MERCHANT_ID".to_string(),
+                "0021999".to_string(),
+            ),
+            (
+                "COMMERCE__CART_ORDER__CART_TTL_HOURS".to_string(),
+                "50".to_string(),
+            ),
+            ("COMMERCE__OUTBOX__POLL_MS".to_string(), "25".to_string()),
+        ]);
+        let s = Settings::load_from(None, &[], Some(env)).unwrap();
+        #[derive(serde::Deserialize)]
+        struct Payment {
+            converge_merchant_id: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct CartOrder {
+            cart_ttl_hours: u64,
+        }
+        let p: Payment = s.section("payment").unwrap();
+        assert_eq!(
+            p.converge_merchant_id, "0021999",
+            "not read as the number 21999"
+        );
+        let c: CartOrder = s.section("cart_order").unwrap();
+        assert_eq!(c.cart_ttl_hours, 50);
+        assert_eq!(s.outbox.poll_ms, 25, "typed settings still read numbers");
     }
 
     #[test]

@@ -526,7 +526,9 @@ async fn handle(req: HttpRequest, body: web::Bytes, state: web::Data<State>) -> 
                 _ => ("INTERNAL_SERVER_ERROR", "API_ERROR"),
             };
             let (s, b) = error(faults.fail_status, cat, code, "injected fault");
-            record(&state, &method, &path, None, Value::Null, s, false);
+            let sent: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let key = sent["idempotency_key"].as_str().map(str::to_string);
+            record(&state, &method, &path, key, sent, s, false);
             return HttpResponse::build(status_code(s)).json(b);
         }
         let delay = (faults.delay > 0).then(|| {

@@ -239,3 +239,28 @@ async fn card_numbers_are_refused_and_converge_webhooks_do_not_exist() {
     assert_eq!(shop.order(&learner, &oid).await["status"], "pending");
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5xx_is_asked_about_again_and_sells_once() {
+    let shop = Shop::open_converge(&[]).await;
+    let converge = shop.converge();
+    let (learner, oid, intent) = shop.order_with_payment("learner-1", "lms-cv7", 1100).await;
+    let token = lightbox(&shop, &intent, CARD_OK);
+    // The first question fails with a 503: it is asked again before anything is sold.
+    converge.fail_next(1, 503);
+    let (s, paid) = shop.try_confirm(&learner, &intent, &token).await;
+    assert_eq!(
+        (s, &paid["status"]),
+        (StatusCode::OK, &json!("succeeded")),
+        "{paid}"
+    );
+    assert_eq!(converge.sales(), 1);
+    let kinds: Vec<String> = converge
+        .requests()
+        .into_iter()
+        .map(|r| format!("{}:{}", r.transaction_type, r.status))
+        .collect();
+    assert_eq!(kinds, ["txnquery:503", "txnquery:200", "ccsale:200"]);
+    shop.order_status(&learner, &oid, "completed").await;
+    shop.close().await;
+}

@@ -279,3 +279,26 @@ async fn a_refund_settled_later_at_square_reaches_the_order_by_webhook() {
     assert_eq!(square.refunds(), 1);
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5xx_is_retried_with_the_same_key_and_charges_once() {
+    let shop = Shop::open_square(&[]).await;
+    let square = shop.square();
+    let (learner, oid, intent) = shop.order_with_payment("learner-1", "lms-sq7", 1100).await;
+    square.fail_next(1, 503);
+    let (s, paid) = shop
+        .try_confirm(&learner, &intent, "cnon:card-nonce-ok")
+        .await;
+    assert_eq!(
+        (s, &paid["status"]),
+        (StatusCode::OK, &json!("succeeded")),
+        "{paid}"
+    );
+    let posts = square.posts_to("/v2/payments");
+    assert_eq!(posts.len(), 2, "the 503, then the retry");
+    assert_eq!(posts[0].status, 503);
+    assert_eq!(posts[0].idempotency_key, posts[1].idempotency_key);
+    assert_eq!(square.payments(), 1);
+    shop.order_status(&learner, &oid, "completed").await;
+    shop.close().await;
+}
