@@ -44,6 +44,8 @@ pub struct PaymentConfig {
     /// Public: the Web Payments SDK's application id and the location payments go to.
     pub square_application_id: String,
     pub square_location_id: String,
+    /// The location's currency (Square takes no other for its payments).
+    pub square_currency: String,
     /// The webhook subscription's signature key, and its notification URL exactly as Square
     /// has it (the signature covers the URL).
     pub square_webhook_signature_key: Secret,
@@ -130,6 +132,9 @@ impl PaymentConfig {
                 || !runtime::settings::is_http_url(&self.square_webhook_url)
             {
                 return bad("square_api_base and square_webhook_url must be http(s) URLs".into());
+            }
+            if kernel::Currency::parse(&self.square_currency).is_err() {
+                return bad("square_currency must be an ISO 4217 code".into());
             }
             if self.square_webhook_signature_key.is_empty() {
                 return bad("Square needs square_webhook_signature_key".into());
@@ -224,6 +229,7 @@ mod tests {
             "square_access_token": "",
             "square_application_id": "",
             "square_location_id": "",
+            "square_currency": "USD",
             "square_webhook_signature_key": "",
             "square_webhook_url": "",
             "square_api_base": "https://connect.squareup.com",

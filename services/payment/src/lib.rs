@@ -257,6 +257,8 @@ pub fn processors(
             access_token: cfg.square_access_token.clone(),
             application_id: cfg.square_application_id.clone(),
             location_id: cfg.square_location_id.clone(),
+            currency: kernel::Currency::parse(&cfg.square_currency)
+                .map_err(|e| StartError::Other(format!("payment: square_currency: {e}")))?,
             webhook_signature_key: cfg.square_webhook_signature_key.clone(),
             webhook_url: cfg.square_webhook_url.clone(),
             api_base: cfg.square_api_base.clone(),

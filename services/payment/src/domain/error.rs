@@ -25,6 +25,13 @@ pub enum PaymentError {
         currency: String,
         requoted: bool,
     },
+    /// The department's processor does not take the order's currency.
+    #[error("{processor} does not take {currency}; it takes {}", supported.join(", "))]
+    CurrencyNotSupported {
+        processor: String,
+        currency: String,
+        supported: Vec<String>,
+    },
     #[error("send a processor payment-method token, never card data")]
     CardDataRefused,
     /// The velocity check held the learner's attempts for a billing-admin's review.
@@ -61,6 +68,7 @@ impl PaymentError {
             PaymentInProgress => "payment_in_progress",
             QuoteExpired { .. } => "quote_expired",
             CardDataRefused => "card_data_refused",
+            CurrencyNotSupported { .. } => "currency_not_supported",
             ReviewRequired => "payment_review_required",
             ProcessorUnavailable(_) => "processor_unavailable",
             ProcessorRefused(_) => "processor_refused",
@@ -90,6 +98,9 @@ impl From<PaymentError> for ApiError {
                 .with("remaining", serde_json::json!(remaining.amount_minor())),
             InvalidRefund(_) => ApiError::rule(code, detail).with_field("amount"),
             CardDataRefused => ApiError::rule(code, detail).with_field("paymentMethod"),
+            CurrencyNotSupported { supported, .. } => ApiError::rule(code, detail)
+                .with_field("currency")
+                .with("supported", serde_json::json!(supported)),
             ReviewRequired => ApiError::new(actix_web::http::StatusCode::FORBIDDEN, code, detail),
             ProcessorUnavailable(_) => ApiError::unavailable(code, detail),
             ProcessorRefused(_) => {
@@ -125,6 +136,15 @@ mod tests {
             ),
             (PaymentError::NothingToPay, 409, "nothing_to_pay"),
             (PaymentError::CardDataRefused, 422, "card_data_refused"),
+            (
+                PaymentError::CurrencyNotSupported {
+                    processor: "square".into(),
+                    currency: "EUR".into(),
+                    supported: vec!["USD".into()],
+                },
+                422,
+                "currency_not_supported",
+            ),
             (
                 PaymentError::ProcessorUnavailable("x".into()),
                 503,

@@ -355,6 +355,11 @@ pub trait PaymentProcessor: Send + Sync {
     ) -> BoxFuture<'_, Result<WebhookEvent, ProcessorError>> {
         Box::pin(async move { Ok(event) })
     }
+    /// The currencies the processor's account takes; `None`: any it knows (Stripe's, the
+    /// sandbox's). A payment in another currency is refused before the processor is asked.
+    fn currencies(&self) -> Option<Vec<kernel::Currency>> {
+        None
+    }
     /// Whether the processor's payment-method tokens are runs of digits (Converge's `ssl_token`
     /// keeps a card's length and last four): then only a Luhn-valid number is refused as card
     /// data, not every run of twelve digits.

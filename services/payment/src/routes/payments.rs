@@ -37,7 +37,7 @@ pub struct IntentRequest {
         (status = 403, description = "payment_review_required: too many declined attempts; a billing-admin reviews them"),
         (status = 404, description = "Unknown or another learner's order"),
         (status = 409, description = "order_not_pending, nothing_to_pay, payment_in_progress, idempotency_key_in_use, quote_expired (with the re-quoted `total` and `currency`: create the payment again)"),
-        (status = 422, description = "card_data_refused, idempotency_key_reused"),
+        (status = 422, description = "card_data_refused, idempotency_key_reused, currency_not_supported (with `supported`: the department's processor does not take the order's currency)"),
         (status = 429), (status = 502, description = "processor_refused"),
         (status = 503, description = "processor_unavailable, database_unavailable")))]
 pub async fn create_intent(
@@ -108,6 +108,16 @@ pub async fn create_intent(
     let amount = order
         .amount()
         .map_err(|e| PaymentError::Corrupt(format!("order {}: {e}", order.id)))?;
+    if let Some(taken) = processor.currencies()
+        && !taken.contains(&amount.currency())
+    {
+        return Err(PaymentError::CurrencyNotSupported {
+            processor: processor.name().to_string(),
+            currency: amount.currency().code().to_string(),
+            supported: taken.iter().map(|c| c.code().to_string()).collect(),
+        }
+        .into());
+    }
     if !order.lines_sum_to_total() {
         return Err(PaymentError::Corrupt(format!(
             "order {}: its lines do not sum to its total",

@@ -302,3 +302,57 @@ async fn a_5xx_is_retried_with_the_same_key_and_charges_once() {
     shop.order_status(&learner, &oid, "completed").await;
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_in_a_currency_the_location_does_not_take_is_refused_before_square_is_asked() {
+    let shop = Shop::open_square(&[]).await;
+    put_expect(
+        &shop.app,
+        &shop.admin,
+        "/api/v2/admin/catalog/exchange-rates/EUR",
+        json!({"rate": "0.92"}),
+        StatusCode::OK,
+    )
+    .await;
+    eventually(WAIT, "the EUR rate", || async {
+        let r = get_ok(&shop.app, "/api/v2/catalog/exchange-rates").await;
+        items(&r)
+            .iter()
+            .any(|i| i["currency"] == "EUR")
+            .then_some(())
+    })
+    .await;
+    let learner = shop.learner("learner-1");
+    let course = shop.course("lms-sq8", 4900, false).await;
+    shop.add(&learner, "course", &course).await;
+    let (s, b) = send(
+        shop.app
+            .client
+            .put(shop.app.url("/api/v2/cart/currency"))
+            .bearer_auth(&learner)
+            .json(&json!({"currency": "EUR"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let order = shop.checkout(&learner).await;
+    assert_eq!(order["currency"], "EUR");
+    let (s, b) = post(
+        &shop.app,
+        &learner,
+        "/api/v2/payments/create-intent",
+        json!({"orderId": order["id"]}),
+    )
+    .await;
+    assert_problem(
+        s,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "currency_not_supported",
+    );
+    assert_eq!(b["supported"], json!(["USD"]));
+    assert!(
+        shop.square().requests().is_empty(),
+        "Square was never asked"
+    );
+    shop.close().await;
+}

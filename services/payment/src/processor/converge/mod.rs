@@ -199,6 +199,10 @@ impl PaymentProcessor for Converge {
         true
     }
 
+    fn currencies(&self) -> Option<Vec<Currency>> {
+        Some(vec![self.settings.currency])
+    }
+
     fn client_config(&self) -> serde_json::Value {
         json!({
             "hostedPaymentsUrl": self.settings.hosted_url,

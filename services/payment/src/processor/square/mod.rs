@@ -36,6 +36,8 @@ pub struct SquareSettings {
     /// Public: the Web Payments SDK needs it with the location id.
     pub application_id: String,
     pub location_id: String,
+    /// The location's currency: the only one its payments take.
+    pub currency: kernel::Currency,
     pub webhook_signature_key: kernel::Secret,
     /// The notification URL exactly as the webhook subscription names it (it is signed).
     pub webhook_url: String,
@@ -230,6 +232,10 @@ fn begin_of(intent_id: &str) -> Option<String> {
 impl PaymentProcessor for Square {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn currencies(&self) -> Option<Vec<kernel::Currency>> {
+        Some(vec![self.settings.currency])
     }
 
     fn client_config(&self) -> serde_json::Value {
