@@ -18,6 +18,7 @@ pub mod json;
 pub mod observe;
 pub mod page;
 pub mod problem;
+pub mod square_signature;
 pub mod standard_webhooks;
 pub mod stripe_signature;
 

@@ -62,6 +62,35 @@ pub fn processor_webhook_secrets(
     Ok(out)
 }
 
+/// Square's webhook signature key and notification URL, when Square runs (its access token set).
+pub fn square_webhook(settings: &Settings) -> Result<Option<(kernel::Secret, String)>, StartError> {
+    #[derive(serde::Deserialize, Default)]
+    struct Square {
+        #[serde(default)]
+        square_access_token: Option<kernel::Secret>,
+        #[serde(default)]
+        square_webhook_signature_key: Option<kernel::Secret>,
+        #[serde(default)]
+        square_webhook_url: Option<String>,
+    }
+    let s: Square = if settings.has_section("payment") {
+        settings.section("payment")?
+    } else {
+        Square::default()
+    };
+    let enabled = s.square_access_token.is_some_and(|t| !t.is_empty());
+    Ok(
+        match (
+            enabled,
+            s.square_webhook_signature_key,
+            s.square_webhook_url,
+        ) {
+            (true, Some(key), Some(url)) if !key.is_empty() && !url.is_empty() => Some((key, url)),
+            _ => None,
+        },
+    )
+}
+
 /// The LMS webhooks the gateway verifies at the edge (Standard Webhooks), by endpoint name:
 /// `lms-completion` with the certificate service's `lms_webhook_secret`. A completion that does
 /// not verify is answered 400 and never relayed.

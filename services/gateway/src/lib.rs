@@ -81,6 +81,7 @@ impl ServiceFactory for GatewayService {
                 bus: ctx.bus.clone(),
                 clock: Arc::new(kernel::SystemClock),
                 stripe_scheme_secrets: config::processor_webhook_secrets(&ctx.settings)?,
+                square: config::square_webhook(&ctx.settings)?,
                 standard_secrets: config::lms_webhook_secrets(&ctx.settings)?,
             });
             let filter_limiter = limiter.clone();

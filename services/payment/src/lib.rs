@@ -312,7 +312,13 @@ async fn reconcile_loop(
             _ = shutdown.changed() => return,
         }
         let to = state.clock.now() - lag;
+        let mut accounts = std::collections::BTreeSet::new();
         for name in state.processors.names() {
+            // One run per account: `gpay` is Stripe's account too.
+            let account = state.processors.by_name(name).map(|p| p.account());
+            if !account.is_some_and(|a| accounts.insert(a)) {
+                continue;
+            }
             let r = reconcile::run(
                 &state.db,
                 &state.processors,

@@ -53,7 +53,10 @@ pub async fn run(
         .filter(|a| a.kind == ActivityKind::Refund)
         .map(|a| a.id.clone())
         .collect();
-    let (charges, refunds) = store::ours(db, processor, from, to, intents, refund_ids).await?;
+    // The account's activity is compared with the payments of every name it serves (Google Pay
+    // payments are Stripe's too).
+    let names = processors.sharing_account(processor);
+    let (charges, refunds) = store::ours(db, names, from, to, intents, refund_ids).await?;
     let items = reconciliation::compare(&theirs, &charges, &refunds, |t| t >= from && t < to);
     let differences = items
         .iter()

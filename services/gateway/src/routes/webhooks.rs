@@ -16,6 +16,9 @@ pub struct Relay {
     /// Processor name → the secret its webhooks are signed with in Stripe's scheme: a webhook
     /// for one of these that does not verify is refused here with 400 and never relayed.
     pub stripe_scheme_secrets: std::collections::BTreeMap<String, kernel::Secret>,
+    /// Square's webhook signature key and the notification URL it signs, when Square runs: a
+    /// Square webhook that does not verify is refused here with 400 and never relayed.
+    pub square: Option<(kernel::Secret, String)>,
     /// LMS webhook name → the Standard Webhooks secret it is signed with: one that does not
     /// verify is refused here with 400 and never relayed.
     pub standard_secrets: std::collections::BTreeMap<String, kernel::Secret>,
@@ -102,21 +105,31 @@ fn verify_processor(
     body: &[u8],
     name: &str,
 ) -> Result<(), ApiError> {
-    let Some(secret) = relay.stripe_scheme_secrets.get(name) else {
-        return Ok(());
+    let header = |h: &str| req.headers().get(h).and_then(|v| v.to_str().ok());
+    let verified = match (name, &relay.square) {
+        ("square", Some((key, url))) => ::web::square_signature::verify(
+            key.expose(),
+            url,
+            header(::web::square_signature::SIGNATURE_HEADER),
+            body,
+        ),
+        _ => {
+            let Some(secret) = relay.stripe_scheme_secrets.get(name) else {
+                return Ok(());
+            };
+            ::web::stripe_signature::verify(
+                secret.expose(),
+                header(::web::stripe_signature::SIGNATURE_HEADER).unwrap_or_default(),
+                body,
+                relay.clock.now().timestamp(),
+            )
+        }
     };
-    let header = req
-        .headers()
-        .get(::web::stripe_signature::SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    ::web::stripe_signature::verify(secret.expose(), header, body, relay.clock.now().timestamp())
-        .map_err(|e| {
-            tracing::warn!(processor = name, error = %e, "processor webhook refused");
-            metrics::counter!("webhooks_refused_total", "processor" => name.to_string())
-                .increment(1);
-            ApiError::bad_request("invalid_signature", e.to_string())
-        })
+    verified.map_err(|e| {
+        tracing::warn!(processor = name, error = %e, "processor webhook refused");
+        metrics::counter!("webhooks_refused_total", "processor" => name.to_string()).increment(1);
+        ApiError::bad_request("invalid_signature", e.to_string())
+    })
 }
 
 /// Refuses an LMS webhook whose Standard Webhooks signature is missing, stale or forged, when

@@ -435,6 +435,22 @@ impl Processors {
         names
     }
 
+    /// Every processor name whose payments go to the same account as `name` (`stripe` and
+    /// `gpay`), `name` included.
+    pub fn sharing_account(&self, name: &str) -> Vec<String> {
+        let Some(account) = self.instances.get(name).map(|p| p.account()) else {
+            return vec![name.to_string()];
+        };
+        let mut names: Vec<String> = self
+            .instances
+            .values()
+            .filter(|p| p.account() == account)
+            .map(|p| p.name().to_string())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     pub fn by_name(&self, name: &str) -> Option<Arc<dyn PaymentProcessor>> {
         self.instances.get(name).cloned()
     }

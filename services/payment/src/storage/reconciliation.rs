@@ -75,11 +75,12 @@ struct RefundRow {
     at: DateTime<Utc>,
 }
 
-/// Our payments and refunds at `processor` around `[from, to)`, and every one the processor's
-/// items name (`intents`, `refund_ids`) wherever in time it lies.
+/// Our payments and refunds through `processors` (the names sharing one account) around
+/// `[from, to)`, and every one the processor's items name (`intents`, `refund_ids`) wherever in
+/// time it lies.
 pub async fn ours(
     c: &impl ConnectionTrait,
-    processor: &str,
+    processors: Vec<String>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     intents: Vec<String>,
@@ -91,10 +92,15 @@ pub async fn ours(
         "SELECT id, processor_intent_id, status, amount_minor, currency, processor_fee_minor,
                 COALESCE(processed_at, created_at) AS at
          FROM payments
-         WHERE processor = $1
+         WHERE processor = ANY($1)
            AND ((created_at >= $2 - interval '1 day' AND created_at < $3)
                 OR processor_intent_id = ANY($4))",
-        vec![processor.into(), from.into(), to.into(), intents.into()],
+        vec![
+            processors.clone().into(),
+            from.into(),
+            to.into(),
+            intents.into(),
+        ],
     ))
     .all(c)
     .await?;
@@ -102,9 +108,9 @@ pub async fn ours(
         "SELECT r.id, r.payment_id, r.processor_refund_id, r.status, r.amount_minor, r.currency,
                 r.created_at AS at
          FROM refunds r JOIN payments p ON p.id = r.payment_id
-         WHERE p.processor = $1
+         WHERE p.processor = ANY($1)
            AND ((r.created_at >= $2 AND r.created_at < $3) OR r.processor_refund_id = ANY($4))",
-        vec![processor.into(), from.into(), to.into(), refund_ids.into()],
+        vec![processors.into(), from.into(), to.into(), refund_ids.into()],
     ))
     .all(c)
     .await?;

@@ -209,10 +209,10 @@ async fn webhooks_settle_a_payment_once_and_forged_ones_change_nothing() {
         .cloned()
         .unwrap_or_else(|| panic!("payment.updated held: {held:?}"));
 
-    // A forged copy (signed with another key) is dropped: the payment stays unsettled.
+    // A forged copy (signed with another key) is refused at the gateway: nothing is relayed.
     let body = updated.to_string();
     let forged = fake_square::signature("not-the-key", &webhook_url(&shop), body.as_bytes());
-    let (s, _) = send(
+    let (s, refused) = send(
         shop.app
             .client
             .post(shop.app.url("/api/v2/payments/webhook/square"))
@@ -221,7 +221,7 @@ async fn webhooks_settle_a_payment_once_and_forged_ones_change_nothing() {
             .body(body),
     )
     .await;
-    assert!(s.is_success(), "the relay takes it: {s}");
+    assert_problem(s, &refused, StatusCode::BAD_REQUEST, "invalid_signature");
     shop.settled().await;
     assert_ne!(
         shop.history_entry(&learner, &intent).await["status"],

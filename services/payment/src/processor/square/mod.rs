@@ -16,18 +16,15 @@
 pub mod transformers;
 
 use super::*;
-use base64::Engine;
-use hmac::{Hmac, KeyInit, Mac};
 use reqwest::Method;
 use serde_json::json;
-use sha2::Sha256;
 use std::time::Duration;
 use transformers::{Answer, SqPayment};
 
 pub const NAME: &str = "square";
 /// The API version every request pins.
 pub const SQUARE_VERSION: &str = "2025-10-16";
-pub const SIGNATURE_HEADER: &str = "x-square-hmacsha256-signature";
+pub use ::web::square_signature::SIGNATURE_HEADER;
 
 /// Square's settings (the `[payment]` section's `square_*` keys).
 #[derive(Debug, Clone)]
@@ -443,19 +440,13 @@ impl PaymentProcessor for Square {
     }
 
     fn verify_webhook(&self, webhook: &RelayedWebhook<'_>) -> Result<(), ProcessorError> {
-        let header = webhook.header(SIGNATURE_HEADER).ok_or_else(|| {
-            ProcessorError::InvalidWebhook(format!("no {SIGNATURE_HEADER} header"))
-        })?;
-        let given = base64::engine::general_purpose::STANDARD
-            .decode(header.trim())
-            .map_err(|_| ProcessorError::InvalidWebhook("signature is not base64".into()))?;
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(self.settings.webhook_signature_key.expose().as_bytes())
-                .map_err(|_| ProcessorError::InvalidWebhook("unusable signature key".into()))?;
-        mac.update(self.settings.webhook_url.as_bytes());
-        mac.update(webhook.body);
-        mac.verify_slice(&given)
-            .map_err(|_| ProcessorError::InvalidWebhook("signature does not match".into()))
+        ::web::square_signature::verify(
+            self.settings.webhook_signature_key.expose(),
+            &self.settings.webhook_url,
+            webhook.header(SIGNATURE_HEADER),
+            webhook.body,
+        )
+        .map_err(|e| ProcessorError::InvalidWebhook(e.0))
     }
 
     fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError> {
