@@ -312,13 +312,14 @@ async fn reconcile_loop(
             _ = shutdown.changed() => return,
         }
         let to = state.clock.now() - lag;
-        let mut accounts = std::collections::BTreeSet::new();
-        for name in state.processors.names() {
-            // One run per account: `gpay` is Stripe's account too.
-            let account = state.processors.by_name(name).map(|p| p.account());
-            if !account.is_some_and(|a| accounts.insert(a)) {
-                continue;
-            }
+        // One run per account, under the account's own name: `gpay` is Stripe's account too.
+        let accounts: std::collections::BTreeSet<&'static str> = state
+            .processors
+            .names()
+            .into_iter()
+            .filter_map(|n| state.processors.by_name(n).map(|p| p.account()))
+            .collect();
+        for name in accounts {
             let r = reconcile::run(
                 &state.db,
                 &state.processors,

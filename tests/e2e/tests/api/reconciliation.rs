@@ -328,3 +328,25 @@ async fn a_processor_that_cannot_list_or_a_bad_period_is_refused_and_records_not
 fn items_of(page: &Value) -> Vec<Value> {
     items(page).to_vec()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_reconciles_each_account_once_per_turn() {
+    let shop = Shop::open_stripe(&[
+        ("payment.reconcile_interval_secs", "1".into()),
+        ("payment.reconcile_lag_secs", "0".into()),
+    ])
+    .await;
+    let runs = testkit::eventually(WAIT, "two scheduled turns", || async {
+        let list = get_as_ok(&shop.app, &shop.admin, "/api/v2/admin/reconciliation").await;
+        let runs = items_of(&list);
+        (runs.len() >= 2).then_some(runs)
+    })
+    .await;
+    for run in &runs {
+        assert_eq!(run["startedBy"], "scheduler", "{run}");
+        // stripe and gpay are one account: one run a turn, under stripe; the sandbox cannot.
+        assert_eq!(run["processor"], "stripe", "{run}");
+        assert_eq!(run["differences"], 0, "{run}");
+    }
+    shop.close().await;
+}
