@@ -73,7 +73,9 @@ impl Config {
 /// One API request as received and answered.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
+    /// `GET` or `POST`.
     pub method: String,
+    /// The path, without the query (`/v2/payments`).
     pub path: String,
     /// The body's `idempotency_key`.
     pub idempotency_key: Option<String>,
@@ -88,7 +90,9 @@ pub struct RecordedRequest {
 /// One attempt to deliver an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// The event's `event_id`.
     pub event_id: String,
+    /// The event's `type` (`payment.updated`).
     pub event_type: String,
     /// What the receiver answered; 0 when it could not be reached.
     pub status: u16,
@@ -99,7 +103,9 @@ pub struct Delivery {
 /// The order [`FakeSquare::release`] sends held events in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Release {
+    /// Oldest first.
     InOrder,
+    /// Newest first.
     Reversed,
 }
 
