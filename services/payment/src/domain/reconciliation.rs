@@ -20,6 +20,8 @@ pub enum Finding {
     OrphanCharge,
     /// Captured here, absent at the processor.
     MissingCharge,
+    /// A second capture at the processor for a payment of ours (a double charge).
+    DuplicateCharge,
     /// Captured at the processor, not captured here (pending, failed or cancelled).
     StatusMismatch,
     AmountMismatch,
@@ -37,6 +39,7 @@ impl Finding {
             Finding::Matched => "matched",
             Finding::OrphanCharge => "orphan_charge",
             Finding::MissingCharge => "missing_charge",
+            Finding::DuplicateCharge => "duplicate_charge",
             Finding::StatusMismatch => "status_mismatch",
             Finding::AmountMismatch => "amount_mismatch",
             Finding::FeeMismatch => "fee_mismatch",
@@ -131,6 +134,7 @@ pub fn compare(
                 let ours = a.intent_id.as_deref().and_then(|i| by_intent.get(i));
                 let finding = match ours {
                     None => Finding::OrphanCharge,
+                    Some(o) if seen_charges.contains(&o.payment_id) => Finding::DuplicateCharge,
                     Some(o) if o.status != "succeeded" => Finding::StatusMismatch,
                     Some(o)
                         if o.amount_minor != a.amount.amount_minor() || o.currency != currency =>
@@ -320,6 +324,7 @@ mod tests {
             charge("SQ2", "i2", 999, None),
             charge("SQ3", "i3", 1000, None),
             charge("SQ4", "i4", 1000, Some(60)),
+            charge("SQ4b", "i4", 1000, Some(60)),
             Activity {
                 kind: ActivityKind::Refund,
                 id: "R9".into(),
@@ -359,6 +364,7 @@ mod tests {
                 "amount_mismatch",
                 "status_mismatch",
                 "fee_mismatch",
+                "duplicate_charge",
                 "orphan_refund",
                 "missing_charge",
                 "missing_refund"

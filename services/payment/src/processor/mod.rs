@@ -360,6 +360,18 @@ pub trait PaymentProcessor: Send + Sync {
     fn currencies(&self) -> Option<Vec<kernel::Currency>> {
         None
     }
+    /// `None` when confirming the same attempt again is the same request to the processor (an
+    /// idempotency key). Otherwise (Converge) how long after an attempt began it may be sent
+    /// again: by then whatever it sent has shown up at the processor (its call and its retries
+    /// are over), so asking before sending cannot miss it.
+    fn resend_after(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Whether `cancel` stops an attempt still under way (Stripe cancels the intent); otherwise
+    /// a payment being confirmed is left to finish and settle (Square, Converge).
+    fn cancels_in_flight(&self) -> bool {
+        true
+    }
     /// Whether the processor's payment-method tokens are runs of digits (Converge's `ssl_token`
     /// keeps a card's length and last four): then only a Luhn-valid number is refused as card
     /// data, not every run of twelve digits.
@@ -470,6 +482,15 @@ impl Processors {
         let processor = self.by_name(&p.processor).ok_or_else(|| {
             ProcessorError::Permanent(format!("processor {} unavailable", p.processor))
         })?;
+        if !processor.cancels_in_flight() && p.status == "processing" {
+            // Nothing can stop the attempt under way: a capture is kept, anything else waits.
+            return Ok(Some(
+                match processor.retrieve(&p.processor_intent_id).await? {
+                    captured @ IntentState::Outcome(Outcome::Succeeded { .. }) => captured,
+                    _ => IntentState::Open,
+                },
+            ));
+        }
         Ok(Some(processor.cancel(&p.processor_intent_id).await?))
     }
 }

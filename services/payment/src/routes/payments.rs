@@ -531,13 +531,22 @@ async fn charge(
     };
     let attempt =
         storage::start_processing(&state.db, p, user, client_ip, state.clock.now()).await?;
-    if !attempt.started
-        && let IntentState::Outcome(o) = processor
+    if !attempt.started {
+        if let IntentState::Outcome(o) = processor
             .retrieve(&p.processor_intent_id)
             .await
             .map_err(processor_error)?
-    {
-        return Ok(Some(o));
+        {
+            return Ok(Some(o));
+        }
+        // Without idempotency keys, the attempt under way is sent again only once it has had
+        // time to show up at the processor (it did not: it never reached it).
+        if let Some(after) = processor.resend_after() {
+            let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+            if state.clock.now() - p.updated_at < after {
+                return Err(PaymentError::PaymentInProgress);
+            }
+        }
     }
     processor
         .confirm(Confirm {

@@ -30,7 +30,7 @@ const RUN_COLS: &str = "id, processor, period_from, period_to, started_by, start
 #[serde(rename_all = "camelCase")]
 pub struct ItemRow {
     pub seq: i32,
-    /// `matched`, `orphan_charge`, `missing_charge`, `status_mismatch`, `amount_mismatch`,
+    /// `matched`, `orphan_charge`, `missing_charge`, `duplicate_charge`, `status_mismatch`, `amount_mismatch`,
     /// `fee_mismatch`, `orphan_refund`, `missing_refund`, `refund_amount_mismatch`,
     /// `refund_status_mismatch`.
     pub finding: String,

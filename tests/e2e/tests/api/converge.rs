@@ -202,10 +202,21 @@ async fn garbled_answers_are_a_typed_error_that_changes_nothing_and_sell_once() 
     assert_eq!(shop.order(&learner, &oid).await["status"], "pending");
     // Every answer garbled, the first query among them: no sale was ever sent blind.
     assert_eq!(converge.sale_attempts(), 0);
-    // Only the sale's answer garbled: the sale happened, and asking finds it.
+    // Only the sale's answer garbled: the sale happened, and asking finds it. The attempt that
+    // never got an answer is sent again only once it has had time to show up at Converge
+    // (until then: 409 payment_in_progress).
     converge.malformed_next(0);
     converge.malformed_next_sale();
-    let (s, paid) = shop.try_confirm(&learner, &intent, &token).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let (s, paid) = loop {
+        let (s, b) = shop.try_confirm(&learner, &intent, &token).await;
+        if s != StatusCode::CONFLICT || std::time::Instant::now() > deadline {
+            break (s, b);
+        }
+        assert_eq!(b["code"], "payment_in_progress", "{b}");
+        // Asked again at a pace the gateway's rate limit allows.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    };
     assert_eq!(s, StatusCode::OK, "{paid}");
     assert_eq!(paid["status"], "succeeded", "{paid}");
     assert_eq!(converge.sales(), 1);
@@ -261,6 +272,36 @@ async fn a_5xx_is_asked_about_again_and_sells_once() {
         .map(|r| format!("{}:{}", r.transaction_type, r.status))
         .collect();
     assert_eq!(kinds, ["txnquery:503", "txnquery:200", "ccsale:200"]);
+    shop.order_status(&learner, &oid, "completed").await;
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_confirms_at_once_sell_once() {
+    let shop = Shop::open_converge(&[]).await;
+    let converge = shop.converge();
+    let (learner, oid, intent) = shop.order_with_payment("learner-1", "lms-cv8", 2100).await;
+    let token = lightbox(&shop, &intent, CARD_OK);
+    // The sale takes longer than the platform waits; a second confirm (a double click) comes
+    // while it is still being made. Converge has no idempotency key: it must not be sold again.
+    converge.delay_next_sale(Duration::from_millis(1500));
+    let (a, b) = tokio::join!(shop.try_confirm(&learner, &intent, &token), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        shop.try_confirm(&learner, &intent, &token).await
+    });
+    assert_eq!(
+        (a.0, &a.1["status"]),
+        (StatusCode::OK, &json!("succeeded")),
+        "{}",
+        a.1
+    );
+    match b.0 {
+        StatusCode::CONFLICT => assert_eq!(b.1["code"], "payment_in_progress", "{}", b.1),
+        StatusCode::OK => assert_eq!(b.1["status"], "succeeded", "{}", b.1),
+        other => panic!("second confirm answered {other}: {}", b.1),
+    }
+    assert_eq!(converge.sales(), 1, "sold once");
+    assert!(converge.duplicate_sales().is_empty());
     shop.order_status(&learner, &oid, "completed").await;
     shop.close().await;
 }

@@ -122,27 +122,34 @@ impl Converge {
         fields: &[(&str, &str)],
         made: impl Fn(&[Txn]) -> Option<Txn>,
     ) -> Result<Txn, ProcessorError> {
-        let mut attempt = 1;
-        loop {
-            if let Some(t) = made(&self.query("ssl_invoice_number", invoice).await?) {
-                return Ok(t);
-            }
-            let failure = match self
-                .post(fields)
-                .await
-                .and_then(|b| transformers::parse_txn(&b))
-            {
-                Ok(t) => return Ok(t),
-                Err(e) => e,
-            };
-            if attempt >= self.settings.attempts.max(1) {
-                // Still unknown: the next call asks Converge first, as this one did.
-                return Err(ProcessorError::Retryable(failure.to_string()));
-            }
-            tracing::warn!(processor = NAME, attempt, error = %failure, invoice, "Converge outcome unknown; asking before any retry");
-            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-            attempt += 1;
+        if let Some(t) = made(&self.query("ssl_invoice_number", invoice).await?) {
+            return Ok(t);
         }
+        let failure = match self
+            .post(fields)
+            .await
+            .and_then(|b| transformers::parse_txn(&b))
+        {
+            Ok(t) => return Ok(t),
+            Err(e) => e,
+        };
+        // The outcome is unknown: Converge is asked, never sent the request again from here
+        // (a sale still being authorised would be made twice). What it made shows up by invoice.
+        tracing::warn!(processor = NAME, error = %failure, invoice, "Converge outcome unknown; asking");
+        for attempt in 1..=self.settings.attempts.max(1) {
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            match self.query("ssl_invoice_number", invoice).await {
+                Ok(txns) => {
+                    if let Some(t) = made(&txns) {
+                        return Ok(t);
+                    }
+                }
+                Err(e) => tracing::warn!(processor = NAME, error = %e, "Converge query failed"),
+            }
+        }
+        Err(ProcessorError::Retryable(format!(
+            "{failure}; nothing found under invoice {invoice} yet"
+        )))
     }
 
     /// A Hosted Payments session for the Lightbox (`ccgettoken`): single-use, short-lived.
@@ -186,7 +193,7 @@ impl Converge {
             .query("ssl_invoice_number", intent_id)
             .await?
             .into_iter()
-            .find(|t| t.approved() && t.kind().eq_ignore_ascii_case("sale")))
+            .find(|t| t.approved() && transformers::is_sale(t)))
     }
 }
 
@@ -197,6 +204,17 @@ impl PaymentProcessor for Converge {
 
     fn takes_digit_tokens(&self) -> bool {
         true
+    }
+
+    fn resend_after(&self) -> Option<Duration> {
+        // The question before the sale, the sale, and the questions after it, each bounded by
+        // the timeout; then a margin.
+        let calls = self.settings.attempts.max(1) * 2 + 1;
+        Some(self.settings.timeout * calls + Duration::from_secs(2))
+    }
+
+    fn cancels_in_flight(&self) -> bool {
+        false
     }
 
     fn currencies(&self) -> Option<Vec<Currency>> {
@@ -246,7 +264,7 @@ impl PaymentProcessor for Converge {
             let t = self
                 .once(&req.intent_id, &fields, |txns| {
                     txns.iter()
-                        .find(|t| t.approved() && t.kind().eq_ignore_ascii_case("sale"))
+                        .find(|t| t.approved() && transformers::is_sale(t))
                         .cloned()
                 })
                 .await?;

@@ -326,19 +326,17 @@ pub fn sale_outcome(t: &Txn, currency: Currency) -> Result<Outcome, ProcessorErr
     }
 }
 
-fn is_sale(t: &Txn) -> bool {
+pub fn is_sale(t: &Txn) -> bool {
     t.kind().eq_ignore_ascii_case("sale") || t.kind().eq_ignore_ascii_case("ccsale")
 }
 
-/// The intent's state from every transaction with its invoice number: an approved sale wins
-/// (voided or not: a void is a refund); otherwise the latest declined sale; otherwise nothing.
+/// The intent's state from every transaction with its invoice number: an approved sale (voided
+/// or not: a void is a refund) is the capture; anything else is still open.
 pub fn state_of(txns: &[Txn], currency: Currency) -> Result<IntentState, ProcessorError> {
-    let sales: Vec<&Txn> = txns.iter().filter(|t| is_sale(t)).collect();
-    if let Some(approved) = sales.iter().find(|t| t.approved()) {
-        return Ok(IntentState::Outcome(sale_outcome(approved, currency)?));
-    }
-    match sales.last() {
-        Some(declined) => Ok(IntentState::Outcome(sale_outcome(declined, currency)?)),
+    match txns.iter().find(|t| is_sale(t) && t.approved()) {
+        Some(approved) => Ok(IntentState::Outcome(sale_outcome(approved, currency)?)),
+        // A decline found by asking may be an earlier attempt's while the current one is still
+        // being authorised: only the sale's own answer says a decline.
         None => Ok(IntentState::Open),
     }
 }

@@ -235,6 +235,10 @@ impl PaymentProcessor for Square {
         Some(vec![self.settings.currency])
     }
 
+    fn cancels_in_flight(&self) -> bool {
+        false
+    }
+
     fn client_config(&self) -> serde_json::Value {
         json!({
             "applicationId": self.settings.application_id,
@@ -262,16 +266,23 @@ impl PaymentProcessor for Square {
                 "autocomplete": true,
                 "location_id": self.settings.location_id,
                 "reference_id": req.payment_id,
-                "note": format!("Cadence order {}", req.order_id),
+                "note": transformers::note(&req.order_id, &req.idempotency_key),
             });
             let reply = match self.call(Method::POST, "/v2/payments", Some(&body)).await {
                 Ok(r) => r,
-                // The answer stayed lost: Square's own record says what happened.
+                // The answer stayed lost: Square's own record of this attempt says what happened
+                // (a capture of any attempt wins).
                 Err(ProcessorError::Retryable(m)) => {
                     let attempts = self.attempts_of(&req.payment_id).await?;
-                    return match transformers::state_of_attempts(&attempts)? {
-                        IntentState::Outcome(o) => Ok(o),
-                        IntentState::Open => Err(ProcessorError::Retryable(m)),
+                    if let IntentState::Outcome(o) = transformers::state_of_attempts(&attempts)? {
+                        return Ok(o);
+                    }
+                    let ours = attempts.iter().rev().find(|p| {
+                        transformers::attempt_of(p) == Some(req.idempotency_key.as_str())
+                    });
+                    return match ours.map(transformers::payment_state).transpose()? {
+                        Some(IntentState::Outcome(o)) => Ok(o),
+                        _ => Err(ProcessorError::Retryable(m)),
                     };
                 }
                 Err(e) => return Err(e),
@@ -429,6 +440,16 @@ impl PaymentProcessor for Square {
                 });
             };
             let state = transformers::payment_state(&payment)?;
+            // A decline belongs to the attempt that made it: the consumer drops it when another
+            // attempt has started since.
+            if let IntentState::Outcome(Outcome::Failed { reason, .. }) = state {
+                return Ok(WebhookEvent::PaymentFailed {
+                    event_id,
+                    intent_id,
+                    reason,
+                    confirm_key: Some(transformers::attempt_of(&payment).unwrap_or("").to_string()),
+                });
+            }
             let refunds = self.refunds_of(&payment, &intent_id).await?;
             Ok(WebhookEvent::IntentState {
                 event_id,

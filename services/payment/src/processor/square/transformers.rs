@@ -60,6 +60,7 @@ pub struct SqPayment {
     pub status: Option<String>,
     pub amount_money: Option<SqMoney>,
     pub reference_id: Option<String>,
+    pub note: Option<String>,
     pub created_at: Option<String>,
     pub card_details: Option<SqCardDetails>,
     #[serde(default)]
@@ -201,19 +202,32 @@ pub fn payment_state(p: &SqPayment) -> Result<IntentState, ProcessorError> {
 }
 
 /// The state of an intent from every Square payment made for it (found by `reference_id`): a
-/// capture wins whatever else was tried; otherwise the latest attempt's answer.
+/// capture wins whatever else was tried; anything else is still open. A decline found by asking
+/// may be an earlier attempt's while the current one is not listed yet: only the attempt's own
+/// answer (or its own payment, [`attempt_of`]) says a decline.
 pub fn state_of_attempts(payments: &[SqPayment]) -> Result<IntentState, ProcessorError> {
-    let mut latest = IntentState::Open;
     for p in payments {
         let s = payment_state(p)?;
         if matches!(s, IntentState::Outcome(Outcome::Succeeded { .. })) {
             return Ok(s);
         }
-        if !matches!(s, IntentState::Open) || matches!(latest, IntentState::Open) {
-            latest = s;
-        }
     }
-    Ok(latest)
+    Ok(IntentState::Open)
+}
+
+/// Every payment carries its confirmation attempt in `note`, after this mark.
+pub const ATTEMPT_MARK: &str = " attempt ";
+
+/// The `note` of a payment of `order` made by attempt `key` (our idempotency key).
+pub fn note(order: &str, key: &str) -> String {
+    format!("Cadence order {order}{ATTEMPT_MARK}{key}")
+}
+
+/// The confirmation attempt (our key) a payment was made by, from its `note`.
+pub fn attempt_of(p: &SqPayment) -> Option<&str> {
+    let note = p.note.as_deref()?;
+    let at = note.rfind(ATTEMPT_MARK)?;
+    Some(&note[at + ATTEMPT_MARK.len()..]).filter(|k| !k.is_empty())
 }
 
 pub fn refund(r: &SqRefund, intent_id: &str) -> Result<ProcessorRefund, ProcessorError> {
@@ -410,13 +424,23 @@ mod tests {
             IntentState::Open
         );
         assert!(payment_state(&payment("WEIRD")).is_err());
-        // A capture wins over an earlier decline, whatever the order.
+        // A capture wins over an earlier decline, whatever the order; a decline found by
+        // asking is no answer (it may be an earlier attempt's).
         let both = [payment("FAILED"), payment("COMPLETED")];
         assert!(matches!(
             state_of_attempts(&both).unwrap(),
             IntentState::Outcome(Outcome::Succeeded { .. })
         ));
+        assert_eq!(
+            state_of_attempts(&[payment("FAILED")]).unwrap(),
+            IntentState::Open
+        );
         assert_eq!(state_of_attempts(&[]).unwrap(), IntentState::Open);
+        let mut p = payment("FAILED");
+        p.note = Some(note("o-1", "pay-confirm-2"));
+        assert_eq!(attempt_of(&p), Some("pay-confirm-2"));
+        p.note = Some("made at Square".into());
+        assert_eq!(attempt_of(&p), None);
     }
 
     #[test]
