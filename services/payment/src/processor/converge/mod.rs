@@ -268,7 +268,20 @@ impl PaymentProcessor for Converge {
                         .cloned()
                 })
                 .await?;
-            transformers::sale_outcome(&t, currency)
+            let outcome = transformers::sale_outcome(&t, currency)?;
+            // An approval of another amount (a partial approval, a sale made elsewhere under our
+            // invoice) is not this payment's capture: left for a person and reconciliation.
+            if let Outcome::Succeeded { .. } = outcome
+                && transformers::amount(&t, currency)? != req.amount
+            {
+                return Err(ProcessorError::Permanent(format!(
+                    "Converge approved {} under invoice {}, not {}",
+                    t.get("ssl_amount").unwrap_or("?"),
+                    req.intent_id,
+                    req.amount
+                )));
+            }
+            Ok(outcome)
         })
     }
 
@@ -339,9 +352,14 @@ impl PaymentProcessor for Converge {
                 })
                 .await?;
             if let Some((code, message)) = t.error() {
-                return Err(ProcessorError::Permanent(format!(
-                    "Converge refused the refund: {code} {message}"
-                )));
+                let what = format!("Converge refused the refund: {code} {message}");
+                // The batch settled between the look and the void (or not yet for a return):
+                // asked again later, the other one is sent.
+                return Err(if matches!(code.as_str(), "5091" | "5093") {
+                    ProcessorError::Retryable(what)
+                } else {
+                    ProcessorError::Permanent(what)
+                });
             }
             transformers::refund(&t, &req.intent_id, Some(&req.idempotency_key), currency)
         })

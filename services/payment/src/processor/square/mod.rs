@@ -305,6 +305,13 @@ impl PaymentProcessor for Square {
                 .answer
                 .payment
                 .ok_or_else(|| ProcessorError::Retryable("Square answered no payment".into()))?;
+            let charged = transformers::money(payment.amount_money.as_ref(), "payment")?;
+            if charged != req.amount {
+                return Err(ProcessorError::Permanent(format!(
+                    "Square payment {} is {charged}, not {}",
+                    payment.id, req.amount
+                )));
+            }
             match transformers::payment_state(&payment)? {
                 IntentState::Outcome(o) => Ok(o),
                 IntentState::Open => Ok(Outcome::Processing),
