@@ -320,11 +320,25 @@ async fn reconcile_loop(
             .filter_map(|n| state.processors.by_name(n).map(|p| p.account()))
             .collect();
         for name in accounts {
+            // Each turn starts where the last scheduled run ended (a restart skips nothing),
+            // at most the longest period back.
+            let oldest = to - chrono::Duration::days(reconcile::MAX_PERIOD_DAYS);
+            let from = match storage::reconciliation::scheduled_until(&state.db, name).await {
+                Ok(Some(until)) => until.max(oldest),
+                Ok(None) => to - period,
+                Err(e) => {
+                    tracing::warn!(processor = name, error = %e, "reconciliation schedule unread");
+                    continue;
+                }
+            };
+            if from >= to {
+                continue;
+            }
             let r = reconcile::run(
                 &state.db,
                 &state.processors,
                 name,
-                to - period,
+                from,
                 to,
                 "scheduler",
                 state.clock.as_ref(),
@@ -380,7 +394,11 @@ pub async fn sweep_refunds_once(
                 // Made already (its answer lost)? Then that is the answer; otherwise send it
                 // again under its own id as the key.
                 match processor
-                    .find_refund(&payment.processor_intent_id, &r.id.to_string())
+                    .find_refund(
+                        &payment.processor_intent_id,
+                        payment.transaction_id.as_deref(),
+                        &r.id.to_string(),
+                    )
                     .await
                 {
                     Ok(Some(made)) => Ok(made),

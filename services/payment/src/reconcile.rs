@@ -36,13 +36,17 @@ pub async fn run(
         )
         .with_field("processor")
     })?;
-    // The processor is asked with no transaction open.
-    let theirs = p.activity(from, to).await.map_err(|e| match e {
-        ProcessorError::Retryable(m) => ApiError::unavailable("processor_unavailable", m),
-        other => {
-            ApiError::rule("processor_cannot_reconcile", other.to_string()).with_field("processor")
-        }
-    })?;
+    // The processor is asked with no transaction open, over a wider window: it lists a charge
+    // by its creation (a Stripe PaymentIntent's), ours by its capture.
+    let pad = chrono::Duration::days(1);
+    let theirs = p
+        .activity(from - pad, to + pad)
+        .await
+        .map_err(|e| match e {
+            ProcessorError::Retryable(m) => ApiError::unavailable("processor_unavailable", m),
+            other => ApiError::rule("processor_cannot_reconcile", other.to_string())
+                .with_field("processor"),
+        })?;
     let intents = theirs
         .iter()
         .filter(|a| a.kind == ActivityKind::Charge)

@@ -102,9 +102,12 @@ fn same_refund_status(ours: &str, theirs: ActivityStatus) -> bool {
     )
 }
 
-/// Compares. `ours_*` hold our records of the period and every record the processor's items
-/// name (so an item near the period's edge still finds its match); `missing` is only ever
-/// reported for ours within the period (`in_period`).
+/// Compares. `theirs` is the processor's activity over a window wider than the period (a
+/// PaymentIntent is listed by its creation, ours by its capture); `ours_*` hold our records of
+/// the period and every record the processor's items name. An item is reported in the period of
+/// our time for it (the processor's when we have none), so each is reported once and a capture
+/// near the period's edge still finds its match; `missing` is reported for ours within the
+/// period that the wider list does not hold.
 pub fn compare(
     theirs: &[Activity],
     our_charges: &[OurCharge],
@@ -132,6 +135,11 @@ pub fn compare(
                     continue;
                 }
                 let ours = a.intent_id.as_deref().and_then(|i| by_intent.get(i));
+                // A capture belongs to the period of our capture time (or of the processor's,
+                // when we have none): the processor's list is wider than the period.
+                if !in_period(ours.map_or(a.at, |o| o.at)) {
+                    continue;
+                }
                 let finding = match ours {
                     None => Finding::OrphanCharge,
                     Some(o) if seen_charges.contains(&o.payment_id) => Finding::DuplicateCharge,
@@ -170,6 +178,9 @@ pub fn compare(
                     continue;
                 }
                 let ours = by_refund.get(a.id.as_str());
+                if !in_period(ours.map_or(a.at, |o| o.at)) {
+                    continue;
+                }
                 let finding = match ours {
                     None => Finding::OrphanRefund,
                     Some(o) if o.amount_minor != a.amount.amount_minor() => {
@@ -315,6 +326,30 @@ mod tests {
             |_| true,
         );
         assert_eq!(findings(&items), ["matched", "matched"]);
+    }
+
+    #[test]
+    fn items_belong_to_the_period_of_our_capture_time() {
+        // Created at the processor before the period, captured by us within it: this period's.
+        let mut early = charge("PI1", "i1", 1000, None);
+        early.at = at(-50);
+        // Made at the processor before the period, unknown here: an earlier period's orphan.
+        let mut old_orphan = charge("PI2", "nobody", 300, None);
+        old_orphan.at = at(-50);
+        let ours_late = OurCharge {
+            at: at(-60),
+            ..ours(3, "i3", "succeeded", 500, None)
+        };
+        let mut before = charge("PI3", "i3", 500, None);
+        before.at = at(-60);
+        let items = compare(
+            &[early, old_orphan, before],
+            &[ours(1, "i1", "succeeded", 1000, None), ours_late],
+            &[],
+            |t| t >= at(0),
+        );
+        assert_eq!(findings(&items), ["matched"]);
+        assert_eq!(items[0].payment_id, Some(Uuid::from_u128(1)));
     }
 
     #[test]

@@ -324,6 +324,7 @@ pub trait PaymentProcessor: Send + Sync {
     fn find_refund(
         &self,
         _intent_id: &str,
+        _transaction_id: Option<&str>,
         _refund_id: &str,
     ) -> BoxFuture<'_, Result<Option<ProcessorRefund>, ProcessorError>> {
         Box::pin(async { Ok(None) })

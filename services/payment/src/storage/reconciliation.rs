@@ -204,6 +204,24 @@ pub async fn save(c: &impl ConnectionTrait, run: &RunRow, items: &[Item]) -> Res
     Ok(())
 }
 
+/// Where the last scheduled run of `processor` ended, if there was one.
+pub async fn scheduled_until(
+    c: &impl ConnectionTrait,
+    processor: &str,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let row = c
+        .query_one_raw(pg(
+            "SELECT max(period_to) AS until FROM reconciliation_runs
+             WHERE processor = $1 AND started_by = 'scheduler'",
+            vec![processor.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<Option<DateTime<Utc>>>("", "until"))
+        .transpose()?
+        .flatten())
+}
+
 /// Runs newest first, of one processor when given.
 pub async fn runs(
     c: &impl ConnectionTrait,

@@ -348,5 +348,12 @@ async fn the_schedule_reconciles_each_account_once_per_turn() {
         assert_eq!(run["processor"], "stripe", "{run}");
         assert_eq!(run["differences"], 0, "{run}");
     }
+    // Each turn starts where the last one ended: no period goes unchecked.
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert_eq!(
+        at(&runs[0]["periodFrom"]),
+        at(&runs[1]["periodTo"]),
+        "{runs:?}"
+    );
     shop.close().await;
 }

@@ -368,6 +368,7 @@ impl PaymentProcessor for Converge {
     fn find_refund(
         &self,
         intent_id: &str,
+        _transaction_id: Option<&str>,
         refund_id: &str,
     ) -> BoxFuture<'_, Result<Option<ProcessorRefund>, ProcessorError>> {
         let (intent, ours) = (intent_id.to_string(), refund_id.to_string());

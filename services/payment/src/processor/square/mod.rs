@@ -367,11 +367,15 @@ impl PaymentProcessor for Square {
     fn find_refund(
         &self,
         intent_id: &str,
+        transaction_id: Option<&str>,
         refund_id: &str,
     ) -> BoxFuture<'_, Result<Option<ProcessorRefund>, ProcessorError>> {
         let (intent, ours) = (intent_id.to_string(), refund_id.to_string());
+        let capture_id = transaction_id.map(str::to_string);
         Box::pin(async move {
-            let Some(capture) = self.capture_of(&intent, None).await? else {
+            // The capture read by its id when known (a list of the location's payments since
+            // then is long on a busy location weeks later).
+            let Some(capture) = self.capture_of(&intent, capture_id.as_deref()).await? else {
                 return Ok(None);
             };
             Ok(self

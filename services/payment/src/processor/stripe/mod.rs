@@ -314,6 +314,7 @@ impl PaymentProcessor for Stripe {
     fn find_refund(
         &self,
         intent_id: &str,
+        _transaction_id: Option<&str>,
         refund_id: &str,
     ) -> BoxFuture<'_, Result<Option<ProcessorRefund>, ProcessorError>> {
         let (intent, ours) = (intent_id.to_string(), refund_id.to_string());
