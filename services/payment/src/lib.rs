@@ -292,8 +292,8 @@ pub fn processors(
     .map_err(StartError::Other)
 }
 
-/// Reconciles every processor that lists its activity, each `interval_secs`, over the period
-/// since the last turn (ending `lag_secs` ago). Processors that cannot list are skipped.
+/// Reconciles every account whose processor lists its activity, each `interval_secs`, over the
+/// period since its last scheduled run (ending `lag_secs` ago).
 async fn reconcile_loop(
     state: Payment,
     interval_secs: u64,
@@ -313,13 +313,7 @@ async fn reconcile_loop(
         }
         let to = state.clock.now() - lag;
         // One run per account, under the account's own name: `gpay` is Stripe's account too.
-        let accounts: std::collections::BTreeSet<&'static str> = state
-            .processors
-            .names()
-            .into_iter()
-            .filter_map(|n| state.processors.by_name(n).map(|p| p.account()))
-            .collect();
-        for name in accounts {
+        for name in state.processors.listing_accounts() {
             // Each turn starts where the last scheduled run ended (a restart skips nothing),
             // at most the longest period back.
             let oldest = to - chrono::Duration::days(reconcile::MAX_PERIOD_DAYS);
@@ -348,7 +342,6 @@ async fn reconcile_loop(
                 Ok(run) => {
                     tracing::info!(processor = name, run = %run.id, differences = run.differences, "reconciled")
                 }
-                Err(e) if e.code == "processor_cannot_reconcile" => {}
                 Err(e) => tracing::warn!(processor = name, error = %e, "reconciliation failed"),
             }
         }

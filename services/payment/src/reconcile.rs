@@ -36,6 +36,13 @@ pub async fn run(
         )
         .with_field("processor")
     })?;
+    if !p.lists_activity() {
+        return Err(ApiError::rule(
+            "processor_cannot_reconcile",
+            format!("{processor} keeps no list of its charges and refunds to compare"),
+        )
+        .with_field("processor"));
+    }
     // The processor is asked with no transaction open, over a wider window: it lists a charge
     // by its creation (a Stripe PaymentIntent's), ours by its capture.
     let pad = chrono::Duration::days(1);
@@ -44,8 +51,11 @@ pub async fn run(
         .await
         .map_err(|e| match e {
             ProcessorError::Retryable(m) => ApiError::unavailable("processor_unavailable", m),
-            other => ApiError::rule("processor_cannot_reconcile", other.to_string())
-                .with_field("processor"),
+            other => ApiError::new(
+                actix_web::http::StatusCode::BAD_GATEWAY,
+                "processor_refused",
+                other.to_string(),
+            ),
         })?;
     let intents = theirs
         .iter()

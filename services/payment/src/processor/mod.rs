@@ -26,6 +26,28 @@ pub fn http_client(
         .map_err(|e| ProcessorError::Permanent(format!("{name} client: {e}")))
 }
 
+/// Runs `call` up to `attempts` times while it fails with what may pass later (`Retryable`),
+/// waiting a little longer each time; the last failure is the answer. The call must be one a
+/// retry cannot double (an idempotency key, or a question).
+pub async fn retried<T, F, Fut>(name: &str, attempts: u32, mut call: F) -> Result<T, ProcessorError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProcessorError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(ProcessorError::Retryable(m)) if attempt < attempts.max(1) => {
+                tracing::warn!(processor = name, attempt, error = %m, "processor call retried");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)))
+                    .await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// What went wrong talking to a processor, so callers know whether to retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcessorError {
@@ -316,8 +338,20 @@ pub trait PaymentProcessor: Send + Sync {
     /// one whose answer was lost).
     fn retrieve(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>>;
     /// Cancels an intent nothing was captured for; answers the intent's state after it (a
-    /// capture that got there first stays a capture).
-    fn cancel(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>>;
+    /// capture that got there first stays a capture). By default the processor holds nothing
+    /// before a capture (Square, Converge): nothing is sent, and what was not captured will not
+    /// be.
+    fn cancel(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>> {
+        let id = intent_id.to_string();
+        Box::pin(async move {
+            Ok(match self.retrieve(&id).await? {
+                captured @ IntentState::Outcome(Outcome::Succeeded { .. }) => captured,
+                _ => IntentState::Outcome(Outcome::Cancelled {
+                    reason: "abandoned".into(),
+                }),
+            })
+        })
+    }
     fn refund(&self, req: Refund) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>>;
     /// The refund the processor made for our `refund_id` on an intent, if it made one (asked
     /// before sending a refund again, as its idempotency key may have expired).
@@ -334,8 +368,13 @@ pub trait PaymentProcessor: Send + Sync {
         &self,
         processor_refund_id: &str,
     ) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>>;
-    /// Every charge and refund the processor made in `[from, to)`, for reconciliation; a
-    /// processor that cannot list its activity says so.
+    /// Whether [`PaymentProcessor::activity`] lists the processor's charges and refunds (the
+    /// sandbox keeps no records to compare).
+    fn lists_activity(&self) -> bool {
+        false
+    }
+    /// Every charge and refund the processor made in `[from, to)`, for reconciliation; asked
+    /// only of a processor that [`PaymentProcessor::lists_activity`].
     fn activity(
         &self,
         _from: chrono::DateTime<chrono::Utc>,
@@ -368,10 +407,10 @@ pub trait PaymentProcessor: Send + Sync {
     fn resend_after(&self) -> Option<std::time::Duration> {
         None
     }
-    /// Whether `cancel` stops an attempt still under way (Stripe cancels the intent); otherwise
-    /// a payment being confirmed is left to finish and settle (Square, Converge).
+    /// Whether `cancel` stops an attempt still under way (Stripe cancels the intent); by
+    /// default a payment being confirmed is left to finish and settle (Square, Converge).
     fn cancels_in_flight(&self) -> bool {
-        true
+        false
     }
     /// Whether the processor's payment-method tokens are runs of digits (Converge's `ssl_token`
     /// keeps a card's length and last four): then only a Luhn-valid number is refused as card
@@ -389,6 +428,16 @@ pub trait PaymentProcessor: Send + Sync {
     fn verify_webhook(&self, webhook: &RelayedWebhook<'_>) -> Result<(), ProcessorError>;
     /// The provider's event in our terms; a body that breaks the provider's contract is an error.
     fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, ProcessorError>;
+}
+
+impl IntentState {
+    /// The state as a confirmation's answer: still open is still processing.
+    pub fn into_outcome(self) -> Outcome {
+        match self {
+            IntentState::Outcome(o) => o,
+            IntentState::Open => Outcome::Processing,
+        }
+    }
 }
 
 impl WebhookEvent {
@@ -441,11 +490,13 @@ impl Processors {
         self.instances.get(name.as_str()).cloned()
     }
 
-    /// The names of every processor this deployment runs.
-    pub fn names(&self) -> Vec<&'static str> {
-        let mut names: Vec<_> = self.instances.keys().copied().collect();
-        names.sort_unstable();
-        names
+    /// The accounts whose processors list their activity, each once (`gpay` is Stripe's).
+    pub fn listing_accounts(&self) -> std::collections::BTreeSet<&'static str> {
+        self.instances
+            .values()
+            .filter(|p| p.lists_activity())
+            .map(|p| p.account())
+            .collect()
     }
 
     /// Every processor name whose payments go to the same account as `name` (`stripe` and

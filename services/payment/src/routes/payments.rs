@@ -263,9 +263,6 @@ async fn retire(state: &Payment, p: &PaymentRow) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Spec "Fraud Prevention": a learner with an open review, or with as many declined attempts
-/// within the window as the threshold (since their last cleared review), is refused before the
-/// processor is asked, and a review is opened for billing-admins.
 /// The velocity check (spec "Fraud Prevention"): a learner held by a review — as a learner, by
 /// their client address, or by a card they were declined with — starts no attempt; too many
 /// declines in the window for any of those opens the review that holds them.
@@ -416,12 +413,8 @@ pub async fn confirm(
     body: Json<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.value;
-    // A card number is refused before anything else, rather than let card data touch our
-    // systems (PCI DSS SAQ A).
+    // A card number anywhere in the body was refused by `Json` (PCI DSS SAQ A).
     let method = input.payment_method.as_deref().unwrap_or_default();
-    if ::web::card_data::holds_card_number(method) {
-        return Err(PaymentError::CardDataRefused.into());
-    }
     let fp = idempotency::fingerprint(&req, &body.raw);
     if let Some(k) = &key.0
         && let Some(stored) = idempotency::replay(&state.db, &caller.user_id, k, &fp).await?
@@ -434,7 +427,7 @@ pub async fn confirm(
         .filter(|p| p.user_id == user)
         .ok_or_else(|| PaymentError::NotFound(format!("no payment `{}`", input.payment_id)))?;
     // Twelve or more digits look like a card number, unless the processor's tokens are digits
-    // (then the Luhn check above decides).
+    // (then the Luhn check `Json` made decides).
     let digit_tokens = state
         .processors
         .by_name(&p.processor)

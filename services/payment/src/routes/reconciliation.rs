@@ -41,6 +41,7 @@ pub struct RunPage {
     responses((status = 201, body = RunView, description = "The run, with its findings (none when clean)"),
         (status = 400, description = "invalid_body"), (status = 401), (status = 403),
         (status = 422, description = "invalid_period, unknown_processor, processor_cannot_reconcile"),
+        (status = 502, description = "processor_refused: the processor refused to list its activity"),
         (status = 503, description = "processor_unavailable")))]
 pub async fn start(
     state: web::Data<Payment>,

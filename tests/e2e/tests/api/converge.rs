@@ -41,9 +41,7 @@ async fn a_learner_buys_through_converge_and_a_full_refund_before_settlement_is_
     assert_eq!(token.len(), 16, "Converge's tokens are digits");
     assert!(token.ends_with("1111"));
 
-    let (s, paid) = shop.try_confirm(&learner, &intent, &token).await;
-    assert_eq!(s, StatusCode::OK, "{paid}");
-    assert_eq!(paid["status"], "succeeded", "{paid}");
+    shop.confirm_paid(&learner, &intent, &token).await;
     assert_eq!(converge.sales(), 1);
     assert!(converge.duplicate_sales().is_empty());
     let sale = converge
@@ -151,9 +149,7 @@ async fn a_declined_card_leaves_the_payment_payable_and_another_card_pays_once()
         "a new session"
     );
     let token = lightbox(&shop, &again, CARD_OK);
-    let (s, paid) = shop.try_confirm(&learner, &intent, &token).await;
-    assert_eq!(s, StatusCode::OK, "{paid}");
-    assert_eq!(paid["status"], "succeeded", "{paid}");
+    shop.confirm_paid(&learner, &intent, &token).await;
     assert_eq!(converge.sale_attempts(), 2);
     assert_eq!(converge.sales(), 1);
     shop.order_status(&learner, &oid, "completed").await;
@@ -169,9 +165,7 @@ async fn a_sale_whose_answer_was_lost_is_found_by_invoice_and_never_sold_twice()
     // The sale is made but its answer comes after the platform stopped waiting. Sending it
     // again would charge twice: Converge is asked first.
     converge.delay_next_sale(Duration::from_millis(1500));
-    let (s, paid) = shop.try_confirm(&learner, &intent, &token).await;
-    assert_eq!(s, StatusCode::OK, "{paid}");
-    assert_eq!(paid["status"], "succeeded", "{paid}");
+    shop.confirm_paid(&learner, &intent, &token).await;
     assert_eq!(converge.sales(), 1, "exactly one sale");
     assert!(converge.duplicate_sales().is_empty());
     assert!(

@@ -93,24 +93,17 @@ impl Converge {
 
     /// `txnquery` by one field, retried (a query changes nothing).
     async fn query(&self, field: &str, value: &str) -> Result<Vec<Txn>, ProcessorError> {
-        let mut attempt = 1;
-        loop {
-            let r = self
-                .post(&[("ssl_transaction_type", "txnquery"), (field, value)])
+        retried(NAME, self.settings.attempts, || async {
+            self.post(&[("ssl_transaction_type", "txnquery"), (field, value)])
                 .await
-                .and_then(|b| transformers::parse_list(&b));
-            match r {
-                Ok(txns) => return Ok(txns),
-                Err(e) if attempt < self.settings.attempts.max(1) => {
-                    tracing::warn!(processor = NAME, attempt, error = %e, "Converge query retried");
-                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                // A query's answer we cannot read is no answer: the caller may try later.
-                Err(ProcessorError::Permanent(m)) => return Err(ProcessorError::Retryable(m)),
-                Err(e) => return Err(e),
-            }
-        }
+                .and_then(|b| transformers::parse_list(&b))
+                // A query's answer we cannot read is no answer: asked again, or later.
+                .map_err(|e| match e {
+                    ProcessorError::Permanent(m) => ProcessorError::Retryable(m),
+                    other => other,
+                })
+        })
+        .await
     }
 
     /// Sends a sale or a refund only when `txnquery` shows none made for `invoice` yet, and
@@ -184,10 +177,6 @@ impl Converge {
         }
     }
 
-    fn currency(&self, m: Option<kernel::Money>) -> Currency {
-        m.map(|m| m.currency()).unwrap_or(self.settings.currency)
-    }
-
     async fn sale_of(&self, intent_id: &str) -> Result<Option<Txn>, ProcessorError> {
         Ok(self
             .query("ssl_invoice_number", intent_id)
@@ -213,8 +202,8 @@ impl PaymentProcessor for Converge {
         Some(self.settings.timeout * calls + Duration::from_secs(2))
     }
 
-    fn cancels_in_flight(&self) -> bool {
-        false
+    fn lists_activity(&self) -> bool {
+        true
     }
 
     fn currencies(&self) -> Option<Vec<Currency>> {
@@ -289,22 +278,7 @@ impl PaymentProcessor for Converge {
         let id = intent_id.to_string();
         Box::pin(async move {
             let txns = self.query("ssl_invoice_number", &id).await?;
-            transformers::state_of(&txns, self.currency(None))
-        })
-    }
-
-    fn cancel(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>> {
-        let id = intent_id.to_string();
-        Box::pin(async move {
-            // Nothing is held at Converge before a sale (the session token expires on its own):
-            // a sale that got there first stays a sale.
-            let txns = self.query("ssl_invoice_number", &id).await?;
-            match transformers::state_of(&txns, self.currency(None))? {
-                IntentState::Outcome(o @ Outcome::Succeeded { .. }) => Ok(IntentState::Outcome(o)),
-                _ => Ok(IntentState::Outcome(Outcome::Cancelled {
-                    reason: "abandoned".into(),
-                })),
-            }
+            transformers::state_of(&txns, self.settings.currency)
         })
     }
 
@@ -377,7 +351,7 @@ impl PaymentProcessor for Converge {
             let txns = self.query("ssl_invoice_number", &invoice).await?;
             txns.iter()
                 .find(|t| t.approved())
-                .map(|t| transformers::refund(t, &intent, Some(&ours), self.currency(None)))
+                .map(|t| transformers::refund(t, &intent, Some(&ours), self.settings.currency))
                 .transpose()
         })
     }
@@ -394,7 +368,7 @@ impl PaymentProcessor for Converge {
                 .into_iter()
                 .next()
                 .ok_or_else(|| ProcessorError::Permanent(format!("Converge has no {id}")))?;
-            transformers::refund(&t, "", None, self.currency(None))
+            transformers::refund(&t, "", None, self.settings.currency)
         })
     }
 
@@ -417,7 +391,7 @@ impl PaymentProcessor for Converge {
                 .and_then(|b| transformers::parse_list(&b))?;
             let mut out = Vec::new();
             for t in &txns {
-                let a = transformers::activity(t, self.currency(None))?;
+                let a = transformers::activity(t, self.settings.currency)?;
                 if a.at >= from && a.at < to {
                     out.push(a);
                 }

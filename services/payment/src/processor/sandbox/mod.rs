@@ -129,6 +129,10 @@ impl PaymentProcessor for Sandbox {
         Box::pin(async { Ok(IntentState::Open) })
     }
 
+    fn cancels_in_flight(&self) -> bool {
+        true
+    }
+
     fn cancel(&self, _intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>> {
         Box::pin(async {
             Ok(IntentState::Outcome(Outcome::Cancelled {

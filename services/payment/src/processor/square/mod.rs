@@ -76,40 +76,44 @@ impl Square {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Reply, ProcessorError> {
-        let mut attempt = 1;
-        loop {
-            let mut req = self
-                .http
-                .request(method.clone(), self.url(path))
-                .bearer_auth(self.settings.access_token.expose())
-                .header("Square-Version", SQUARE_VERSION)
-                .header("Accept", "application/json");
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let failure = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    match resp.bytes().await {
-                        Ok(bytes) if !(status == 429 || status >= 500) => {
-                            match transformers::answer(&bytes) {
-                                Ok(answer) => return Ok(Reply { status, answer }),
-                                Err(e) => e.to_string(),
-                            }
-                        }
-                        Ok(_) => format!("Square answered {status}"),
-                        Err(e) => format!("Square answer cut short: {e}"),
-                    }
-                }
-                Err(e) => format!("Square unreachable: {e}"),
-            };
-            if attempt >= self.settings.attempts.max(1) {
-                return Err(ProcessorError::Retryable(failure));
-            }
-            tracing::warn!(processor = NAME, attempt, error = %failure, "Square call retried");
-            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-            attempt += 1;
+        retried(NAME, self.settings.attempts, || {
+            self.call_once(method.clone(), path, body)
+        })
+        .await
+    }
+
+    async fn call_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, ProcessorError> {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(self.settings.access_token.expose())
+            .header("Square-Version", SQUARE_VERSION)
+            .header("Accept", "application/json");
+        if let Some(b) = body {
+            req = req.json(b);
         }
+        let failure = match req.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                match resp.bytes().await {
+                    Ok(bytes) if !(status == 429 || status >= 500) => {
+                        match transformers::answer(&bytes) {
+                            Ok(answer) => return Ok(Reply { status, answer }),
+                            Err(e) => e.to_string(),
+                        }
+                    }
+                    Ok(_) => format!("Square answered {status}"),
+                    Err(e) => format!("Square answer cut short: {e}"),
+                }
+            }
+            Err(e) => format!("Square unreachable: {e}"),
+        };
+        Err(ProcessorError::Retryable(failure))
     }
 
     /// A successful answer, or its errors in our terms.
@@ -190,15 +194,16 @@ impl Square {
         intent_id: &str,
     ) -> Result<Vec<ProcessorRefund>, ProcessorError> {
         let reads = p.refund_ids.iter().map(|id| async move {
-            let a = self
-                .ok(Method::GET, &format!("/v2/refunds/{id}"), None)
-                .await?;
-            let r = a
-                .refund
-                .ok_or_else(|| ProcessorError::Permanent("Square answered no refund".into()))?;
-            transformers::refund(&r, intent_id)
+            transformers::refund(&self.square_refund(id).await?, intent_id)
         });
         futures_util::future::try_join_all(reads).await
+    }
+
+    async fn square_refund(&self, id: &str) -> Result<transformers::SqRefund, ProcessorError> {
+        self.ok(Method::GET, &format!("/v2/refunds/{id}"), None)
+            .await?
+            .refund
+            .ok_or_else(|| ProcessorError::Permanent("Square answered no refund".into()))
     }
 
     /// The Square payment that captured our payment, if one did.
@@ -235,8 +240,8 @@ impl PaymentProcessor for Square {
         Some(vec![self.settings.currency])
     }
 
-    fn cancels_in_flight(&self) -> bool {
-        false
+    fn lists_activity(&self) -> bool {
+        true
     }
 
     fn client_config(&self) -> serde_json::Value {
@@ -312,32 +317,13 @@ impl PaymentProcessor for Square {
                     payment.id, req.amount
                 )));
             }
-            match transformers::payment_state(&payment)? {
-                IntentState::Outcome(o) => Ok(o),
-                IntentState::Open => Ok(Outcome::Processing),
-            }
+            Ok(transformers::payment_state(&payment)?.into_outcome())
         })
     }
 
     fn retrieve(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>> {
         let id = intent_id.to_string();
         Box::pin(async move { transformers::state_of_attempts(&self.attempts_of(&id).await?) })
-    }
-
-    fn cancel(&self, intent_id: &str) -> BoxFuture<'_, Result<IntentState, ProcessorError>> {
-        let id = intent_id.to_string();
-        Box::pin(async move {
-            // Payments are captured as they are made: nothing waits to be cancelled. A capture
-            // that got there first stays a capture; otherwise nothing will be charged for it.
-            match transformers::state_of_attempts(&self.attempts_of(&id).await?)? {
-                IntentState::Open | IntentState::Outcome(Outcome::Failed { .. }) => {
-                    Ok(IntentState::Outcome(Outcome::Cancelled {
-                        reason: "abandoned".into(),
-                    }))
-                }
-                captured => Ok(captured),
-            }
-        })
     }
 
     fn refund(&self, req: Refund) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>> {
@@ -392,12 +378,7 @@ impl PaymentProcessor for Square {
     ) -> BoxFuture<'_, Result<ProcessorRefund, ProcessorError>> {
         let id = processor_refund_id.to_string();
         Box::pin(async move {
-            let a = self
-                .ok(Method::GET, &format!("/v2/refunds/{id}"), None)
-                .await?;
-            let r = a
-                .refund
-                .ok_or_else(|| ProcessorError::Permanent("Square answered no refund".into()))?;
+            let r = self.square_refund(&id).await?;
             let payment = self
                 .payment(r.payment_id.as_deref().unwrap_or_default())
                 .await?;

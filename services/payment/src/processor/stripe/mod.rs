@@ -164,6 +164,14 @@ impl PaymentProcessor for Stripe {
         NAME
     }
 
+    fn cancels_in_flight(&self) -> bool {
+        true
+    }
+
+    fn lists_activity(&self) -> bool {
+        true
+    }
+
     fn publishable_key(&self) -> Option<String> {
         Some(self.settings.publishable_key.clone())
     }
@@ -257,10 +265,7 @@ impl PaymentProcessor for Stripe {
                 }
                 Err(e) => return Err(transformers::error(e)),
             };
-            match transformers::intent_state(&pi)? {
-                IntentState::Outcome(o) => Ok(o),
-                IntentState::Open => Ok(Outcome::Processing),
-            }
+            Ok(transformers::intent_state(&pi)?.into_outcome())
         })
     }
 

@@ -471,6 +471,14 @@ impl Shop {
         .await
     }
 
+    /// Confirms `payment` with `method` and expects it paid (200, `succeeded`); returns it.
+    pub async fn confirm_paid(&self, token: &str, payment: &Value, method: &str) -> Value {
+        let (s, paid) = self.try_confirm(token, payment, method).await;
+        assert_eq!(s, StatusCode::OK, "{paid}");
+        assert_eq!(paid["status"], "succeeded", "{paid}");
+        paid
+    }
+
     /// `payment` as its learner's history shows it.
     pub async fn history_entry(&self, token: &str, payment: &Value) -> Value {
         let h = get_as_ok(&self.app, token, "/api/v2/payments/history").await;
