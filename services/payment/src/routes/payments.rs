@@ -401,7 +401,7 @@ pub struct ConfirmRequest {
         (status = 400, description = "invalid_body, invalid_idempotency_key"), (status = 401),
         (status = 403, description = "payment_review_required: too many declined attempts; a billing-admin reviews them"),
         (status = 404, description = "Unknown or another learner's payment"),
-        (status = 409, description = "order_not_pending, idempotency_key_in_use"),
+        (status = 409, description = "order_not_pending, idempotency_key_in_use, payment_in_progress (a processor without idempotency keys is still answering this payment's attempt: ask again shortly)"),
         (status = 422, description = "card_data_refused, idempotency_key_reused"),
         (status = 429), (status = 502, description = "processor_refused"),
         (status = 503, description = "processor_unavailable, database_unavailable")))]
