@@ -21,6 +21,7 @@ export COMMERCE__CART_ORDER__TAXJAR_API_BASE="${COMMERCE__CART_ORDER__TAXJAR_API
 export COMMERCE__CART_ORDER__TAXJAR_TOKEN="${COMMERCE__CART_ORDER__TAXJAR_TOKEN:-dev-taxjar-token}"
 export COMMERCE__CART_ORDER__TAX_FROM="${COMMERCE__CART_ORDER__TAX_FROM:-US-CA-94103}"
 export COMMERCE__CART_ORDER__TAX_NEXUS="${COMMERCE__CART_ORDER__TAX_NEXUS:-US-CA,US-NY,DE}"
+export COMMERCE__PAYMENT__DEV_CLOCK="${COMMERCE__PAYMENT__DEV_CLOCK:-true}"
 export COMMERCE__PAYMENT__DEFAULT_PROCESSOR="${COMMERCE__PAYMENT__DEFAULT_PROCESSOR:-stripe}"
 export COMMERCE__PAYMENT__STRIPE_SECRET_KEY="${COMMERCE__PAYMENT__STRIPE_SECRET_KEY:-sk_test_cadence_fake}"
 export COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY="${COMMERCE__PAYMENT__STRIPE_PUBLISHABLE_KEY:-pk_test_cadence_fake}"
@@ -84,6 +85,7 @@ done
 learner=$("$bin" dev-token --sub learner-1 --roles learner --email zoe@example.edu --name "Zoë Łukasiewicz-Nguyễn")
 admin=$("$bin" dev-token --sub admin-1 --roles billing-admin)
 enroller=$("$bin" dev-token --sub enroll-1 --roles enrollment-admin --departments cs)
+subscriber=$("$bin" dev-token --sub learner-2 --roles learner --email sam@example.edu --name "Sam Okafor")
 first_id() { grep -o '"id":"[^"]*"' | head -n 1 | cut -d'"' -f4; }
 course=$(curl -fsS 'http://127.0.0.1:8080/api/v2/catalog/courses?q=Programming' | first_id)
 cat <<MSG
@@ -107,6 +109,7 @@ and a test card gives the card token to confirm with).
   export LEARNER=$learner
   export ADMIN=$admin
   export ENROLLER=$enroller
+  export SUBSCRIBER=$subscriber
   H='content-type: application/json'
 
   # browse
@@ -160,6 +163,19 @@ and a test card gives the card token to confirm with).
   curl -s -X POST -H "Authorization: Bearer \$LEARNER" -H "\$H" -d "{\"paymentId\":\"\$PAY3\",\"paymentMethod\":\"\$TOKEN\"}" http://127.0.0.1:8080/api/v2/payments/confirm
   # reconcile a processor's charges and refunds with ours (also on a schedule, and \`commerce reconcile\`)
   curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H "\$H" -d "{\"processor\":\"square\",\"from\":\"\$(date -u -d '-1 hour' +%FT%TZ)\"}" http://127.0.0.1:8080/api/v2/admin/reconciliation
+
+  # a department subscription: the Computer Science monthly plan (14-day trial), two courses
+  # enrolled in through it at no charge, the renewal job run on demand (this dev deployment may
+  # move payment's clock: the trial ends and period 1 is charged once; run it again: nothing
+  # more), then cancelled at the end of the period
+  PLAN=\$(curl -s http://127.0.0.1:8080/api/v2/catalog/departments/cs | grep -o '"id":"[0-9a-f-]\{36\}"' | head -n 1 | cut -d'"' -f4)
+  SUB=\$(curl -s -X POST -H "Authorization: Bearer \$SUBSCRIBER" -H "\$H" -H 'Idempotency-Key: demo-sub-1' -d "{\"planId\":\"\$PLAN\",\"paymentMethod\":\"pm_card_visa\"}" http://127.0.0.1:8080/api/v2/subscriptions | first_id)
+  for q in Data Distributed; do C=\$(curl -s "http://127.0.0.1:8080/api/v2/catalog/courses?q=\$q" | first_id); curl -s -X POST -H "Authorization: Bearer \$SUBSCRIBER" -H "\$H" -d "{\"courseId\":\"\$C\"}" http://127.0.0.1:8080/api/v2/subscriptions/\$SUB/enrollments; done
+  curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H "\$H" -d '{"advanceDays":15}' http://127.0.0.1:8080/api/v2/admin/subscriptions/renewals
+  curl -s -X POST -H "Authorization: Bearer \$ADMIN" http://127.0.0.1:8080/api/v2/admin/subscriptions/renewals
+  curl -s -H "Authorization: Bearer \$SUBSCRIBER" http://127.0.0.1:8080/api/v2/payments/history
+  curl -s -X POST -H "Authorization: Bearer \$SUBSCRIBER" -H "\$H" -d '{"atPeriodEnd":true,"reason":"demo"}' http://127.0.0.1:8080/api/v2/subscriptions/\$SUB/cancel
+  curl -s -H "Authorization: Bearer \$ADMIN" 'http://127.0.0.1:8080/api/v2/admin/subscriptions?departmentId=cs'
 
   # revenue: the ledger's reports (settlement currency, minor units), its CSV export and check
   COURSE=$course

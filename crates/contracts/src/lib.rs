@@ -8,3 +8,4 @@
 
 pub mod catalog;
 pub mod orders;
+pub mod subscriptions;

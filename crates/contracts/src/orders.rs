@@ -36,6 +36,31 @@ pub fn requote_path(id: Uuid) -> String {
     format!("/internal/v1/orders/{id}/requote")
 }
 
+/// cart-order's internal route for the orders of a subscription (payment calls it).
+pub const SUBSCRIPTION_ORDERS_PATH: &str = "/internal/v1/subscription-orders";
+
+/// cart-order's internal closing of a subscription period's order left unpaid (it fails).
+pub fn close_subscription_order_path(id: Uuid) -> String {
+    format!("{SUBSCRIPTION_ORDERS_PATH}/{id}/close")
+}
+
+/// An order of a subscription: one period's charge (the plan, with the courses its revenue is
+/// attributed to) or a course the learner enrolls in through it (at no charge). `source_key` makes
+/// it once: asking again with the same key answers the same order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionOrder {
+    /// `sub:<id>:period:<n>` or `sub:<id>:course:<course id>`.
+    pub source_key: String,
+    pub subscription_id: Uuid,
+    pub user_id: String,
+    /// The line's snapshot, as the catalog states the item.
+    pub item: crate::catalog::CatalogItem,
+    /// What the line costs, in minor units of `currency` (0 for an enrollment).
+    pub amount: i64,
+    pub currency: String,
+}
+
 /// One order line as payment needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -58,6 +58,14 @@ pub fn registration(status: &str) -> String {
     format!("commerce.registration.{status}")
 }
 
+/// `commerce.subscription.<event>`: one subject per subscription event (`renewed`, `ended`, …).
+pub fn subscription(event: &str) -> String {
+    format!("commerce.subscription.{event}")
+}
+
+/// Every subscription event.
+pub const SUBSCRIPTION_ALL: &str = "commerce.subscription.>";
+
 /// The processor a relayed webhook subject names (`inbound.processor.stripe` → `stripe`).
 pub fn processor_of(subject: &str) -> Option<&str> {
     subject

@@ -19,7 +19,7 @@ pub mod state;
 pub mod window;
 
 pub use fx::{FxError, Rate};
-pub use ids::{Clock, ManualClock, SystemClock, new_id};
+pub use ids::{Clock, ManualClock, OffsetClock, SystemClock, new_id};
 pub use money::{Currency, Money, MoneyError, allocate, mul_div_half_even};
 pub use secret::Secret;
 pub use split::{RevenueSplit, SplitError};

@@ -114,6 +114,21 @@ impl InternalClient {
             .map_err(|e| unavailable(service, format!("bad body: {e}")))
     }
 
+    /// POSTs `body` as JSON to `url` and reads the JSON answer, as [`InternalClient::get_json`]
+    /// does.
+    pub async fn post_body_json<B: serde::Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        service: &str,
+        url: &str,
+        body: &B,
+    ) -> Result<T, InternalError> {
+        self.send(service, self.http.post(url).json(body))
+            .await?
+            .json::<T>()
+            .await
+            .map_err(|e| unavailable(service, format!("bad body: {e}")))
+    }
+
     async fn send(
         &self,
         service: &str,

@@ -120,6 +120,7 @@ pub fn order_completed(
         processor_fee_minor: payment.map(|p| p.fee_minor).unwrap_or_default(),
         customer_email: o.customer_email.clone().unwrap_or_default(),
         customer_name: o.customer_name.clone().unwrap_or_default(),
+        subscription_id: o.subscription_id.map(|s| s.to_string()).unwrap_or_default(),
     })
 }
 

@@ -137,6 +137,10 @@ impl ServiceFactory for CartOrderService {
                     .map_err(|e| StartError::Other(format!("cart_order: TaxJar client: {e}")))?,
                 quote_ttl: cfg.quote_ttl,
                 requote_grace: cfg.requote_grace,
+                payment_base: ctx
+                    .internal_url("payment")
+                    .trim_end_matches('/')
+                    .to_string(),
             };
             ensure_numbering(&state)
                 .await
@@ -175,6 +179,8 @@ pub struct CartOrder {
     /// be re-quoted.
     pub quote_ttl: chrono::Duration,
     pub requote_grace: chrono::Duration,
+    /// payment's internal base URL: which courses a learner's subscriptions cover.
+    pub payment_base: String,
 }
 
 /// Removes expired carts and fails orders left unpaid past their time, every `every`.

@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000009_discounts::Migration),
             Box::new(m20261128_000010_tax::Migration),
             Box::new(m20261128_000011_display_quotes::Migration),
+            Box::new(m20261129_000012_subscription_orders::Migration),
         ]
     }
 }
@@ -482,6 +483,32 @@ mod m20261128_000011_display_quotes {
         // Each line in the settlement currency, when the order was converted to a display one.
         "ALTER TABLE order_items ADD COLUMN settlement_price_minor BIGINT,
              ADD COLUMN settlement_discount_minor BIGINT, ADD COLUMN settlement_tax_minor BIGINT",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261129_000012_subscription_orders {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261129_000012_subscription_orders"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // A subscription's orders have no cart: `source_key` makes each once (a period's charge,
+        // a course enrolled in through it), and their cart id is derived from it.
+        "ALTER TABLE orders ADD COLUMN subscription_id UUID, ADD COLUMN source_key TEXT UNIQUE",
+        "CREATE INDEX orders_subscription ON orders (subscription_id) WHERE subscription_id IS NOT NULL",
     ];
 
     #[async_trait::async_trait]

@@ -80,6 +80,21 @@ pub struct PaymentConfig {
     pub velocity_max_declines_per_ip: u32,
     pub velocity_max_declines_per_card: u32,
     pub velocity_window_minutes: u32,
+    /// Subscriptions: every this often the renewal job charges the periods that are due and
+    /// retries the past-due ones (0 = only on demand, `POST /api/v2/admin/subscriptions/renewals`).
+    pub subscription_renew_interval_secs: u64,
+    /// How long a past-due subscription keeps access while its renewal is retried.
+    pub subscription_grace_days: u32,
+    /// How long after a declined renewal it is tried again.
+    pub subscription_retry_hours: u32,
+    /// What a subscription becomes when its grace period ends unpaid: `cancel` or `pause`.
+    pub subscription_after_grace: String,
+    /// How long a renewal job holds a subscription it is charging before another may take over
+    /// (a job that died mid-charge); longer than a processor call with its retries.
+    pub subscription_claim_secs: u64,
+    /// Development only: the service's clock can be moved forward through
+    /// `POST /api/v2/admin/subscriptions/renewals` (`advanceDays`), to show renewals in a demo.
+    pub dev_clock: bool,
 }
 
 impl PaymentConfig {
@@ -185,6 +200,14 @@ impl PaymentConfig {
                 "velocity_max_declines and velocity_window_minutes must be positive".into(),
             );
         }
+        if !matches!(self.subscription_after_grace.as_str(), "cancel" | "pause") {
+            return bad("subscription_after_grace must be `cancel` or `pause`".into());
+        }
+        if self.subscription_retry_hours == 0 || self.subscription_claim_secs == 0 {
+            return bad(
+                "subscription_retry_hours and subscription_claim_secs must be positive".into(),
+            );
+        }
         if self.refund_sweep_after_secs == 0 {
             return bad("refund_sweep_after_secs must be positive".into());
         }
@@ -210,7 +233,7 @@ mod tests {
 
     #[test]
     fn validates_and_redacts() {
-        let c: PaymentConfig = serde_json::from_value(serde_json::json!({
+        let mut value = serde_json::json!({
             "default_processor": "sandbox",
             "processors_by_department": {},
             "sandbox_webhook_secret": "whsec_0123456789abcdef",
@@ -250,9 +273,23 @@ mod tests {
             "velocity_max_declines_per_ip": 20,
             "velocity_max_declines_per_card": 3,
             "velocity_window_minutes": 15,
-        }))
-        .unwrap();
+        });
+        let subscriptions = serde_json::json!({
+            "subscription_renew_interval_secs": 300,
+            "subscription_grace_days": 7,
+            "subscription_retry_hours": 24,
+            "subscription_after_grace": "cancel",
+            "subscription_claim_secs": 120,
+            "dev_clock": false,
+        });
+        for (k, v) in subscriptions.as_object().unwrap() {
+            value[k] = v.clone();
+        }
+        let c: PaymentConfig = serde_json::from_value(value).unwrap();
         assert!(c.validate().is_ok());
+        let mut after = c.clone();
+        after.subscription_after_grace = "downgrade".into();
+        assert!(after.validate().is_err(), "after grace: cancel or pause");
         let mut needs_stripe = c.clone();
         needs_stripe.default_processor = "stripe".into();
         assert!(needs_stripe.validate().is_err(), "stripe without a key");

@@ -110,3 +110,30 @@ pub fn payment_cancelled(p: &PaymentRow, reason: &str, now: DateTime<Utc>) -> ev
         cancelled_at: now.to_rfc3339(),
     }
 }
+
+/// `subscription.<event>`: the subscription as it now stands.
+pub fn subscription_changed(
+    s: &crate::storage::subscriptions::SubscriptionRow,
+    event: &str,
+    reason: Option<&str>,
+    access: bool,
+    now: DateTime<Utc>,
+) -> ev::SubscriptionChanged {
+    ev::SubscriptionChanged {
+        subscription_id: s.id.to_string(),
+        user_id: s.user_id.clone(),
+        department_id: s.department_id.clone(),
+        plan_type: s.plan_type.clone(),
+        status: s.status.clone(),
+        current_period_start: s.current_period_start.to_rfc3339(),
+        current_period_end: s.current_period_end.to_rfc3339(),
+        changed_at: now.to_rfc3339(),
+        plan_id: s.plan_id.to_string(),
+        event: event.to_string(),
+        period: s.period,
+        cancel_at_period_end: s.cancel_at_period_end,
+        grace_until: s.grace_until.map(|g| g.to_rfc3339()).unwrap_or_default(),
+        reason: reason.unwrap_or_default().to_string(),
+        access,
+    }
+}

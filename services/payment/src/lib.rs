@@ -18,6 +18,7 @@ pub mod processor;
 pub mod reconcile;
 pub mod routes;
 pub mod storage;
+pub mod subscriptions;
 pub mod views;
 
 use bus::ConsumerSpec;
@@ -51,6 +52,11 @@ pub struct Payment {
     /// Velocity check: declines per learner within the window before attempts are held.
     pub velocity: Velocity,
     pub velocity_window: chrono::Duration,
+    /// The catalog's internal base URL (plans and the courses they give access to).
+    pub catalog_base: String,
+    pub subscriptions: subscriptions::Settings,
+    /// Development only: the clock the renewal endpoint may move forward.
+    pub dev_clock: Option<Arc<kernel::OffsetClock>>,
 }
 
 /// The payment service as the runtime mounts it; tests may give it their own clock.
@@ -80,6 +86,8 @@ impl ServiceFactory for PaymentService {
             "/api/v2/admin/refunds",
             "/api/v2/admin/payment-reviews",
             "/api/v2/admin/reconciliation",
+            "/api/v2/subscriptions",
+            "/api/v2/admin/subscriptions",
         ]
     }
 
@@ -96,7 +104,13 @@ impl ServiceFactory for PaymentService {
             let db = ctx.database::<migration::Migrator>(SCHEMA).await?;
             let relay = ctx.relay(&db);
             let cfg = config::PaymentConfig::load(&ctx.settings)?;
-            let clock: Arc<dyn Clock> = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+            let dev_clock = (cfg.dev_clock && self.clock.is_none())
+                .then(|| Arc::new(kernel::OffsetClock::default()));
+            let clock: Arc<dyn Clock> = match (&self.clock, &dev_clock) {
+                (Some(c), _) => c.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => Arc::new(SystemClock),
+            };
             let webhook_url = if cfg.sandbox_webhook_url.is_empty() {
                 format!(
                     "{}/api/v2/payments/webhook/sandbox",
@@ -122,6 +136,28 @@ impl ServiceFactory for PaymentService {
                     max_card_declines: i64::from(cfg.velocity_max_declines_per_card),
                 },
                 velocity_window: chrono::Duration::minutes(i64::from(cfg.velocity_window_minutes)),
+                catalog_base: ctx
+                    .internal_url("catalog")
+                    .trim_end_matches('/')
+                    .to_string(),
+                subscriptions: subscriptions::Settings {
+                    rules: domain::subscription::Policy {
+                        grace: chrono::Duration::days(i64::from(cfg.subscription_grace_days)),
+                        retry_every: chrono::Duration::hours(i64::from(
+                            cfg.subscription_retry_hours,
+                        )),
+                        after_grace: domain::subscription::AfterGrace::parse(
+                            &cfg.subscription_after_grace,
+                        )
+                        .ok_or_else(|| {
+                            StartError::Other("payment: subscription_after_grace".into())
+                        })?,
+                    },
+                    claim: chrono::Duration::seconds(
+                        i64::try_from(cfg.subscription_claim_secs).unwrap_or(i64::MAX),
+                    ),
+                },
+                dev_clock,
             };
             let webhooks = ctx.consumer(
                 &db,
@@ -189,6 +225,11 @@ impl ServiceFactory for PaymentService {
                 cfg.reconcile_lag_secs,
                 ctx.shutdown.clone(),
             );
+            let renewals = renew_loop(
+                state.clone(),
+                cfg.subscription_renew_interval_secs,
+                ctx.shutdown.clone(),
+            );
             let data = actix_web::web::Data::new(state);
             Ok(Mounted {
                 routes: Arc::new(move |c| routes::configure(c, data.clone())),
@@ -202,6 +243,7 @@ impl ServiceFactory for PaymentService {
                     cancelled,
                     Box::pin(sweeper),
                     Box::pin(reconciler),
+                    Box::pin(renewals),
                 ],
                 ready: vec![ctx.db_ready("postgres:payment", &db)],
                 filters: vec![],
@@ -344,6 +386,33 @@ async fn reconcile_loop(
                 }
                 Err(e) => tracing::warn!(processor = name, error = %e, "reconciliation failed"),
             }
+        }
+    }
+}
+
+/// Runs the subscription renewal job every `interval_secs` (0: only on demand).
+async fn renew_loop(
+    state: Payment,
+    interval_secs: u64,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    if interval_secs == 0 {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(interval_secs)) => {}
+            _ = shutdown.changed() => return,
+        }
+        match subscriptions::renew_due(&state).await {
+            Ok(p) if p.due > 0 => tracing::info!(
+                due = p.due,
+                changed = p.changed,
+                failed = p.failed,
+                "subscriptions renewed"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e.detail, "subscription renewal pass failed"),
         }
     }
 }

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_payment_reviews::Migration),
             Box::new(m20261129_000011_velocity::Migration),
             Box::new(m20261129_000012_reconciliation::Migration),
+            Box::new(m20261129_000013_subscriptions::Migration),
         ]
     }
 }
@@ -496,6 +497,86 @@ mod m20261129_000012_reconciliation {
         )",
         "CREATE INDEX reconciliation_findings ON reconciliation_items (run_id) WHERE finding <> 'matched'",
         "CREATE INDEX payments_processor_created ON payments (processor, created_at)",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261129_000013_subscriptions {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261129_000013_subscriptions"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // One department subscription of a learner. Period n ends at anchor_at + (n −
+        // anchor_period) × the plan's interval (0 = the trial); `charging_*` is a renewal job's
+        // claim on a period.
+        "CREATE TABLE subscriptions (
+            id                   UUID PRIMARY KEY,
+            user_id              TEXT NOT NULL,
+            department_id        TEXT NOT NULL,
+            plan_id              UUID NOT NULL,
+            plan_type            TEXT NOT NULL CHECK (plan_type IN ('monthly', 'quarterly', 'annual')),
+            amount_minor         BIGINT NOT NULL CHECK (amount_minor > 0),
+            currency             TEXT NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+            processor            TEXT NOT NULL,
+            payment_method       TEXT NOT NULL,
+            status               TEXT NOT NULL CHECK (status IN
+                ('incomplete', 'trialing', 'active', 'past_due', 'paused', 'cancelled')),
+            period               INT NOT NULL CHECK (period >= 0),
+            anchor_at            TIMESTAMPTZ NOT NULL,
+            anchor_period        INT NOT NULL CHECK (anchor_period >= 0),
+            current_period_start TIMESTAMPTZ NOT NULL,
+            current_period_end   TIMESTAMPTZ NOT NULL,
+            trial_end            TIMESTAMPTZ,
+            cancel_at_period_end BOOLEAN NOT NULL DEFAULT false,
+            cancelled_at         TIMESTAMPTZ,
+            cancel_reason        TEXT,
+            paused_at            TIMESTAMPTZ,
+            paused_from          TEXT,
+            grace_until          TIMESTAMPTZ,
+            next_retry_at        TIMESTAMPTZ,
+            last_failure         TEXT,
+            charging_period      INT,
+            charging_since       TIMESTAMPTZ,
+            created_at           TIMESTAMPTZ NOT NULL,
+            updated_at           TIMESTAMPTZ NOT NULL
+        )",
+        // One live subscription per learner and department.
+        "CREATE UNIQUE INDEX subscriptions_live ON subscriptions (user_id, department_id)
+             WHERE status <> 'cancelled'",
+        "CREATE INDEX subscriptions_user ON subscriptions (user_id, id)",
+        "CREATE INDEX subscriptions_due ON subscriptions (current_period_end)
+             WHERE status IN ('incomplete', 'trialing', 'active', 'past_due')",
+        // One charge per subscription and period, whatever retries or concurrent jobs do: its
+        // order and its payment (whose id is the processor's idempotency key) are made once.
+        "CREATE TABLE subscription_charges (
+            subscription_id UUID NOT NULL REFERENCES subscriptions (id),
+            period          INT NOT NULL CHECK (period >= 1),
+            order_id        UUID NOT NULL UNIQUE,
+            payment_id      UUID NOT NULL UNIQUE,
+            created_at      TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (subscription_id, period)
+        )",
+        // The courses a learner enrolled in through the subscription (revenue attribution).
+        "CREATE TABLE subscription_enrollments (
+            subscription_id UUID NOT NULL REFERENCES subscriptions (id),
+            course_id       UUID NOT NULL,
+            order_id        UUID NOT NULL,
+            enrolled_at     TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (subscription_id, course_id)
+        )",
     ];
 
     #[async_trait::async_trait]

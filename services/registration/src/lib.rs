@@ -38,6 +38,8 @@ pub const ORDERS_CONSUMER: &str = "registration-orders";
 pub const LMS_STATUS_CONSUMER: &str = "registration-lms-status";
 /// Durable consumer of refunds (a full refund cancels the order's registrations).
 pub const REFUNDS_CONSUMER: &str = "registration-refunds";
+/// Durable consumer of subscriptions whose access ended (their registrations are cancelled).
+pub const SUBSCRIPTIONS_CONSUMER: &str = "registration-subscriptions-ended";
 
 #[derive(Clone)]
 pub struct Registration {
@@ -141,6 +143,19 @@ impl ServiceFactory for RegistrationService {
                     wake: unenroll_wake.clone(),
                 },
             );
+            let subscriptions = ctx.consumer(
+                &db,
+                ConsumerSpec::new(
+                    SUBSCRIPTIONS_CONSUMER,
+                    "COMMERCE",
+                    &::events::subjects::subscription("ended"),
+                )
+                .waking(relay.waker()),
+                consumers::subscription_ended::SubscriptionEndedHandler {
+                    clock: clock.clone(),
+                    wake: unenroll_wake.clone(),
+                },
+            );
             let unenrollments = bus::outbound::run_worker(
                 db.clone(),
                 storage::UNENROLLMENTS,
@@ -174,6 +189,7 @@ impl ServiceFactory for RegistrationService {
                     orders,
                     statuses,
                     refunds,
+                    subscriptions,
                     Box::pin(worker),
                     Box::pin(unenrollments),
                 ],

@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_currency_text::Migration),
             Box::new(m20261128_000003_unenrollments::Migration),
             Box::new(m20261128_000004_line_refunds::Migration),
+            Box::new(m20261129_000005_subscriptions::Migration),
         ]
     }
 }
@@ -149,6 +150,42 @@ mod m20261128_000004_line_refunds {
             order_item_id UUID PRIMARY KEY,
             order_id      UUID NOT NULL,
             refunded_at   TIMESTAMPTZ NOT NULL
+        )",
+    ];
+
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261129_000005_subscriptions {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261129_000005_subscriptions"
+        }
+    }
+
+    const SQL: &[&str] = &[
+        // A course enrolled in through a department subscription (ENR-005): its access ends
+        // with the subscription's.
+        "ALTER TABLE registrations DROP CONSTRAINT registrations_registration_type_check,
+             ADD CONSTRAINT registrations_registration_type_check
+                 CHECK (registration_type IN ('course', 'program', 'subscription')),
+             ADD COLUMN subscription_id UUID",
+        "CREATE INDEX registrations_subscription ON registrations (subscription_id)
+             WHERE subscription_id IS NOT NULL",
+        // Subscriptions whose access ended: an enrollment through one that reaches us afterwards
+        // makes no registration.
+        "CREATE TABLE ended_subscriptions (
+            subscription_id UUID PRIMARY KEY,
+            ended_at        TIMESTAMPTZ NOT NULL
         )",
     ];
 

@@ -206,7 +206,7 @@ fn catalog_error(e: InternalError) -> ApiError {
 }
 
 /// `POST /api/v2/cart/items`: the price comes from the catalog, never from the request.
-#[utoipa::path(post, path = "/api/v2/cart/items", tag = "cart", request_body(content = AddItem, description = "Any price sent is ignored"), params(("X-Session-Id" = Option<String>, Header)), responses((status = 201, description = "Added"), (status = 200, description = "Already in the cart"), (status = 400, description = "invalid_body, session_required, invalid_session"), (status = 401), (status = 404, description = "Unknown item"), (status = 409, description = "cart_changed"), (status = 422, description = "Unpublished, outside its window, or another currency")))]
+#[utoipa::path(post, path = "/api/v2/cart/items", tag = "cart", request_body(content = AddItem, description = "Any price sent is ignored"), params(("X-Session-Id" = Option<String>, Header)), responses((status = 201, description = "Added"), (status = 200, description = "Already in the cart"), (status = 400, description = "invalid_body, session_required, invalid_session"), (status = 401), (status = 404, description = "Unknown item"), (status = 409, description = "cart_changed, covered_by_subscription (with `subscriptionId`: enroll through it)"), (status = 422, description = "Unpublished, outside its window, another currency, or subscribe_directly (a plan)")))]
 pub async fn add(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -223,6 +223,16 @@ pub async fn add(
         .item(input.item_type.as_str(), input.item_id)
         .await
         .map_err(catalog_error)?;
+    if item.item_type == "subscription" {
+        return Err(ApiError::rule(
+            "subscribe_directly",
+            "a department plan is subscribed to with POST /api/v2/subscriptions, not bought in a cart",
+        )
+        .with_field("itemType"));
+    }
+    if let Some(c) = caller.0.as_ref() {
+        covered_check(&state, &c.user_id, &item).await?;
+    }
     let price = checkout::sellable(&item)?.clone();
     let now = state.clock.now();
     let txn = state.db.begin().await?;
@@ -268,6 +278,45 @@ pub async fn add(
     } else {
         HttpResponse::Ok().json(v)
     })
+}
+
+/// CART-008: a course (or a program whose every course) a subscription of the learner already
+/// gives access to is not sold again.
+async fn covered_check(state: &CartOrder, user: &str, item: &CatalogItem) -> Result<(), ApiError> {
+    let courses = item.course_ids();
+    if courses.is_empty() {
+        return Ok(());
+    }
+    let coverage: contracts::subscriptions::Coverage = state
+        .catalog
+        .client
+        .get_json(
+            "payment",
+            &format!(
+                "{}{}",
+                state.payment_base,
+                contracts::subscriptions::coverage_path(user, &courses)
+            ),
+        )
+        .await?;
+    let through = courses
+        .iter()
+        .map(|c| coverage.items.iter().find(|x| x.course_id == *c))
+        .collect::<Option<Vec<_>>>();
+    if let Some(through) = through {
+        return Err(ApiError::conflict(
+            "covered_by_subscription",
+            format!(
+                "`{}` is already yours through a subscription: enroll through it instead",
+                item.name
+            ),
+        )
+        .with(
+            "subscriptionId",
+            serde_json::json!(through.first().map(|c| c.subscription_id)),
+        ));
+    }
+    Ok(())
 }
 
 /// `DELETE /api/v2/cart/items/{id}` (the cart line's id).
@@ -651,6 +700,7 @@ async fn place_order(
         exchange_rate_at: now,
         customer_email: contact.email.clone(),
         customer_name: contact.name.clone(),
+        source: None,
     };
     let order = storage::insert_order(txn, &new, now).await?;
     let amounts = plan.lines();

@@ -96,6 +96,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
             web::get().to(orders::internal_get),
         )
         .route(
+            contracts::orders::SUBSCRIPTION_ORDERS_PATH,
+            web::post().to(orders::internal_subscription_order),
+        )
+        .route(
+            "/internal/v1/subscription-orders/{id}/close",
+            web::post().to(orders::internal_close_subscription_order),
+        )
+        .route(
             "/internal/v1/orders/{id}/requote",
             web::post().to(orders::internal_requote),
         );

@@ -220,3 +220,169 @@ pub async fn internal_requote(
     }
     Ok(HttpResponse::Ok().json(for_payment(&state, id).await?))
 }
+
+/// `POST /internal/v1/subscription-orders` (payment): the order of a subscription's period or of
+/// a course enrolled in through it, made once per `sourceKey` (asking again answers the same
+/// order). An order with nothing to pay completes at once, so its course is registered as any
+/// other; a period's order waits for its payment and is not expired by the unpaid-order sweep.
+pub async fn internal_subscription_order(
+    _: Internal,
+    state: web::Data<CartOrder>,
+    body: web::Json<contracts::orders::SubscriptionOrder>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    if b.amount < 0
+        || !b
+            .source_key
+            .starts_with(&format!("sub:{}:", b.subscription_id))
+    {
+        return Err(ApiError::rule(
+            "invalid_subscription_order",
+            "a subscription order needs a non-negative amount and its own source key",
+        ));
+    }
+    let currency = kernel::Currency::parse(&b.currency).map_err(|e| {
+        ApiError::rule("invalid_subscription_order", e.to_string()).with_field("currency")
+    })?;
+    if let Some(existing) = storage::order_by_source(&state.db, &b.source_key).await? {
+        return Ok(HttpResponse::Ok().json(for_payment(&state, existing.id).await?));
+    }
+    let id = match subscription_order(&state, &b, currency).await {
+        Ok(id) => id,
+        // Made meanwhile by a concurrent caller with the same key: that one is the order.
+        Err(e) if e.is_unique_violation() => {
+            storage::order_by_source(&state.db, &b.source_key)
+                .await?
+                .ok_or_else(|| CartOrderError::Corrupt("subscription order vanished".into()))?
+                .id
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.outbox.notify_one();
+    Ok(HttpResponse::Ok().json(for_payment(&state, id).await?))
+}
+
+async fn subscription_order(
+    state: &CartOrder,
+    b: &contracts::orders::SubscriptionOrder,
+    currency: kernel::Currency,
+) -> Result<Uuid, SubscriptionOrderError> {
+    use chrono::Datelike;
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let n = storage::next_order_number(&txn, now.year()).await?;
+    let new = storage::NewOrder {
+        id: kernel::new_id(),
+        number: crate::model::order_number(now.year(), n),
+        user_id: b.user_id.clone(),
+        // No cart: one derived from the key keeps the column's uniqueness meaningful.
+        cart_id: Uuid::new_v5(&Uuid::NAMESPACE_URL, b.source_key.as_bytes()),
+        currency: currency.code().to_string(),
+        subtotal: b.amount,
+        discount: None,
+        tax: 0,
+        taxed: None,
+        total: b.amount,
+        settlement_currency: currency.code().to_string(),
+        settlement_total: b.amount,
+        exchange_rate: rust_decimal::Decimal::ONE,
+        exchange_rate_at: now,
+        quote: None,
+        customer_email: None,
+        customer_name: None,
+        source: Some((b.subscription_id, b.source_key.clone())),
+    };
+    let order = storage::insert_order(&txn, &new, now).await?;
+    let line = storage::LineRow {
+        id: kernel::new_id(),
+        item_type: b.item.item_type.clone(),
+        item_id: b.item.item_id,
+        name: b.item.name.clone(),
+        price_minor: b.amount,
+        currency: currency.code().to_string(),
+        snapshot: serde_json::to_value(&b.item)
+            .map_err(|e| CartOrderError::Corrupt(e.to_string()))?,
+        added_at: now,
+    };
+    let money = storage::LineMoney {
+        amounts: crate::domain::display::LineAmounts {
+            price: b.amount,
+            discount: 0,
+            tax: 0,
+        },
+        settlement: None,
+    };
+    storage::insert_order_item(&txn, order.id, 0, &line, money, &b.item).await?;
+    let items = storage::order_items(&txn, &[order.id])
+        .await?
+        .remove(&order.id)
+        .unwrap_or_default();
+    let created = crate::events::order_created(&order, &items)?;
+    bus::enqueue(&txn, crate::NAME, events::subjects::ORDER_CREATED, &created).await?;
+    if b.amount == 0 {
+        storage::complete(
+            &txn,
+            &order,
+            &items,
+            crate::domain::OrderEvent::NothingToPay,
+            None,
+            now,
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(order.id)
+}
+
+/// `POST /internal/v1/subscription-orders/{id}/close` (payment, when a subscription's grace ends
+/// unpaid): the period's order fails (`order.failed`, so its open payment is cancelled). An order
+/// no longer pending is answered as it is.
+pub async fn internal_close_subscription_order(
+    _: Internal,
+    state: web::Data<CartOrder>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse(&id)?;
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let order = storage::lock_order(&txn, id)
+        .await?
+        .filter(|o| o.subscription_id.is_some())
+        .ok_or_else(|| ApiError::not_found(format!("no subscription order `{id}`")))?;
+    storage::fail(
+        &txn,
+        &order,
+        crate::domain::OrderEvent::Expired,
+        None,
+        "not paid: the subscription ended",
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    state.outbox.notify_one();
+    Ok(HttpResponse::Ok().json(for_payment(&state, id).await?))
+}
+
+/// Why a subscription's order was not made: a concurrent maker won the key, or anything else.
+#[derive(Debug, thiserror::Error)]
+enum SubscriptionOrderError {
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Order(#[from] CartOrderError),
+}
+
+impl SubscriptionOrderError {
+    fn is_unique_violation(&self) -> bool {
+        matches!(self, SubscriptionOrderError::Db(e) if db::is_unique_violation(e))
+    }
+}
+
+impl From<SubscriptionOrderError> for ApiError {
+    fn from(e: SubscriptionOrderError) -> Self {
+        match e {
+            SubscriptionOrderError::Db(e) => e.into(),
+            SubscriptionOrderError::Order(e) => e.into(),
+        }
+    }
+}

@@ -123,13 +123,16 @@ pub struct OrderRow {
     pub tax_exemption_ids: Vec<Uuid>,
     pub quote_expires_at: Option<DateTime<Utc>>,
     pub exchange_rate_source: Option<String>,
+    /// The subscription the order belongs to (a period's charge or an enrollment through it).
+    pub subscription_id: Option<Uuid>,
 }
 
 const ORDER_COLS: &str = "id, order_number, user_id, cart_id, status, currency, subtotal_minor, discount_code, \
     discount_minor, tax_minor, total_minor, display_currency, display_total_minor, settlement_currency, \
     settlement_total_minor, exchange_rate, exchange_rate_at, payment_id, failure_reason, created_at, updated_at, \
     completed_at, cancelled_at, refunded_minor, disputed_at, dispute_reason, customer_email, customer_name, \
-    discount_id, tax_source, billing_address, tax_exemption_ids, quote_expires_at, exchange_rate_source";
+    discount_id, tax_source, billing_address, tax_exemption_ids, quote_expires_at, exchange_rate_source, \
+    subscription_id";
 
 /// How an order's tax was decided.
 #[derive(Debug, Clone)]
@@ -172,6 +175,8 @@ pub struct NewOrder {
     pub quote: Option<(DateTime<Utc>, &'static str)>,
     pub customer_email: Option<String>,
     pub customer_name: Option<String>,
+    /// A subscription's order: the subscription and the key that makes the order once.
+    pub source: Option<(Uuid, String)>,
 }
 
 pub async fn insert_order(
@@ -185,9 +190,9 @@ pub async fn insert_order(
                 display_currency, display_total_minor, settlement_currency, settlement_total_minor, exchange_rate,
                 exchange_rate_at, created_at, updated_at, customer_email, customer_name, discount_id,
                 discount_code, discount_minor, tax_minor, tax_source, billing_address, tax_exemption_ids,
-                quote_expires_at, exchange_rate_source)
+                quote_expires_at, exchange_rate_source, subscription_id, source_key)
              VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $5, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15,
-                $16, $17, $18, $19, $20, $21, $22, $23)
+                $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
              RETURNING {ORDER_COLS}"
         ),
         vec![
@@ -218,6 +223,8 @@ pub async fn insert_order(
                 .into(),
             o.quote.map(|q| q.0).into(),
             o.quote.map(|q| q.1.to_string()).into(),
+            o.source.as_ref().map(|s| s.0).into(),
+            o.source.as_ref().map(|s| s.1.clone()).into(),
         ],
     ))
     .one(c)
@@ -272,6 +279,19 @@ pub async fn check_out_cart(
     ))
     .await?;
     Ok(())
+}
+
+/// A subscription's order by the key that makes it once.
+pub async fn order_by_source(
+    c: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Option<OrderRow>, DbErr> {
+    OrderRow::find_by_statement(pg(
+        &format!("SELECT {ORDER_COLS} FROM orders WHERE source_key = $1"),
+        vec![key.into()],
+    ))
+    .one(c)
+    .await
 }
 
 pub async fn order(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<OrderRow>, DbErr> {
@@ -513,7 +533,9 @@ pub async fn stale_pending(
         id: Uuid,
     }
     Ok(Id::find_by_statement(pg(
-        "SELECT id FROM orders WHERE status = $2 AND created_at < $1 ORDER BY created_at LIMIT 100",
+        // A subscription's period stays payable through its grace period; payment closes it.
+        "SELECT id FROM orders WHERE status = $2 AND created_at < $1 AND subscription_id IS NULL
+         ORDER BY created_at LIMIT 100",
         vec![before.into(), OrderStatus::Pending.as_str().into()],
     ))
     .all(c)

@@ -82,6 +82,15 @@ pub async fn item(
             let interval = p.interval()?.ok_or_else(|| {
                 CatalogError::Corrupt(format!("plan {id} has no billing interval"))
             })?;
+            // What the plan gives access to: the available courses of its department and of the
+            // departments under it (without prices of their own: a period's revenue is shared
+            // equally among the courses it is attributed to).
+            let mut courses = Vec::new();
+            for c in storage::published_courses_under(&state.db, &p.department_id).await? {
+                if domain::available(c.published, c.availability()?, now) {
+                    courses.push(item_course(&c, None)?);
+                }
+            }
             Item {
                 item_type: kind,
                 item_id: id,
@@ -90,7 +99,7 @@ pub async fn item(
                 published: p.is_active,
                 available: in_effect(p.is_active, p.effective()?, now),
                 price: Some(item_price(&p)?),
-                courses: vec![],
+                courses,
             }
         }
         _ => return Err(not_found("item type").into()),

@@ -129,6 +129,25 @@ pub async fn courses_by_ids(
     .await
 }
 
+/// The published courses of a department and of every department under it (a plan's reach).
+pub async fn published_courses_under(
+    c: &impl ConnectionTrait,
+    department: &str,
+) -> Result<Vec<CourseRow>, DbErr> {
+    CourseRow::find_by_statement(pg(
+        &format!(
+            "WITH RECURSIVE tree(id) AS (
+                 SELECT $1::text
+                 UNION SELECT d.id FROM departments d JOIN tree ON d.parent_id = tree.id)
+             SELECT {COURSE_COLS} FROM courses
+             WHERE published AND department_id IN (SELECT id FROM tree) ORDER BY id"
+        ),
+        vec![department.into()],
+    ))
+    .all(c)
+    .await
+}
+
 pub async fn list_courses(
     c: &impl ConnectionTrait,
     f: &super::ListFilter,

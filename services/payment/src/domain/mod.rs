@@ -6,6 +6,7 @@ pub mod payment;
 pub mod reconciliation;
 pub mod refund;
 pub mod refund_request;
+pub mod subscription;
 
 pub use error::PaymentError;
 pub use payment::{PaymentEvent, PaymentStatus};

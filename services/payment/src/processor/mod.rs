@@ -118,6 +118,19 @@ pub struct Confirm {
     /// One per confirmation attempt of the payment: a retry of the same attempt never charges
     /// twice, and a new attempt (another card after a decline) is a new request.
     pub idempotency_key: String,
+    /// How the method is used: by the learner now, by the learner now and kept for renewals
+    /// (a subscription's first charge), or by us without the learner (a renewal).
+    pub usage: MethodUse,
+}
+
+/// Whether the learner is present, and whether the method is kept for later charges (Stripe:
+/// `setup_future_usage=off_session` on the first, `off_session=recurring` on the renewals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MethodUse {
+    #[default]
+    OnSession,
+    SaveForRenewals,
+    Renewal,
 }
 
 /// How the learner paid, as the processor's charge says.
@@ -416,6 +429,11 @@ pub trait PaymentProcessor: Send + Sync {
     /// keeps a card's length and last four): then only a Luhn-valid number is refused as card
     /// data, not every run of twelve digits.
     fn takes_digit_tokens(&self) -> bool {
+        false
+    }
+    /// Whether a payment method confirmed once can be charged again without the learner
+    /// (subscription renewals): the sandbox's test methods, a Stripe customer's saved method.
+    fn saves_payment_methods(&self) -> bool {
         false
     }
     /// What the UI needs to show this processor's payment form (public: no secret here).

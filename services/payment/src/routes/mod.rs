@@ -5,6 +5,7 @@ pub mod reconciliation;
 pub mod refund_requests;
 pub mod refunds;
 pub mod reviews;
+pub mod subscriptions;
 
 use crate::Payment;
 use actix_web::web;
@@ -54,6 +55,50 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
             web::get().to(reconciliation::csv),
         )
         .route(
+            "/api/v2/subscriptions",
+            web::post().to(subscriptions::subscribe),
+        )
+        .route(
+            "/api/v2/subscriptions",
+            web::get().to(subscriptions::list_own),
+        )
+        .route(
+            "/api/v2/subscriptions/{id}",
+            web::get().to(subscriptions::get_own),
+        )
+        .route(
+            "/api/v2/subscriptions/{id}/cancel",
+            web::post().to(subscriptions::cancel),
+        )
+        .route(
+            "/api/v2/subscriptions/{id}/pause",
+            web::post().to(subscriptions::pause),
+        )
+        .route(
+            "/api/v2/subscriptions/{id}/resume",
+            web::post().to(subscriptions::resume),
+        )
+        .route(
+            "/api/v2/subscriptions/{id}/payment-method",
+            web::put().to(subscriptions::set_payment_method),
+        )
+        .route(
+            "/api/v2/subscriptions/{id}/enrollments",
+            web::post().to(subscriptions::enroll),
+        )
+        .route(
+            "/api/v2/admin/subscriptions",
+            web::get().to(subscriptions::admin_list),
+        )
+        .route(
+            "/api/v2/admin/subscriptions/renewals",
+            web::post().to(subscriptions::run_renewals),
+        )
+        .route(
+            "/internal/v1/subscriptions/coverage",
+            web::get().to(subscriptions::coverage),
+        )
+        .route(
             "/api/v2/admin/refunds/{id}/approve",
             web::post().to(refund_requests::approve),
         )
@@ -72,12 +117,19 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
         refund_requests::list, refund_requests::approve, refund_requests::reject,
         reviews::list, reviews::clear,
         reconciliation::start, reconciliation::list, reconciliation::show, reconciliation::csv,
+        subscriptions::subscribe, subscriptions::list_own, subscriptions::get_own, subscriptions::cancel,
+        subscriptions::pause, subscriptions::resume, subscriptions::set_payment_method, subscriptions::enroll,
+        subscriptions::admin_list, subscriptions::run_renewals,
     ),
     components(schemas(payments::IntentRequest, payments::ConfirmRequest, refunds::RefundBody, refund_requests::ApproveBody, refund_requests::RejectBody,
         reviews::ReviewPage, crate::storage::reviews::ReviewRow,
         reconciliation::RunBody, reconciliation::RunView, reconciliation::RunPage,
-        crate::storage::reconciliation::RunRow, crate::storage::reconciliation::ItemRow)),
-    tags((name = "payments", description = "Intents, confirmations, history"))
+        crate::storage::reconciliation::RunRow, crate::storage::reconciliation::ItemRow,
+        subscriptions::SubscriptionView, subscriptions::SubscriptionPage, subscriptions::SubscribeBody,
+        subscriptions::CancelBody, subscriptions::PaymentMethodBody, subscriptions::EnrollBody,
+        subscriptions::EnrollmentView, subscriptions::RenewalsBody, crate::subscriptions::Pass)),
+    tags((name = "payments", description = "Intents, confirmations, history"),
+        (name = "subscriptions", description = "Department subscriptions: renewals, entitlements, self-enrollment"))
 )]
 struct PaymentApi;
 

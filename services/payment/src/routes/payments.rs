@@ -108,16 +108,7 @@ pub async fn create_intent(
     let amount = order
         .amount()
         .map_err(|e| PaymentError::Corrupt(format!("order {}: {e}", order.id)))?;
-    if let Some(taken) = processor.currencies()
-        && !taken.contains(&amount.currency())
-    {
-        return Err(PaymentError::CurrencyNotSupported {
-            processor: processor.name().to_string(),
-            currency: amount.currency().code().to_string(),
-            supported: taken.iter().map(|c| c.code().to_string()).collect(),
-        }
-        .into());
-    }
+    takes_currency(processor.as_ref(), amount)?;
     if !order.lines_sum_to_total() {
         return Err(PaymentError::Corrupt(format!(
             "order {}: its lines do not sum to its total",
@@ -198,6 +189,36 @@ pub async fn create_intent(
     .await
 }
 
+/// Refuses an amount in a currency the processor does not take (422 with what it takes).
+pub(crate) fn takes_currency(
+    processor: &dyn PaymentProcessor,
+    amount: kernel::Money,
+) -> Result<(), PaymentError> {
+    match processor.currencies() {
+        Some(taken) if !taken.contains(&amount.currency()) => {
+            Err(PaymentError::CurrencyNotSupported {
+                processor: processor.name().to_string(),
+                currency: amount.currency().code().to_string(),
+                supported: taken.iter().map(|c| c.code().to_string()).collect(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Twelve or more digits look like a card number, unless the processor's tokens are digits
+/// (then the Luhn check `Json` made decides).
+pub(crate) fn refuse_card_data(
+    processor: Option<&dyn PaymentProcessor>,
+    method: &str,
+) -> Result<(), PaymentError> {
+    let digit_tokens = processor.is_some_and(|p| p.takes_digit_tokens());
+    if !digit_tokens && method.chars().filter(char::is_ascii_digit).count() >= 12 {
+        return Err(PaymentError::CardDataRefused);
+    }
+    Ok(())
+}
+
 /// The payment as its owner sees it at create-intent: with the client secret and the public key
 /// the processor's SDK confirms with.
 fn owner_view(state: &Payment, p: &PaymentRow) -> crate::views::PaymentView {
@@ -212,7 +233,7 @@ fn owner_view(state: &Payment, p: &PaymentRow) -> crate::views::PaymentView {
 /// The learner's customer at a processor that keeps customers: created there once (the
 /// processor's idempotency key is the learner's id, so concurrent first purchases make one),
 /// then remembered.
-async fn customer_of(
+pub(crate) async fn customer_of(
     state: &Payment,
     processor: &dyn PaymentProcessor,
     user_id: &str,
@@ -374,7 +395,7 @@ async fn fetch_order(state: &Payment, order_id: Uuid) -> Result<OrderForPayment,
         })
 }
 
-fn processor_error(e: ProcessorError) -> PaymentError {
+pub(crate) fn processor_error(e: ProcessorError) -> PaymentError {
     match e {
         ProcessorError::Retryable(m) => PaymentError::ProcessorUnavailable(m),
         ProcessorError::Declined(m)
@@ -426,15 +447,7 @@ pub async fn confirm(
         .await?
         .filter(|p| p.user_id == user)
         .ok_or_else(|| PaymentError::NotFound(format!("no payment `{}`", input.payment_id)))?;
-    // Twelve or more digits look like a card number, unless the processor's tokens are digits
-    // (then the Luhn check `Json` made decides).
-    let digit_tokens = state
-        .processors
-        .by_name(&p.processor)
-        .is_some_and(|pr| pr.takes_digit_tokens());
-    if !digit_tokens && method.chars().filter(char::is_ascii_digit).count() >= 12 {
-        return Err(PaymentError::CardDataRefused.into());
-    }
+    refuse_card_data(state.processors.by_name(&p.processor).as_deref(), method)?;
     // Record, call, settle: the processor works with no transaction and no row lock held, so a
     // webhook for this payment never waits on the processor's latency.
     let outcome = if p.state()?.is_settled() {
@@ -462,6 +475,7 @@ pub async fn confirm(
             &user,
             ip.as_deref(),
             input.payment_method.as_deref(),
+            crate::processor::MethodUse::OnSession,
         )
         .await?
     };
@@ -501,12 +515,13 @@ pub async fn confirm(
 /// makes one charge. Without a payment method (the UI confirmed with Stripe.js) the processor's
 /// state is read. `None`: nothing to apply yet. A processor that cannot answer is an error the
 /// client can retry.
-async fn charge(
+pub(crate) async fn charge(
     state: &Payment,
     p: &PaymentRow,
     user: &str,
     client_ip: Option<&str>,
     payment_method: Option<&str>,
+    usage: crate::processor::MethodUse,
 ) -> Result<Option<Outcome>, PaymentError> {
     let processor: Arc<dyn PaymentProcessor> = state
         .processors
@@ -549,6 +564,7 @@ async fn charge(
             order_id: p.order_id.to_string(),
             payment_id: p.id.to_string(),
             idempotency_key: storage::confirm_key(p.id, attempt.number),
+            usage,
         })
         .await
         .map(Some)

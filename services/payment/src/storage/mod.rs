@@ -6,5 +6,6 @@ pub mod reconciliation;
 pub mod refund_requests;
 pub mod refunds;
 pub mod reviews;
+pub mod subscriptions;
 
 pub use payments::*;

@@ -37,9 +37,23 @@ impl Handler for OrderCompletedHandler {
                 .map(|l| fields::uuid("order_item_id", &l.order_item_id))
                 .collect::<Result<Vec<_>, _>>()?;
             let refunded = storage::refunded_lines(txn, &lines).await?;
+            let subscription = if e.subscription_id.is_empty() {
+                None
+            } else {
+                Some(fields::uuid("subscription_id", &e.subscription_id)?)
+            };
+            if let Some(sub) = subscription {
+                storage::lock_subscription_events(txn, sub).await?;
+                if storage::subscription_ended(txn, sub).await? {
+                    tracing::info!(order = %order_id, subscription = %sub, "enrollment through an ended subscription; no registration");
+                    return Ok(());
+                }
+            }
             let mut scheduled = false;
             for (index, line) in e.lines.iter().enumerate() {
                 let kind = match line.item_type.as_str() {
+                    // A course enrolled in through a subscription (ENR-005).
+                    "course" if subscription.is_some() => "subscription".to_string(),
                     "course" | "program" => line.item_type.clone(),
                     // Subscriptions grant access through their own flow.
                     _ => continue,
@@ -76,6 +90,7 @@ impl Handler for OrderCompletedHandler {
                         currency: currency.to_string(),
                         purchased_at,
                         order_item_id: line_id,
+                        subscription_id: subscription,
                     };
                     if storage::insert(txn, &r, now).await?.is_some() && !c.approval_required {
                         scheduled = true;

@@ -5,8 +5,8 @@
 //! A partial refund of a line changes nothing here.
 
 use crate::domain::RegistrationEvent;
-use crate::storage::{self, MoveBy, TransitionError};
-use bus::{Delivery, Handler, HandlerError, HandlerFuture};
+use crate::storage;
+use bus::{Delivery, Handler, HandlerFuture};
 use events::commerce::v1::RefundIssued;
 use events::fields;
 use kernel::Clock;
@@ -37,40 +37,16 @@ impl Handler for RefundIssuedHandler {
             } else {
                 e.approved_by.clone()
             };
-            let mut scheduled = false;
-            for r in storage::lock_of_line(txn, order, line).await? {
-                let sent = r.delivery_status.as_deref() == Some("delivered");
-                let moved = storage::transition(
-                    txn,
-                    r.id,
-                    RegistrationEvent::Refunded,
-                    MoveBy {
-                        by: &by,
-                        reason: Some("refunded"),
-                        enrollment: None,
-                    },
-                    now,
-                )
-                .await?;
-                match moved {
-                    Ok(_) if sent => {
-                        storage::UNENROLLMENTS
-                            .schedule(txn, r.id, kernel::new_id(), now)
-                            .await?;
-                        scheduled = true;
-                    }
-                    Ok(_) => {}
-                    Err(TransitionError::Illegal(why)) => {
-                        tracing::info!(registration = %r.id, reason = %why, "refund leaves the registration as it is");
-                    }
-                    Err(TransitionError::NotFound) => {
-                        return Err(HandlerError::transient(format!(
-                            "registration {} vanished under its lock",
-                            r.id
-                        )));
-                    }
-                }
-            }
+            let regs = storage::lock_of_line(txn, order, line).await?;
+            let scheduled = super::cancel_and_unenroll(
+                txn,
+                regs,
+                RegistrationEvent::Refunded,
+                &by,
+                "refunded",
+                now,
+            )
+            .await?;
             if scheduled {
                 self.wake.notify_one();
             }

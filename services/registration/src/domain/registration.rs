@@ -31,6 +31,8 @@ pub enum RegistrationEvent {
     LmsRejected,
     /// The course was fully refunded.
     Refunded,
+    /// The subscription it was enrolled in through gives no more access.
+    AccessEnded,
 }
 
 impl Transition for RegistrationEvent {
@@ -41,6 +43,7 @@ impl Transition for RegistrationEvent {
             RegistrationEvent::LmsEnrolled => "enroll",
             RegistrationEvent::LmsRejected => "have the LMS reject",
             RegistrationEvent::Refunded => "cancel for a refund",
+            RegistrationEvent::AccessEnded => "cancel as its subscription ended",
         }
     }
 }
@@ -81,7 +84,7 @@ impl Lifecycle for RegistrationStatus {
             (Pending, Reject) => Ok(Rejected),
             (Approved, LmsEnrolled) => Ok(Enrolled),
             (Approved, LmsRejected) => Ok(Rejected),
-            (Pending | Approved | Enrolled, Refunded) => Ok(Cancelled),
+            (Pending | Approved | Enrolled, Refunded | AccessEnded) => Ok(Cancelled),
             _ => Err(self.illegal(event)),
         }
     }
@@ -114,9 +117,19 @@ mod tests {
             (Pending, Refunded, Cancelled),
             (Approved, Refunded, Cancelled),
             (Enrolled, Refunded, Cancelled),
+            (Pending, AccessEnded, Cancelled),
+            (Approved, AccessEnded, Cancelled),
+            (Enrolled, AccessEnded, Cancelled),
         ];
         for s in RegistrationStatus::ALL {
-            for e in [Approve, Reject, LmsEnrolled, LmsRejected, Refunded] {
+            for e in [
+                Approve,
+                Reject,
+                LmsEnrolled,
+                LmsRejected,
+                Refunded,
+                AccessEnded,
+            ] {
                 let expected = table
                     .iter()
                     .find(|(from, ev, _)| from == s && *ev == e)

@@ -72,6 +72,8 @@ pub struct NewRegistration {
     pub currency: String,
     pub purchased_at: DateTime<Utc>,
     pub order_item_id: Uuid,
+    /// The subscription the course was enrolled in through (registration type `subscription`).
+    pub subscription_id: Option<Uuid>,
 }
 
 /// Inserts a registration (pending, or approved when no approval is required, with its
@@ -88,8 +90,9 @@ pub async fn insert(
             "INSERT INTO registrations (id, user_id, registration_type, course_id, lms_course_id, course_title, program_id,
                  department_id, order_id, order_number, order_item_index, approval_required, status, reviewed_by,
                  reviewed_at, instructor_id, creator_id, gross_minor, currency, purchased_at, created_at, updated_at,
-                 order_item_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21, $22)
+                 order_item_id, subscription_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21, $22,
+                 $23)
              ON CONFLICT DO NOTHING",
             vec![
                 r.id.into(),
@@ -114,6 +117,7 @@ pub async fn insert(
                 r.purchased_at.into(),
                 now.into(),
                 r.order_item_id.into(),
+                r.subscription_id.into(),
             ],
         ))
         .await?
@@ -165,6 +169,63 @@ pub async fn lock_of_line(
     ))
     .all(c)
     .await
+}
+
+/// The registrations made through a subscription, locked.
+pub async fn lock_of_subscription(
+    c: &impl ConnectionTrait,
+    subscription: Uuid,
+) -> Result<Vec<RegistrationRow>, DbErr> {
+    RegistrationRow::find_by_statement(pg(
+        &format!(
+            "SELECT {COLS} FROM {FROM} WHERE r.subscription_id = $1 ORDER BY r.id FOR UPDATE OF r"
+        ),
+        vec![subscription.into()],
+    ))
+    .all(c)
+    .await
+}
+
+/// Serializes the handlers that touch one subscription's registrations until the transaction
+/// ends (its end, and an enrollment through it completing concurrently).
+pub async fn lock_subscription_events(
+    c: &impl ConnectionTrait,
+    subscription: Uuid,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "SELECT pg_advisory_xact_lock(hashtext('registration.subscription:' || $1::text))",
+        vec![subscription.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Remembers that a subscription's access ended.
+pub async fn mark_subscription_ended(
+    c: &impl ConnectionTrait,
+    subscription: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "INSERT INTO ended_subscriptions (subscription_id, ended_at) VALUES ($1, $2)
+         ON CONFLICT DO NOTHING",
+        vec![subscription.into(), now.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Whether a subscription's access ended.
+pub async fn subscription_ended(
+    c: &impl ConnectionTrait,
+    subscription: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(c.query_one_raw(pg(
+        "SELECT 1 AS one FROM ended_subscriptions WHERE subscription_id = $1",
+        vec![subscription.into()],
+    ))
+    .await?
+    .is_some())
 }
 
 /// Serializes the handlers of one order's events (its completion and its refunds) until the

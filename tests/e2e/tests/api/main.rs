@@ -19,4 +19,5 @@ mod revenue;
 mod services;
 mod square;
 mod stripe;
+mod subscriptions;
 mod testenv;

@@ -129,6 +129,10 @@ impl PaymentProcessor for Sandbox {
         Box::pin(async { Ok(IntentState::Open) })
     }
 
+    fn saves_payment_methods(&self) -> bool {
+        true
+    }
+
     fn cancels_in_flight(&self) -> bool {
         true
     }
@@ -201,6 +205,7 @@ mod tests {
             order_id: "o".into(),
             payment_id: "p".into(),
             idempotency_key: "p-1".into(),
+            usage: Default::default(),
         };
         assert!(matches!(
             s.confirm(req("pm_card_visa")).await.unwrap(),

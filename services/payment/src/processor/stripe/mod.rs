@@ -20,9 +20,11 @@ use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::ListPaymentIntent;
 use stripe_core::payment_intent::{
     CancelPaymentIntent, CancelPaymentIntentCancellationReason, ConfirmPaymentIntent,
-    CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods, RetrievePaymentIntent,
+    ConfirmPaymentIntentOffSession, CreatePaymentIntent,
+    CreatePaymentIntentAutomaticPaymentMethods, RetrievePaymentIntent,
 };
 use stripe_core::refund::{CreateRefund, CreateRefundReason, ListRefund, RetrieveRefund};
+use stripe_shared::PaymentIntentSetupFutureUsage;
 use stripe_types::{RangeBoundsTs, RangeQueryTs};
 
 pub const NAME: &str = "stripe";
@@ -160,6 +162,10 @@ impl PaymentProcessor for Stripe {
         true
     }
 
+    fn saves_payment_methods(&self) -> bool {
+        true
+    }
+
     fn account(&self) -> &'static str {
         NAME
     }
@@ -244,9 +250,18 @@ impl PaymentProcessor for Stripe {
 
     fn confirm(&self, req: Confirm) -> BoxFuture<'_, Result<Outcome, ProcessorError>> {
         Box::pin(async move {
-            let c = ConfirmPaymentIntent::new(req.intent_id.as_str())
+            let mut c = ConfirmPaymentIntent::new(req.intent_id.as_str())
                 .payment_method(req.payment_method.clone())
                 .expand(vec![EXPAND.to_string()]);
+            match req.usage {
+                MethodUse::OnSession => {}
+                // Kept on the learner's customer for the renewals, which the learner is not
+                // present for.
+                MethodUse::SaveForRenewals => {
+                    c = c.setup_future_usage(PaymentIntentSetupFutureUsage::OffSession)
+                }
+                MethodUse::Renewal => c = c.off_session(ConfirmPaymentIntentOffSession::Recurring),
+            }
             let pi = match self.send(&c, Some(&req.idempotency_key)).await {
                 Ok(pi) => pi,
                 // A decline: Stripe sends the intent with the error; the learner may retry.
