@@ -59,6 +59,11 @@ pub struct SubscriptionOrder {
     /// What the line costs, in minor units of `currency` (0 for an enrollment).
     pub amount: i64,
     pub currency: String,
+    /// Where the receipt goes, as the learner's token said when they subscribed.
+    #[serde(default)]
+    pub customer_email: Option<String>,
+    #[serde(default)]
+    pub customer_name: Option<String>,
 }
 
 /// One order line as payment needs it.

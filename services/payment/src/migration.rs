@@ -550,6 +550,12 @@ mod m20261129_000013_subscriptions {
             last_failure         TEXT,
             charging_period      INT,
             charging_since       TIMESTAMPTZ,
+            customer_email       TEXT,
+            customer_name        TEXT,
+            -- A plan change that takes effect at the next renewal.
+            pending_plan_id      UUID,
+            pending_plan_type    TEXT CHECK (pending_plan_type IN ('monthly', 'quarterly', 'annual')),
+            pending_amount_minor BIGINT CHECK (pending_amount_minor > 0),
             created_at           TIMESTAMPTZ NOT NULL,
             updated_at           TIMESTAMPTZ NOT NULL
         )",

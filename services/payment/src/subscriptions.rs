@@ -162,6 +162,7 @@ pub async fn charge_period(
         return Ok(false);
     }
     let charged = async {
+        let sub = &take_plan_change(state, sub, period).await?;
         let charge = ensure_charge(state, sub, period).await?;
         let p = storage::get(&state.db, charge.payment_id)
             .await?
@@ -193,6 +194,31 @@ pub async fn charge_period(
     }
     state.outbox.notify_one();
     charged
+}
+
+/// At a renewal (under the job's claim, before the period's charge is made), a plan change the
+/// learner asked for takes effect: the new period is the new plan's, at its price.
+async fn take_plan_change(
+    state: &Payment,
+    sub: &SubscriptionRow,
+    period: i32,
+) -> Result<SubscriptionRow, ApiError> {
+    if sub.pending_plan_id.is_none() || period <= sub.period {
+        return Ok(sub.clone());
+    }
+    let now = state.clock.now();
+    let txn = state.db.begin().await?;
+    let mut s = store::lock(&txn, sub.id)
+        .await?
+        .ok_or_else(|| PaymentError::Corrupt(format!("subscription {} vanished", sub.id)))?;
+    let ours = s.charging_period == Some(period);
+    if ours && store::charge(&txn, s.id, period).await?.is_none() && s.take_plan_change() {
+        s.updated_at = now;
+        store::save(&txn, &s).await?;
+        store::publish(&txn, &s, "plan_changed", None, now).await?;
+    }
+    txn.commit().await?;
+    Ok(s)
 }
 
 /// The period's order and payment, made once: a second maker (a job that took over a stale
@@ -344,6 +370,8 @@ async fn period_order(
         item,
         amount: sub.amount_minor,
         currency: sub.currency.clone(),
+        customer_email: sub.customer_email.clone(),
+        customer_name: sub.customer_name.clone(),
     };
     subscription_order(state, &order).await
 }

@@ -288,8 +288,8 @@ async fn subscription_order(
         exchange_rate: rust_decimal::Decimal::ONE,
         exchange_rate_at: now,
         quote: None,
-        customer_email: None,
-        customer_name: None,
+        customer_email: b.customer_email.clone(),
+        customer_name: b.customer_name.clone(),
         source: Some((b.subscription_id, b.source_key.clone())),
     };
     let order = storage::insert_order(&txn, &new, now).await?;

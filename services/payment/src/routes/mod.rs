@@ -83,6 +83,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
             web::put().to(subscriptions::set_payment_method),
         )
         .route(
+            "/api/v2/subscriptions/{id}/change-plan",
+            web::post().to(subscriptions::change_plan),
+        )
+        .route(
             "/api/v2/subscriptions/{id}/enrollments",
             web::post().to(subscriptions::enroll),
         )
@@ -119,7 +123,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
         reconciliation::start, reconciliation::list, reconciliation::show, reconciliation::csv,
         subscriptions::subscribe, subscriptions::list_own, subscriptions::get_own, subscriptions::cancel,
         subscriptions::pause, subscriptions::resume, subscriptions::set_payment_method, subscriptions::enroll,
-        subscriptions::admin_list, subscriptions::run_renewals,
+        subscriptions::admin_list, subscriptions::run_renewals, subscriptions::change_plan,
     ),
     components(schemas(payments::IntentRequest, payments::ConfirmRequest, refunds::RefundBody, refund_requests::ApproveBody, refund_requests::RejectBody,
         reviews::ReviewPage, crate::storage::reviews::ReviewRow,
@@ -127,7 +131,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
         crate::storage::reconciliation::RunRow, crate::storage::reconciliation::ItemRow,
         subscriptions::SubscriptionView, subscriptions::SubscriptionPage, subscriptions::SubscribeBody,
         subscriptions::CancelBody, subscriptions::PaymentMethodBody, subscriptions::EnrollBody,
-        subscriptions::EnrollmentView, subscriptions::RenewalsBody, crate::subscriptions::Pass)),
+        subscriptions::EnrollmentView, subscriptions::RenewalsBody, subscriptions::ChangePlanBody, crate::subscriptions::Pass)),
     tags((name = "payments", description = "Intents, confirmations, history"),
         (name = "subscriptions", description = "Department subscriptions: renewals, entitlements, self-enrollment"))
 )]

@@ -54,6 +54,9 @@ pub struct SubscriptionView {
     pub next_retry_at: Option<DateTime<Utc>>,
     /// Why the last charge was declined.
     pub last_failure: Option<String>,
+    /// A plan change that takes effect at the next renewal.
+    #[schema(format = Uuid)]
+    pub next_plan_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -80,6 +83,7 @@ fn view(s: &SubscriptionRow, now: DateTime<Utc>) -> Result<SubscriptionView, Api
         grace_until: s.grace_until,
         next_retry_at: s.next_retry_at,
         last_failure: s.last_failure.clone(),
+        next_plan_id: s.pending_plan_id.map(|p| p.to_string()),
         created_at: s.created_at,
     })
 }
@@ -130,18 +134,7 @@ pub async fn subscribe(
     let input = body.value;
     let user = caller.user_id.clone();
     let plan = engine::plan(&state, input.plan_id).await?;
-    let price = plan
-        .price
-        .as_ref()
-        .filter(|_| plan.published && plan.available)
-        .ok_or_else(|| {
-            ApiError::rule("plan_unavailable", "the plan is not sold now").with_field("planId")
-        })?;
-    let interval = price
-        .interval
-        .as_deref()
-        .and_then(Interval::parse)
-        .ok_or_else(|| PaymentError::Corrupt(format!("plan {} has no interval", plan.item_id)))?;
+    let (price, interval) = sellable(&plan)?;
     engine::attributed(plan.clone(), &[])?;
     let processor = state
         .processors
@@ -216,6 +209,11 @@ pub async fn subscribe(
         charging_since: None,
         created_at: now,
         updated_at: now,
+        customer_email: caller.email.clone(),
+        customer_name: caller.name.clone(),
+        pending_plan_id: None,
+        pending_plan_type: None,
+        pending_amount_minor: None,
     };
     let sub = start(&state, new).await?;
     let charged = if sub.state()? == Status::Incomplete {
@@ -249,6 +247,23 @@ pub async fn subscribe(
         Ok((txn, Reply::created(&v)?))
     })
     .await
+}
+
+/// The plan's price and interval, if it is sold now.
+fn sellable(plan: &CatalogItem) -> Result<(&contracts::catalog::CatalogPrice, Interval), ApiError> {
+    let price = plan
+        .price
+        .as_ref()
+        .filter(|_| plan.published && plan.available)
+        .ok_or_else(|| {
+            ApiError::rule("plan_unavailable", "the plan is not sold now").with_field("planId")
+        })?;
+    let interval = price
+        .interval
+        .as_deref()
+        .and_then(Interval::parse)
+        .ok_or_else(|| PaymentError::Corrupt(format!("plan {} has no interval", plan.item_id)))?;
+    Ok((price, interval))
 }
 
 /// Records a new subscription, or finds the one this request (or a concurrent one with the same
@@ -582,6 +597,64 @@ pub async fn set_payment_method(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePlanBody {
+    /// Another plan of the subscription's department (its own plan: the pending change is
+    /// withdrawn).
+    #[schema(format = Uuid)]
+    pub plan_id: Uuid,
+}
+
+/// Changes the plan (upgrade or downgrade between the department's plans) at the next renewal:
+/// the period paid for is kept as bought, and the next one is the new plan's, at its price and
+/// interval. Nothing is prorated because nothing is cut short.
+#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/change-plan", tag = "subscriptions",
+    params(("id" = String, Path, format = Uuid)), request_body = ChangePlanBody,
+    responses((status = 200, body = SubscriptionView, description = "`nextPlanId` set (or cleared)"),
+        (status = 400, description = "invalid_body"), (status = 401), (status = 404, description = "Unknown subscription or plan"),
+        (status = 409, description = "subscription_state (cancelled, or ending at the period's end), renewal_in_progress"),
+        (status = 422, description = "plan_unavailable, plan_not_in_department (another department's, or another currency)")))]
+pub async fn change_plan(
+    state: web::Data<Payment>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Json<ChangePlanBody>,
+) -> Result<HttpResponse, ApiError> {
+    let current = own(&state, &caller, &id).await?;
+    let plan_id = body.value.plan_id;
+    let plan = engine::plan(&state, plan_id).await?;
+    let (price, interval) = sellable(&plan)?;
+    if plan.department_id != current.department_id || price.currency != current.currency {
+        return Err(ApiError::rule(
+            "plan_not_in_department",
+            "a subscription changes only to another plan of its department, in its currency",
+        )
+        .with_field("planId"));
+    }
+    let amount = price.amount;
+    let s = change(&state, &caller, &id, |s, _| {
+        if s.state()? == Status::Cancelled || s.cancel_at_period_end {
+            return Err(ApiError::conflict(
+                "subscription_state",
+                "a cancelled or ending subscription does not change plans",
+            ));
+        }
+        if s.plan_id == plan_id {
+            s.pending_plan_id = None;
+            s.pending_plan_type = None;
+            s.pending_amount_minor = None;
+            return Ok(("plan_change_withdrawn", None));
+        }
+        s.pending_plan_id = Some(plan_id);
+        s.pending_plan_type = Some(interval.as_str().into());
+        s.pending_amount_minor = Some(amount);
+        Ok(("plan_change_scheduled", None))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view(&s, state.clock.now())?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnrollBody {
     #[schema(format = Uuid)]
     pub course_id: Uuid,
@@ -656,6 +729,8 @@ pub async fn enroll(
             item,
             amount: 0,
             currency: s.currency.clone(),
+            customer_email: s.customer_email.clone(),
+            customer_name: s.customer_name.clone(),
         },
     )
     .await?;

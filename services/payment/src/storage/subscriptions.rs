@@ -42,12 +42,20 @@ pub struct SubscriptionRow {
     pub charging_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The learner's address and name when they subscribed (the receipts of its periods).
+    pub customer_email: Option<String>,
+    pub customer_name: Option<String>,
+    /// A plan change that takes effect at the next renewal: the plan, its interval, its price.
+    pub pending_plan_id: Option<Uuid>,
+    pub pending_plan_type: Option<String>,
+    pub pending_amount_minor: Option<i64>,
 }
 
 const COLS: &str = "id, user_id, department_id, plan_id, plan_type, amount_minor, currency, processor, \
     payment_method, status, period, anchor_at, current_period_start, current_period_end, trial_end, \
     cancel_at_period_end, cancelled_at, cancel_reason, paused_at, paused_from, grace_until, next_retry_at, \
-    last_failure, charging_period, charging_since, created_at, updated_at, anchor_period";
+    last_failure, charging_period, charging_since, created_at, updated_at, anchor_period, customer_email, \
+    customer_name, pending_plan_id, pending_plan_type, pending_amount_minor";
 
 impl SubscriptionRow {
     pub fn state(&self) -> Result<Status, PaymentError> {
@@ -101,6 +109,26 @@ impl SubscriptionRow {
         Ok(())
     }
 
+    /// Takes the pending plan change, if any, at the end of the current period: the new plan's
+    /// price and interval, its periods counted from there. Returns whether it changed.
+    pub fn take_plan_change(&mut self) -> bool {
+        let (Some(plan), Some(kind), Some(amount)) = (
+            self.pending_plan_id,
+            self.pending_plan_type.take(),
+            self.pending_amount_minor,
+        ) else {
+            return false;
+        };
+        self.plan_id = plan;
+        self.plan_type = kind;
+        self.amount_minor = amount;
+        self.anchor_at = self.current_period_end;
+        self.anchor_period = self.period;
+        self.pending_plan_id = None;
+        self.pending_amount_minor = None;
+        true
+    }
+
     /// Whether a renewal job holds the subscription now (a claim older than `claim` is stale).
     pub fn claimed(&self, now: DateTime<Utc>, claim: chrono::Duration) -> bool {
         self.charging_period.is_some() && self.charging_since.is_some_and(|s| now - s < claim)
@@ -112,7 +140,7 @@ pub async fn insert(c: &impl ConnectionTrait, s: &SubscriptionRow) -> Result<boo
         .execute_raw(pg(
             &format!(
                 "INSERT INTO subscriptions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
+                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
                  ON CONFLICT (id) DO NOTHING"
             ),
             values(s),
@@ -151,19 +179,27 @@ fn values(s: &SubscriptionRow) -> Vec<sea_orm::Value> {
         s.created_at.into(),
         s.updated_at.into(),
         s.anchor_period.into(),
+        s.customer_email.clone().into(),
+        s.customer_name.clone().into(),
+        s.pending_plan_id.into(),
+        s.pending_plan_type.clone().into(),
+        s.pending_amount_minor.into(),
     ]
 }
 
 /// Writes every changeable column of a row read under [`lock`].
 pub async fn save(c: &impl ConnectionTrait, s: &SubscriptionRow) -> Result<(), DbErr> {
     c.execute_raw(pg(
-        "UPDATE subscriptions SET payment_method = $9, status = $10, period = $11, anchor_at = $12,
+        "UPDATE subscriptions SET plan_id = $4, plan_type = $5, amount_minor = $6,
+             payment_method = $9, status = $10, period = $11, anchor_at = $12,
              current_period_start = $13, current_period_end = $14, trial_end = $15,
              cancel_at_period_end = $16, cancelled_at = $17, cancel_reason = $18, paused_at = $19,
              paused_from = $20, grace_until = $21, next_retry_at = $22, last_failure = $23,
-             charging_period = $24, charging_since = $25, updated_at = $27, anchor_period = $28
-         WHERE id = $1 AND user_id = $2 AND department_id = $3 AND plan_id = $4 AND plan_type = $5
-             AND amount_minor = $6 AND currency = $7 AND processor = $8 AND created_at = $26",
+             charging_period = $24, charging_since = $25, updated_at = $27, anchor_period = $28,
+             customer_email = $29, customer_name = $30, pending_plan_id = $31, pending_plan_type = $32,
+             pending_amount_minor = $33
+         WHERE id = $1 AND user_id = $2 AND department_id = $3 AND currency = $7 AND processor = $8
+             AND created_at = $26",
         values(s),
     ))
     .await?;

@@ -158,7 +158,9 @@ async fn a_trial_is_charged_once_when_it_ends_and_each_renewal_once_and_attribut
     let a = shop.course("sub-a", 4900, false).await;
     let b = shop.course("sub-b", 5900, false).await;
     let p = plan(&shop, "cs", 3000, "monthly", 14).await;
-    let ana = shop.learner("ana");
+    let ana = shop
+        .env
+        .learner_with_profile("ana", "ana@example.edu", "Ana Lima");
 
     let s = subscribe(&shop, &ana, &p, "pm_card_visa").await;
     assert_eq!(s["status"], "trialing");
@@ -211,6 +213,18 @@ async fn a_trial_is_charged_once_when_it_ends_and_each_renewal_once_and_attribut
     let orders = completed_orders(&shop, &ana, 4).await;
     let paid: Vec<&Value> = orders.iter().filter(|o| o["total"] == 3000).collect();
     assert_eq!(paid.len(), 2, "{orders:?}");
+    // Each period's receipt reaches the learner's address given when subscribing.
+    for o in &paid {
+        let number = o["orderNumber"].as_str().unwrap().to_string();
+        eventually(WAIT, &format!("the receipt of {number}"), || async {
+            shop.smtp
+                .to("ana@example.edu")
+                .iter()
+                .any(|m| String::from_utf8_lossy(&m.raw).contains(&number))
+                .then_some(())
+        })
+        .await;
+    }
     shop.settled().await;
     let payout = shop.env.schema("payout").await;
     let per_course = count(
@@ -570,29 +584,23 @@ async fn a_cancel_or_pause_during_a_renewal_waits_for_it_and_a_webhook_first_cha
     shop.stripe()
         .delay_next(2, std::time::Duration::from_millis(1500));
     let job = renew(&shop);
+    let db = shop.env.schema("payment").await;
     let meanwhile = async {
-        let claimed = eventually(WAIT, "the renewal under way", || async {
-            let v = sub(&shop, &ix, &s["id"]).await;
-            let (st, b) = act(&shop, &ix, &s["id"], "pause", json!({})).await;
-            (st == StatusCode::CONFLICT && b["code"] == "renewal_in_progress").then_some(v)
+        eventually(WAIT, "the renewal job holding the subscription", || async {
+            let sql = "SELECT count(*) FROM subscriptions WHERE charging_period = 2";
+            (count(&db, sql).await == 1).then_some(())
         })
         .await;
-        let (st, b) = act(
-            &shop,
-            &ix,
-            &s["id"],
-            "cancel",
-            json!({"atPeriodEnd": false}),
-        )
-        .await;
+        let (st, b) = act(&shop, &ix, &s["id"], "pause", json!({})).await;
         assert_problem(st, &b, StatusCode::CONFLICT, "renewal_in_progress");
-        claimed
+        let now = json!({"atPeriodEnd": false});
+        let (st, b) = act(&shop, &ix, &s["id"], "cancel", now).await;
+        assert_problem(st, &b, StatusCode::CONFLICT, "renewal_in_progress");
     };
     let (pass, _) = tokio::join!(job, meanwhile);
     assert_eq!(pass["changed"], 1, "{pass}");
     // Stripe's webhook settled the renewal before the job heard Stripe's answer; the job read
     // it as the answer.
-    let db = shop.env.schema("payment").await;
     let by_webhook = count(
         &db,
         "SELECT count(*) FROM payment_audit a JOIN subscription_charges c ON c.payment_id = a.payment_id
@@ -630,5 +638,49 @@ async fn a_cancel_or_pause_during_a_renewal_waits_for_it_and_a_webhook_first_cha
     let ps = payments(&shop, &ix).await;
     assert_eq!(succeeded(&ps), 2);
     completed_orders(&shop, &ix, 2).await;
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_change_takes_effect_at_the_next_renewal_at_the_new_price() {
+    let (shop, clock) = open(false).await;
+    shop.course("pc-a", 4900, false).await;
+    course_with_price(&shop.app, &shop.admin, "pc-x", "law", 3900).await;
+    let monthly = plan(&shop, "cs", 2500, "monthly", 0).await;
+    let annual = plan(&shop, "cs", 25000, "annual", 0).await;
+    let law = plan(&shop, "law", 1000, "monthly", 0).await;
+    let jo = shop.learner("jo");
+    let s = subscribe(&shop, &jo, &monthly, "pm_card_visa").await;
+    let change = |plan: &str| act(&shop, &jo, &s["id"], "change-plan", json!({"planId": plan}));
+    let (st, b) = change(&law).await;
+    assert_problem(
+        st,
+        &b,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "plan_not_in_department",
+    );
+    let (st, b) = change(&annual).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["nextPlanId"], annual.as_str());
+    assert_eq!(b["amount"], 2500, "the period paid for is kept as bought");
+
+    days(&clock, 31);
+    renew(&shop).await;
+    let r = sub(&shop, &jo, &s["id"]).await;
+    assert_eq!(r["planId"], annual.as_str(), "{r}");
+    assert_eq!(r["planType"], "annual");
+    assert_eq!(r["amount"], 25000);
+    assert_eq!(r["nextPlanId"], Value::Null);
+    assert_eq!(r["currentPeriodStart"], s["currentPeriodEnd"]);
+    let t =
+        |v: &Value, k: &str| chrono::DateTime::parse_from_rfc3339(v[k].as_str().unwrap()).unwrap();
+    let year = t(&r, "currentPeriodEnd") - t(&r, "currentPeriodStart");
+    assert!(year >= Days::days(365) && year <= Days::days(366), "{year}");
+    let amounts: Vec<i64> = payments(&shop, &jo)
+        .await
+        .iter()
+        .map(|p| p["amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, vec![25000, 2500]);
     shop.close().await;
 }
