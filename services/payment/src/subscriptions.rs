@@ -246,7 +246,7 @@ async fn ensure_charge(
         ))
         .into());
     }
-    let payment_id = period_payment_id(sub.id, period);
+    let payment_id = period_payment_id(sub, period);
     let customer =
         crate::routes::payments::customer_of(state, processor.as_ref(), &sub.user_id).await?;
     let intent = processor
@@ -305,9 +305,19 @@ async fn ensure_charge(
 }
 
 /// The payment of a subscription's period: its id is the processor's idempotency key, the same
-/// for every job that ever charges that period.
-pub fn period_payment_id(subscription: Uuid, period: i32) -> Uuid {
-    Uuid::new_v5(&subscription, format!("period-{period}").as_bytes())
+/// for every job that ever charges that period. Time-ordered like every id (a v7 whose time is
+/// the period's start), so the learner's history lists it in its place.
+pub fn period_payment_id(sub: &SubscriptionRow, period: i32) -> Uuid {
+    let starts = if period > sub.period {
+        sub.current_period_end
+    } else {
+        sub.current_period_start
+    };
+    let hash = Uuid::new_v5(&sub.id, format!("period-{period}").as_bytes());
+    let mut rest = [0u8; 10];
+    rest.copy_from_slice(&hash.as_bytes()[6..]);
+    let millis = u64::try_from(starts.timestamp_millis()).unwrap_or_default();
+    uuid::Builder::from_unix_timestamp_millis(millis, &rest).into_uuid()
 }
 
 /// The plan as the catalog states it now, with the courses it gives access to.
