@@ -168,7 +168,7 @@ and a test card gives the card token to confirm with).
   # enrolled in through it at no charge, the renewal job run on demand (this dev deployment may
   # move payment's clock: the trial ends and period 1 is charged once; run it again: nothing
   # more), then cancelled at the end of the period
-  PLAN=\$(curl -s http://127.0.0.1:8080/api/v2/catalog/departments/cs | grep -o '"id":"[0-9a-f-]\{36\}"' | head -n 1 | cut -d'"' -f4)
+  PLAN=\$(curl -s http://127.0.0.1:8080/api/v2/catalog/departments/cs | grep -o '"id":"[0-9a-f-]\{36\}"[^}]*"interval":"monthly"' | head -n 1 | cut -d'"' -f4)
   SUB=\$(curl -s -X POST -H "Authorization: Bearer \$SUBSCRIBER" -H "\$H" -H 'Idempotency-Key: demo-sub-1' -d "{\"planId\":\"\$PLAN\",\"paymentMethod\":\"pm_card_visa\"}" http://127.0.0.1:8080/api/v2/subscriptions | first_id)
   for q in Data Distributed; do C=\$(curl -s "http://127.0.0.1:8080/api/v2/catalog/courses?q=\$q" | first_id); curl -s -X POST -H "Authorization: Bearer \$SUBSCRIBER" -H "\$H" -d "{\"courseId\":\"\$C\"}" http://127.0.0.1:8080/api/v2/subscriptions/\$SUB/enrollments; done
   curl -s -X POST -H "Authorization: Bearer \$ADMIN" -H "\$H" -d '{"advanceDays":15}' http://127.0.0.1:8080/api/v2/admin/subscriptions/renewals
