@@ -39,11 +39,6 @@ pub fn requote_path(id: Uuid) -> String {
 /// cart-order's internal route for the orders of a subscription (payment calls it).
 pub const SUBSCRIPTION_ORDERS_PATH: &str = "/internal/v1/subscription-orders";
 
-/// cart-order's internal closing of a subscription period's order left unpaid (it fails).
-pub fn close_subscription_order_path(id: Uuid) -> String {
-    format!("{SUBSCRIPTION_ORDERS_PATH}/{id}/close")
-}
-
 /// An order of a subscription: one period's charge (the plan, with the courses its revenue is
 /// attributed to) or a course the learner enrolls in through it (at no charge). `source_key` makes
 /// it once: asking again with the same key answers the same order.

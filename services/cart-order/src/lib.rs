@@ -44,6 +44,8 @@ pub const PAYMENTS_CONSUMER: &str = "cart-order-payments";
 pub const REFUNDS_CONSUMER: &str = "cart-order-refunds";
 /// Durable consumer of catalog price events.
 pub const PRICES_CONSUMER: &str = "cart-order-catalog-prices";
+/// Durable consumer of subscriptions that ended (their unpaid orders fail).
+pub const SUBSCRIPTIONS_CONSUMER: &str = "cart-order-subscriptions-ended";
 
 /// The cart-order service as the runtime mounts it. Tests may tune its consumer and inject faults.
 #[derive(Clone, Default)]
@@ -122,6 +124,18 @@ impl ServiceFactory for CartOrderService {
                     clock: clock.clone(),
                 },
             );
+            let subscriptions = ctx.consumer(
+                &db,
+                ConsumerSpec::new(
+                    SUBSCRIPTIONS_CONSUMER,
+                    "COMMERCE",
+                    &::events::subjects::subscription("ended"),
+                )
+                .waking(relay.waker()),
+                consumers::subscription_ended::SubscriptionEndedHandler {
+                    clock: clock.clone(),
+                },
+            );
             let state = CartOrder {
                 db: db.clone(),
                 clock,
@@ -155,6 +169,7 @@ impl ServiceFactory for CartOrderService {
                     consumer,
                     payments,
                     refunds,
+                    subscriptions,
                     Box::pin(expiry),
                 ],
                 ready: vec![ctx.db_ready("postgres:cart-order", &db)],

@@ -92,6 +92,8 @@ pub struct PaymentConfig {
     /// How long a renewal job holds a subscription it is charging before another may take over
     /// (a job that died mid-charge); longer than a processor call with its retries.
     pub subscription_claim_secs: u64,
+    /// A pause longer than this ends the subscription (its courses are unenrolled).
+    pub subscription_max_pause_days: u32,
     /// Development only: the service's clock can be moved forward through
     /// `POST /api/v2/admin/subscriptions/renewals` (`advanceDays`), to show renewals in a demo.
     pub dev_clock: bool,
@@ -203,9 +205,12 @@ impl PaymentConfig {
         if !matches!(self.subscription_after_grace.as_str(), "cancel" | "pause") {
             return bad("subscription_after_grace must be `cancel` or `pause`".into());
         }
-        if self.subscription_retry_hours == 0 || self.subscription_claim_secs == 0 {
+        if self.subscription_retry_hours == 0
+            || self.subscription_claim_secs == 0
+            || self.subscription_max_pause_days == 0
+        {
             return bad(
-                "subscription_retry_hours and subscription_claim_secs must be positive".into(),
+                "subscription_retry_hours, subscription_claim_secs and subscription_max_pause_days must be positive".into(),
             );
         }
         if self.refund_sweep_after_secs == 0 {
@@ -280,6 +285,7 @@ mod tests {
             "subscription_retry_hours": 24,
             "subscription_after_grace": "cancel",
             "subscription_claim_secs": 120,
+            "subscription_max_pause_days": 90,
             "dev_clock": false,
         });
         for (k, v) in subscriptions.as_object().unwrap() {

@@ -152,6 +152,9 @@ impl ServiceFactory for PaymentService {
                         .ok_or_else(|| {
                             StartError::Other("payment: subscription_after_grace".into())
                         })?,
+                        max_pause: chrono::Duration::days(i64::from(
+                            cfg.subscription_max_pause_days,
+                        )),
                     },
                     claim: chrono::Duration::seconds(
                         i64::try_from(cfg.subscription_claim_secs).unwrap_or(i64::MAX),

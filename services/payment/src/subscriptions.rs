@@ -45,7 +45,9 @@ pub struct Pass {
 /// One pass over every subscription with work due now (the scheduler, and on demand).
 pub async fn renew_due(state: &Payment) -> Result<Pass, ApiError> {
     let now = state.clock.now();
-    let ids = store::due(&state.db, now, now - state.subscriptions.claim, 500).await?;
+    let paused_before = now - state.subscriptions.rules.max_pause;
+    let stale = now - state.subscriptions.claim;
+    let ids = store::due(&state.db, now, stale, paused_before, 500).await?;
     let mut pass = Pass {
         due: ids.len(),
         ..Pass::default()
@@ -56,6 +58,9 @@ pub async fn renew_due(state: &Payment) -> Result<Pass, ApiError> {
             Err(e) => {
                 pass.failed += 1;
                 tracing::warn!(subscription = %id, error = %e.detail, "subscription not renewed this pass");
+                // Tried again later, behind the others.
+                let later = now + state.subscriptions.rules.retry_every;
+                store::defer(&state.db, id, later).await?;
             }
         }
     }
@@ -72,9 +77,18 @@ pub async fn process(state: &Payment, id: Uuid) -> Result<(SubscriptionRow, bool
     let now = state.clock.now();
     let due = rules::due(&sub.facts()?, now, &state.subscriptions.rules);
     let changed = match due {
-        Due::Nothing => false,
+        Due::Nothing => {
+            if let Some(period) = sub.charging_period
+                && !sub.claimed(now, state.subscriptions.claim)
+            {
+                // A claim a dead job left where nothing is due any more.
+                store::release(&state.db, id, period).await?;
+            }
+            false
+        }
         Due::Charge(period) => charge_period(state, &sub, period).await?,
-        Due::EndAtPeriodEnd | Due::GraceOver(_) => end(state, id, due).await?,
+        Due::GraceOver(after) => grace_over(state, &sub, after).await?,
+        Due::EndAtPeriodEnd | Due::PauseOver => end(state, id, due).await?,
     };
     let sub = store::get(&state.db, id)
         .await?
@@ -82,67 +96,102 @@ pub async fn process(state: &Payment, id: Uuid) -> Result<(SubscriptionRow, bool
     Ok((sub, changed))
 }
 
-/// Ends a subscription whose period ended after a cancellation, or whose grace ran out (then it
-/// is cancelled for non-payment, or paused, per configuration), if that still holds under its
-/// lock.
-async fn end(state: &Payment, id: Uuid, due: Due) -> Result<bool, ApiError> {
-    if let Due::GraceOver(rules::AfterGrace::Cancel) = due
-        && let Some(s) = store::get(&state.db, id).await?
-        && let Some(charge) = store::charge(&state.db, id, s.period).await?
-    {
-        let paid = storage::get(&state.db, charge.payment_id)
-            .await?
-            .is_some_and(|p| p.status == crate::domain::PaymentStatus::Succeeded.as_str());
-        if paid {
-            // Settled meanwhile (a webhook, the learner): the period is paid after all.
-            return charge_period(state, &s, s.period).await;
-        }
-        // The unpaid period's order fails; its open payment is then cancelled (order.failed).
-        let _: OrderForPayment = state
-            .orders
-            .post_json(
-                "cart-order",
-                &format!(
-                    "{}{}",
-                    state.orders_base,
-                    contracts::orders::close_subscription_order_path(charge.order_id)
-                ),
-            )
-            .await?;
+/// A past-due subscription whose grace ran out, under a claim on its period (no job charges it
+/// and no learner changes it meanwhile): paid after all (a webhook, the learner) → active; an
+/// attempt still in flight → asked again next pass; otherwise cancelled for non-payment (its
+/// unpaid order then fails, `subscription.ended`) or paused, per configuration.
+async fn grace_over(
+    state: &Payment,
+    sub: &SubscriptionRow,
+    after: rules::AfterGrace,
+) -> Result<bool, ApiError> {
+    let now = state.clock.now();
+    let period = sub.period;
+    let stale = now - state.subscriptions.claim;
+    if !store::claim(&state.db, sub.id, sub.state()?, period, now, stale).await? {
+        return Ok(false);
     }
+    let ended = async {
+        if let Some(charge) = store::charge(&state.db, sub.id, period).await? {
+            let p = storage::get(&state.db, charge.payment_id)
+                .await?
+                .ok_or_else(|| PaymentError::Corrupt("subscription payment vanished".into()))?;
+            match p.state()? {
+                crate::domain::PaymentStatus::Succeeded => {
+                    return apply(state, sub.id, period, &charge, None).await;
+                }
+                crate::domain::PaymentStatus::Processing => {
+                    store::release(&state.db, sub.id, period).await?;
+                    return Ok(false);
+                }
+                _ => {}
+            }
+        }
+        let txn = state.db.begin().await?;
+        let Some(mut s) = store::lock(&txn, sub.id).await? else {
+            return Ok(false);
+        };
+        if s.charging_period != Some(period) {
+            return Ok(false);
+        }
+        let event = match after {
+            rules::AfterGrace::Pause => {
+                s.status = Status::Paused.as_str().into();
+                s.paused_at = Some(now);
+                s.paused_from = Some(Status::PastDue.as_str().into());
+                "paused"
+            }
+            rules::AfterGrace::Cancel => {
+                s.status = Status::Cancelled.as_str().into();
+                s.cancelled_at = Some(now);
+                s.cancel_reason = Some("non_payment".into());
+                "ended"
+            }
+        };
+        s.next_retry_at = None;
+        s.charging_period = None;
+        s.charging_since = None;
+        s.updated_at = now;
+        store::save(&txn, &s).await?;
+        let grace = state.subscriptions.rules.grace;
+        store::publish(&txn, &s, event, Some("non_payment"), now, grace).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+    .await;
+    if ended.is_err() {
+        store::release(&state.db, sub.id, period).await?;
+    }
+    state.outbox.notify_one();
+    ended
+}
+
+/// Ends a subscription whose period ended after a cancellation, or that stayed paused longer
+/// than a pause may last, if that still holds under its lock.
+async fn end(state: &Payment, id: Uuid, due: Due) -> Result<bool, ApiError> {
     let now = state.clock.now();
     let txn = state.db.begin().await?;
     let Some(mut s) = store::lock(&txn, id).await? else {
         return Ok(false);
     };
     if rules::due(&s.facts()?, now, &state.subscriptions.rules) != due
-        || s.claimed(now, state.subscriptions.claim)
+        || s.charging_period.is_some()
     {
         return Ok(false);
     }
-    let (event, reason) = match due {
-        Due::GraceOver(rules::AfterGrace::Pause) => {
-            s.status = Status::Paused.as_str().into();
-            s.paused_at = Some(now);
-            s.paused_from = Some(Status::PastDue.as_str().into());
-            ("paused", "non_payment")
-        }
-        Due::GraceOver(rules::AfterGrace::Cancel) => {
-            s.status = Status::Cancelled.as_str().into();
-            s.cancelled_at = Some(now);
-            s.cancel_reason = Some("non_payment".into());
-            ("ended", "non_payment")
-        }
-        _ => {
-            s.status = Status::Cancelled.as_str().into();
-            s.cancelled_at = Some(now);
-            ("ended", "cancelled at the end of the period")
-        }
+    s.status = Status::Cancelled.as_str().into();
+    s.cancelled_at = Some(now);
+    let (event, reason) = if due == Due::PauseOver {
+        s.cancel_reason = Some("paused_too_long".into());
+        ("ended", "paused longer than a pause may last")
+    } else {
+        ("ended", "cancelled at the end of the period")
     };
     s.next_retry_at = None;
     s.updated_at = now;
     store::save(&txn, &s).await?;
-    store::publish(&txn, &s, event, Some(reason), now).await?;
+    let grace = state.subscriptions.rules.grace;
+    store::publish(&txn, &s, event, Some(reason), now, grace).await?;
     txn.commit().await?;
     state.outbox.notify_one();
     Ok(true)
@@ -215,7 +264,8 @@ async fn take_plan_change(
     if ours && store::charge(&txn, s.id, period).await?.is_none() && s.take_plan_change() {
         s.updated_at = now;
         store::save(&txn, &s).await?;
-        store::publish(&txn, &s, "plan_changed", None, now).await?;
+        let grace = state.subscriptions.rules.grace;
+        store::publish(&txn, &s, "plan_changed", None, now, grace).await?;
     }
     txn.commit().await?;
     Ok(s)
@@ -437,6 +487,16 @@ async fn apply(
     s.charging_period = None;
     s.charging_since = None;
     s.updated_at = now;
+    if !matches!(
+        from,
+        Status::Incomplete | Status::Trialing | Status::Active | Status::PastDue
+    ) {
+        // Cannot happen while changes wait for the claim; never revive an ended subscription.
+        tracing::error!(subscription = %id, status = from.as_str(), "a charge was answered for a subscription that is no longer billed");
+        store::save(&txn, &s).await?;
+        txn.commit().await?;
+        return Ok(false);
+    }
     let declined = match outcome {
         Some(Outcome::Failed { reason, .. }) => Some(reason.clone()),
         Some(Outcome::Cancelled { reason }) => Some(reason.clone()),
@@ -447,6 +507,11 @@ async fn apply(
     match p.state()? {
         crate::domain::PaymentStatus::Succeeded => {
             let change = rules::paid(from, s.period, period);
+            if from == Status::Incomplete {
+                // The first period starts when it is paid, however long after subscribing.
+                s.anchor_at = now;
+                s.anchor_period = 0;
+            }
             if period != s.period || matches!(from, Status::Incomplete | Status::Trialing) {
                 s.enter_period(period)?;
             }
@@ -478,7 +543,8 @@ async fn apply(
     let changed = s.status != from.as_str() || event.is_some() || s.last_failure.is_some();
     store::save(&txn, &s).await?;
     if let Some(e) = event {
-        store::publish(&txn, &s, e, reason.as_deref(), now).await?;
+        let grace = state.subscriptions.rules.grace;
+        store::publish(&txn, &s, e, reason.as_deref(), now, grace).await?;
     }
     txn.commit().await?;
     Ok(changed)

@@ -100,10 +100,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
             web::post().to(orders::internal_subscription_order),
         )
         .route(
-            "/internal/v1/subscription-orders/{id}/close",
-            web::post().to(orders::internal_close_subscription_order),
-        )
-        .route(
             "/internal/v1/orders/{id}/requote",
             web::post().to(orders::internal_requote),
         );

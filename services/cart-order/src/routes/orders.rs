@@ -334,35 +334,6 @@ async fn subscription_order(
     Ok(order.id)
 }
 
-/// `POST /internal/v1/subscription-orders/{id}/close` (payment, when a subscription's grace ends
-/// unpaid): the period's order fails (`order.failed`, so its open payment is cancelled). An order
-/// no longer pending is answered as it is.
-pub async fn internal_close_subscription_order(
-    _: Internal,
-    state: web::Data<CartOrder>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id = parse(&id)?;
-    let now = state.clock.now();
-    let txn = state.db.begin().await?;
-    let order = storage::lock_order(&txn, id)
-        .await?
-        .filter(|o| o.subscription_id.is_some())
-        .ok_or_else(|| ApiError::not_found(format!("no subscription order `{id}`")))?;
-    storage::fail(
-        &txn,
-        &order,
-        crate::domain::OrderEvent::Expired,
-        None,
-        "not paid: the subscription ended",
-        now,
-    )
-    .await?;
-    txn.commit().await?;
-    state.outbox.notify_one();
-    Ok(HttpResponse::Ok().json(for_payment(&state, id).await?))
-}
-
 /// Why a subscription's order was not made: a concurrent maker won the key, or anything else.
 #[derive(Debug, thiserror::Error)]
 enum SubscriptionOrderError {

@@ -281,6 +281,22 @@ pub async fn check_out_cart(
     Ok(())
 }
 
+/// A subscription's orders still waiting for their payment, locked.
+pub async fn lock_pending_of_subscription(
+    c: &impl ConnectionTrait,
+    subscription: Uuid,
+) -> Result<Vec<OrderRow>, DbErr> {
+    OrderRow::find_by_statement(pg(
+        &format!(
+            "SELECT {ORDER_COLS} FROM orders WHERE subscription_id = $1 AND status = 'pending'
+             ORDER BY id FOR UPDATE"
+        ),
+        vec![subscription.into()],
+    ))
+    .all(c)
+    .await
+}
+
 /// A subscription's order by the key that makes it once.
 pub async fn order_by_source(
     c: &impl ConnectionTrait,

@@ -119,6 +119,8 @@ pub struct Policy {
     pub grace: Duration,
     pub retry_every: Duration,
     pub after_grace: AfterGrace,
+    /// A pause longer than this ends the subscription (access does not wait forever).
+    pub max_pause: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,12 +149,15 @@ pub struct Facts {
     pub cancel_at_period_end: bool,
     pub grace_until: Option<DateTime<Utc>>,
     pub next_retry_at: Option<DateTime<Utc>>,
+    pub paused_at: Option<DateTime<Utc>>,
 }
 
-/// Whether the learner may use the department's courses now.
-pub fn has_access(f: &Facts, now: DateTime<Utc>) -> bool {
+/// Whether the learner may use the department's courses now. A period whose renewal could not
+/// be charged at all (a processor down for days, a plan withdrawn) gives access for at most the
+/// grace period after its end.
+pub fn has_access(f: &Facts, now: DateTime<Utc>, grace: Duration) -> bool {
     match f.status {
-        Status::Trialing | Status::Active => true,
+        Status::Trialing | Status::Active => now < f.current_period_end + grace,
         Status::PastDue => f.grace_until.is_some_and(|g| now < g),
         Status::Incomplete | Status::Paused | Status::Cancelled => false,
     }
@@ -169,12 +174,17 @@ pub enum Due {
     EndAtPeriodEnd,
     /// Past due beyond its grace period.
     GraceOver(AfterGrace),
+    /// Paused longer than a pause may last: it ends.
+    PauseOver,
 }
 
 pub fn due(f: &Facts, now: DateTime<Utc>, policy: &Policy) -> Due {
     match f.status {
         Status::Incomplete => Due::Charge(1),
-        Status::Trialing | Status::Active if now >= f.current_period_end => {
+        // A renewal that could not be made (not a decline) waits for its next try.
+        Status::Trialing | Status::Active
+            if now >= f.current_period_end && f.next_retry_at.is_none_or(|r| now >= r) =>
+        {
             if f.cancel_at_period_end {
                 Due::EndAtPeriodEnd
             } else {
@@ -185,6 +195,9 @@ pub fn due(f: &Facts, now: DateTime<Utc>, policy: &Policy) -> Due {
             Due::GraceOver(policy.after_grace)
         }
         Status::PastDue if f.next_retry_at.is_none_or(|r| now >= r) => Due::Charge(f.period),
+        Status::Paused if f.paused_at.is_some_and(|p| now >= p + policy.max_pause) => {
+            Due::PauseOver
+        }
         _ => Due::Nothing,
     }
 }
@@ -312,6 +325,7 @@ mod tests {
             grace: Duration::days(7),
             retry_every: Duration::hours(24),
             after_grace: AfterGrace::Cancel,
+            max_pause: Duration::days(90),
         }
     }
 
@@ -323,6 +337,7 @@ mod tests {
             cancel_at_period_end: false,
             grace_until: None,
             next_retry_at: None,
+            paused_at: None,
         }
     }
 
@@ -374,6 +389,19 @@ mod tests {
         for s in [Status::Paused, Status::Cancelled] {
             assert_eq!(due(&facts(s), at(2030, 1, 1), &policy()), Due::Nothing);
         }
+        // A renewal that failed to be made waits for its retry time.
+        let deferred = Facts {
+            next_retry_at: Some(at(2026, 3, 2)),
+            ..facts(Status::Active)
+        };
+        assert_eq!(due(&deferred, at(2026, 3, 1), &policy()), Due::Nothing);
+        assert_eq!(due(&deferred, at(2026, 3, 2), &policy()), Due::Charge(2));
+        let paused = Facts {
+            paused_at: Some(at(2026, 1, 1)),
+            ..facts(Status::Paused)
+        };
+        assert_eq!(due(&paused, at(2026, 3, 31), &policy()), Due::Nothing);
+        assert_eq!(due(&paused, at(2026, 4, 1), &policy()), Due::PauseOver);
     }
 
     #[test]
@@ -390,8 +418,13 @@ mod tests {
             due(&f, at(2026, 3, 7), &policy()),
             Due::GraceOver(AfterGrace::Cancel)
         );
-        assert!(has_access(&f, at(2026, 3, 6)));
-        assert!(!has_access(&f, at(2026, 3, 7)));
+        let g = Duration::days(7);
+        assert!(has_access(&f, at(2026, 3, 6), g));
+        assert!(!has_access(&f, at(2026, 3, 7), g));
+        // An active period that could not be renewed at all gives access for the grace only.
+        let stuck = facts(Status::Active);
+        assert!(has_access(&stuck, at(2026, 3, 6), g));
+        assert!(!has_access(&stuck, at(2026, 3, 7), g));
     }
 
     #[test]

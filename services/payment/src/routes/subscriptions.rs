@@ -60,7 +60,8 @@ pub struct SubscriptionView {
     pub created_at: DateTime<Utc>,
 }
 
-fn view(s: &SubscriptionRow, now: DateTime<Utc>) -> Result<SubscriptionView, ApiError> {
+fn view(state: &Payment, s: &SubscriptionRow) -> Result<SubscriptionView, ApiError> {
+    let now = state.clock.now();
     Ok(SubscriptionView {
         id: s.id.to_string(),
         user_id: s.user_id.clone(),
@@ -71,7 +72,7 @@ fn view(s: &SubscriptionRow, now: DateTime<Utc>) -> Result<SubscriptionView, Api
         currency: s.currency.clone(),
         processor: s.processor.clone(),
         status: s.status.clone(),
-        access: s.has_access(now)?,
+        access: s.has_access(now, state.subscriptions.rules.grace)?,
         period: s.period,
         current_period_start: s.current_period_start,
         current_period_end: s.current_period_end,
@@ -242,7 +243,7 @@ pub async fn subscribe(
         )
         .with("subscriptionId", serde_json::json!(sub.id)));
     }
-    let v = view(&sub, state.clock.now())?;
+    let v = view(&state, &sub)?;
     idempotency::run(&state.db, &user, key.0.as_ref(), &fp, |txn| async move {
         Ok((txn, Reply::created(&v)?))
     })
@@ -298,7 +299,8 @@ async fn start(state: &Payment, new: SubscriptionRow) -> Result<SubscriptionRow,
         }
         match store::insert(&txn, &new).await {
             Ok(true) => {
-                store::publish(&txn, &new, "created", None, new.created_at).await?;
+                let grace = state.subscriptions.rules.grace;
+                store::publish(&txn, &new, "created", None, new.created_at, grace).await?;
                 txn.commit().await?;
                 return Ok(new);
             }
@@ -377,12 +379,11 @@ async fn page(state: &Payment, f: &Filter, q: &PageQuery) -> Result<HttpResponse
     let limit = q.limit()?;
     let rows = store::list(&state.db, f, q.cursor()?, limit).await?;
     let p = Page::from_rows(rows, limit, |s| s.id.to_string());
-    let now = state.clock.now();
     Ok(HttpResponse::Ok().json(SubscriptionPage {
         items: p
             .items
             .iter()
-            .map(|s| view(s, now))
+            .map(|s| view(state, s))
             .collect::<Result<_, _>>()?,
         next_cursor: p.next_cursor,
     }))
@@ -407,7 +408,7 @@ pub async fn get_own(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let s = own(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(view(&s, state.clock.now())?))
+    Ok(HttpResponse::Ok().json(view(&state, &s)?))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -443,7 +444,8 @@ where
     let mut s = store::lock(&txn, sid)
         .await?
         .ok_or_else(|| PaymentError::Corrupt("subscription vanished".into()))?;
-    if s.claimed(now, state.subscriptions.claim) {
+    // Even a claim a dead job left: the next renewal pass settles what it was charging first.
+    if s.charging_period.is_some() {
         return Err(ApiError::conflict(
             "renewal_in_progress",
             "the subscription's renewal is being charged; ask again in a moment",
@@ -452,7 +454,8 @@ where
     let (event, reason) = f(&mut s, now)?;
     s.updated_at = now;
     store::save(&txn, &s).await?;
-    store::publish(&txn, &s, event, reason.as_deref(), now).await?;
+    let grace = state.subscriptions.rules.grace;
+    store::publish(&txn, &s, event, reason.as_deref(), now, grace).await?;
     txn.commit().await?;
     state.outbox.notify_one();
     Ok(s)
@@ -487,7 +490,7 @@ pub async fn cancel(
         }
     })
     .await?;
-    Ok(HttpResponse::Ok().json(view(&s, state.clock.now())?))
+    Ok(HttpResponse::Ok().json(view(&state, &s)?))
 }
 
 #[utoipa::path(post, path = "/api/v2/subscriptions/{id}/pause", tag = "subscriptions",
@@ -508,7 +511,7 @@ pub async fn pause(
         Ok(("paused", None))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(view(&s, state.clock.now())?))
+    Ok(HttpResponse::Ok().json(view(&state, &s)?))
 }
 
 #[utoipa::path(post, path = "/api/v2/subscriptions/{id}/resume", tag = "subscriptions",
@@ -521,7 +524,7 @@ pub async fn resume(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let grace = state.subscriptions.rules.grace;
+    let claim = state.subscriptions.claim;
     let s = change(&state, &caller, &id, |s, now| {
         let to = s.paused_from.as_deref().and_then(Status::parse);
         let c = rules::resume(s.state()?, to).map_err(refused)?;
@@ -533,7 +536,9 @@ pub async fn resume(
             s.trial_end = s.trial_end.map(|_| s.anchor_at);
         }
         if c.status == Status::PastDue {
-            s.grace_until = Some(now + grace);
+            // Paused for non-payment: the unpaid period is charged at once (access only for as
+            // long as that takes); declined, it is paused again.
+            s.grace_until = Some(now + claim);
             s.next_retry_at = Some(now);
         }
         s.status = c.status.as_str().into();
@@ -543,7 +548,7 @@ pub async fn resume(
     })
     .await?;
     let (s, _) = engine::process(&state, s.id).await?;
-    Ok(HttpResponse::Ok().json(view(&s, state.clock.now())?))
+    Ok(HttpResponse::Ok().json(view(&state, &s)?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -592,7 +597,7 @@ pub async fn set_payment_method(
     })
     .await?;
     let (s, _) = engine::process(&state, s.id).await?;
-    Ok(HttpResponse::Ok().json(view(&s, state.clock.now())?))
+    Ok(HttpResponse::Ok().json(view(&state, &s)?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -650,7 +655,7 @@ pub async fn change_plan(
         Ok(("plan_change_scheduled", None))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(view(&s, state.clock.now())?))
+    Ok(HttpResponse::Ok().json(view(&state, &s)?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -691,7 +696,7 @@ pub async fn enroll(
 ) -> Result<HttpResponse, ApiError> {
     let s = own(&state, &caller, &id).await?;
     let course_id = body.value.course_id;
-    if !s.has_access(state.clock.now())? {
+    if !s.has_access(state.clock.now(), state.subscriptions.rules.grace)? {
         return Err(ApiError::conflict(
             "subscription_inactive",
             format!("the subscription is {} and gives no access now", s.status),
@@ -816,7 +821,8 @@ pub async fn coverage(
         })
         .collect::<Result<_, _>>()?;
     let mut covered = Vec::new();
-    for s in store::with_access(&state.db, &q.user_id, state.clock.now()).await? {
+    let (now, grace) = (state.clock.now(), state.subscriptions.rules.grace);
+    for s in store::with_access(&state.db, &q.user_id, now, grace).await? {
         let plan = engine::plan(&state, s.plan_id).await?;
         for c in plan
             .courses

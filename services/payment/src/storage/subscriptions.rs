@@ -84,11 +84,16 @@ impl SubscriptionRow {
             cancel_at_period_end: self.cancel_at_period_end,
             grace_until: self.grace_until,
             next_retry_at: self.next_retry_at,
+            paused_at: self.paused_at,
         })
     }
 
-    pub fn has_access(&self, now: DateTime<Utc>) -> Result<bool, PaymentError> {
-        Ok(rules::has_access(&self.facts()?, now))
+    pub fn has_access(
+        &self,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> Result<bool, PaymentError> {
+        Ok(rules::has_access(&self.facts()?, now, grace))
     }
 
     pub fn amount(&self) -> Result<kernel::Money, PaymentError> {
@@ -189,7 +194,8 @@ fn values(s: &SubscriptionRow) -> Vec<sea_orm::Value> {
 
 /// Writes every changeable column of a row read under [`lock`].
 pub async fn save(c: &impl ConnectionTrait, s: &SubscriptionRow) -> Result<(), DbErr> {
-    c.execute_raw(pg(
+    let n = c
+        .execute_raw(pg(
         "UPDATE subscriptions SET plan_id = $4, plan_type = $5, amount_minor = $6,
              payment_method = $9, status = $10, period = $11, anchor_at = $12,
              current_period_start = $13, current_period_end = $14, trial_end = $15,
@@ -202,7 +208,14 @@ pub async fn save(c: &impl ConnectionTrait, s: &SubscriptionRow) -> Result<(), D
              AND created_at = $26",
         values(s),
     ))
-    .await?;
+    .await?
+    .rows_affected();
+    if n != 1 {
+        return Err(DbErr::Custom(format!(
+            "subscription {}: {n} rows saved",
+            s.id
+        )));
+    }
     Ok(())
 }
 
@@ -246,15 +259,16 @@ pub async fn with_access(
     c: &impl ConnectionTrait,
     user: &str,
     now: DateTime<Utc>,
+    grace: chrono::Duration,
 ) -> Result<Vec<SubscriptionRow>, DbErr> {
     SubscriptionRow::find_by_statement(pg(
         &format!(
             "SELECT {COLS} FROM subscriptions
-             WHERE user_id = $1 AND (status IN ('trialing', 'active')
+             WHERE user_id = $1 AND ((status IN ('trialing', 'active') AND current_period_end > $3)
                  OR (status = 'past_due' AND grace_until > $2))
              ORDER BY id"
         ),
-        vec![user.into(), now.into()],
+        vec![user.into(), now.into(), (now - grace).into()],
     ))
     .all(c)
     .await
@@ -301,22 +315,28 @@ pub async fn due(
     c: &impl ConnectionTrait,
     now: DateTime<Utc>,
     stale_before: DateTime<Utc>,
+    paused_before: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<Uuid>, DbErr> {
     #[derive(FromQueryResult)]
     struct Id {
         id: Uuid,
     }
+    // A claim left by a job that died is taken over whatever the subscription's state.
     Ok(Id::find_by_statement(pg(
         "SELECT id FROM subscriptions
-         WHERE ((status IN ('trialing', 'active') AND current_period_end <= $1)
-             OR (status = 'past_due' AND (next_retry_at <= $1 OR grace_until <= $1)))
-             AND (charging_since IS NULL OR charging_since < $2)
-         ORDER BY current_period_end LIMIT $3",
+         WHERE (((status IN ('trialing', 'active') AND current_period_end <= $1
+                     AND (next_retry_at IS NULL OR next_retry_at <= $1))
+                 OR (status = 'past_due' AND (next_retry_at <= $1 OR grace_until <= $1))
+                 OR (status = 'paused' AND paused_at <= $4))
+                 AND (charging_since IS NULL OR charging_since < $2))
+             OR (charging_period IS NOT NULL AND charging_since < $2)
+         ORDER BY coalesce(next_retry_at, current_period_end) LIMIT $3",
         vec![
             now.into(),
             stale_before.into(),
             i64::try_from(limit).unwrap_or(i64::MAX).into(),
+            paused_before.into(),
         ],
     ))
     .all(c)
@@ -352,6 +372,18 @@ pub async fn claim(
         ))
         .await?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Puts off the renewal of a subscription that could not be worked on (not a decline: an
+/// unavailable processor, a plan withdrawn), so it neither loops nor holds up the others.
+pub async fn defer(c: &impl ConnectionTrait, id: Uuid, until: DateTime<Utc>) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "UPDATE subscriptions SET next_retry_at = $2
+         WHERE id = $1 AND status IN ('trialing', 'active', 'past_due')",
+        vec![id.into(), until.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// Lets go of a claim (the charge was settled, or it could not be made this time).
@@ -465,9 +497,10 @@ pub async fn publish(
     event: &str,
     reason: Option<&str>,
     now: DateTime<Utc>,
+    grace: chrono::Duration,
 ) -> Result<(), DbErr> {
     let access = s
-        .has_access(now)
+        .has_access(now, grace)
         .map_err(|e| DbErr::Custom(e.to_string()))?;
     let e = crate::events::subscription_changed(s, event, reason, access, now);
     bus::enqueue(c, NAME, &subjects::subscription(event), &e).await?;

@@ -434,6 +434,17 @@ async fn pause_stops_billing_and_access_and_resume_keeps_what_was_left_of_the_pe
     assert_eq!(payments(&shop, &ed).await.len(), 1);
     let (st, _) = act(&shop, &ed, &s["id"], "resume", json!({})).await;
     assert_eq!(st, StatusCode::CONFLICT);
+    // A pause may not last forever: past `subscription_max_pause_days` (90) it ends.
+    let (st, _) = act(&shop, &ed, &s["id"], "pause", json!({})).await;
+    assert_eq!(st, StatusCode::OK);
+    days(&clock, 89);
+    assert_eq!(renew(&shop).await["changed"], 0);
+    days(&clock, 1);
+    renew(&shop).await;
+    let ended = sub(&shop, &ed, &s["id"]).await;
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    assert_eq!(ended["cancelReason"], "paused_too_long");
+    assert_eq!(payments(&shop, &ed).await.len(), 1);
     shop.close().await;
 }
 
