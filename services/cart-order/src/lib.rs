@@ -44,8 +44,8 @@ pub const PAYMENTS_CONSUMER: &str = "cart-order-payments";
 pub const REFUNDS_CONSUMER: &str = "cart-order-refunds";
 /// Durable consumer of catalog price events.
 pub const PRICES_CONSUMER: &str = "cart-order-catalog-prices";
-/// Durable consumer of subscriptions that ended (their unpaid orders fail).
-pub const SUBSCRIPTIONS_CONSUMER: &str = "cart-order-subscriptions-ended";
+/// Durable consumer of subscription events (who subscribes; an ended one's unpaid orders fail).
+pub const SUBSCRIPTIONS_CONSUMER: &str = "cart-order-subscriptions";
 
 /// The cart-order service as the runtime mounts it. Tests may tune its consumer and inject faults.
 #[derive(Clone, Default)]
@@ -129,10 +129,10 @@ impl ServiceFactory for CartOrderService {
                 ConsumerSpec::new(
                     SUBSCRIPTIONS_CONSUMER,
                     "COMMERCE",
-                    &::events::subjects::subscription("ended"),
+                    ::events::subjects::SUBSCRIPTION_ALL,
                 )
                 .waking(relay.waker()),
-                consumers::subscription_ended::SubscriptionEndedHandler {
+                consumers::subscriptions::SubscriptionsHandler {
                     clock: clock.clone(),
                 },
             );

@@ -509,6 +509,15 @@ mod m20261129_000012_subscription_orders {
         // a course enrolled in through it), and their cart id is derived from it.
         "ALTER TABLE orders ADD COLUMN subscription_id UUID, ADD COLUMN source_key TEXT UNIQUE",
         "CREATE INDEX orders_subscription ON orders (subscription_id) WHERE subscription_id IS NOT NULL",
+        // Which learners have a live subscription (from payment's subscription.* events): only
+        // for them does adding a course ask payment whether a subscription covers it.
+        "CREATE TABLE subscribers (
+            subscription_id UUID PRIMARY KEY,
+            user_id         TEXT NOT NULL,
+            live            BOOLEAN NOT NULL,
+            changed_at      TIMESTAMPTZ NOT NULL
+        )",
+        "CREATE INDEX subscribers_live ON subscribers (user_id) WHERE live",
     ];
 
     #[async_trait::async_trait]

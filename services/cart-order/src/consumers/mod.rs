@@ -3,4 +3,4 @@
 pub mod payment;
 pub mod price_changed;
 pub mod refund_issued;
-pub mod subscription_ended;
+pub mod subscriptions;

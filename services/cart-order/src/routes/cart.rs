@@ -230,7 +230,10 @@ pub async fn add(
         )
         .with_field("itemType"));
     }
-    if let Some(c) = caller.0.as_ref() {
+    if let Some(c) = caller.0.as_ref()
+        && !item.courses.is_empty()
+        && storage::is_subscriber(&state.db, &c.user_id).await?
+    {
         covered_check(&state, &c.user_id, &item).await?;
     }
     let price = checkout::sellable(&item)?.clone();

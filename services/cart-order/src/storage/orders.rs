@@ -281,6 +281,35 @@ pub async fn check_out_cart(
     Ok(())
 }
 
+/// Records what a subscription event says of it: live (not cancelled) or not. A newer event
+/// wins, and an ended subscription never comes back.
+pub async fn note_subscriber(
+    c: &impl ConnectionTrait,
+    subscription: Uuid,
+    user: &str,
+    live: bool,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    c.execute_raw(pg(
+        "INSERT INTO subscribers (subscription_id, user_id, live, changed_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (subscription_id) DO UPDATE SET live = EXCLUDED.live, changed_at = EXCLUDED.changed_at
+         WHERE subscribers.live AND subscribers.changed_at <= EXCLUDED.changed_at",
+        vec![subscription.into(), user.into(), live.into(), at.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Whether the learner has a live subscription (then payment is asked what it covers).
+pub async fn is_subscriber(c: &impl ConnectionTrait, user: &str) -> Result<bool, DbErr> {
+    Ok(c.query_one_raw(pg(
+        "SELECT 1 AS one FROM subscribers WHERE user_id = $1 AND live LIMIT 1",
+        vec![user.into()],
+    ))
+    .await?
+    .is_some())
+}
+
 /// A subscription's orders still waiting for their payment, locked.
 pub async fn lock_pending_of_subscription(
     c: &impl ConnectionTrait,

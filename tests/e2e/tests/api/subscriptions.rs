@@ -544,6 +544,8 @@ async fn the_cart_refuses_a_covered_course_and_plans_are_not_sold_in_carts() {
     );
     let hu = shop.learner("hu");
     let s2 = subscribe(&shop, &hu, &p, "pm_card_visa").await;
+    // The cart learns who subscribes from the subscription's events.
+    shop.settled().await;
     let (st, b) = shop.try_add(&hu, "course", &a).await;
     assert_problem(st, &b, StatusCode::CONFLICT, "covered_by_subscription");
     assert_eq!(b["subscriptionId"], s2["id"]);
@@ -560,6 +562,7 @@ async fn the_cart_refuses_a_covered_course_and_plans_are_not_sold_in_carts() {
     )
     .await;
     assert_eq!(st, StatusCode::OK);
+    shop.settled().await;
     shop.add(&hu, "course", &a).await;
     assert_eq!(s["status"], "trialing");
     shop.close().await;
