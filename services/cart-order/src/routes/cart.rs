@@ -230,15 +230,19 @@ pub async fn add(
         )
         .with_field("itemType"));
     }
-    if let Some(c) = caller.0.as_ref()
-        && !item.courses.is_empty()
-        && storage::is_subscriber(&state.db, &c.user_id).await?
-    {
-        covered_check(&state, &c.user_id, &item).await?;
-    }
     let price = checkout::sellable(&item)?.clone();
     let now = state.clock.now();
-    let txn = state.db.begin().await?;
+    let mut txn = state.db.begin().await?;
+    // Asked in the transaction the addition needs anyway: only a subscriber's addition costs a
+    // call to payment (made with no transaction open).
+    if let Some(c) = caller.0.as_ref()
+        && !item.courses.is_empty()
+        && storage::is_subscriber(&txn, &c.user_id).await?
+    {
+        txn.rollback().await?;
+        covered_check(&state, &c.user_id, &item).await?;
+        txn = state.db.begin().await?;
+    }
     let cart = current_cart(&state, &txn, caller.0.as_ref(), session.as_deref(), true)
         .await?
         .ok_or_else(|| ApiError::internal("no cart after create"))?;
