@@ -309,6 +309,14 @@ async fn grace_expiry_ends_access_the_lms_is_told_and_self_enrollment_is_refused
     let (st, _) = enroll(&shop, &cy, &s["id"], &a).await;
     assert_eq!(st, StatusCode::CREATED);
     shop.registrations_all(&cy, 1, "enrolled").await;
+    // A certificate earned while the subscription gives access (Journey 3, step 6).
+    let done = fake_lms::Completion::all("cy", "Cy Baptiste", "ge-a", 3);
+    assert_eq!(shop.lms.complete(&done, "ge-done").await, 202);
+    let cert = eventually(WAIT, "the certificate", || async {
+        let list = get_as_ok(&shop.app, &cy, "/api/v2/certificates").await;
+        items(&list).first().cloned()
+    })
+    .await;
     set_method(&shop, &cy, &s["id"], "pm_card_chargeDeclined").await;
 
     days(&clock, 31);
@@ -344,6 +352,10 @@ async fn grace_expiry_ends_access_the_lms_is_told_and_self_enrollment_is_refused
     })
     .await;
     assert_eq!(succeeded(&payments(&shop, &cy).await), 1);
+    // The certificate earned while active stays valid.
+    let number = cert["certificateNumber"].as_str().unwrap();
+    let v = get_ok(&shop.app, &format!("/api/v2/certificates/verify/{number}")).await;
+    assert_eq!(v["valid"], true, "{v}");
     shop.close().await;
 }
 
