@@ -608,7 +608,7 @@ async fn a_cancel_or_pause_during_a_renewal_waits_for_it_and_a_webhook_first_cha
     // first): a cancel and a pause meanwhile are told to wait; nothing is charged twice.
     days(&clock, 31);
     shop.stripe()
-        .delay_next(2, std::time::Duration::from_millis(1500));
+        .delay_next(2, std::time::Duration::from_millis(2500));
     let job = renew(&shop);
     let db = shop.env.schema("payment").await;
     let meanwhile = async {
