@@ -536,8 +536,14 @@ async fn apply(
             reason = declined;
         }
         // In flight (a processor still deciding, or an action the learner must take): the
-        // next pass asks again.
-        _ => {}
+        // next pass asks again. A first charge waiting for the learner (3-D Secure) is asked
+        // about every minute for a day; its webhook settles the payment meanwhile.
+        _ => {
+            if from == Status::Incomplete {
+                s.next_retry_at = (now - s.created_at < chrono::Duration::days(1))
+                    .then(|| now + chrono::Duration::minutes(1));
+            }
+        }
     }
     // An answer was applied (paid or declined), or the state moved.
     let changed = s.status != from.as_str() || event.is_some() || s.last_failure.is_some();

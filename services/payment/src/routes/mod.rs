@@ -131,7 +131,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
         crate::storage::reconciliation::RunRow, crate::storage::reconciliation::ItemRow,
         subscriptions::SubscriptionView, subscriptions::SubscriptionPage, subscriptions::SubscribeBody,
         subscriptions::CancelBody, subscriptions::PaymentMethodBody, subscriptions::EnrollBody,
-        subscriptions::EnrollmentView, subscriptions::RenewalsBody, subscriptions::ChangePlanBody, crate::subscriptions::Pass)),
+        subscriptions::EnrollmentView, subscriptions::RenewalsBody, subscriptions::ChangePlanBody, subscriptions::FirstPayment, crate::subscriptions::Pass)),
     tags((name = "payments", description = "Intents, confirmations, history"),
         (name = "subscriptions", description = "Department subscriptions: renewals, entitlements, self-enrollment"))
 )]

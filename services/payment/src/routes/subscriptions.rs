@@ -57,6 +57,10 @@ pub struct SubscriptionView {
     /// A plan change that takes effect at the next renewal.
     #[schema(format = Uuid)]
     pub next_plan_id: Option<String>,
+    /// Answering a subscription whose first charge waits for the learner (3-D Secure): the
+    /// payment to finish with the processor's SDK (its client secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_payment: Option<FirstPayment>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -85,8 +89,18 @@ fn view(state: &Payment, s: &SubscriptionRow) -> Result<SubscriptionView, ApiErr
         next_retry_at: s.next_retry_at,
         last_failure: s.last_failure.clone(),
         next_plan_id: s.pending_plan_id.map(|p| p.to_string()),
+        first_payment: None,
         created_at: s.created_at,
     })
+}
+
+/// The first charge's payment, when the learner must finish it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FirstPayment {
+    #[schema(format = Uuid)]
+    pub payment_id: String,
+    pub client_secret: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -113,6 +127,7 @@ pub struct SubscribeBody {
     params(("Idempotency-Key" = Option<String>, Header)),
     responses(
         (status = 201, body = SubscriptionView, description = "trialing, or active after the first charge"),
+        (status = 202, body = SubscriptionView, description = "incomplete: the first charge waits for the learner (3-D Secure); finish `firstPayment` with the processor's SDK and the subscription becomes active"),
         (status = 400, description = "invalid_body, invalid_idempotency_key"), (status = 401),
         (status = 402, description = "payment_declined: the first charge was declined; the subscription stays incomplete (subscribe again with another method)"),
         (status = 404, description = "Unknown plan"),
@@ -227,6 +242,22 @@ pub async fn subscribe(
     let sub = store::get(&state.db, sub.id)
         .await?
         .ok_or_else(|| PaymentError::Corrupt("subscription vanished".into()))?;
+    if sub.state()? == Status::Incomplete && sub.last_failure.is_none() {
+        // Waiting for the learner (3-D Secure): 202 with the payment to finish; the renewal job
+        // activates the subscription once the processor settles it.
+        if let Some(c) = store::charge(&state.db, sub.id, 1).await?
+            && sub.charging_period.is_none()
+            && let Some(p) = crate::storage::get(&state.db, c.payment_id).await?
+            && !p.state()?.is_settled()
+        {
+            let mut v = view(&state, &sub)?;
+            v.first_payment = Some(FirstPayment {
+                payment_id: p.id.to_string(),
+                client_secret: p.client_secret.clone(),
+            });
+            return Ok(HttpResponse::Accepted().json(v));
+        }
+    }
     if sub.state()? == Status::Incomplete && !charged {
         // A concurrent request (the same key, or another) is charging it now.
         return Err(PaymentError::PaymentInProgress.into());

@@ -328,6 +328,7 @@ pub async fn due(
          WHERE (((status IN ('trialing', 'active') AND current_period_end <= $1
                      AND (next_retry_at IS NULL OR next_retry_at <= $1))
                  OR (status = 'past_due' AND (next_retry_at <= $1 OR grace_until <= $1))
+                 OR (status = 'incomplete' AND next_retry_at <= $1)
                  OR (status = 'paused' AND paused_at <= $4))
                  AND (charging_since IS NULL OR charging_since < $2))
              OR (charging_period IS NOT NULL AND charging_since < $2)

@@ -710,3 +710,38 @@ async fn a_plan_change_takes_effect_at_the_next_renewal_at_the_new_price() {
     assert_eq!(amounts, vec![25000, 2500]);
     shop.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_charge_needing_3d_secure_activates_once_the_learner_finishes_it() {
+    let (shop, clock) = open(true).await;
+    shop.course("3d-a", 4900, false).await;
+    let p = plan(&shop, "cs", 2500, "monthly", 0).await;
+    let ko = shop.learner("ko");
+    let key = kernel::new_id().to_string();
+    let (st, s) = try_subscribe(&shop, &ko, &p, "pm_card_authenticationRequired", &key).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{s}");
+    assert_eq!(s["status"], "incomplete");
+    assert_eq!(s["access"], false);
+    assert!(s["firstPayment"]["clientSecret"].is_string(), "{s}");
+    // Nothing to do until the learner finishes it.
+    clock.advance(Days::minutes(2));
+    renew(&shop).await;
+    assert_eq!(sub(&shop, &ko, &s["id"]).await["status"], "incomplete");
+    // The learner passes 3-D Secure; Stripe's webhook settles the payment.
+    let ps = payments(&shop, &ko).await;
+    let intent = ps[0]["intentId"].as_str().unwrap().to_string();
+    shop.stripe().complete_action(&intent, true).await.unwrap();
+    eventually(WAIT, "the first payment settled", || async {
+        let ps = payments(&shop, &ko).await;
+        (succeeded(&ps) == 1).then_some(())
+    })
+    .await;
+    clock.advance(Days::minutes(2));
+    renew(&shop).await;
+    let active = sub(&shop, &ko, &s["id"]).await;
+    assert_eq!(active["status"], "active", "{active}");
+    assert_eq!(active["access"], true);
+    assert_eq!(active["period"], 1);
+    assert_eq!(shop.stripe().charges(), 1);
+    shop.close().await;
+}
