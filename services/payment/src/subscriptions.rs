@@ -405,16 +405,22 @@ pub fn attributed(mut plan: CatalogItem, enrolled: &[Uuid]) -> Result<CatalogIte
     if !theirs.is_empty() {
         plan.courses = theirs;
     }
+    has_courses(&plan)?;
+    for c in &mut plan.courses {
+        c.own_price = None;
+    }
+    Ok(plan)
+}
+
+/// A plan's revenue needs a course to be attributed to.
+pub fn has_courses(plan: &CatalogItem) -> Result<(), ApiError> {
     if plan.courses.is_empty() {
         return Err(ApiError::rule(
             "plan_has_no_courses",
             "the plan's department has no course its revenue can be attributed to",
         ));
     }
-    for c in &mut plan.courses {
-        c.own_price = None;
-    }
-    Ok(plan)
+    Ok(())
 }
 
 async fn period_order(

@@ -151,7 +151,7 @@ pub async fn subscribe(
     let user = caller.user_id.clone();
     let plan = engine::plan(&state, input.plan_id).await?;
     let (price, interval) = sellable(&plan)?;
-    engine::attributed(plan.clone(), &[])?;
+    engine::has_courses(&plan)?;
     let processor = state
         .processors
         .for_department(Some(&plan.department_id))
@@ -770,19 +770,18 @@ pub async fn enroll(
         },
     )
     .await?;
-    let fresh = store::enrolled_courses(&state.db, s.id).await?;
-    let known = fresh.contains(&course_id);
-    store::record_enrollment(&state.db, s.id, course_id, order.id, state.clock.now()).await?;
+    let new =
+        store::record_enrollment(&state.db, s.id, course_id, order.id, state.clock.now()).await?;
     let v = EnrollmentView {
         subscription_id: s.id.to_string(),
         course_id: course_id.to_string(),
         order_id: order.id.to_string(),
         order_number: order.order_number,
     };
-    Ok(if known {
-        HttpResponse::Ok().json(v)
-    } else {
+    Ok(if new {
         HttpResponse::Created().json(v)
+    } else {
+        HttpResponse::Ok().json(v)
     })
 }
 

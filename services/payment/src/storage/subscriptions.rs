@@ -440,35 +440,21 @@ pub async fn record_charge(c: &impl ConnectionTrait, r: &ChargeRow) -> Result<Ch
         .ok_or(DbErr::RecordNotInserted)
 }
 
-/// The charges of a subscription, first period first.
-pub async fn charges(
-    c: &impl ConnectionTrait,
-    subscription: Uuid,
-) -> Result<Vec<ChargeRow>, DbErr> {
-    ChargeRow::find_by_statement(pg(
-        "SELECT subscription_id, period, order_id, payment_id, created_at FROM subscription_charges
-         WHERE subscription_id = $1 ORDER BY period",
-        vec![subscription.into()],
-    ))
-    .all(c)
-    .await
-}
-
-/// Remembers a course enrolled in through the subscription (once).
+/// Remembers a course enrolled in through the subscription (once); whether it is new.
 pub async fn record_enrollment(
     c: &impl ConnectionTrait,
     subscription: Uuid,
     course: Uuid,
     order: Uuid,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    c.execute_raw(pg(
+) -> Result<bool, DbErr> {
+    let r = c.execute_raw(pg(
         "INSERT INTO subscription_enrollments (subscription_id, course_id, order_id, enrolled_at)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         vec![subscription.into(), course.into(), order.into(), now.into()],
     ))
     .await?;
-    Ok(())
+    Ok(r.rows_affected() == 1)
 }
 
 /// The courses enrolled in through the subscription.
