@@ -332,6 +332,12 @@ pub async fn run_consumer(
     }
 }
 
+/// Creates `spec`'s durable consumer (and the streams) unless it exists; what a consumer does at
+/// start, and what `commerce setup-jetstream` does for a cluster ahead of the services.
+pub async fn declare_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<(), BusError> {
+    create_consumer(bus, spec).await.map(drop)
+}
+
 async fn create_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<PullConsumer, BusError> {
     bus.ensure_streams().await?;
     let stream = bus

@@ -62,6 +62,9 @@ pub struct Context {
     pub prefixes: Vec<(String, &'static [&'static str])>,
     /// This process's own base URL (for calls to co-hosted services).
     pub self_url: String,
+    /// Every durable consumer the mounted services asked for (`commerce setup-jetstream`
+    /// declares them without serving).
+    pub consumers: Arc<std::sync::Mutex<Vec<bus::ConsumerSpec>>>,
 }
 
 impl Context {
@@ -126,6 +129,9 @@ impl Context {
         handler: impl bus::Handler,
         faults: bus::FaultPlan,
     ) -> BoxFuture<'static, ()> {
+        if let Ok(mut declared) = self.consumers.lock() {
+            declared.push(spec.clone());
+        }
         Box::pin(bus::inbox::run_consumer(
             self.bus.clone(),
             db.clone(),
@@ -262,6 +268,7 @@ impl Host {
             local_services: local.clone(),
             openapi,
             prefixes,
+            consumers: Arc::default(),
         };
         let mut mounted = Vec::new();
         for f in &chosen {
@@ -386,6 +393,50 @@ async fn wait_for_signal() {
 }
 
 /// Picks factories by name; `all` picks every one. Unknown names are an error.
+/// Declares every JetStream stream and the durable consumers of the `selected` services, then
+/// returns the consumers' names (`commerce setup-jetstream`, a cluster's setup Job). Idempotent:
+/// what exists is kept. The services are built (they connect to their schemas) but never
+/// served: nothing they would run is started.
+pub async fn setup_jetstream(
+    settings: Settings,
+    factories: &[Arc<dyn ServiceFactory>],
+    selected: &[String],
+) -> Result<Vec<String>, StartError> {
+    let chosen = resolve(factories, selected)?;
+    let settings = Arc::new(settings);
+    let bus = bus::Bus::connect(&settings.bus()).await?;
+    bus.ensure_streams().await?;
+    let (_tx, rx) = watch::channel(true);
+    let ctx = Context {
+        settings: settings.clone(),
+        bus: bus.clone(),
+        verifier: aweb::Data::new(web::Verifier::new(settings.auth.clone()).await?),
+        shutdown: rx,
+        local_services: chosen.iter().map(|f| f.name().to_string()).collect(),
+        openapi: Vec::new(),
+        prefixes: Vec::new(),
+        self_url: String::new(),
+        consumers: Arc::default(),
+    };
+    for f in &chosen {
+        // Only what the build declared is kept; its routes and tasks are dropped unstarted.
+        drop(f.build(ctx.clone()).await?);
+    }
+    let specs = match ctx.consumers.lock() {
+        Ok(specs) => specs.clone(),
+        Err(_) => return Err(StartError::Other("consumer list poisoned".into())),
+    };
+    let mut names = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        bus::inbox::declare_consumer(&bus, spec).await?;
+        names.push(format!(
+            "{} ({} {})",
+            spec.durable, spec.stream, spec.filter
+        ));
+    }
+    Ok(names)
+}
+
 pub fn resolve(
     factories: &[Arc<dyn ServiceFactory>],
     selected: &[String],

@@ -34,6 +34,14 @@ pub async fn start(settings: Settings, services: &[String]) -> Result<Host, Star
     Host::start(settings, &registry(), services).await
 }
 
+/// Declares the JetStream streams and the chosen services' durable consumers.
+pub async fn setup_jetstream(
+    settings: Settings,
+    services: &[String],
+) -> Result<Vec<String>, StartError> {
+    runtime::setup_jetstream(settings, &registry(), services).await
+}
+
 /// Migrates the chosen services' schemas.
 pub async fn migrate(
     settings: &Settings,

@@ -27,6 +27,12 @@ enum Command {
         #[arg(long, default_value = "all")]
         services: String,
     },
+    /// Declare the JetStream streams and the chosen services' durable consumers (idempotent; a
+    /// cluster's setup Job runs it before the services start).
+    SetupJetstream {
+        #[arg(long, default_value = "all")]
+        services: String,
+    },
     /// Print an HS256 development token (needs auth.hs256_secret).
     DevToken {
         #[arg(long)]
@@ -117,6 +123,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Migrate { services } => {
             for name in commerce::migrate(&settings, &commerce::parse_services(&services)).await? {
                 println!("migrated {name}");
+            }
+        }
+        Command::SetupJetstream { services } => {
+            let chosen = commerce::parse_services(&services);
+            for name in commerce::setup_jetstream(settings, &chosen).await? {
+                println!("declared consumer {name}");
             }
         }
         Command::DevToken {

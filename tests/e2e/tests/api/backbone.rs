@@ -280,3 +280,57 @@ async fn a_poison_message_is_dead_lettered_while_others_keep_flowing() {
     app.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_jetstream_declares_every_stream_and_consumer_and_can_run_again() {
+    let env = TestEnv::new().await;
+    let settings = env.settings(&[]);
+    let all = ["all".to_string()];
+    let first = commerce::setup_jetstream(settings.clone(), &all)
+        .await
+        .unwrap();
+    // Every service's consumers, each once: the ones the purchase depends on among them.
+    let names: Vec<&str> = first.iter().map(|n| n.split(' ').next().unwrap()).collect();
+    for durable in [
+        PRICES_CONSUMER,
+        cart_order::PAYMENTS_CONSUMER,
+        registration::ORDERS_CONSUMER,
+        "notification-orders",
+        "certificate-orders",
+    ] {
+        assert_eq!(
+            names.iter().filter(|n| **n == durable).count(),
+            1,
+            "{durable} in {names:?}"
+        );
+    }
+    let bus = Bus::connect(&settings.bus()).await.unwrap();
+    let js = bus.jetstream();
+    for spec in &first {
+        let (durable, rest) = spec.split_once(" (").unwrap();
+        let stream = rest.split(' ').next().unwrap();
+        let stream = js.get_stream(bus.stream_name(stream)).await.unwrap();
+        let info = stream
+            .consumer_info(durable)
+            .await
+            .unwrap_or_else(|e| panic!("{durable} not declared: {e}"));
+        assert_eq!(info.config.durable_name.as_deref(), Some(durable));
+    }
+    // Run again (a Job retried, a new release): the same consumers, nothing else.
+    let again = commerce::setup_jetstream(settings.clone(), &all)
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    // The services start on what the Job declared and a message flows through it.
+    let app = TestApp::spawn(
+        settings,
+        &commerce::registry(),
+        &["gateway", "catalog", "cart-order"],
+    )
+    .await;
+    let admin = env.token("admin", &["billing-admin"], &[]);
+    course_with_price(&app, &admin, "lms-j", "cs", 1000).await;
+    wait_for_rows(&env, 1).await;
+    app.stop().await;
+    env.cleanup().await;
+}
