@@ -6,14 +6,14 @@ export COMMERCE__AUTH__HS256_SECRET ?= dev-only-secret-change-me-0123456789
 
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test services build fmt lint guards k8s-check bench clean-test-data
+.PHONY: run test services build fmt lint guards k8s-check alerts-check bench clean-test-data
 
 ## Start Postgres and NATS if needed, migrate, seed a demo catalog, serve everything on :8080.
 run: services build
 	@deploy/local/run.sh
 
 ## fmt check, clippy -D warnings, and every test against the real Postgres and NATS.
-test: services fmt guards k8s-check lint clean-test-data
+test: services fmt guards k8s-check alerts-check lint clean-test-data
 ifeq ($(NEXTEST),yes)
 	cargo nextest run --workspace --no-fail-fast
 else
@@ -43,6 +43,10 @@ clean-test-data:
 ## Render every k8s/ overlay, validate it strictly, check its rules and NetworkPolicies; hadolint.
 k8s-check:
 	deploy/ci/k8s-check.sh
+
+## The Prometheus alert rules (deploy/prometheus/): promtool check rules and their unit tests.
+alerts-check:
+	deploy/ci/alerts-check.sh
 
 ## The purchase benchmark (release build), swept over LEARNERS; SECONDS and COURSES tune it.
 LEARNERS ?= 8 32 64

@@ -19,6 +19,7 @@
 //!                  └── failed max_deliver times ──▶ DEADLETTER stream (list / replay)
 //! ```
 
+pub mod gauges;
 pub mod inbox;
 pub mod outbound;
 pub mod outbox;

@@ -182,7 +182,15 @@ impl OutboundTable {
                 )"
             ),
             format!("CREATE INDEX {t}_due ON {t} (next_attempt_at) WHERE status = 'pending'"),
+            self.parked_index_sql(),
         ]
+    }
+
+    /// The index behind the count of parked requests (`outbound_parked`); tables made before it
+    /// get it from a later migration of their service.
+    pub fn parked_index_sql(&self) -> String {
+        let t = self.table;
+        format!("CREATE INDEX IF NOT EXISTS {t}_parked ON {t} (updated_at) WHERE status = 'failed'")
     }
 
     /// Schedules the request of `key` (once: a second call changes nothing).

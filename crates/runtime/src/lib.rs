@@ -65,6 +65,20 @@ pub struct Context {
     /// Every durable consumer the mounted services asked for (`commerce setup-jetstream`
     /// declares them without serving).
     pub consumers: Arc<std::sync::Mutex<Vec<bus::ConsumerSpec>>>,
+    /// The outboxes and outbound tables of the mounted services, whose backlog the host samples
+    /// into gauges ([`bus::gauges`]).
+    pub sampled: Arc<std::sync::Mutex<Vec<Sampled>>>,
+}
+
+/// What the host's gauges read on each sample.
+#[derive(Clone)]
+pub enum Sampled {
+    Outbox(DatabaseConnection),
+    Outbound {
+        db: DatabaseConnection,
+        table: bus::outbound::OutboundTable,
+        sender: &'static str,
+    },
 }
 
 impl Context {
@@ -101,8 +115,42 @@ impl Context {
         .map_err(|e| StartError::Other(format!("internal http client: {e}")))
     }
 
+    fn sample(&self, what: Sampled) {
+        if let Ok(mut sampled) = self.sampled.lock() {
+            sampled.push(what);
+        }
+    }
+
+    /// A worker delivering `table`'s requests through `sender` until shutdown (see
+    /// [`bus::outbound::run_worker`]); its backlog and parked requests become gauges.
+    pub fn outbound_worker(
+        &self,
+        db: &DatabaseConnection,
+        table: bus::outbound::OutboundTable,
+        sender: Arc<dyn bus::outbound::Sender>,
+        policy: bus::outbound::RetryPolicy,
+        clock: Arc<dyn kernel::Clock>,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> BoxFuture<'static, ()> {
+        self.sample(Sampled::Outbound {
+            db: db.clone(),
+            table,
+            sender: sender.name(),
+        });
+        Box::pin(bus::outbound::run_worker(
+            db.clone(),
+            table,
+            sender,
+            policy,
+            clock,
+            wake,
+            self.shutdown.clone(),
+        ))
+    }
+
     /// The standard outbox relay of a service.
     pub fn relay(&self, db: &DatabaseConnection) -> bus::OutboxRelay {
+        self.sample(Sampled::Outbox(db.clone()));
         bus::OutboxRelay::new(
             db.clone(),
             self.bus.clone(),
@@ -269,6 +317,7 @@ impl Host {
             openapi,
             prefixes,
             consumers: Arc::default(),
+            sampled: Arc::default(),
         };
         let mut mounted = Vec::new();
         for f in &chosen {
@@ -300,6 +349,10 @@ impl Host {
             for t in m.tasks {
                 tasks.push(tokio::spawn(t));
             }
+        }
+        let every = Duration::from_secs(settings.telemetry.sample_secs);
+        if !every.is_zero() {
+            tasks.push(tokio::spawn(sample_backbone(ctx.clone(), every)));
         }
         let filters = Arc::new(filters);
         let body_limit = settings.http.body_limit;
@@ -393,6 +446,40 @@ async fn wait_for_signal() {
 }
 
 /// Picks factories by name; `all` picks every one. Unknown names are an error.
+/// Samples the backbone's gauges every `every` until shutdown: each outbox, outbound table and
+/// durable consumer of this process, and the dead-letter stream. A failed sample is logged and
+/// leaves the last value.
+async fn sample_backbone(ctx: Context, every: Duration) {
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        let sampled = ctx.sampled.lock().map(|s| s.clone()).unwrap_or_default();
+        for s in &sampled {
+            let r = match s {
+                Sampled::Outbox(db) => bus::gauges::sample_outbox(db).await,
+                Sampled::Outbound { db, table, sender } => {
+                    bus::gauges::sample_outbound(db, table, sender).await
+                }
+            };
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "backbone sample failed");
+            }
+        }
+        let consumers = ctx.consumers.lock().map(|c| c.clone()).unwrap_or_default();
+        for spec in &consumers {
+            if let Err(e) = bus::gauges::sample_consumer(&ctx.bus, spec).await {
+                tracing::debug!(consumer = %spec.durable, error = %e, "consumer sample failed");
+            }
+        }
+        if let Err(e) = bus::gauges::sample_dead_letters(&ctx.bus).await {
+            tracing::debug!(error = %e, "dead-letter sample failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 /// Declares every JetStream stream and the durable consumers of the `selected` services, then
 /// returns the consumers' names (`commerce setup-jetstream`, a cluster's setup Job). Idempotent:
 /// what exists is kept. The services are built (they connect to their schemas) but never
@@ -417,6 +504,7 @@ pub async fn setup_jetstream(
         prefixes: Vec::new(),
         self_url: String::new(),
         consumers: Arc::default(),
+        sampled: Arc::default(),
     };
     for f in &chosen {
         // Only what the build declared is kept; its routes and tasks are dropped unstarted.

@@ -78,6 +78,9 @@ pub struct TelemetrySettings {
     pub json: bool,
     pub filter: String,
     pub otlp_endpoint: Option<String>,
+    /// Seconds between two samples of the backbone's gauges (outbox, consumer and delivery
+    /// backlogs, dead letters); 0 samples nothing.
+    pub sample_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

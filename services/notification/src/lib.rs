@@ -147,8 +147,12 @@ impl ServiceFactory for NotificationService {
             };
             let orders = ctx.consumer(
                 &db,
-                // Orders in order: an order's creation is known before its completion.
-                ConsumerSpec::new("notification-orders", "COMMERCE", "commerce.order.>"),
+                // Concurrent: what an order event leaves does not depend on the events' order (the
+                // address is kept by its checkout's time, orders and courses are inserted once).
+                // A completion that overtakes its checkout waits for a learner not known yet, and
+                // mails a known one at the address of their previous checkout. A serial consumer
+                // fell behind the registrations, whose events then waited and retried.
+                spec("notification-orders", "COMMERCE", "commerce.order.>"),
                 consumers::orders::OrdersHandler { n: n.clone() },
             );
             let payments = ctx.consumer(
@@ -187,15 +191,8 @@ impl ServiceFactory for NotificationService {
                 ),
                 consumers::certificates::CertificatesHandler { n: n.clone() },
             );
-            let worker = bus::outbound::run_worker(
-                db.clone(),
-                storage::DELIVERIES,
-                provider,
-                policy,
-                clock,
-                wake,
-                ctx.shutdown.clone(),
-            );
+            let worker =
+                ctx.outbound_worker(&db, storage::DELIVERIES, provider, policy, clock, wake);
             let data = actix_web::web::Data::new(n);
             Ok(Mounted {
                 routes: Arc::new(move |c| routes::configure(c, data.clone())),

@@ -6,7 +6,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_init::Migration)]
+        vec![
+            Box::new(m20261128_000001_init::Migration),
+            Box::new(m20261129_000002_parked_index::Migration),
+        ]
     }
 }
 
@@ -100,6 +103,29 @@ mod m20261128_000001_init {
             for sql in crate::storage::DELIVERIES.create_sql(Some("sends")) {
                 conn.execute_unprepared(&sql).await?;
             }
+            Ok(())
+        }
+    }
+}
+
+mod m20261129_000002_parked_index {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261129_000002_parked_index"
+        }
+    }
+
+    /// The index behind the count of parked deliveries (the `outbound_parked` gauge).
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            let conn = manager.get_connection();
+            conn.execute_unprepared(&crate::storage::DELIVERIES.parked_index_sql())
+                .await?;
             Ok(())
         }
     }

@@ -144,14 +144,13 @@ impl ServiceFactory for PayoutService {
                 .concurrent(bus::PIPELINE_CONCURRENCY),
                 consumers::registration_changed::RegistrationChangedHandler,
             );
-            let worker = bus::outbound::run_worker(
-                db.clone(),
+            let worker = ctx.outbound_worker(
+                &db,
                 storage::DELIVERIES,
                 Arc::new(client),
                 policy,
                 clock.clone(),
                 wake.clone(),
-                ctx.shutdown.clone(),
             );
             let state = Payout {
                 db: db.clone(),

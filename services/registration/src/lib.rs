@@ -156,23 +156,21 @@ impl ServiceFactory for RegistrationService {
                     wake: unenroll_wake.clone(),
                 },
             );
-            let unenrollments = bus::outbound::run_worker(
-                db.clone(),
+            let unenrollments = ctx.outbound_worker(
+                &db,
                 storage::UNENROLLMENTS,
                 Arc::new(lms::Unenrollments(lms.clone())),
                 policy,
                 clock.clone(),
                 unenroll_wake,
-                ctx.shutdown.clone(),
             );
-            let worker = bus::outbound::run_worker(
-                db.clone(),
+            let worker = ctx.outbound_worker(
+                &db,
                 storage::DELIVERIES,
                 Arc::new(lms),
                 policy,
                 clock.clone(),
                 wake.clone(),
-                ctx.shutdown.clone(),
             );
             let state = Registration {
                 db: db.clone(),

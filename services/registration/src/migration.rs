@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_unenrollments::Migration),
             Box::new(m20261128_000004_line_refunds::Migration),
             Box::new(m20261129_000005_subscriptions::Migration),
+            Box::new(m20261129_000006_parked_index::Migration),
         ]
     }
 }
@@ -193,6 +194,31 @@ mod m20261129_000005_subscriptions {
     impl MigrationTrait for Migration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             db::execute_all(manager.get_connection(), SQL).await
+        }
+    }
+}
+
+mod m20261129_000006_parked_index {
+    use sea_orm_migration::prelude::*;
+
+    pub struct Migration;
+
+    impl MigrationName for Migration {
+        fn name(&self) -> &str {
+            "m20261129_000006_parked_index"
+        }
+    }
+
+    /// The index behind the count of parked deliveries (the `outbound_parked` gauge).
+    #[async_trait::async_trait]
+    impl MigrationTrait for Migration {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            let conn = manager.get_connection();
+            conn.execute_unprepared(&crate::storage::DELIVERIES.parked_index_sql())
+                .await?;
+            conn.execute_unprepared(&crate::storage::UNENROLLMENTS.parked_index_sql())
+                .await?;
+            Ok(())
         }
     }
 }

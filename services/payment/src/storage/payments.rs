@@ -289,9 +289,13 @@ pub async fn start_processing(
     })
 }
 
-/// Applies a processor outcome exactly once: only the domain's legal move happens, as a guarded
-/// update, and only that move writes `payment.succeeded` / `payment.failed`. Returns whether it
-/// moved.
+/// `payment_outcomes_total{processor, outcome}`: each settled outcome once (a move that did not
+/// happen is not counted), and each request for customer action.
+fn outcome_counted(p: &PaymentRow, outcome: &'static str) {
+    metrics::counter!("payment_outcomes_total", "processor" => p.processor.clone(), "outcome" => outcome)
+        .increment(1);
+}
+
 /// Records what a processor said of payment `id` after a cancellation
 /// ([`crate::processor::Processors::cancel_open`]), under the payment's lock; an intent still
 /// under way changes nothing (false).
@@ -311,6 +315,9 @@ pub async fn settle_state(
     }
 }
 
+/// Applies a processor outcome exactly once: only the domain's legal move happens, as a guarded
+/// update, and only that move writes `payment.succeeded` / `payment.failed`. Returns whether it
+/// moved.
 pub async fn settle(
     c: &impl ConnectionTrait,
     p: &PaymentRow,
@@ -344,6 +351,7 @@ pub async fn settle(
         Outcome::Cancelled { reason } => (PaymentEvent::Cancel, Some(reason.clone()), None, None),
         Outcome::Processing => return Ok(false),
         Outcome::RequiresAction { next_action } => {
+            outcome_counted(p, "requires_action");
             audit(
                 c,
                 p.id,
@@ -393,6 +401,14 @@ pub async fn settle(
         PaymentEvent::Declined => "declined",
         _ => to.as_str(),
     };
+    outcome_counted(
+        p,
+        match event {
+            PaymentEvent::Captured => "succeeded",
+            PaymentEvent::Declined => "declined",
+            _ => "cancelled",
+        },
+    );
     let method = method.map(|m| m.as_str());
     audit(
         c,

@@ -12,6 +12,7 @@ mod converge;
 mod gateway;
 mod helpers;
 mod notifications;
+mod observability;
 mod purchase;
 mod reconciliation;
 mod refunds;

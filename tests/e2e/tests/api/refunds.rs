@@ -10,21 +10,8 @@ use testkit::eventually;
 
 /// Refunds the sandbox processor has made in this test's process (each test is its own process).
 async fn processor_refunds(shop: &Shop) -> u64 {
-    let text = shop
-        .app
-        .client
-        .get(shop.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with("processor_refunds_total{processor=\"sandbox\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .map(|n| n.parse::<f64>().unwrap() as u64)
-        .unwrap_or(0)
+    let text = metrics_text(&shop.app).await;
+    metric(&text, r#"processor_refunds_total{processor="sandbox"}"#).unwrap_or(0.0) as u64
 }
 
 pub(crate) async fn paid_order(shop: &Shop, learner: &str, cents: i64) -> (String, String) {

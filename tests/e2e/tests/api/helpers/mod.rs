@@ -191,3 +191,17 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, co
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], expected.as_u16(), "{body}");
 }
+
+/// The platform's /metrics text (200).
+pub async fn metrics_text(app: &TestApp) -> String {
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.unwrap()
+}
+
+/// The value of the sample whose name and labels are exactly `series`, if present.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.rsplit_once(' ').filter(|(s, _)| *s == series))
+        .and_then(|(_, v)| v.parse().ok())
+}

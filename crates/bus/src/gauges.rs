@@ -1,0 +1,90 @@
+//! Gauges of the backbone's health, sampled on a timer by the host (see `runtime::Host`): what
+//! waits in each outbox, in each durable consumer, in the dead-letter stream and in each outbound
+//! table. Counters (published, consumed, dead-lettered, delivered) are kept where the work is done.
+
+use crate::outbound::OutboundTable;
+use crate::{Bus, BusError, ConsumerSpec};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+
+fn pg(sql: String) -> Statement {
+    Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql)
+}
+
+/// `outbox_unpublished_rows{schema}` and `outbox_oldest_unpublished_age_seconds{schema}` (0 when
+/// nothing waits): an outbox whose oldest row ages is a relay that cannot publish.
+pub async fn sample_outbox(c: &impl ConnectionTrait) -> Result<(), DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        schema: String,
+        n: i64,
+        age: f64,
+    }
+    let row = Row::find_by_statement(pg("SELECT current_schema() AS schema, count(*) AS n,
+                COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS age
+         FROM outbox WHERE published_at IS NULL"
+        .into()))
+    .one(c)
+    .await?;
+    if let Some(r) = row {
+        metrics::gauge!("outbox_unpublished_rows", "schema" => r.schema.clone()).set(r.n as f64);
+        metrics::gauge!("outbox_oldest_unpublished_age_seconds", "schema" => r.schema)
+            .set(r.age.max(0.0));
+    }
+    Ok(())
+}
+
+/// `outbound_backlog{sender}` (requests waiting to be sent, retries included) and
+/// `outbound_parked{sender}` (given up after their retries: an operator redrives them).
+pub async fn sample_outbound(
+    c: &impl ConnectionTrait,
+    table: &OutboundTable,
+    sender: &str,
+) -> Result<(), DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        backlog: i64,
+        parked: i64,
+    }
+    // Each count reads its own partial index (`<table>_due`, `<table>_parked`).
+    let t = table.table;
+    let row = Row::find_by_statement(pg(format!(
+        "SELECT (SELECT count(*) FROM {t} WHERE status = 'pending') AS backlog,
+                (SELECT count(*) FROM {t} WHERE status = 'failed') AS parked"
+    )))
+    .one(c)
+    .await?;
+    if let Some(r) = row {
+        metrics::gauge!("outbound_backlog", "sender" => sender.to_string()).set(r.backlog as f64);
+        metrics::gauge!("outbound_parked", "sender" => sender.to_string()).set(r.parked as f64);
+    }
+    Ok(())
+}
+
+/// `consumer_pending_messages`, `consumer_ack_pending_messages` and
+/// `consumer_redelivered_messages`, each `{consumer}`, from the server's view of the consumer.
+pub async fn sample_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<(), BusError> {
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name(spec.stream))
+        .await
+        .map_err(BusError::nats)?;
+    let info = stream
+        .consumer_info(&spec.durable)
+        .await
+        .map_err(BusError::nats)?;
+    let consumer = spec.durable.clone();
+    metrics::gauge!("consumer_pending_messages", "consumer" => consumer.clone())
+        .set(info.num_pending as f64);
+    metrics::gauge!("consumer_ack_pending_messages", "consumer" => consumer.clone())
+        .set(info.num_ack_pending as f64);
+    metrics::gauge!("consumer_redelivered_messages", "consumer" => consumer)
+        .set(info.num_redelivered as f64);
+    Ok(())
+}
+
+/// `dead_letters_stored`: messages parked in the dead-letter stream now.
+pub async fn sample_dead_letters(bus: &Bus) -> Result<(), BusError> {
+    let n = bus.stream_messages("DEADLETTER").await?;
+    metrics::gauge!("dead_letters_stored").set(n as f64);
+    Ok(())
+}
