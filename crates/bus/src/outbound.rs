@@ -23,6 +23,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, State
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Where a service keeps its outbound requests. Names are compile-time constants, never input.
@@ -98,6 +99,8 @@ pub struct Due {
     pub key: Uuid,
     pub idempotency_id: Uuid,
     pub attempts: i32,
+    /// The trace of the work that scheduled the request: its sending continues it.
+    pub traceparent: Option<String>,
 }
 
 /// How one attempt went, as the sender classifies the receiver's answer.
@@ -178,22 +181,30 @@ impl OutboundTable {
                     last_error       TEXT,
                     {r}              TEXT,
                     delivered_at     TIMESTAMPTZ,
-                    updated_at       TIMESTAMPTZ NOT NULL
+                    updated_at       TIMESTAMPTZ NOT NULL,
+                    traceparent      TEXT
                 )"
             ),
             format!("CREATE INDEX {t}_due ON {t} (next_attempt_at) WHERE status = 'pending'"),
-            self.parked_index_sql(),
+            self.observability_sql()[0].clone(),
         ]
     }
 
-    /// The index behind the count of parked requests (`outbound_parked`); tables made before it
-    /// get it from a later migration of their service.
-    pub fn parked_index_sql(&self) -> String {
+    /// What tables made before them get from a later migration of their service: the index
+    /// behind the count of parked requests (`outbound_parked`), and the trace each request
+    /// continues when it is sent.
+    pub fn observability_sql(&self) -> [String; 2] {
         let t = self.table;
-        format!("CREATE INDEX IF NOT EXISTS {t}_parked ON {t} (updated_at) WHERE status = 'failed'")
+        [
+            format!(
+                "CREATE INDEX IF NOT EXISTS {t}_parked ON {t} (updated_at) WHERE status = 'failed'"
+            ),
+            format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS traceparent TEXT"),
+        ]
     }
 
-    /// Schedules the request of `key` (once: a second call changes nothing).
+    /// Schedules the request of `key` (once: a second call changes nothing), in the trace of the
+    /// current span.
     pub async fn schedule(
         &self,
         c: &impl ConnectionTrait,
@@ -203,11 +214,16 @@ impl OutboundTable {
     ) -> Result<(), DbErr> {
         c.execute_raw(stmt(
             format!(
-                "INSERT INTO {} ({}, idempotency_id, status, next_attempt_at, updated_at)
-                 VALUES ($1, $2, 'pending', $3, $3) ON CONFLICT DO NOTHING",
+                "INSERT INTO {} ({}, idempotency_id, status, next_attempt_at, updated_at, traceparent)
+                 VALUES ($1, $2, 'pending', $3, $3, $4) ON CONFLICT DO NOTHING",
                 self.table, self.key
             ),
-            vec![key.into(), idempotency_id.into(), now.into()],
+            vec![
+                key.into(),
+                idempotency_id.into(),
+                now.into(),
+                telemetry::current_traceparent().into(),
+            ],
         ))
         .await?;
         Ok(())
@@ -230,7 +246,7 @@ impl OutboundTable {
                  WHERE {k} IN (
                      SELECT {k} FROM {t} WHERE status = 'pending' AND next_attempt_at <= $1
                      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-                 RETURNING {k} AS key, idempotency_id, attempts"
+                 RETURNING {k} AS key, idempotency_id, attempts, traceparent"
             ),
             vec![now.into(), (now + lease).into(), limit.into()],
         ))
@@ -411,9 +427,19 @@ pub async fn deliver_due(
     if due.is_empty() {
         return Ok(0);
     }
-    let outcomes = futures_util::future::join_all(due.iter().map(|d| sender.send(d))).await;
-    let now = clock.now();
     let name = sender.name();
+    // Each request is sent in a span of the trace that scheduled it (the sender passes the
+    // context on in its `traceparent` header).
+    let outcomes = futures_util::future::join_all(due.iter().map(|d| {
+        let span =
+            tracing::info_span!("deliver", sender = name, key = %d.key, attempt = d.attempts + 1);
+        if let Some(tp) = &d.traceparent {
+            telemetry::continue_trace(&span, tp);
+        }
+        sender.send(d).instrument(span)
+    }))
+    .await;
+    let now = clock.now();
     for (d, outcome) in due.iter().zip(outcomes) {
         let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX);
         match outcome {

@@ -8,7 +8,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261128_000001_init::Migration),
-            Box::new(m20261129_000002_parked_index::Migration),
+            Box::new(m20261129_000002_outbound_observability::Migration),
         ]
     }
 }
@@ -108,24 +108,26 @@ mod m20261128_000001_init {
     }
 }
 
-mod m20261129_000002_parked_index {
+mod m20261129_000002_outbound_observability {
     use sea_orm_migration::prelude::*;
 
     pub struct Migration;
 
     impl MigrationName for Migration {
         fn name(&self) -> &str {
-            "m20261129_000002_parked_index"
+            "m20261129_000002_outbound_observability"
         }
     }
 
-    /// The index behind the count of parked deliveries (the `outbound_parked` gauge).
+    /// The index behind the count of parked deliveries (the `outbound_parked` gauge), and
+    /// the trace each delivery continues.
     #[async_trait::async_trait]
     impl MigrationTrait for Migration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             let conn = manager.get_connection();
-            conn.execute_unprepared(&crate::storage::DELIVERIES.parked_index_sql())
-                .await?;
+            for sql in crate::storage::DELIVERIES.observability_sql() {
+                conn.execute_unprepared(&sql).await?;
+            }
             Ok(())
         }
     }

@@ -130,7 +130,7 @@ impl FakeLms {
     pub async fn complete(&self, completion: &Completion, webhook_id: &str) -> u16 {
         let body = completion_body(completion).to_string().into_bytes();
         let url = self.state.completion_url.lock().unwrap().clone();
-        post_signed(&self.state, &url, webhook_id, &body)
+        post_signed(&self.state, &url, webhook_id, &body, None)
             .await
             .map(|s| s.as_u16())
             .unwrap_or(0)
@@ -242,7 +242,7 @@ async fn complete(state: web::Data<State>, body: web::Json<Completion>) -> HttpR
     let bytes = completion_body(&body).to_string().into_bytes();
     let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
     let url = state.completion_url.lock().unwrap().clone();
-    match post_signed(&state, &url, &id, &bytes).await {
+    match post_signed(&state, &url, &id, &bytes, None).await {
         Ok(status) => {
             HttpResponse::Ok().json(json!({"webhookId": id, "platformStatus": status.as_u16()}))
         }
@@ -250,27 +250,29 @@ async fn complete(state: web::Data<State>, body: web::Json<Completion>) -> HttpR
     }
 }
 
-/// Signs `body` with the LMS secret, now, and posts it.
+/// Signs `body` with the LMS secret, now, and posts it; a status webhook carries the
+/// `traceparent` of the request it answers, so the platform's trace continues.
 async fn post_signed(
     state: &State,
     url: &str,
     id: &str,
     body: &[u8],
+    traceparent: Option<&str>,
 ) -> Result<reqwest::StatusCode, reqwest::Error> {
     let ts = chrono::Utc::now().timestamp();
     let sig = ::web::standard_webhooks::sign(&state.config.webhook_secret, id, ts, body)
         .unwrap_or_default();
-    state
+    let mut req = state
         .http
         .post(url)
         .header("content-type", "application/json")
         .header("webhook-id", id)
         .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", sig)
-        .body(body.to_vec())
-        .send()
-        .await
-        .map(|r| r.status())
+        .header("webhook-signature", sig);
+    if let Some(tp) = traceparent {
+        req = req.header("traceparent", tp);
+    }
+    req.body(body.to_vec()).send().await.map(|r| r.status())
 }
 
 async fn received(state: web::Data<State>) -> HttpResponse {
@@ -326,6 +328,11 @@ async fn enrollment_request(
     let key = req
         .headers()
         .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let traceparent = req
+        .headers()
+        .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let record = |answered: u16| {
@@ -393,19 +400,19 @@ async fn enrollment_request(
             }
         });
         let state = state.clone();
-        tokio::spawn(async move { send_webhook(&state, hook).await });
+        tokio::spawn(async move { send_webhook(&state, hook, traceparent).await });
     }
     HttpResponse::Ok().json(json!({
         "success": true, "enrollmentId": enrollment_id, "status": "pending", "message": "enrollment created"
     }))
 }
 
-async fn send_webhook(state: &State, hook: Value) {
+async fn send_webhook(state: &State, hook: Value, traceparent: Option<String>) {
     let bytes = hook.to_string().into_bytes();
     let url = state.webhook_url.lock().unwrap().clone();
     let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
     for attempt in 0..5u64 {
-        let r = post_signed(state, &url, &id, &bytes).await;
+        let r = post_signed(state, &url, &id, &bytes, traceparent.as_deref()).await;
         if r.as_ref().is_ok_and(|s| s.is_success()) {
             return;
         }

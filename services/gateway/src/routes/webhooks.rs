@@ -127,7 +127,7 @@ fn verify_processor(
     };
     verified.map_err(|e| {
         tracing::warn!(processor = name, error = %e, "processor webhook refused");
-        metrics::counter!("webhooks_refused_total", "processor" => name.to_string()).increment(1);
+        metrics::counter!("webhooks_refused_total", "source" => name.to_string()).increment(1);
         ApiError::bad_request("invalid_signature", e.to_string())
     })
 }
@@ -157,7 +157,7 @@ fn verify_standard(
     )
     .map_err(|e| {
         tracing::warn!(webhook = name, error = %e, "LMS webhook refused");
-        metrics::counter!("webhooks_refused_total", "webhook" => name.to_string()).increment(1);
+        metrics::counter!("webhooks_refused_total", "source" => name.to_string()).increment(1);
         ApiError::bad_request("invalid_signature", e.to_string())
     })
 }

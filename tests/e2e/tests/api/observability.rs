@@ -100,3 +100,169 @@ async fn a_purchase_shows_in_route_metrics_and_a_stuck_delivery_in_the_backbone_
     .await;
     shop.close().await;
 }
+
+/// The span `id` and its ancestors in `trace`, nearest first.
+fn lineage<'a>(
+    trace: &'a [fake_otlp::Span],
+    span: &'a fake_otlp::Span,
+) -> Vec<&'a fake_otlp::Span> {
+    let mut out = vec![span];
+    let mut at = span;
+    while let Some(parent) = trace.iter().find(|s| s.span_id == at.parent_span_id) {
+        out.push(parent);
+        at = parent;
+    }
+    out
+}
+
+/// The one span of `trace` named `name` whose attribute `key` is `value`.
+fn the<'a>(
+    trace: &'a [fake_otlp::Span],
+    name: &str,
+    key: &str,
+    value: &str,
+) -> &'a fake_otlp::Span {
+    let found: Vec<_> = trace
+        .iter()
+        .filter(|s| s.name == name && s.attr(key) == Some(value))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one {name} span with {key}={value}: {found:#?}"
+    );
+    found[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_is_one_trace_from_the_gateway_through_nats_to_the_lms_and_its_webhook_back() {
+    let otlp = fake_otlp::FakeOtlp::start(0).unwrap();
+    let shop = Shop::open(&[("telemetry.otlp_endpoint", otlp.traces_url.clone())]).await;
+    let course = shop.course("lms-t", 4900, false).await;
+    let learner = shop.learner("learner-t");
+    // The storefront starts one trace for the purchase and sends it with every request.
+    let trace_id = uuid::Uuid::now_v7().simple().to_string();
+    let client_span = &uuid::Uuid::now_v7().simple().to_string()[16..];
+    let traceparent = format!("00-{trace_id}-{client_span}-01");
+    let step = |path: &str, body: serde_json::Value, want: reqwest::StatusCode| {
+        let req = shop
+            .app
+            .client
+            .post(shop.app.url(path))
+            .bearer_auth(&learner)
+            .header("traceparent", &traceparent)
+            .json(&body);
+        let what = format!("POST {path}");
+        async move { expect(&what, want, send(req).await) }
+    };
+    let created = reqwest::StatusCode::CREATED;
+    step(
+        "/api/v2/cart/items",
+        serde_json::json!({"itemType": "course", "itemId": course}),
+        created,
+    )
+    .await;
+    let order = step("/api/v2/cart/checkout", serde_json::json!({}), created).await;
+    let order_id = order["id"].as_str().unwrap().to_string();
+    let intent = step(
+        "/api/v2/payments/create-intent",
+        serde_json::json!({"orderId": order_id}),
+        created,
+    )
+    .await;
+    let confirm = serde_json::json!({"paymentId": intent["id"], "paymentMethod": "pm_card_visa"});
+    step("/api/v2/payments/confirm", confirm, reqwest::StatusCode::OK).await;
+    shop.registrations_all(&learner, 1, "enrolled").await;
+
+    // The last link: the LMS's status webhook consumed by registration, exported in a batch.
+    let trace = eventually(WAIT, "the LMS webhook's consumption exported", || async {
+        let trace = otlp.trace(&trace_id);
+        trace
+            .iter()
+            .any(|s| {
+                s.name == "consume" && s.attr("consumer") == Some(registration::LMS_STATUS_CONSUMER)
+            })
+            .then_some(trace)
+    })
+    .await;
+    // Every span's parent is in the trace, except the storefront's own span.
+    for s in &trace {
+        assert!(
+            s.parent_span_id == client_span || trace.iter().any(|p| p.span_id == s.parent_span_id),
+            "{s:#?} has a parent outside the trace"
+        );
+    }
+    // The four requests are children of the storefront's span.
+    let http = |path: &str| {
+        let found: Vec<_> = trace
+            .iter()
+            .filter(|s| s.name == "http" && s.attr("path") == Some(path))
+            .collect();
+        assert_eq!(found.len(), 1, "one http span for {path}");
+        found[0]
+    };
+    for path in [
+        "/api/v2/cart/items",
+        "/api/v2/cart/checkout",
+        "/api/v2/payments/create-intent",
+    ] {
+        assert_eq!(http(path).parent_span_id, client_span, "{path}");
+    }
+    let confirm = http("/api/v2/payments/confirm");
+    assert_eq!(confirm.parent_span_id, client_span);
+    // confirm → payment.succeeded → cart-order completes the order → order.completed → every
+    // service that acts on it; registration schedules the LMS request → its delivery → the LMS's
+    // webhook back through the gateway → registration consumes the status.
+    let paid = the(&trace, "consume", "consumer", cart_order::PAYMENTS_CONSUMER);
+    assert!(
+        lineage(&trace, paid)
+            .iter()
+            .any(|s| s.span_id == confirm.span_id),
+        "{paid:#?}"
+    );
+    for consumer in [
+        registration::ORDERS_CONSUMER,
+        "notification-orders",
+        "payout-orders",
+        "certificate-orders",
+    ] {
+        let s = trace
+            .iter()
+            .find(|s| {
+                s.name == "consume"
+                    && s.attr("consumer") == Some(consumer)
+                    && s.attr("subject") == Some(events::subjects::ORDER_COMPLETED)
+            })
+            .unwrap_or_else(|| panic!("{consumer} consumed no order.completed in the trace"));
+        assert!(
+            lineage(&trace, s).iter().any(|a| a.span_id == paid.span_id),
+            "{consumer} is not under the order's completion: {s:#?}"
+        );
+    }
+    let enrolled = the(&trace, "consume", "consumer", registration::ORDERS_CONSUMER);
+    let deliver = the(&trace, "deliver", "sender", "lms");
+    assert_eq!(
+        deliver.parent_span_id, enrolled.span_id,
+        "the LMS request continues its consumer"
+    );
+    let webhook = http("/api/v1/webhooks/enrollment-status");
+    assert!(
+        lineage(&trace, webhook)
+            .iter()
+            .any(|s| s.span_id == deliver.span_id),
+        "the LMS's webhook continues the request it answers: {webhook:#?}"
+    );
+    let status = the(
+        &trace,
+        "consume",
+        "consumer",
+        registration::LMS_STATUS_CONSUMER,
+    );
+    assert!(
+        lineage(&trace, status)
+            .iter()
+            .any(|s| s.span_id == webhook.span_id)
+    );
+    shop.close().await;
+    otlp.stop().await;
+}
