@@ -18,6 +18,7 @@ mod reconciliation;
 mod refunds;
 mod revenue;
 mod services;
+mod split;
 mod square;
 mod stripe;
 mod subscriptions;

@@ -30,7 +30,10 @@ pub const CONVERGE_PIN: &str = "E2EPIN0123456789ABCDEF";
 /// Fields drop in this order when a test panics before [`Shop::close`]: the platform stops
 /// first, then the environment removes its database and streams.
 pub struct Shop {
+    /// The host the shop's clients call: the whole platform, or the gateway alone when split.
     pub app: TestApp,
+    /// When split ([`Shop::open_split`]): every other service, each in its own host.
+    pub hosts: Vec<TestApp>,
     pub lms: FakeLms,
     /// Receives every email the platform sends.
     pub smtp: fake_smtp::FakeSmtp,
@@ -213,6 +216,21 @@ impl Shop {
         extra: &[(&str, String)],
         factories: Vec<Arc<dyn ServiceFactory>>,
     ) -> Shop {
+        Self::open_hosts(extra, factories, false).await
+    }
+
+    /// The shop as operators deploy it: every service in its own host (its own listener, pools
+    /// and consumers), the gateway proxying to each by `gateway.upstreams`, and the services
+    /// calling each other by `internal.urls`.
+    pub async fn open_split(extra: &[(&str, String)]) -> Shop {
+        Self::open_hosts(extra, commerce::registry(), true).await
+    }
+
+    async fn open_hosts(
+        extra: &[(&str, String)],
+        factories: Vec<Arc<dyn ServiceFactory>>,
+        split: bool,
+    ) -> Shop {
         let env = TestEnv::new().await;
         let lms = FakeLms::start(
             fake_lms::Config {
@@ -244,12 +262,18 @@ impl Shop {
             ("registration.retry_base_ms", "50".into()),
         ];
         o.extend(extra.iter().cloned());
-        let app = TestApp::spawn(env.settings(&o), &factories, &["all"]).await;
+        let (app, hosts) = if split {
+            spawn_split(&env, &o, &factories).await
+        } else {
+            let app = TestApp::spawn(env.settings(&o), &factories, &["all"]).await;
+            (app, Vec::new())
+        };
         lms.set_webhook_url(&app.url("/api/v1/webhooks/enrollment-status"));
         let admin = env.token("admin", &["billing-admin"], &[]);
         Shop {
             env,
             app,
+            hosts,
             lms,
             smtp,
             payout,
@@ -280,6 +304,9 @@ impl Shop {
 
     pub async fn close(self) {
         self.app.stop().await;
+        for host in self.hosts {
+            host.stop().await;
+        }
         self.smtp.stop();
         self.lms.stop().await;
         self.payout.stop().await;
@@ -650,4 +677,49 @@ impl Bought {
 async fn a_refused_list_read_panics_instead_of_reading_as_empty() {
     let shop = Shop::open(&[]).await;
     shop.registrations("not-a-token").await;
+}
+
+/// One host per service on ports chosen before any starts, so each knows every other's URL:
+/// the gateway's upstreams and every service's internal URLs name them all. Returns the gateway's
+/// host and the others.
+async fn spawn_split(
+    env: &TestEnv,
+    common: &[(&str, String)],
+    factories: &[Arc<dyn ServiceFactory>],
+) -> (TestApp, Vec<TestApp>) {
+    let listeners: Vec<std::net::TcpListener> = factories
+        .iter()
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    drop(listeners);
+    let mut routing: Vec<(String, String)> = Vec::new();
+    for (f, port) in factories.iter().zip(&ports) {
+        // Keys accept `_` for `-` (`cart_order`), as environment variables must.
+        let key = f.name().replace('-', "_");
+        let url = format!("http://127.0.0.1:{port}");
+        if f.name() != "gateway" {
+            routing.push((format!("gateway.upstreams.{key}"), url.clone()));
+        }
+        routing.push((format!("internal.urls.{key}"), url));
+    }
+    let mut gateway = None;
+    let mut hosts = Vec::new();
+    for (f, port) in factories.iter().zip(&ports) {
+        let mut o: Vec<(&str, String)> = common.to_vec();
+        o.extend(routing.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        o.push(("http.port", port.to_string()));
+        // Eight hosts share Postgres with the tests running beside this one.
+        o.push(("database.max_connections", "3".into()));
+        let app = TestApp::spawn(env.settings(&o), factories, &[f.name()]).await;
+        if f.name() == "gateway" {
+            gateway = Some(app);
+        } else {
+            hosts.push(app);
+        }
+    }
+    (gateway.expect("the registry has a gateway"), hosts)
 }
