@@ -9,11 +9,12 @@ set -euo pipefail
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 # Ticks of user+system time of every live postgres process, by pid (one awk over /proc).
 pg_ticks() {
-  awk '$2 == "(postgres)" {print $1, $14 + $15}' /proc/[0-9]*/stat 2>/dev/null || true
+  cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" {print $1, $14 + $15}'
 }
 # Ticks of user+system time of the NATS server(s).
 nats_ticks() {
-  awk '$2 == "(nats-server)" {t += $14 + $15} END {print t + 0}' /proc/[0-9]*/stat 2>/dev/null || echo 0
+  # cat, not awk over the glob: a process that ends meanwhile must not stop the reading.
+  cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(nats-server)" {t += $14 + $15} END {print t + 0}'
 }
 tck=$(getconf CLK_TCK)
 for learners in $2; do

@@ -10,8 +10,9 @@ fn pg(sql: String) -> Statement {
     Statement::from_string(sea_orm::DatabaseBackend::Postgres, sql)
 }
 
-/// `outbox_unpublished_rows{schema}` and `outbox_oldest_unpublished_age_seconds{schema}` (0 when
-/// nothing waits): an outbox whose oldest row ages is a relay that cannot publish.
+/// `outbox_unpublished_rows{schema}` (counted up to 100,000) and
+/// `outbox_oldest_unpublished_age_seconds{schema}` (0 when nothing waits): an outbox whose oldest
+/// row ages is a relay that cannot publish.
 pub async fn sample_outbox(c: &impl ConnectionTrait) -> Result<(), DbErr> {
     #[derive(FromQueryResult)]
     struct Row {
@@ -19,12 +20,14 @@ pub async fn sample_outbox(c: &impl ConnectionTrait) -> Result<(), DbErr> {
         n: i64,
         age: f64,
     }
-    let row = Row::find_by_statement(pg("SELECT current_schema() AS schema, count(*) AS n,
-                COALESCE(EXTRACT(EPOCH FROM now() - min(occurred_at)), 0)::float8 AS age
-         FROM outbox WHERE published_at IS NULL"
-        .into()))
-    .one(c)
-    .await?;
+    // Both read the `outbox_unpublished` index: the oldest row by `seq`, and a count that stops
+    // at 100,000 (a stuck relay must not make each sample read every waiting row).
+    const SQL: &str = "SELECT current_schema() AS schema,
+            (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE published_at IS NULL
+                                   LIMIT 100000) w) AS n,
+            COALESCE((SELECT EXTRACT(EPOCH FROM now() - occurred_at)::float8 FROM outbox
+                      WHERE published_at IS NULL ORDER BY seq LIMIT 1), 0) AS age";
+    let row = Row::find_by_statement(pg(SQL.into())).one(c).await?;
     if let Some(r) = row {
         metrics::gauge!("outbox_unpublished_rows", "schema" => r.schema.clone()).set(r.n as f64);
         metrics::gauge!("outbox_oldest_unpublished_age_seconds", "schema" => r.schema)

@@ -345,21 +345,34 @@ async fn create_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<PullConsumer,
         .get_stream(bus.stream_name(spec.stream))
         .await
         .map_err(BusError::nats)?;
-    stream
-        .get_or_create_consumer(
-            &spec.durable,
-            pull::Config {
-                durable_name: Some(spec.durable.clone()),
-                filter_subject: bus.subject(&spec.filter),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: spec.ack_wait,
-                // The server's own limit is a backstop above ours: we dead-letter at max_deliver.
-                max_deliver: spec.max_deliver + 1,
-                ..Default::default()
-            },
-        )
+    let config = pull::Config {
+        durable_name: Some(spec.durable.clone()),
+        filter_subject: bus.subject(&spec.filter),
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: spec.ack_wait,
+        // The server's own limit is a backstop above ours: we dead-letter at max_deliver.
+        max_deliver: spec.max_deliver + 1,
+        ..Default::default()
+    };
+    let mut consumer = stream
+        .get_or_create_consumer(&spec.durable, config.clone())
         .await
-        .map_err(BusError::nats)
+        .map_err(BusError::nats)?;
+    // An existing durable keeps the settings it was made with: when the code asks for others (a
+    // longer wait for a late order, say), the server's are brought in line, or it would stop
+    // delivering before we dead-letter and a message would be neither handled nor parked.
+    let have = &consumer.cached_info().config;
+    if have.max_deliver != config.max_deliver
+        || have.ack_wait != config.ack_wait
+        || have.filter_subject != config.filter_subject
+    {
+        tracing::info!(consumer = %spec.durable, "updating the durable consumer's settings");
+        consumer = stream
+            .update_consumer(config)
+            .await
+            .map_err(BusError::nats)?;
+    }
+    Ok(consumer)
 }
 
 /// Handles one message; returns true when a fault plan says the consumer "died".

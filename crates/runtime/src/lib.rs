@@ -445,10 +445,15 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Picks factories by name; `all` picks every one. Unknown names are an error.
+fn sample_failed(what: &'static str, error: &str) {
+    tracing::warn!(what, error, "backbone sample failed");
+    metrics::counter!("backbone_sample_failures_total", "what" => what).increment(1);
+}
+
 /// Samples the backbone's gauges every `every` until shutdown: each outbox, outbound table and
-/// durable consumer of this process, and the dead-letter stream. A failed sample is logged and
-/// leaves the last value.
+/// durable consumer of this process, and the dead-letter stream. A failed sample is logged,
+/// counted in `backbone_sample_failures_total` (an outage must not read as "nothing waits"),
+/// and leaves the last value.
 async fn sample_backbone(ctx: Context, every: Duration) {
     let mut shutdown = ctx.shutdown.clone();
     loop {
@@ -461,17 +466,17 @@ async fn sample_backbone(ctx: Context, every: Duration) {
                 }
             };
             if let Err(e) = r {
-                tracing::debug!(error = %e, "backbone sample failed");
+                sample_failed("database", &e.to_string());
             }
         }
         let consumers = ctx.consumers.lock().map(|c| c.clone()).unwrap_or_default();
         for spec in &consumers {
             if let Err(e) = bus::gauges::sample_consumer(&ctx.bus, spec).await {
-                tracing::debug!(consumer = %spec.durable, error = %e, "consumer sample failed");
+                sample_failed("consumer", &e.to_string());
             }
         }
         if let Err(e) = bus::gauges::sample_dead_letters(&ctx.bus).await {
-            tracing::debug!(error = %e, "dead-letter sample failed");
+            sample_failed("dead_letters", &e.to_string());
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -525,6 +530,7 @@ pub async fn setup_jetstream(
     Ok(names)
 }
 
+/// Picks factories by name; `all` picks every one. Unknown names are an error.
 pub fn resolve(
     factories: &[Arc<dyn ServiceFactory>],
     selected: &[String],

@@ -147,11 +147,10 @@ impl ServiceFactory for NotificationService {
             };
             let orders = ctx.consumer(
                 &db,
-                // Concurrent: what an order event leaves does not depend on the events' order (the
-                // address is kept by its checkout's time, orders and courses are inserted once).
-                // A completion that overtakes its checkout waits for a learner not known yet, and
-                // mails a known one at the address of their previous checkout. A serial consumer
-                // fell behind the registrations, whose events then waited and retried.
+                // Concurrent: a completion handled before its checkout waits for it (the
+                // address is the one the learner gave last), and the rest does not depend on
+                // the events' order. A serial consumer fell behind the registrations, whose
+                // events then waited and retried.
                 spec("notification-orders", "COMMERCE", "commerce.order.>"),
                 consumers::orders::OrdersHandler { n: n.clone() },
             );

@@ -20,7 +20,7 @@ async fn remember(
     number: &str,
     user_id: &str,
     lines: &[OrderLine],
-) -> Result<uuid::Uuid, bus::HandlerError> {
+) -> Result<(uuid::Uuid, bool), bus::HandlerError> {
     let id = fields::uuid("order_id", order_id)?;
     let mut courses = Vec::new();
     for l in lines {
@@ -34,8 +34,8 @@ async fn remember(
             });
         }
     }
-    storage::remember_order(txn, id, number, user_id, &courses).await?;
-    Ok(id)
+    let new = storage::remember_order(txn, id, number, user_id, &courses).await?;
+    Ok((id, new))
 }
 
 impl Handler for OrdersHandler {
@@ -54,7 +54,15 @@ impl Handler for OrdersHandler {
             let e: OrderCompleted = d.decode()?;
             // The address is the newest checkout's (from `order.created`): paying an older order
             // does not bring back an older address.
-            let id = remember(txn, &e.order_id, &e.order_number, &e.user_id, &e.lines).await?;
+            let (id, new) =
+                remember(txn, &e.order_id, &e.order_number, &e.user_id, &e.lines).await?;
+            if new {
+                // Its checkout not seen yet (the consumer handles events concurrently): wait for
+                // it, so the address is the one the learner gave last, whatever the order.
+                return Err(bus::HandlerError::transient(format!(
+                    "the checkout of order {id} not seen yet"
+                )));
+            }
             let a = e
                 .amounts
                 .as_ref()

@@ -71,8 +71,8 @@ pub async fn remember_order(
     number: &str,
     user_id: &str,
     courses: &[OrderCourse<'_>],
-) -> Result<(), DbErr> {
-    c.execute_raw(pg(
+) -> Result<bool, DbErr> {
+    let new = c.execute_raw(pg(
         "INSERT INTO orders (order_id, order_number, user_id, department_id) VALUES ($1, $2, $3, $4)
          ON CONFLICT (order_id) DO NOTHING",
         vec![
@@ -86,7 +86,9 @@ pub async fn remember_order(
                 .into(),
         ],
     ))
-    .await?;
+    .await?
+    .rows_affected()
+        == 1;
     for oc in courses {
         c.execute_raw(pg(
             "INSERT INTO order_courses (order_id, course_id, lms_course_id, title, approval_required,
@@ -103,7 +105,7 @@ pub async fn remember_order(
         ))
         .await?;
     }
-    Ok(())
+    Ok(new)
 }
 
 #[derive(Debug, Clone, FromQueryResult)]

@@ -289,8 +289,9 @@ pub async fn start_processing(
     })
 }
 
-/// `payment_outcomes_total{processor, outcome}`: each settled outcome once (a move that did not
-/// happen is not counted), and each request for customer action.
+/// `payment_outcomes_total{processor, outcome}`: each settled outcome when its move is made (a
+/// move that did not happen is not counted; a transaction rolled back and retried counts again),
+/// and each report of a request for customer action.
 fn outcome_counted(p: &PaymentRow, outcome: &'static str) {
     metrics::counter!("payment_outcomes_total", "processor" => p.processor.clone(), "outcome" => outcome)
         .increment(1);

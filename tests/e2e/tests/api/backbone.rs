@@ -285,6 +285,21 @@ async fn a_poison_message_is_dead_lettered_while_others_keep_flowing() {
 async fn setup_jetstream_declares_every_stream_and_consumer_and_can_run_again() {
     let env = TestEnv::new().await;
     let settings = env.settings(&[]);
+    let bus = Bus::connect(&settings.bus()).await.unwrap();
+    // A durable made by an earlier release with other settings is brought in line.
+    bus.ensure_streams().await.unwrap();
+    bus.jetstream()
+        .get_stream(bus.stream_name("COMMERCE"))
+        .await
+        .unwrap()
+        .create_consumer(pull::Config {
+            durable_name: Some("notification-orders".into()),
+            filter_subject: bus.subject("commerce.order.>"),
+            max_deliver: 6,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let all = ["all".to_string()];
     let first = commerce::setup_jetstream(settings.clone(), &all)
         .await
@@ -304,7 +319,6 @@ async fn setup_jetstream_declares_every_stream_and_consumer_and_can_run_again() 
             "{durable} in {names:?}"
         );
     }
-    let bus = Bus::connect(&settings.bus()).await.unwrap();
     let js = bus.jetstream();
     for spec in &first {
         let (durable, rest) = spec.split_once(" (").unwrap();
@@ -315,6 +329,12 @@ async fn setup_jetstream_declares_every_stream_and_consumer_and_can_run_again() 
             .await
             .unwrap_or_else(|e| panic!("{durable} not declared: {e}"));
         assert_eq!(info.config.durable_name.as_deref(), Some(durable));
+        if durable == "notification-orders" {
+            assert_eq!(
+                info.config.max_deliver, 36,
+                "its 35 deliveries, plus the backstop"
+            );
+        }
     }
     // Run again (a Job retried, a new release): the same consumers, nothing else.
     let again = commerce::setup_jetstream(settings.clone(), &all)

@@ -21,6 +21,8 @@ async fn a_purchase_shows_in_route_metrics_and_a_stuck_delivery_in_the_backbone_
     let shop = Shop::open(&[
         ("telemetry.sample_secs", "1".into()),
         ("registration.max_attempts", "2".into()),
+        // The second attempt 3 s after the first: the waiting request is seen in the backlog.
+        ("registration.retry_base_ms", "3000".into()),
     ])
     .await;
     // The LMS refuses: the enrollment request waits, then is parked after its two attempts.
@@ -32,6 +34,12 @@ async fn a_purchase_shows_in_route_metrics_and_a_stuck_delivery_in_the_backbone_
     let order_id = order["id"].as_str().unwrap().to_string();
     shop.pay(&learner, &order_id, "pm_card_visa").await;
     shop.order_status(&learner, &order_id, "completed").await;
+    until(
+        &shop,
+        "the refused request waiting for its retry",
+        &[(r#"outbound_backlog{sender="lms"}"#, 1.0)],
+    )
+    .await;
     let text = until(
         &shop,
         "the request parked, every event consumed",
@@ -115,23 +123,51 @@ fn lineage<'a>(
     out
 }
 
-/// The one span of `trace` named `name` whose attribute `key` is `value`.
+/// The first span of `trace` named `name` whose attribute `key` is `value` (a retried step has
+/// more than one).
 fn the<'a>(
     trace: &'a [fake_otlp::Span],
     name: &str,
     key: &str,
     value: &str,
 ) -> &'a fake_otlp::Span {
-    let found: Vec<_> = trace
+    trace
         .iter()
-        .filter(|s| s.name == name && s.attr(key) == Some(value))
-        .collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "one {name} span with {key}={value}: {found:#?}"
-    );
-    found[0]
+        .find(|s| s.name == name && s.attr(key) == Some(value))
+        .unwrap_or_else(|| panic!("no {name} span with {key}={value}"))
+}
+
+/// The consumers of `order.completed` whose handling the trace must show.
+const COMPLETED_CONSUMERS: [&str; 4] = [
+    registration::ORDERS_CONSUMER,
+    "notification-orders",
+    "payout-orders",
+    "certificate-orders",
+];
+
+/// Whether every span the test asserts on has been exported, with every parent it names (spans
+/// arrive in batches, in any order).
+fn whole(trace: &[fake_otlp::Span], client_span: &str) -> bool {
+    let has = |name: &str, key: &str, value: &str| {
+        trace
+            .iter()
+            .any(|s| s.name == name && s.attr(key) == Some(value))
+    };
+    let completed = |consumer: &str| {
+        trace.iter().any(|s| {
+            s.name == "consume"
+                && s.attr("consumer") == Some(consumer)
+                && s.attr("subject") == Some(events::subjects::ORDER_COMPLETED)
+        })
+    };
+    has("consume", "consumer", registration::LMS_STATUS_CONSUMER)
+        && has("consume", "consumer", cart_order::PAYMENTS_CONSUMER)
+        && has("deliver", "sender", "lms")
+        && has("http", "path", "/api/v1/webhooks/enrollment-status")
+        && COMPLETED_CONSUMERS.iter().all(|c| completed(c))
+        && trace.iter().all(|s| {
+            s.parent_span_id == client_span || trace.iter().any(|p| p.span_id == s.parent_span_id)
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,15 +210,11 @@ async fn a_purchase_is_one_trace_from_the_gateway_through_nats_to_the_lms_and_it
     step("/api/v2/payments/confirm", confirm, reqwest::StatusCode::OK).await;
     shop.registrations_all(&learner, 1, "enrolled").await;
 
-    // The last link: the LMS's status webhook consumed by registration, exported in a batch.
-    let trace = eventually(WAIT, "the LMS webhook's consumption exported", || async {
+    // Down to the last link (the LMS's status webhook consumed by registration), exported in
+    // batches.
+    let trace = eventually(WAIT, "the purchase's spans exported", || async {
         let trace = otlp.trace(&trace_id);
-        trace
-            .iter()
-            .any(|s| {
-                s.name == "consume" && s.attr("consumer") == Some(registration::LMS_STATUS_CONSUMER)
-            })
-            .then_some(trace)
+        whole(&trace, client_span).then_some(trace)
     })
     .await;
     // Every span's parent is in the trace, except the storefront's own span.
@@ -220,12 +252,7 @@ async fn a_purchase_is_one_trace_from_the_gateway_through_nats_to_the_lms_and_it
             .any(|s| s.span_id == confirm.span_id),
         "{paid:#?}"
     );
-    for consumer in [
-        registration::ORDERS_CONSUMER,
-        "notification-orders",
-        "payout-orders",
-        "certificate-orders",
-    ] {
+    for consumer in COMPLETED_CONSUMERS {
         let s = trace
             .iter()
             .find(|s| {

@@ -156,3 +156,97 @@ async fn registration_alone_turns_an_order_into_an_enrollment_request() {
     lms.stop().await;
     env.cleanup().await;
 }
+
+async fn publish_as(bus: &Bus, subject: &str, event_type: &str, payload: Vec<u8>) {
+    let envelope = events::Envelope::new(event_type, "test", chrono::Utc::now(), None);
+    bus.publish(subject, envelope.to_headers(), payload.into())
+        .await
+        .unwrap();
+}
+
+/// Notification alone: an order's completion that arrives before its checkout (the consumer
+/// handles events concurrently) waits for it, so the confirmation goes to the address the learner
+/// gave at their latest checkout, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_mails_a_completion_that_overtook_its_checkout_to_the_latest_address_once() {
+    let env = TestEnv::new().await;
+    let smtp = fake_smtp::FakeSmtp::start(0).await.unwrap();
+    let settings = env.settings(&[
+        ("notification.smtp_port", smtp.port.to_string()),
+        ("notification.retry_base_ms", "50".into()),
+    ]);
+    let bus = Bus::connect(&settings.bus()).await.unwrap();
+    let app = TestApp::spawn(settings, &commerce::registry(), &["notification"]).await;
+    let course = uuid::Uuid::now_v7();
+    let user = "learner-late";
+    // An older checkout told the service an older address.
+    let mut older = order_completed(user, &course, true);
+    let created = |o: &ev::OrderCompleted, email: &str| ev::OrderCreated {
+        order_id: o.order_id.clone(),
+        order_number: o.order_number.clone(),
+        user_id: user.into(),
+        lines: o.lines.clone(),
+        customer_email: email.into(),
+        customer_name: "Late Learner".into(),
+        created_at: chrono::Utc::now().to_rfc3339(),
+        ..Default::default()
+    };
+    older.order_number = "ORD-2026-00041".into();
+    publish_as(
+        &bus,
+        events::subjects::ORDER_CREATED,
+        "commerce.v1.OrderCreated",
+        created(&older, "old@example.edu").encode_to_vec(),
+    )
+    .await;
+    // The new order's completion first, its checkout (with the new address) afterwards.
+    let newer = order_completed(user, &course, true);
+    publish(&bus, &newer).await;
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name("COMMERCE"))
+        .await
+        .unwrap();
+    eventually(
+        WAIT,
+        "the completion handled, waiting for its checkout",
+        || async {
+            let info = stream.consumer_info("notification-orders").await.ok()?;
+            (info.num_redelivered >= 1).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        smtp.received().is_empty(),
+        "nothing mailed before the checkout"
+    );
+    publish_as(
+        &bus,
+        events::subjects::ORDER_CREATED,
+        "commerce.v1.OrderCreated",
+        created(&newer, "new@example.edu").encode_to_vec(),
+    )
+    .await;
+    let mail = eventually(WAIT, "the confirmation mailed", || async {
+        smtp.received().into_iter().find(|m| {
+            m.parsed()
+                .subject()
+                .is_some_and(|s| s.contains("ORD-2026-00042"))
+        })
+    })
+    .await;
+    assert_eq!(mail.to, ["new@example.edu"]);
+    assert_eq!(
+        smtp.received()
+            .iter()
+            .filter(|m| m
+                .parsed()
+                .subject()
+                .is_some_and(|s| s.contains("ORD-2026-00042")))
+            .count(),
+        1
+    );
+    app.stop().await;
+    smtp.stop();
+    env.cleanup().await;
+}
