@@ -27,6 +27,13 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("malformed JSON body: {e}")))?;
     crate::card_data::refuse(&value)?;
+    if let Some(field) = nul_field(&value) {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "a string holds U+0000, which no field may contain",
+        )
+        .with_field(if field.is_empty() { ".".into() } else { field }));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -43,6 +50,35 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         err
     })
+}
+
+/// The first string (value or key) holding U+0000, as a JSON path: PostgreSQL text cannot
+/// store it, so it is refused here rather than failing in the database.
+fn nul_field(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    fn walk(v: &Value, path: &mut Vec<String>) -> Option<String> {
+        match v {
+            Value::String(s) if s.contains('\0') => Some(path.join(".")),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                path.push(i.to_string());
+                let found = walk(item, path);
+                path.pop();
+                found
+            }),
+            Value::Object(map) => map.iter().find_map(|(k, item)| {
+                path.push(k.clone());
+                let found = if k.contains('\0') {
+                    Some(path.join("."))
+                } else {
+                    walk(item, path)
+                };
+                path.pop();
+                found
+            }),
+            _ => None,
+        }
+    }
+    walk(v, &mut Vec::new())
 }
 
 fn missing_field(msg: &str) -> Option<String> {
@@ -71,5 +107,28 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             let value = parse(&raw)?;
             Ok(Json { value, raw })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_u0000_anywhere_naming_the_field() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            title: String,
+        }
+        let e = parse::<Body>(br#"{"title": "a\u0000b"}"#)
+            .err()
+            .map(|e| (e.status.as_u16(), e.code, e.field));
+        assert_eq!(e, Some((400, "invalid_body", Some("title".to_string()))));
+        let e = parse::<serde_json::Value>(br#"{"tags": [{"x\u0000": 1}]}"#)
+            .err()
+            .and_then(|e| e.field);
+        assert_eq!(e.as_deref(), Some("tags.0.x\u{0}"));
+        assert!(parse::<Body>(br#"{"title": "Zo\u00eb"}"#).is_ok());
     }
 }

@@ -1,7 +1,7 @@
 //! The merged OpenAPI document of every routed service, and a docs page that works offline
 //! (Swagger UI assets are embedded at build time).
 
-use actix_web::web;
+use actix_web::{HttpResponse, web};
 use utoipa::openapi::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -20,6 +20,16 @@ pub fn merged(docs: &[(String, OpenApi)]) -> OpenApi {
     out
 }
 
+/// The document at `/api/openapi.json` (a resource of its own, so another method answers 405)
+/// and the docs page reading it.
 pub fn configure(cfg: &mut web::ServiceConfig, doc: OpenApi) {
-    cfg.service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", doc));
+    let doc = web::Data::new(doc);
+    cfg.service(
+        web::resource(DOCUMENT)
+            .app_data(doc)
+            .get(|doc: web::Data<OpenApi>| async move { HttpResponse::Ok().json(doc.as_ref()) }),
+    )
+    .service(SwaggerUi::new("/api/docs/{_:.*}").config(utoipa_swagger_ui::Config::from(DOCUMENT)));
 }
+
+const DOCUMENT: &str = "/api/openapi.json";
