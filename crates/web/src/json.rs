@@ -24,8 +24,9 @@ impl<T> Json<T> {
 /// refused first ([`crate::card_data`]).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Parsed once: the card-data scan and the typed read share the tree.
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("malformed JSON body: {e}")))?;
+    whole_numbers(&mut value);
     crate::card_data::refuse(&value)?;
     if let Some(field) = nul_field(&value) {
         return Err(ApiError::bad_request(
@@ -50,6 +51,36 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         err
     })
+}
+
+/// A body that may be left out: empty (or whitespace) and `null` are `None`, anything else is
+/// parsed as `T` ([`parse`]).
+pub fn parse_optional<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiError> {
+    let trimmed = bytes.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" {
+        return Ok(None);
+    }
+    parse(trimmed).map(Some)
+}
+
+/// JSON has one number type: `5.0` is the integer 5 (JSON Schema agrees), so a whole number
+/// written with a fraction is read as the integer it is, and integer fields take it.
+fn whole_numbers(v: &mut serde_json::Value) {
+    use serde_json::{Number, Value};
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                // Below 2^53 every whole f64 is exact, so the conversion loses nothing.
+                *n = Number::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 /// The first string (value or key) holding U+0000, as a JSON path: PostgreSQL text cannot
@@ -130,5 +161,19 @@ mod tests {
             .and_then(|e| e.field);
         assert_eq!(e.as_deref(), Some("tags.0.x\u{0}"));
         assert!(parse::<Body>(br#"{"title": "Zo\u00eb"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_whole_number_with_a_fraction_is_an_integer() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            n: u32,
+            f: f64,
+        }
+        let b = parse::<Body>(br#"{"n": 62.0, "f": 0.5}"#)
+            .ok()
+            .map(|b| (b.n, b.f));
+        assert_eq!(b, Some((62, 0.5)));
+        assert!(parse::<Body>(br#"{"n": 62.5, "f": 1}"#).is_err());
     }
 }

@@ -36,9 +36,9 @@ struct RefundRequestView {
     order_item_ids: Vec<Uuid>,
 }
 
-#[utoipa::path(post, path = "/api/v2/orders/{id}/refund-requests", tag = "orders",
+#[utoipa::path(post, path = "/api/v2/orders/{id}/refund-requests", tag = "orders", security(("bearer" = [])),
     request_body = RefundRequestBody,
-    params(("id" = uuid::Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = uuid::Uuid, Path), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)")),
     responses((status = 202, description = "Requested: a billing-admin decides"),
         (status = 400), (status = 401), (status = 404, description = "Unknown or another learner's order"),
         (status = 409, description = "order_not_refundable"),

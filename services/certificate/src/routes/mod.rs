@@ -17,10 +17,16 @@ use serde::Deserialize;
 #[serde(rename_all = "camelCase")]
 pub struct DepartmentPageQuery {
     /// Only this department (one of the caller's).
+    #[param(nullable = false)]
     pub department_id: Option<String>,
-    #[param(format = Uuid)]
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
-    /// 1 to 100
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
@@ -103,5 +109,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Certificates>) {
 struct CertificateApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    <CertificateApi as utoipa::OpenApi>::openapi()
+    ::web::openapi::conventions(<CertificateApi as utoipa::OpenApi>::openapi())
 }

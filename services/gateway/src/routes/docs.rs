@@ -1,6 +1,7 @@
 //! The merged OpenAPI document of every routed service, and a docs page that works offline
 //! (Swagger UI assets are embedded at build time).
 
+use crate::domain::routing;
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -11,13 +12,42 @@ pub fn merged(docs: &[(String, OpenApi)]) -> OpenApi {
             utoipa::openapi::InfoBuilder::new()
                 .title("Cadence Commerce API")
                 .version("2")
-                .description(Some("Every service behind the gateway. Errors are application/problem+json with a stable `code`.")),
+                .description(Some("Every service behind the gateway. Errors are application/problem+json with a stable `code`; a known path called with another method answers 405 with `Allow`.")),
         )
         .build();
+    out.merge(super::webhooks::openapi());
     for (_, d) in docs {
         out.merge(d.clone());
     }
-    out
+    rate_limited(out)
+}
+
+/// Declares the gateway's own 429 (with `Retry-After`) on every operation it rate-limits.
+fn rate_limited(doc: OpenApi) -> OpenApi {
+    let Ok(mut value) = serde_json::to_value(&doc) else {
+        return doc;
+    };
+    if let Some(paths) = value.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, op) in item.iter_mut() {
+                let m = method.to_ascii_uppercase();
+                if !(routing::is_rate_limited(&m, path) || routing::is_public_lookup(&m, path)) {
+                    continue;
+                }
+                if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) {
+                    responses.insert("429".into(), serde_json::json!({
+                        "description": "rate_limited: too many requests from this caller (or address); retry after `Retry-After` seconds",
+                        "headers": {"Retry-After": {"description": "Seconds until a request is accepted again", "schema": {"type": "integer", "minimum": 1}}},
+                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                    }));
+                }
+            }
+        }
+    }
+    serde_json::from_value(value).unwrap_or(doc)
 }
 
 /// The document at `/api/openapi.json` (a resource of its own, so another method answers 405)

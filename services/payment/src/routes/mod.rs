@@ -85,5 +85,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
 struct PaymentApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    <PaymentApi as utoipa::OpenApi>::openapi()
+    ::web::openapi::conventions(<PaymentApi as utoipa::OpenApi>::openapi())
 }

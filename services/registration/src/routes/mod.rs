@@ -36,5 +36,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Registration>) {
 struct RegistrationApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    <RegistrationApi as utoipa::OpenApi>::openapi()
+    ::web::openapi::conventions(<RegistrationApi as utoipa::OpenApi>::openapi())
 }
