@@ -10,7 +10,7 @@
 #      times: as a learner, as a billing-admin and anonymous;
 #   5. whatever happens, the platform stops, its database is dropped and its streams are deleted.
 #
-# The run is bounded for a 2-core machine: MAX_EXAMPLES per operation (default 12), WORKERS (1:
+# The run is bounded for a 2-core machine: MAX_EXAMPLES per operation (default 25), WORKERS (1:
 # the platform shares the cores, and CPython 3.11 before 3.11.8 can fail parsing in two threads
 # at once, "AST constructor recursion depth mismatch", which hypothesis does on first use).
 # Environment: VENV (default .venv-ci), CARGO (default cargo; e.g. "flock /tmp/cargo.lock cargo"),
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/../.."
 
 VENV="${VENV:-.venv-ci}"
 PINS="schemathesis==4.32.5"
-MAX_EXAMPLES="${MAX_EXAMPLES:-12}"
+MAX_EXAMPLES="${MAX_EXAMPLES:-25}"
 WORKERS="${WORKERS:-1}"
 ROLES="${CONTRACT_ROLES:-learner billing-admin anonymous}"
 REPORT="${CONTRACT_REPORT:-${CARGO_TARGET_DIR:-$HOME/.cache/cadence-target}/contract}"

@@ -11,7 +11,8 @@
 //!   [`Authorized`] and [`MaybeCaller`] answer 401 to a missing or bad one);
 //! - 400 on every operation with a query ([`crate::configure_extractors`] answers
 //!   `invalid_query`) or a JSON body ([`crate::json::Json`]: `invalid_body`), 413 on bodies
-//!   (the size limit), 404 on every operation with a path parameter (an unreadable one is 404).
+//!   (the size limit), 404 on every operation with a path parameter (an unreadable one is 404),
+//!   409 and 422 where an `Idempotency-Key` is taken ([`crate::idempotency`]).
 //!
 //! [`Caller`]: crate::Caller
 //! [`Authorized`]: crate::Authorized
@@ -129,6 +130,16 @@ fn operation(op: &mut Map<String, Value>) {
             reqs.iter()
                 .any(|r| r.as_object().is_some_and(|r| r.contains_key(BEARER)))
         });
+    let idempotent = op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|ps| {
+            ps.iter().any(|p| {
+                p.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"))
+            })
+        });
     // Where each parameter is, and whether its schema constrains it (a header the server
     // checks declares a `pattern`).
     let params: Vec<(String, bool)> = op
@@ -169,6 +180,16 @@ fn operation(op: &mut Map<String, Value>) {
         add(
             "400",
             "a header the document does not allow (`invalid_idempotency_key`, `invalid_session`)",
+        );
+    }
+    if idempotent {
+        add(
+            "409",
+            "idempotency_key_in_use: a request with this key is still running; retry",
+        );
+        add(
+            "422",
+            "idempotency_key_reused: this key was used with another request",
         );
     }
     if has_body {

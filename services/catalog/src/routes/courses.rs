@@ -77,7 +77,7 @@ pub async fn get_course(
 
 /// Create a course.
 #[utoipa::path(post, path = "/api/v2/admin/catalog/courses", tag = "catalog", security(("bearer" = [])), request_body = CourseInput,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses((status = 201, body = CourseView), (status = 400), (status = 401), (status = 403), (status = 409), (status = 422)))]
 pub async fn create_course(
     caller: Authorized<roles::CatalogAdmin>,
@@ -107,7 +107,7 @@ pub async fn create_course(
 
 /// Replace a course's details.
 #[utoipa::path(put, path = "/api/v2/admin/catalog/courses/{id}", tag = "catalog", security(("bearer" = [])), request_body = CourseInput,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)"), ("id" = uuid::Uuid, Path)),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)"), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = CourseView), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub async fn update_course(
     caller: Authorized<roles::CatalogAdmin>,

@@ -40,7 +40,7 @@ pub async fn get_department(
 
 /// Create or rename a department (and set its parent, for sub-departments).
 #[utoipa::path(put, path = "/api/v2/admin/catalog/departments/{id}", tag = "catalog", security(("bearer" = [])), request_body = DepartmentInput,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)"), ("id" = String, Path, description = "The department id, e.g. `cs`")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)"), ("id" = String, Path, description = "The department id, e.g. `cs`")),
     responses((status = 200, body = DepartmentView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn put_department(
     caller: Authorized<roles::CatalogAdmin>,

@@ -35,7 +35,7 @@ pub async fn list_rates(
 
 /// Set the exchange rate of a display currency (billing-admin).
 #[utoipa::path(put, path = "/api/v2/admin/catalog/exchange-rates/{currency}", tag = "catalog", security(("bearer" = [])), request_body = ExchangeRateInput,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)"), ("currency" = String, Path)),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)"), ("currency" = String, Path)),
     responses((status = 200, body = ExchangeRateView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn put_rate(
     caller: Authorized<roles::BillingAdmin>,

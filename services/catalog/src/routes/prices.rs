@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 /// Create or update course/program pricing, or a department plan.
 #[utoipa::path(post, path = "/api/v2/admin/pricing", tag = "catalog", security(("bearer" = [])), request_body = PriceInput,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses((status = 201, body = PriceView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn create(
     caller: Authorized<roles::CatalogAdmin>,
@@ -123,7 +123,7 @@ pub async fn list(
 }
 
 /// Deactivate a price. The row and its history stay.
-#[utoipa::path(delete, path = "/api/v2/admin/pricing/{id}", tag = "catalog", security(("bearer" = [])), params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)"), ("id" = uuid::Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v2/admin/pricing/{id}", tag = "catalog", security(("bearer" = [])), params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)"), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = PriceView), (status = 401), (status = 403), (status = 404)))]
 pub async fn deactivate(
     caller: Authorized<roles::CatalogAdmin>,

@@ -89,7 +89,7 @@ pub async fn get_program(
 
 /// Create a program bundle of ordered courses (its price is set with `/admin/pricing`).
 #[utoipa::path(post, path = "/api/v2/admin/catalog/programs", tag = "catalog", security(("bearer" = [])), request_body = ProgramInput,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses((status = 201, body = ProgramView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn create_program(
     caller: Authorized<roles::CatalogAdmin>,
@@ -118,7 +118,7 @@ pub async fn create_program(
 
 /// Replace a program's details and course list.
 #[utoipa::path(put, path = "/api/v2/admin/catalog/programs/{id}", tag = "catalog", security(("bearer" = [])), request_body = ProgramInput,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)"), ("id" = uuid::Uuid, Path)),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)"), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ProgramView), (status = 400), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn update_program(
     caller: Authorized<roles::CatalogAdmin>,

@@ -14,7 +14,7 @@ use ::web::{ApiError, Caller, Json, Page, Reply};
 use actix_web::{HttpRequest, HttpResponse, web};
 use kernel::Lifecycle;
 use sea_orm::TransactionTrait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -29,7 +29,7 @@ pub struct IntentRequest {
 
 #[utoipa::path(post, path = "/api/v2/payments/create-intent", tag = "payments", security(("bearer" = [])),
     request_body = IntentRequest,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses(
         (status = 201, body = crate::views::PaymentView, description = "The payment with its processor intent and client secret"),
         (status = 200, body = crate::views::PaymentView, description = "The order's existing live payment"),
@@ -416,7 +416,7 @@ pub struct ConfirmRequest {
 
 #[utoipa::path(post, path = "/api/v2/payments/confirm", tag = "payments", security(("bearer" = [])),
     request_body = ConfirmRequest,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses(
         (status = 200, body = crate::views::PaymentView, description = "succeeded; pending with `failureReason` after a decline; processing with `nextAction`"),
         (status = 400, description = "invalid_body, invalid_idempotency_key"), (status = 401),
@@ -582,8 +582,21 @@ pub struct ConfigQuery {
 
 /// `GET /api/v2/payments/config`: which processor serves a department and what its payment form
 /// needs. Public: it holds no secret.
+/// Which processor a checkout uses and what its client SDK needs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentConfig {
+    /// The department asked about; `null`: the default processor.
+    pub department_id: Option<String>,
+    /// `sandbox`, `stripe`, `gpay`, `square` or `converge`.
+    pub processor: String,
+    /// The processor's public client settings (publishable key, application id, ...).
+    #[schema(value_type = Object)]
+    pub client: serde_json::Value,
+}
+
 #[utoipa::path(get, path = "/api/v2/payments/config", tag = "payments", params(ConfigQuery),
-    responses((status = 200, body = Object, description = "`{departmentId, processor, client}`: the processor that serves the department and what its client SDK needs")))]
+    responses((status = 200, body = PaymentConfig, description = "The processor that serves the department and what its client SDK needs")))]
 pub async fn config(
     state: web::Data<Payment>,
     q: web::Query<ConfigQuery>,
@@ -593,11 +606,11 @@ pub async fn config(
         .processors
         .for_department(department)
         .ok_or_else(|| PaymentError::Corrupt("no payment processor configured".into()))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "departmentId": department,
-        "processor": processor.name(),
-        "client": processor.client_config(),
-    })))
+    Ok(HttpResponse::Ok().json(PaymentConfig {
+        department_id: department.map(str::to_string),
+        processor: processor.name().to_string(),
+        client: processor.client_config(),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments", security(("bearer" = [])),

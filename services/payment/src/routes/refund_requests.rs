@@ -181,6 +181,7 @@ async fn reopen(state: &Payment, id: Uuid, by: &str) -> Result<(), ApiError> {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = RefundRejection)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     /// Why the refund is refused (1 to 1000 characters); the learner is told.

@@ -30,7 +30,7 @@ pub struct RefundBody {
 
 #[utoipa::path(post, path = "/api/v2/admin/payments/{id}/refund", tag = "payments", security(("bearer" = [])),
     request_body = RefundBody,
-    params(("id" = uuid::Uuid, Path, description = "The payment"), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)")),
+    params(("id" = uuid::Uuid, Path, description = "The payment"), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses(
         (status = 201, body = crate::views::RefundView, description = "The refund: `succeeded`, `failed` (it can be tried again), or `processing` (the processor settles it later: a webhook, or the sweeper asking again)"),
         (status = 200, body = crate::views::RefundView, description = "The refund this Idempotency-Key already made"),

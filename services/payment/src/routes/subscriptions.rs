@@ -124,7 +124,7 @@ pub struct SubscribeBody {
 /// Subscribes the caller to a department plan: with a trial, the method is saved and nothing is
 /// charged until the trial ends; without, the first period is charged now.
 #[utoipa::path(post, path = "/api/v2/subscriptions", tag = "subscriptions", security(("bearer" = [])), request_body = SubscribeBody,
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and body answer the first answer again; the same key with another body is 409 (1 to 255 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses(
         (status = 201, body = SubscriptionView, description = "trialing, or active after the first charge"),
         (status = 202, body = SubscriptionView, description = "incomplete: the first charge waits for the learner (3-D Secure); finish `firstPayment` with the processor's SDK and the subscription becomes active"),

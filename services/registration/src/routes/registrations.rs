@@ -193,6 +193,7 @@ pub async fn approve(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = RegistrationRejection)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     pub reason: String,
