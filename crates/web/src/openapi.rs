@@ -2,8 +2,8 @@
 //! crate answers it the same way for every route.
 //!
 //! A service annotates what only it knows (its paths, bodies, parameters with their formats and
-//! bounds, its own statuses, and `security` for the routes that read a token) and passes its
-//! document through [`conventions`], which adds:
+//! bounds, its own statuses, and `security` for the routes that read a token); the gateway
+//! passes the merged document through [`conventions`], which adds:
 //!
 //! - the `Problem` schema (RFC 9457, [`crate::problem::Problem`]) as `application/problem+json`
 //!   on every 4xx and 5xx answer;
@@ -19,7 +19,6 @@
 //! [`MaybeCaller`]: crate::MaybeCaller
 
 use serde_json::{Map, Value, json};
-use utoipa::openapi::OpenApi;
 
 /// The security scheme name routes declare: `security(("bearer" = []))`.
 pub const BEARER: &str = "bearer";
@@ -82,13 +81,10 @@ pub fn date_time() -> utoipa::openapi::Object {
         .build()
 }
 
-/// Adds the shared facts (see the module documentation) to a service's document.
-pub fn conventions(doc: OpenApi) -> OpenApi {
-    let Ok(mut value) = serde_json::to_value(&doc) else {
-        return doc;
-    };
-    apply(&mut value);
-    serde_json::from_value(value).unwrap_or(doc)
+/// Adds the shared facts (see the module documentation) to a document, as JSON: utoipa's types
+/// do not read back every schema they write (`{}`, any value), so the document stays JSON.
+pub fn conventions(doc: &mut Value) {
+    apply(doc);
 }
 
 const METHODS: [&str; 8] = [

@@ -108,7 +108,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
 struct CartOrderApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ::web::openapi::conventions(<CartOrderApi as utoipa::OpenApi>::openapi())
+    <CartOrderApi as utoipa::OpenApi>::openapi()
 }
 
 #[cfg(test)]

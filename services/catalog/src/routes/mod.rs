@@ -76,5 +76,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Catalog>) {
 struct CatalogApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ::web::openapi::conventions(CatalogApi::openapi())
+    CatalogApi::openapi()
 }

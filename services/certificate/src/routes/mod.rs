@@ -109,5 +109,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Certificates>) {
 struct CertificateApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ::web::openapi::conventions(<CertificateApi as utoipa::OpenApi>::openapi())
+    <CertificateApi as utoipa::OpenApi>::openapi()
 }

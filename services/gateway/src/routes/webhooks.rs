@@ -132,7 +132,7 @@ struct WebhookApi;
 
 /// The gateway's own routes: the webhook relay.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ::web::openapi::conventions(<WebhookApi as utoipa::OpenApi>::openapi())
+    <WebhookApi as utoipa::OpenApi>::openapi()
 }
 
 fn valid_name(name: &str) -> bool {

@@ -42,5 +42,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Notifier>) {
 struct NotificationApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ::web::openapi::conventions(<NotificationApi as utoipa::OpenApi>::openapi())
+    <NotificationApi as utoipa::OpenApi>::openapi()
 }

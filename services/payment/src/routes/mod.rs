@@ -85,5 +85,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
 struct PaymentApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ::web::openapi::conventions(<PaymentApi as utoipa::OpenApi>::openapi())
+    <PaymentApi as utoipa::OpenApi>::openapi()
 }

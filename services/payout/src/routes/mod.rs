@@ -41,5 +41,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payout>) {
 struct PayoutApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ::web::openapi::conventions(<PayoutApi as utoipa::OpenApi>::openapi())
+    <PayoutApi as utoipa::OpenApi>::openapi()
 }

@@ -36,5 +36,5 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Registration>) {
 struct RegistrationApi;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ::web::openapi::conventions(<RegistrationApi as utoipa::OpenApi>::openapi())
+    <RegistrationApi as utoipa::OpenApi>::openapi()
 }
