@@ -32,10 +32,12 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## Crate boundaries (no service depends on another; a pure kernel) and lines rustfmt gave up on.
+## Crate boundaries (no service depends on another; a pure kernel), lines rustfmt gave up on, and
+## role checks before any extractor that reads the request.
 guards:
 	python3 deploy/ci/boundaries.py
 	python3 deploy/ci/long-lines.py
+	python3 deploy/ci/roles-first.py
 
 clean-test-data:
 	@deploy/local/clean-test-data.sh
