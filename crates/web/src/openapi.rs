@@ -12,7 +12,8 @@
 //! - 400 on every operation with a query ([`crate::configure_extractors`] answers
 //!   `invalid_query`) or a JSON body ([`crate::json::Json`]: `invalid_body`), 413 on bodies
 //!   (the size limit), 404 on every operation with a path parameter (an unreadable one is 404),
-//!   409 and 422 where an `Idempotency-Key` is taken ([`crate::idempotency`]).
+//!   409 and 422 where an `Idempotency-Key` is taken ([`crate::idempotency`]), and 503 on every
+//!   operation (Postgres, NATS or the service behind the gateway unreachable).
 //!
 //! [`Caller`]: crate::Caller
 //! [`Authorized`]: crate::Authorized
@@ -195,6 +196,11 @@ fn operation(op: &mut Map<String, Value>) {
     if params.iter().any(|(loc, _)| loc == "path") {
         add("404", "not_found");
     }
+    // Every route reads PostgreSQL or NATS (or, split, the service behind the gateway).
+    add(
+        "503",
+        "database_unavailable, relay_unavailable, service_unavailable: nothing was changed; retry",
+    );
     for (status, response) in responses.iter_mut() {
         let is_error = status.starts_with('4') || status.starts_with('5');
         let Some(r) = response.as_object_mut() else {
@@ -270,7 +276,11 @@ mod tests {
         }
         assert!(r["200"].get("content").is_none());
         let open = &doc["paths"]["/open"]["get"]["responses"];
-        assert_eq!(open.as_object().map(|o| o.len()), Some(1));
+        let statuses: Vec<&String> = open
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(statuses, ["200", "503"]);
         assert_eq!(
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
