@@ -6,7 +6,7 @@ export COMMERCE__AUTH__HS256_SECRET ?= dev-only-secret-change-me-0123456789
 
 NEXTEST := $(shell cargo nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: run test services build fmt lint guards k8s-check alerts-check bench clean-test-data
+.PHONY: run test services build fmt lint guards k8s-check alerts-check contract bench clean-test-data
 
 ## Start Postgres and NATS if needed, migrate, seed a demo catalog, serve everything on :8080.
 run: services build
@@ -32,10 +32,12 @@ fmt:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-## Crate boundaries (no service depends on another; a pure kernel) and lines rustfmt gave up on.
+## Crate boundaries (no service depends on another; a pure kernel), lines rustfmt gave up on, and
+## role checks before any extractor that reads the request.
 guards:
 	python3 deploy/ci/boundaries.py
 	python3 deploy/ci/long-lines.py
+	python3 deploy/ci/roles-first.py
 
 clean-test-data:
 	@deploy/local/clean-test-data.sh
@@ -47,6 +49,11 @@ k8s-check:
 ## The Prometheus alert rules (deploy/prometheus/): promtool check rules and their unit tests.
 alerts-check:
 	deploy/ci/alerts-check.sh
+
+## The API contract: the platform on a free port, schemathesis over its /api/openapi.json with
+## every check, as a learner, a billing-admin and anonymous; any finding fails.
+contract: services
+	deploy/ci/contract.sh
 
 ## The purchase benchmark (release build), swept over LEARNERS; SECONDS and COURSES tune it.
 LEARNERS ?= 8 32 64

@@ -75,6 +75,11 @@ const CURRENCIES: &[(&str, u8)] = &[
 ];
 
 impl Currency {
+    /// The ISO 4217 codes the platform knows, upper case.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        CURRENCIES.iter().map(|(c, _)| *c)
+    }
+
     /// Parses an ISO 4217 code, case-insensitively.
     pub fn parse(code: &str) -> Result<Self, MoneyError> {
         let upper = code.trim().to_ascii_uppercase();

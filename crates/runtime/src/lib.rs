@@ -381,6 +381,7 @@ impl Host {
                         next.call(req).await
                     }
                 }))
+                .wrap(from_fn(web::problem::router_problems))
                 .wrap(from_fn(web::observe::observe))
         })
         .workers(settings.http.workers)

@@ -24,9 +24,17 @@ impl<T> Json<T> {
 /// refused first ([`crate::card_data`]).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Parsed once: the card-data scan and the typed read share the tree.
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request("invalid_body", format!("malformed JSON body: {e}")))?;
+    whole_numbers(&mut value);
     crate::card_data::refuse(&value)?;
+    if let Some(field) = nul_field(&value) {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "a string holds U+0000, which no field may contain",
+        )
+        .with_field(if field.is_empty() { ".".into() } else { field }));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -43,6 +51,65 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         err
     })
+}
+
+/// A body that may be left out: empty (or whitespace) and `null` are `None`, anything else is
+/// parsed as `T` ([`parse`]).
+pub fn parse_optional<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiError> {
+    let trimmed = bytes.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" {
+        return Ok(None);
+    }
+    parse(trimmed).map(Some)
+}
+
+/// JSON has one number type: `5.0` is the integer 5 (JSON Schema agrees), so a whole number
+/// written with a fraction is read as the integer it is, and integer fields take it.
+fn whole_numbers(v: &mut serde_json::Value) {
+    use serde_json::{Number, Value};
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                // Below 2^53 every whole f64 is exact, so the conversion loses nothing.
+                *n = Number::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
+}
+
+/// The first string (value or key) holding U+0000, as a JSON path: PostgreSQL text cannot
+/// store it, so it is refused here rather than failing in the database.
+fn nul_field(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    fn walk(v: &Value, path: &mut Vec<String>) -> Option<String> {
+        match v {
+            Value::String(s) if s.contains('\0') => Some(path.join(".")),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                path.push(i.to_string());
+                let found = walk(item, path);
+                path.pop();
+                found
+            }),
+            Value::Object(map) => map.iter().find_map(|(k, item)| {
+                path.push(k.clone());
+                let found = if k.contains('\0') {
+                    Some(path.join("."))
+                } else {
+                    walk(item, path)
+                };
+                path.pop();
+                found
+            }),
+            _ => None,
+        }
+    }
+    walk(v, &mut Vec::new())
 }
 
 fn missing_field(msg: &str) -> Option<String> {
@@ -71,5 +138,42 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             let value = parse(&raw)?;
             Ok(Json { value, raw })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_u0000_anywhere_naming_the_field() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            title: String,
+        }
+        let e = parse::<Body>(br#"{"title": "a\u0000b"}"#)
+            .err()
+            .map(|e| (e.status.as_u16(), e.code, e.field));
+        assert_eq!(e, Some((400, "invalid_body", Some("title".to_string()))));
+        let e = parse::<serde_json::Value>(br#"{"tags": [{"x\u0000": 1}]}"#)
+            .err()
+            .and_then(|e| e.field);
+        assert_eq!(e.as_deref(), Some("tags.0.x\u{0}"));
+        assert!(parse::<Body>(br#"{"title": "Zo\u00eb"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_whole_number_with_a_fraction_is_an_integer() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            n: u32,
+            f: f64,
+        }
+        let b = parse::<Body>(br#"{"n": 62.0, "f": 0.5}"#)
+            .ok()
+            .map(|b| (b.n, b.f));
+        assert_eq!(b, Some((62, 0.5)));
+        assert!(parse::<Body>(br#"{"n": 62.5, "f": 1}"#).is_err());
     }
 }

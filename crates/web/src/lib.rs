@@ -7,6 +7,7 @@
 //!   production): user id, roles, department scopes; a dev-token minter.
 //! - [`idempotency`]: `Idempotency-Key` with the response stored in the business transaction.
 //! - [`observe`]: request id, trace continuation, HTTP metrics; `/healthz`, `/readyz`, `/metrics`.
+//! - [`openapi`]: what every service's OpenAPI document declares alike (problems, bearer, 401/400/404).
 //! - [`page`]: cursor pagination (`{"items": [...], "nextCursor": ...}`).
 
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod idempotency;
 pub mod internal;
 pub mod json;
 pub mod observe;
+pub mod openapi;
 pub mod page;
 pub mod problem;
 pub mod square_signature;

@@ -96,13 +96,12 @@ pub struct Health {
 /// Mounts `/healthz`, `/readyz` and `/metrics`.
 pub fn configure(cfg: &mut web::ServiceConfig, health: Health) {
     cfg.app_data(web::Data::new(health))
-        .route(
-            "/healthz",
-            web::get()
-                .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+        .service(
+            web::resource("/healthz")
+                .get(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
         )
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_text));
+        .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/metrics").get(metrics_text));
 }
 
 async fn readyz(health: web::Data<Health>) -> Result<HttpResponse, ApiError> {

@@ -7,17 +7,29 @@ use uuid::Uuid;
 pub const DEFAULT_LIMIT: u64 = 20;
 pub const MAX_LIMIT: u64 = 100;
 
-#[derive(Debug, Serialize)]
+/// The envelope of every list: a page of items and the cursor of the next page (`null` on the
+/// last one).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` when this is the last.
+    #[schema(format = Uuid)]
     pub next_cursor: Option<String>,
 }
 
 /// `?cursor=&limit=` as every list accepts them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        nullable = false
+    )]
     pub cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<u64>,
 }
 
@@ -37,11 +49,23 @@ impl PageQuery {
         match &self.cursor {
             None => Ok(None),
             Some(c) if c.is_empty() => Ok(None),
-            Some(c) => Uuid::parse_str(c).map(Some).map_err(|_| {
-                ApiError::bad_request("invalid_query", "malformed cursor").with_field("cursor")
-            }),
+            Some(c) => parse_cursor(c).map(Some),
         }
     }
+}
+
+/// The pattern of a cursor in the documents: empty (the first page) or an id as lists give it.
+pub const CURSOR_PATTERN: &str =
+    "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// A non-empty cursor: an id in the hyphenated form lists give (`nextCursor`), else 400.
+pub fn parse_cursor(c: &str) -> Result<Uuid, ApiError> {
+    let malformed =
+        || ApiError::bad_request("invalid_query", "malformed cursor").with_field("cursor");
+    if c.len() != 36 {
+        return Err(malformed());
+    }
+    Uuid::parse_str(c).map_err(|_| malformed())
 }
 
 impl<T> Page<T> {

@@ -1,7 +1,10 @@
 //! RFC 9457 problem details. Every error the platform returns has a stable `code` a client can
 //! branch on; `detail` is for humans and may change.
 
-use actix_web::http::StatusCode;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
@@ -167,4 +170,51 @@ impl From<sea_orm::DbErr> for ApiError {
 /// Answers unknown routes with a problem instead of an empty 404.
 pub async fn not_found_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("no such route"))
+}
+
+/// Middleware: the answers the router gives by itself, as problems, and input no route can store.
+///
+/// - A path or query string holding U+0000 (`%00`) is refused with 400 `invalid_characters`
+///   before any route reads it: PostgreSQL text cannot hold that character.
+/// - A known path called with another method (actix answers 405 with an `Allow` header and no
+///   body) gets a problem naming the allowed methods; `Allow` is kept.
+pub async fn router_problems(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if has_nul(req.path()) || has_nul(req.query_string()) {
+        let e = ApiError::bad_request(
+            "invalid_characters",
+            "the path or query holds U+0000, which no field may contain",
+        );
+        return Ok(req.into_response(e.error_response()));
+    }
+    let res = next.call(req).await?;
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED
+        || res.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return Ok(res.map_into_boxed_body());
+    }
+    let allow = res
+        .headers()
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let problem = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this path answers only {allow}"),
+    );
+    let mut answer = problem.error_response();
+    if let Ok(v) = header::HeaderValue::from_str(&allow) {
+        answer.headers_mut().insert(header::ALLOW, v);
+    }
+    let (req, _) = res.into_parts();
+    Ok(ServiceResponse::new(req, answer))
+}
+
+/// Whether `s` holds U+0000, raw or percent-encoded.
+fn has_nul(s: &str) -> bool {
+    s.contains('\0') || s.as_bytes().windows(3).any(|w| w == b"%00")
 }

@@ -84,7 +84,7 @@ pub struct CartProblem {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItemView {
     pub id: Uuid,
@@ -102,7 +102,7 @@ pub struct OrderItemView {
     pub settlement: Option<crate::domain::display::LineAmounts>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
     pub id: Uuid,
@@ -125,6 +125,7 @@ pub struct OrderView {
     /// How the tax was decided: `none`, `manual`, `taxjar`, `manual_fallback`.
     pub tax_source: Option<String>,
     /// The billing address the tax was quoted for.
+    #[schema(value_type = Option<crate::domain::tax::BillingAddress>)]
     pub billing_address: Option<serde_json::Value>,
     /// The approved exemptions that applied.
     pub tax_exemption_ids: Vec<Uuid>,

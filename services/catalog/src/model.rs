@@ -14,12 +14,52 @@ use web::{ApiError, Caller, Role};
 /// Revenue shares as fractions of one (`0.30`), accepted as JSON numbers or decimal strings.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 pub struct SplitInput {
-    #[schema(value_type = f64, example = 0.3)]
+    #[schema(schema_with = share, example = 0.3)]
     pub platform: serde_json::Value,
-    #[schema(value_type = f64, example = 0.4)]
+    #[schema(schema_with = share, example = 0.4)]
     pub creator: serde_json::Value,
-    #[schema(value_type = f64, example = 0.3)]
+    #[schema(schema_with = share, example = 0.3)]
     pub instructor: serde_json::Value,
+}
+
+/// A number, or the same as a decimal string.
+fn number_or_decimal(number: utoipa::openapi::Object, digits: &str) -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ObjectBuilder, schema::AnyOfBuilder, schema::Type};
+    AnyOfBuilder::new()
+        .item(number)
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(format!("^[0-9]{{1,{digits}}}(\\.[0-9]{{1,12}})?$"))),
+        )
+        .build()
+        .into()
+}
+
+/// A revenue share: 0 to 1 (at most 4 decimals; the three sum to 1, else 422).
+fn share() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ObjectBuilder, schema::Type};
+    number_or_decimal(
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .minimum(Some(0))
+            .maximum(Some(1))
+            .build(),
+        "1",
+    )
+}
+
+/// An exchange rate: positive, at most one billion (at most 10 decimals, else 422).
+fn positive_rate() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ObjectBuilder, schema::Type};
+    number_or_decimal(
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .exclusive_minimum(Some(0))
+            .maximum(Some(1_000_000_000))
+            .build(),
+        "10",
+    )
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -93,21 +133,31 @@ pub struct DepartmentInput {
 #[serde(deny_unknown_fields)]
 pub struct ExchangeRateInput {
     /// Display-currency units per one settlement-currency unit, e.g. "0.92".
-    #[schema(value_type = String, example = "0.92")]
+    #[schema(schema_with = positive_rate, example = "0.92")]
     pub rate: serde_json::Value,
 }
 
 /// The query of course and program lists.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct BrowseQuery {
     /// Only this department.
+    #[param(nullable = false)]
     pub department: Option<String>,
-    /// Case-insensitive title search.
+    /// Case-insensitive title search (at most 200 characters).
+    #[param(nullable = false, max_length = 200)]
     pub q: Option<String>,
-    /// Also show prices in this display currency.
+    #[param(nullable = false, schema_with = web::openapi::display_currency)]
     pub currency: Option<String>,
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
@@ -118,7 +168,7 @@ impl BrowseQuery {
             cursor: self.cursor.clone(),
             limit: self.limit,
         };
-        if self.q.as_deref().is_some_and(|q| q.len() > 200) {
+        if self.q.as_deref().is_some_and(|q| q.chars().count() > 200) {
             return Err(CatalogError::InvalidQuery {
                 field: "q",
                 detail: "search text too long".into(),
@@ -143,6 +193,11 @@ impl BrowseQuery {
     /// department, a dept-admin only its own.
     pub fn scoped(&self, caller: &Caller) -> Result<ListFilter, ApiError> {
         let mut f = self.filter(false)?;
+        // Admin lists show settlement prices only, but the query means what it means elsewhere.
+        if let Some(code) = self.currency.as_deref().filter(|c| !c.is_empty()) {
+            kernel::Currency::parse(code)
+                .map_err(|e| CatalogError::UnknownDisplayCurrency(e.to_string()))?;
+        }
         if !caller.has(Role::BillingAdmin) {
             if let Some(d) = &f.department {
                 caller.require_department(Role::DeptAdmin, d)?;
@@ -154,8 +209,9 @@ impl BrowseQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CurrencyQuery {
-    /// Also show prices in this display currency.
+    #[param(nullable = false, schema_with = web::openapi::display_currency)]
     pub currency: Option<String>,
 }
 

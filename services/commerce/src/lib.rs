@@ -55,3 +55,49 @@ pub async fn migrate(
     }
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// The gateway merges the services' documents keeping the first schema of each name, so two
+    /// services naming different shapes alike would silently document one of them wrongly.
+    #[test]
+    fn no_two_documents_give_one_schema_name_two_shapes() {
+        let mut docs = vec![gateway::routes::webhooks::openapi()];
+        docs.extend(registry().iter().filter_map(|f| f.openapi()));
+        let mut seen: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        let mut clashes = Vec::new();
+        for doc in docs {
+            let doc = serde_json::to_value(doc).unwrap_or_default();
+            let schemas = doc["components"]["schemas"].as_object().cloned();
+            for (name, schema) in schemas.unwrap_or_default() {
+                match seen.get(&name) {
+                    Some(first) if *first != schema => clashes.push(name),
+                    Some(_) => {}
+                    None => {
+                        seen.insert(name, schema);
+                    }
+                }
+            }
+        }
+        assert!(
+            clashes.is_empty(),
+            "schema names with two shapes: {clashes:?}"
+        );
+    }
+
+    #[test]
+    fn the_merged_document_has_no_internal_route() {
+        let docs: Vec<_> = registry()
+            .iter()
+            .filter_map(|f| f.openapi().map(|d| (f.name().to_string(), d)))
+            .collect();
+        let doc = serde_json::to_value(gateway::routes::docs::merged(&docs)).unwrap_or_default();
+        let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+        assert!(paths.len() > 80, "{} paths", paths.len());
+        let internal: Vec<_> = paths.keys().filter(|p| p.contains("/internal")).collect();
+        assert!(internal.is_empty(), "{internal:?}");
+    }
+}

@@ -152,10 +152,11 @@ async fn apply(
 
 #[utoipa::path(post, path = "/api/v2/notifications/webhooks/sendgrid", tag = "notifications",
     request_body(content = Vec<Object>, description = "SendGrid Event Webhook: an array of events"),
-    params(("X-Twilio-Email-Event-Webhook-Signature" = String, Header),
-           ("X-Twilio-Email-Event-Webhook-Timestamp" = String, Header)),
+    params(("X-Twilio-Email-Event-Webhook-Signature" = Option<String>, Header, nullable = false, description = "ECDSA P-256 over timestamp + body (base64); missing or forged: 400"),
+           ("X-Twilio-Email-Event-Webhook-Timestamp" = Option<String>, Header, nullable = false, description = "Unix seconds; older than 5 minutes: 400")),
     responses((status = 200, description = "Applied (each event once)"),
-        (status = 400, description = "invalid_signature, invalid_body")))]
+        (status = 400, description = "invalid_signature, invalid_body"),
+        (status = 404, description = "No SendGrid webhook is configured in this deployment")))]
 pub async fn sendgrid(
     req: HttpRequest,
     state: web::Data<Notifier>,
@@ -233,7 +234,8 @@ struct MailgunEvent {
 #[utoipa::path(post, path = "/api/v2/notifications/webhooks/mailgun", tag = "notifications",
     request_body(content = Object, description = "Mailgun webhook: `signature` and `event-data`"),
     responses((status = 200, description = "Applied (once per event and token)"),
-        (status = 400, description = "invalid_signature, invalid_body")))]
+        (status = 400, description = "invalid_signature, invalid_body"),
+        (status = 404, description = "No Mailgun webhook is configured in this deployment")))]
 pub async fn mailgun(state: web::Data<Notifier>, body: Bytes) -> Result<HttpResponse, ApiError> {
     let Some(key) = &state.mailgun_signing_key else {
         return Err(ApiError::not_found("no Mailgun webhook is configured"));

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentView {
     pub id: Uuid,
@@ -33,6 +33,7 @@ pub struct PaymentView {
     pub method_type: Option<String>,
     /// The chargeback, when the cardholder disputed the payment: `{id, reason, at}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub dispute: Option<serde_json::Value>,
     /// The payment's refunds, newest first (in the history).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,7 +72,7 @@ impl PaymentRow {
 }
 
 /// A refund as billing-admins and the payment's owner see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundView {
     pub id: Uuid,
@@ -106,7 +107,7 @@ impl crate::storage::refunds::RefundRow {
 }
 
 /// A refund request in the billing-admins' queue.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundRequestView {
     pub id: Uuid,

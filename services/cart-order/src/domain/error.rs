@@ -108,7 +108,11 @@ impl From<CartOrderError> for ApiError {
         let detail = e.to_string();
         let code = e.code();
         match e {
-            SessionRequired | InvalidSession(_) => ApiError::bad_request(code, detail),
+            // Who the cart belongs to is unknown: a login or a session id identifies it.
+            SessionRequired => {
+                ApiError::new(actix_web::http::StatusCode::UNAUTHORIZED, code, detail)
+            }
+            InvalidSession(_) => ApiError::bad_request(code, detail),
             NotFound(_) => ApiError::not_found(detail),
             CartChanged(_) | Illegal(_) => ApiError::conflict(code, detail),
             PriceChanged { cart } => ApiError::conflict(code, detail).with("cart", cart),
@@ -162,7 +166,7 @@ mod tests {
     #[test]
     fn each_refusal_has_its_status_and_code() {
         let cases: Vec<(CartOrderError, u16, &str)> = vec![
-            (CartOrderError::SessionRequired, 400, "session_required"),
+            (CartOrderError::SessionRequired, 401, "session_required"),
             (CartOrderError::EmptyCart, 422, "empty_cart"),
             (CartOrderError::CartChanged("x"), 409, "cart_changed"),
             (

@@ -77,6 +77,7 @@ pub(crate) async fn current_cart(
 #[into_params(parameter_in = Query)]
 pub struct CartQuery {
     /// Also show the cart in this ISO 4217 currency (converted at the catalog's rate).
+    #[param(nullable = false)]
     pub currency: Option<String>,
 }
 
@@ -146,7 +147,7 @@ async fn display(
 }
 
 /// `GET /api/v2/cart`
-#[utoipa::path(get, path = "/api/v2/cart", tag = "cart", params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key"), CartQuery), responses((status = 200, body = views::CartView, description = "The cart with subtotal, discount, tax, total and owned flags"), (status = 400, description = "invalid_session"), (status = 401), (status = 422, description = "validation_failed (currency), no_exchange_rate")))]
+#[utoipa::path(get, path = "/api/v2/cart", tag = "cart", security((), ("bearer" = [])), params(("X-Session-Id" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,128}$", description = "Anonymous cart key (1 to 128 visible ASCII characters)"), CartQuery), responses((status = 200, body = views::CartView, description = "The cart with subtotal, discount, tax, total and owned flags"), (status = 400, description = "invalid_session"), (status = 401), (status = 422, description = "validation_failed (currency), no_exchange_rate")))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -206,7 +207,7 @@ fn catalog_error(e: InternalError) -> ApiError {
 }
 
 /// `POST /api/v2/cart/items`: the price comes from the catalog, never from the request.
-#[utoipa::path(post, path = "/api/v2/cart/items", tag = "cart", request_body(content = AddItem, description = "Any price sent is ignored"), params(("X-Session-Id" = Option<String>, Header)), responses((status = 201, description = "Added"), (status = 200, description = "Already in the cart"), (status = 400, description = "invalid_body, session_required, invalid_session"), (status = 401), (status = 404, description = "Unknown item"), (status = 409, description = "cart_changed, covered_by_subscription (with `subscriptionId`: enroll through it)"), (status = 422, description = "Unpublished, outside its window, another currency, or subscribe_directly (a plan)")))]
+#[utoipa::path(post, path = "/api/v2/cart/items", tag = "cart", security((), ("bearer" = [])), request_body(content = AddItem, description = "Any price sent is ignored"), params(("X-Session-Id" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,128}$", description = "Anonymous cart key (1 to 128 visible ASCII characters)")), responses((status = 201, body = views::CartView, description = "Added"), (status = 200, body = views::CartView, description = "Already in the cart"), (status = 400, description = "invalid_body, invalid_session"), (status = 401, description = "session_required: neither a login nor `X-Session-Id`; or a bad token"), (status = 404, description = "Unknown item"), (status = 409, description = "cart_changed, covered_by_subscription (with `subscriptionId`: enroll through it)"), (status = 422, description = "Unpublished, outside its window, another currency, or subscribe_directly (a plan)")))]
 pub async fn add(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -327,7 +328,7 @@ async fn covered_check(state: &CartOrder, user: &str, item: &CatalogItem) -> Res
 }
 
 /// `DELETE /api/v2/cart/items/{id}` (the cart line's id).
-#[utoipa::path(delete, path = "/api/v2/cart/items/{id}", tag = "cart", params(("id" = String, Path, description = "The cart line id")), responses((status = 200, description = "The cart"), (status = 404)))]
+#[utoipa::path(delete, path = "/api/v2/cart/items/{id}", tag = "cart", security((), ("bearer" = [])), params(("X-Session-Id" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,128}$", description = "Anonymous cart key (1 to 128 visible ASCII characters)"), ("id" = uuid::Uuid, Path, description = "The cart line id")), responses((status = 200, body = views::CartView, description = "The cart"), (status = 401, description = "A bad token"), (status = 404, description = "No such line in the caller's cart")))]
 pub async fn remove(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -372,11 +373,9 @@ pub struct CheckoutBody {
 }
 
 fn checkout_body(body: &[u8]) -> Result<CheckoutBody, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    let Some(b) = ::web::json::parse_optional::<CheckoutBody>(body)? else {
         return Ok(CheckoutBody::default());
-    }
-    let b: CheckoutBody = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("checkout body: {e}")))?;
+    };
     if let Some(a) = &b.billing_address {
         valid_address(a)?;
     }
@@ -394,7 +393,7 @@ fn valid_address(a: &BillingAddress) -> Result<(), ApiError> {
 /// `POST /api/v2/cart/checkout`: re-prices against the catalog (409 with the updated cart when a
 /// price moved), refuses owned items, decides the discount, quotes tax once and freezes it, and
 /// creates one pending order per cart.
-#[utoipa::path(post, path = "/api/v2/cart/checkout", tag = "cart", request_body(content = CheckoutBody, description = "Empty, `{}`, or `{billingAddress}`"), params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, description = "A pending order (completed at once when free)"), (status = 200, description = "The order this cart already became"), (status = 400, description = "invalid_idempotency_key, invalid_session"), (status = 401), (status = 409, description = "price_changed (with the updated `cart`), idempotency_key_in_use"), (status = 422, description = "empty_cart, already_owned, already_ordered, item_unavailable, mixed_currency, no_exchange_rate, idempotency_key_reused, billing_address_required, validation_failed (the address), discount_* (the applied code no longer applies)"), (status = 404, description = "discount_not_found: the applied code is gone"), (status = 429), (status = 503, description = "database_unavailable, the catalog unreachable, tax_unavailable (retry)")))]
+#[utoipa::path(post, path = "/api/v2/cart/checkout", tag = "cart", security(("bearer" = [])), request_body(content = Option<CheckoutBody>, description = "Empty, `{}`, or `{billingAddress, currency}`"), params(("X-Session-Id" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,128}$", description = "Anonymous cart key (1 to 128 visible ASCII characters)"), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")), responses((status = 201, body = crate::views::OrderView, description = "A pending order (completed at once when free)"), (status = 200, body = crate::views::OrderView, description = "The order this cart already became"), (status = 400, description = "invalid_idempotency_key, invalid_session"), (status = 401), (status = 409, description = "price_changed (with the updated `cart`), idempotency_key_in_use"), (status = 422, description = "empty_cart, already_owned, already_ordered, item_unavailable, mixed_currency, no_exchange_rate, idempotency_key_reused, billing_address_required, validation_failed (the address), discount_* (the applied code no longer applies)"), (status = 404, description = "discount_not_found: the applied code is gone"), (status = 429), (status = 503, description = "database_unavailable, the catalog unreachable, tax_unavailable (retry)")))]
 pub async fn checkout(
     req: HttpRequest,
     state: web::Data<CartOrder>,
@@ -766,8 +765,8 @@ pub struct ApplyDiscount {
 
 /// `POST /api/v2/cart/discount`: applies a code to the cart when it applies to it now; a refusal
 /// names its reason and changes nothing.
-#[utoipa::path(post, path = "/api/v2/cart/discount", tag = "cart", request_body = ApplyDiscount,
-    params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")),
+#[utoipa::path(post, path = "/api/v2/cart/discount", tag = "cart", security((), ("bearer" = [])), request_body = ApplyDiscount,
+    params(("X-Session-Id" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,128}$", description = "Anonymous cart key (1 to 128 visible ASCII characters)")),
     responses((status = 200, body = views::CartView, description = "The cart with the code applied"),
         (status = 400, description = "invalid_body, invalid_session"), (status = 401),
         (status = 404, description = "discount_not_found: no such code (or none for this cart's departments)"),
@@ -813,8 +812,8 @@ pub async fn apply_discount(
 }
 
 /// `DELETE /api/v2/cart/discount`: removes the cart's code (nothing to remove is not an error).
-#[utoipa::path(delete, path = "/api/v2/cart/discount", tag = "cart",
-    params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")),
+#[utoipa::path(delete, path = "/api/v2/cart/discount", tag = "cart", security((), ("bearer" = [])),
+    params(("X-Session-Id" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,128}$", description = "Anonymous cart key (1 to 128 visible ASCII characters)")),
     responses((status = 200, body = views::CartView, description = "The cart without a code"),
         (status = 400, description = "invalid_session"), (status = 401)))]
 pub async fn remove_discount(
@@ -849,10 +848,10 @@ pub async fn remove_discount(
 
 /// `PUT /api/v2/cart/billing-address`: where the learner is billed; the cart then shows a tax
 /// estimate.
-#[utoipa::path(put, path = "/api/v2/cart/billing-address", tag = "cart", request_body = BillingAddress,
-    params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")),
+#[utoipa::path(put, path = "/api/v2/cart/billing-address", tag = "cart", security((), ("bearer" = [])), request_body = BillingAddress,
+    params(("X-Session-Id" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,128}$", description = "Anonymous cart key (1 to 128 visible ASCII characters)")),
     responses((status = 200, body = views::CartView, description = "The cart with its tax estimate"),
-        (status = 400, description = "invalid_body, invalid_session, session_required"), (status = 401),
+        (status = 400, description = "invalid_body, invalid_session"), (status = 401, description = "session_required: neither a login nor `X-Session-Id`; or a bad token"),
         (status = 422, description = "validation_failed (names the field: billingAddress.country, .postalCode, .region)")))]
 pub async fn set_billing_address(
     req: HttpRequest,
@@ -930,10 +929,10 @@ pub struct SetCurrency {
 }
 
 /// `PUT /api/v2/cart/currency`: the currency the cart is shown in and checkout charges.
-#[utoipa::path(put, path = "/api/v2/cart/currency", tag = "cart", request_body = SetCurrency,
-    params(("X-Session-Id" = Option<String>, Header, description = "Anonymous cart key")),
+#[utoipa::path(put, path = "/api/v2/cart/currency", tag = "cart", security((), ("bearer" = [])), request_body = SetCurrency,
+    params(("X-Session-Id" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,128}$", description = "Anonymous cart key (1 to 128 visible ASCII characters)")),
     responses((status = 200, body = views::CartView, description = "The cart with its figures in the currency"),
-        (status = 400, description = "invalid_body, invalid_session, session_required"), (status = 401),
+        (status = 400, description = "invalid_body, invalid_session"), (status = 401, description = "session_required: neither a login nor `X-Session-Id`; or a bad token"),
         (status = 422, description = "validation_failed (currency), no_exchange_rate")))]
 pub async fn set_currency(
     req: HttpRequest,

@@ -126,12 +126,19 @@ pub struct DiscountPatch {
 #[serde(rename_all = "camelCase")]
 pub struct DiscountQuery {
     /// Only this department (one of the caller's).
+    #[param(nullable = false)]
     pub department_id: Option<String>,
     /// Only active (`true`) or inactive (`false`) codes.
+    #[param(nullable = false)]
     pub active: Option<bool>,
-    #[param(format = Uuid)]
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
-    /// 1 to 100
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
@@ -149,7 +156,7 @@ fn taken(code: &str) -> impl Fn(sea_orm::DbErr) -> ApiError + '_ {
     }
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/discounts", tag = "discounts", params(DiscountQuery),
+#[utoipa::path(get, path = "/api/v2/admin/discounts", tag = "discounts", security(("bearer" = [])), params(DiscountQuery),
     responses((status = 200, body = DiscountPage, description = "Codes of the caller's departments, newest first"),
         (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
 pub async fn list(
@@ -173,7 +180,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/discounts", tag = "discounts", request_body = NewDiscount,
+#[utoipa::path(post, path = "/api/v2/admin/discounts", tag = "discounts", security(("bearer" = [])), request_body = NewDiscount,
     responses((status = 201, body = DiscountView), (status = 400, description = "invalid_body"),
         (status = 401), (status = 403, description = "Not an admin of the department (every department: billing-admins only)"),
         (status = 409, description = "discount_code_taken"),
@@ -223,7 +230,7 @@ async fn discount_of(
     Ok(row)
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/discounts/{id}", tag = "discounts",
+#[utoipa::path(get, path = "/api/v2/admin/discounts/{id}", tag = "discounts", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = DiscountView), (status = 401), (status = 403), (status = 404)))]
 pub async fn get(
@@ -235,7 +242,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(row))
 }
 
-#[utoipa::path(patch, path = "/api/v2/admin/discounts/{id}", tag = "discounts",
+#[utoipa::path(patch, path = "/api/v2/admin/discounts/{id}", tag = "discounts", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)), request_body = DiscountPatch,
     responses((status = 200, body = DiscountView), (status = 400, description = "invalid_body"),
         (status = 401), (status = 403), (status = 404),
@@ -300,7 +307,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(saved))
 }
 
-#[utoipa::path(delete, path = "/api/v2/admin/discounts/{id}", tag = "discounts",
+#[utoipa::path(delete, path = "/api/v2/admin/discounts/{id}", tag = "discounts", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 204, description = "Deleted: no order ever carried it"), (status = 401),
         (status = 403), (status = 404),

@@ -21,88 +21,65 @@ pub(crate) fn may_manage(caller: &Caller, department: Option<&str>) -> Result<()
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<CartOrder>) {
+    // One resource per path, so a known path with another method answers 405 with `Allow`.
     cfg.app_data(state)
-        .route("/api/v2/cart", web::get().to(cart::get))
-        .route("/api/v2/cart/items", web::post().to(cart::add))
-        .route("/api/v2/cart/items/{id}", web::delete().to(cart::remove))
-        .route("/api/v2/cart/checkout", web::post().to(cart::checkout))
-        .route(
-            "/api/v2/cart/discount",
-            web::post().to(cart::apply_discount),
+        .service(web::resource("/api/v2/cart").get(cart::get))
+        .service(web::resource("/api/v2/cart/items").post(cart::add))
+        .service(web::resource("/api/v2/cart/items/{id}").delete(cart::remove))
+        .service(web::resource("/api/v2/cart/checkout").post(cart::checkout))
+        .service(
+            web::resource("/api/v2/cart/discount")
+                .post(cart::apply_discount)
+                .delete(cart::remove_discount),
         )
-        .route(
-            "/api/v2/cart/discount",
-            web::delete().to(cart::remove_discount),
+        .service(web::resource("/api/v2/cart/currency").put(cart::set_currency))
+        .service(web::resource("/api/v2/cart/billing-address").put(cart::set_billing_address))
+        .service(
+            web::resource("/api/v2/admin/tax-rates")
+                .get(tax::list_rates)
+                .post(tax::create_rate),
         )
-        .route("/api/v2/cart/currency", web::put().to(cart::set_currency))
-        .route(
-            "/api/v2/cart/billing-address",
-            web::put().to(cart::set_billing_address),
+        .service(
+            web::resource("/api/v2/admin/tax-rates/{id}")
+                .put(tax::update_rate)
+                .delete(tax::delete_rate),
         )
-        .route("/api/v2/admin/tax-rates", web::get().to(tax::list_rates))
-        .route("/api/v2/admin/tax-rates", web::post().to(tax::create_rate))
-        .route(
-            "/api/v2/admin/tax-rates/{id}",
-            web::put().to(tax::update_rate),
+        .service(
+            web::resource("/api/v2/tax-exemptions")
+                .get(tax::own_exemptions)
+                .post(tax::submit_exemption),
         )
-        .route(
-            "/api/v2/admin/tax-rates/{id}",
-            web::delete().to(tax::delete_rate),
+        .service(web::resource("/api/v2/admin/tax-exemptions").get(tax::admin_exemptions))
+        .service(
+            web::resource("/api/v2/admin/tax-exemptions/{id}/approve").post(tax::approve_exemption),
         )
-        .route("/api/v2/tax-exemptions", web::get().to(tax::own_exemptions))
-        .route(
-            "/api/v2/tax-exemptions",
-            web::post().to(tax::submit_exemption),
+        .service(
+            web::resource("/api/v2/admin/tax-exemptions/{id}/reject").post(tax::reject_exemption),
         )
-        .route(
-            "/api/v2/admin/tax-exemptions",
-            web::get().to(tax::admin_exemptions),
+        .service(
+            web::resource("/api/v2/admin/discounts")
+                .get(discounts::list)
+                .post(discounts::create),
         )
-        .route(
-            "/api/v2/admin/tax-exemptions/{id}/approve",
-            web::post().to(tax::approve_exemption),
+        .service(
+            web::resource("/api/v2/admin/discounts/{id}")
+                .get(discounts::get)
+                .patch(discounts::update)
+                .delete(discounts::delete),
         )
-        .route(
-            "/api/v2/admin/tax-exemptions/{id}/reject",
-            web::post().to(tax::reject_exemption),
+        .service(web::resource("/api/v2/orders").get(orders::list_own))
+        .service(web::resource("/api/v2/orders/{id}").get(orders::get_own))
+        .service(
+            web::resource("/api/v2/orders/{id}/refund-requests").post(refund_requests::request),
         )
-        .route("/api/v2/admin/discounts", web::get().to(discounts::list))
-        .route("/api/v2/admin/discounts", web::post().to(discounts::create))
-        .route(
-            "/api/v2/admin/discounts/{id}",
-            web::get().to(discounts::get),
+        .service(web::resource("/api/v2/admin/orders").get(orders::admin_list))
+        .service(web::resource("/api/v2/admin/orders/{id}").get(orders::admin_get))
+        .service(web::resource("/internal/v1/orders/{id}").get(orders::internal_get))
+        .service(
+            web::resource(contracts::orders::SUBSCRIPTION_ORDERS_PATH)
+                .post(orders::internal_subscription_order),
         )
-        .route(
-            "/api/v2/admin/discounts/{id}",
-            web::patch().to(discounts::update),
-        )
-        .route(
-            "/api/v2/admin/discounts/{id}",
-            web::delete().to(discounts::delete),
-        )
-        .route("/api/v2/orders", web::get().to(orders::list_own))
-        .route("/api/v2/orders/{id}", web::get().to(orders::get_own))
-        .route(
-            "/api/v2/orders/{id}/refund-requests",
-            web::post().to(refund_requests::request),
-        )
-        .route("/api/v2/admin/orders", web::get().to(orders::admin_list))
-        .route(
-            "/api/v2/admin/orders/{id}",
-            web::get().to(orders::admin_get),
-        )
-        .route(
-            "/internal/v1/orders/{id}",
-            web::get().to(orders::internal_get),
-        )
-        .route(
-            contracts::orders::SUBSCRIPTION_ORDERS_PATH,
-            web::post().to(orders::internal_subscription_order),
-        )
-        .route(
-            "/internal/v1/orders/{id}/requote",
-            web::post().to(orders::internal_requote),
-        );
+        .service(web::resource("/internal/v1/orders/{id}/requote").post(orders::internal_requote));
 }
 
 #[derive(utoipa::OpenApi)]

@@ -4,7 +4,7 @@
 use crate::CartOrder;
 use crate::domain::CartOrderError;
 use crate::storage::{self, OrderFilter};
-use crate::views::order_views as views;
+use crate::views::{OrderView, order_views as views};
 use ::web::internal::Internal;
 use ::web::page::PageQuery;
 use ::web::{ApiError, Authorized, Caller, Page, roles};
@@ -19,7 +19,8 @@ fn parse(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("no order `{raw}`")))
 }
 
-#[utoipa::path(get, path = "/api/v2/orders", tag = "orders", responses((status = 200, description = "The caller's orders, newest first"), (status = 401)))]
+#[utoipa::path(get, path = "/api/v2/orders", tag = "orders", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = ::web::Page<OrderView>, description = "The caller's orders, newest first")))]
 pub async fn list_own(
     state: web::Data<CartOrder>,
     caller: Caller,
@@ -41,7 +42,8 @@ pub async fn list_own(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v2/orders/{id}", tag = "orders", params(("id" = String, Path)), responses((status = 200, description = "Order details"), (status = 404, description = "Unknown or another learner's")))]
+#[utoipa::path(get, path = "/api/v2/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = OrderView, description = "Order details"), (status = 404, description = "Unknown or another learner's")))]
 pub async fn get_own(
     state: web::Data<CartOrder>,
     caller: Caller,
@@ -55,21 +57,43 @@ pub async fn get_own(
     Ok(HttpResponse::Ok().json(&views(&state.db, vec![order]).await?[0]))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminQuery {
+    #[param(nullable = false, schema_with = status_schema)]
     pub status: Option<String>,
+    /// Only this learner's orders.
+    #[param(nullable = false)]
     pub user_id: Option<String>,
+    /// Created at or after (RFC 3339).
+    #[param(nullable = false)]
     pub from: Option<DateTime<Utc>>,
+    /// Created before (RFC 3339).
+    #[param(nullable = false)]
     pub to: Option<DateTime<Utc>>,
+    /// Only orders with a line giving this course.
+    #[param(nullable = false)]
     pub course_id: Option<Uuid>,
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
 const STATUSES: &[&str] = &["pending", "completed", "failed", "refunded", "cancelled"];
 
-#[utoipa::path(get, path = "/api/v2/admin/orders", tag = "orders", params(("status" = Option<String>, Query), ("userId" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("courseId" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "Orders, filtered"), (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
+fn status_schema() -> utoipa::openapi::Object {
+    ::web::openapi::words(STATUSES)
+}
+
+#[utoipa::path(get, path = "/api/v2/admin/orders", tag = "orders", security(("bearer" = [])), params(AdminQuery),
+    responses((status = 200, body = ::web::Page<OrderView>, description = "Orders, filtered, newest first"), (status = 403)))]
 pub async fn admin_list(
     _: Authorized<roles::BillingAdmin>,
     state: web::Data<CartOrder>,
@@ -106,7 +130,7 @@ pub async fn admin_list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/orders/{id}", tag = "orders", params(("id" = uuid::Uuid, Path)), responses((status = 200, description = "Order admin view"), (status = 400, description = "invalid_query"), (status = 401), (status = 403), (status = 404)))]
+#[utoipa::path(get, path = "/api/v2/admin/orders/{id}", tag = "orders", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = OrderView, description = "Order admin view"), (status = 403), (status = 404)))]
 pub async fn admin_get(
     _: Authorized<roles::BillingAdmin>,
     state: web::Data<CartOrder>,

@@ -23,23 +23,27 @@ pub struct RefundRequestBody {
     pub order_item_ids: Option<Vec<Uuid>>,
 }
 
-#[derive(Debug, Serialize)]
+/// A refund request as the learner made it (payment's queue decides it).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = RefundRequested)]
 #[serde(rename_all = "camelCase")]
-struct RefundRequestView {
+pub struct RefundRequestView {
     id: Uuid,
     order_id: Uuid,
+    /// What remains to be refunded of the lines asked about, in minor units of `currency`.
     amount: i64,
     currency: String,
     reason: String,
+    /// `requested`
     status: &'static str,
     /// The lines asked about; empty = the whole order.
     order_item_ids: Vec<Uuid>,
 }
 
-#[utoipa::path(post, path = "/api/v2/orders/{id}/refund-requests", tag = "orders",
+#[utoipa::path(post, path = "/api/v2/orders/{id}/refund-requests", tag = "orders", security(("bearer" = [])),
     request_body = RefundRequestBody,
-    params(("id" = uuid::Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 202, description = "Requested: a billing-admin decides"),
+    params(("id" = uuid::Uuid, Path), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
+    responses((status = 202, body = RefundRequestView, description = "Requested: a billing-admin decides"),
         (status = 400), (status = 401), (status = 404, description = "Unknown or another learner's order"),
         (status = 409, description = "order_not_refundable"),
         (status = 422, description = "invalid_reason, unknown_order_item")))]

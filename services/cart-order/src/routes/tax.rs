@@ -29,12 +29,24 @@ fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
-    /// Exemptions only: `pending`, `approved` or `rejected`.
+    /// Only exemptions in this status.
+    #[param(nullable = false, schema_with = exemption_status)]
     pub status: Option<String>,
-    #[param(format = Uuid)]
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
-    /// 1 to 100
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
+}
+
+const EXEMPTION_STATUSES: &[&str] = &["pending", "approved", "rejected"];
+
+fn exemption_status() -> utoipa::openapi::Object {
+    ::web::openapi::words(EXEMPTION_STATUSES)
 }
 
 impl ListQuery {
@@ -120,7 +132,7 @@ fn place(country: &str, region: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/tax-rates", tag = "tax", params(ListQuery),
+#[utoipa::path(get, path = "/api/v2/admin/tax-rates", tag = "tax", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = RatePage), (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
 pub async fn list_rates(
     state: web::Data<CartOrder>,
@@ -142,7 +154,7 @@ pub async fn list_rates(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/tax-rates", tag = "tax", request_body = NewRate,
+#[utoipa::path(post, path = "/api/v2/admin/tax-rates", tag = "tax", security(("bearer" = [])), request_body = NewRate,
     responses((status = 201, body = RateView), (status = 400, description = "invalid_body"), (status = 401),
         (status = 403), (status = 409, description = "tax_rate_exists: one rate per department, country and region"),
         (status = 422, description = "validation_failed (names the field)")))]
@@ -183,7 +195,7 @@ async fn rate_row(state: &CartOrder, caller: &Caller, id: &str) -> Result<TaxRat
     Ok(row)
 }
 
-#[utoipa::path(put, path = "/api/v2/admin/tax-rates/{id}", tag = "tax",
+#[utoipa::path(put, path = "/api/v2/admin/tax-rates/{id}", tag = "tax", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)), request_body = RateUpdate,
     responses((status = 200, body = RateView), (status = 400, description = "invalid_body"), (status = 401),
         (status = 403), (status = 404), (status = 422, description = "validation_failed (rate)")))]
@@ -201,7 +213,7 @@ pub async fn update_rate(
     Ok(HttpResponse::Ok().json(RateView::of(&saved)))
 }
 
-#[utoipa::path(delete, path = "/api/v2/admin/tax-rates/{id}", tag = "tax",
+#[utoipa::path(delete, path = "/api/v2/admin/tax-rates/{id}", tag = "tax", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
 pub async fn delete_rate(
@@ -272,7 +284,7 @@ fn text(field: &'static str, v: &str, max: usize) -> Result<String, ApiError> {
     Ok(t.to_string())
 }
 
-#[utoipa::path(post, path = "/api/v2/tax-exemptions", tag = "tax", request_body = NewExemption,
+#[utoipa::path(post, path = "/api/v2/tax-exemptions", tag = "tax", security(("bearer" = [])), request_body = NewExemption,
     responses((status = 201, body = ExemptionView, description = "Submitted; applies once a billing-admin approves it"),
         (status = 400, description = "invalid_body"), (status = 401), (status = 403, description = "Not an admin of the department"),
         (status = 422, description = "validation_failed (names the field)")))]
@@ -312,7 +324,7 @@ async fn exemption_page(
     let page = q.page();
     let limit = page.limit()?;
     if let Some(s) = &q.status
-        && !["pending", "approved", "rejected"].contains(&s.as_str())
+        && !EXEMPTION_STATUSES.contains(&s.as_str())
     {
         return Err(ApiError::bad_request(
             "invalid_query",
@@ -335,7 +347,7 @@ async fn exemption_page(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v2/tax-exemptions", tag = "tax", params(ListQuery),
+#[utoipa::path(get, path = "/api/v2/tax-exemptions", tag = "tax", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = ExemptionPage, description = "The exemptions the caller submitted"),
         (status = 400, description = "invalid_query"), (status = 401)))]
 pub async fn own_exemptions(
@@ -346,7 +358,7 @@ pub async fn own_exemptions(
     exemption_page(&state, Some(&caller.user_id), &q).await
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/tax-exemptions", tag = "tax", params(ListQuery),
+#[utoipa::path(get, path = "/api/v2/admin/tax-exemptions", tag = "tax", security(("bearer" = [])), params(ListQuery),
     responses((status = 200, body = ExemptionPage), (status = 400, description = "invalid_query"),
         (status = 401), (status = 403)))]
 pub async fn admin_exemptions(
@@ -388,8 +400,8 @@ async fn review(
     Ok(HttpResponse::Ok().json(row))
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/tax-exemptions/{id}/approve", tag = "tax",
-    params(("id" = String, Path, format = Uuid)), request_body(content = Review, description = "Empty or `{}`"),
+#[utoipa::path(post, path = "/api/v2/admin/tax-exemptions/{id}/approve", tag = "tax", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)), request_body(content = Option<Review>, description = "Empty, or a `Review`"),
     responses((status = 200, body = ExemptionView), (status = 400, description = "invalid_body"),
         (status = 401), (status = 403), (status = 404), (status = 409, description = "exemption_reviewed")))]
 pub async fn approve_exemption(
@@ -399,17 +411,11 @@ pub async fn approve_exemption(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     // Empty, or a `Review`: anything else is refused, never read as "no reason".
-    let reason = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<Review>(&body)
-            .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?
-            .reason
-    };
+    let reason = ::web::json::parse_optional::<Review>(&body)?.and_then(|r| r.reason);
     review(&state, &caller, &id, true, reason).await
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/tax-exemptions/{id}/reject", tag = "tax",
+#[utoipa::path(post, path = "/api/v2/admin/tax-exemptions/{id}/reject", tag = "tax", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)), request_body = Review,
     responses((status = 200, body = ExemptionView), (status = 400, description = "invalid_body"),
         (status = 401), (status = 403), (status = 404), (status = 409, description = "exemption_reviewed"),

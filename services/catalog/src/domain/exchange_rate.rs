@@ -35,10 +35,15 @@ pub fn parse_rate(input: &ExchangeRateInput) -> Result<Rate, CatalogError> {
         detail: "`rate` must be a decimal".into(),
     };
     let text = number_text(&input.rate).ok_or_else(not_a_decimal)?;
-    let d = Decimal::from_str(&text).map_err(|_| not_a_decimal())?;
     let out_of_range = CatalogError::InvalidExchangeRate {
         field: Some("rate"),
         detail: "`rate` must be positive with at most 10 decimals",
+    };
+    let d = match Decimal::from_str(&text).or_else(|_| Decimal::from_scientific(&text)) {
+        Ok(d) => d,
+        // A number beyond what a decimal holds is a number out of range.
+        Err(_) if input.rate.is_number() => return Err(out_of_range),
+        Err(_) => return Err(not_a_decimal()),
     };
     if d <= Decimal::ZERO || d.scale() > MAX_RATE_SCALE || d > Decimal::from(1_000_000_000) {
         return Err(out_of_range);

@@ -14,15 +14,23 @@ fn share_bps(field: &'static str, v: &serde_json::Value) -> Result<u32, CatalogE
         detail: format!("`{field}` must be a number"),
     };
     let text = number_text(v).ok_or_else(not_a_number)?;
-    let d = Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
-        .map_err(|_| not_a_number())?;
+    let out_of_range = || CatalogError::InvalidRevenueSplit {
+        field: Some(field),
+        detail: format!("`{field}` must be between 0 and 1 with at most 4 decimal places"),
+    };
+    let d = match Decimal::from_str(&text).or_else(|_| Decimal::from_scientific(&text)) {
+        Ok(d) => d,
+        // A number beyond what a decimal holds (`1e-300`, `5e255`) is a number out of range.
+        Err(_) if v.is_number() => return Err(out_of_range()),
+        Err(_) => return Err(not_a_number()),
+    };
+    // In range first: a share above one could overflow the multiplication.
+    if d < Decimal::ZERO || d > Decimal::ONE {
+        return Err(out_of_range());
+    }
     let bps = d * Decimal::from(10_000);
-    if d < Decimal::ZERO || d > Decimal::ONE || bps.fract() != Decimal::ZERO {
-        return Err(CatalogError::InvalidRevenueSplit {
-            field: Some(field),
-            detail: format!("`{field}` must be between 0 and 1 with at most 4 decimal places"),
-        });
+    if bps.fract() != Decimal::ZERO {
+        return Err(out_of_range());
     }
     u32::try_from(bps.mantissa() / 10i128.pow(bps.scale())).map_err(|_| {
         CatalogError::InvalidRevenueSplit {

@@ -23,8 +23,8 @@ fn duplicate_lms(e: sea_orm::DbErr) -> CatalogError {
 }
 
 /// List purchasable courses.
-#[utoipa::path(get, path = "/api/v2/catalog/courses", tag = "catalog", params(BrowseQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
-    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, description = "A page of courses (`items`, `nextCursor`)", body = [CourseView])))]
+#[utoipa::path(get, path = "/api/v2/catalog/courses", tag = "catalog", params(BrowseQuery, ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag of an earlier answer")),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, description = "A page of courses", body = ::web::Page<CourseView>), (status = 422, description = "no_exchange_rate: the display currency has no rate")))]
 pub async fn list_courses(
     req: HttpRequest,
     state: web::Data<Catalog>,
@@ -48,8 +48,8 @@ pub async fn list_courses(
 }
 
 /// Course details with its current price.
-#[utoipa::path(get, path = "/api/v2/catalog/courses/{id}", tag = "catalog", params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer"), ("id" = String, Path), CurrencyQuery),
-    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = CourseView), (status = 404, description = "Unknown or unpublished")))]
+#[utoipa::path(get, path = "/api/v2/catalog/courses/{id}", tag = "catalog", params(("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag of an earlier answer"), ("id" = uuid::Uuid, Path), CurrencyQuery),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = CourseView), (status = 404, description = "Unknown or unpublished"), (status = 422, description = "no_exchange_rate: the display currency has no rate")))]
 pub async fn get_course(
     req: HttpRequest,
     state: web::Data<Catalog>,
@@ -76,8 +76,8 @@ pub async fn get_course(
 }
 
 /// Create a course.
-#[utoipa::path(post, path = "/api/v2/admin/catalog/courses", tag = "catalog", request_body = CourseInput,
-    params(("Idempotency-Key" = Option<String>, Header)),
+#[utoipa::path(post, path = "/api/v2/admin/catalog/courses", tag = "catalog", security(("bearer" = [])), request_body = CourseInput,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses((status = 201, body = CourseView), (status = 400), (status = 401), (status = 403), (status = 409), (status = 422)))]
 pub async fn create_course(
     caller: Authorized<roles::CatalogAdmin>,
@@ -106,8 +106,8 @@ pub async fn create_course(
 }
 
 /// Replace a course's details.
-#[utoipa::path(put, path = "/api/v2/admin/catalog/courses/{id}", tag = "catalog", request_body = CourseInput,
-    params(("id" = String, Path)),
+#[utoipa::path(put, path = "/api/v2/admin/catalog/courses/{id}", tag = "catalog", security(("bearer" = [])), request_body = CourseInput,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)"), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = CourseView), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409), (status = 422)))]
 pub async fn update_course(
     caller: Authorized<roles::CatalogAdmin>,
@@ -145,9 +145,9 @@ pub async fn update_course(
 }
 
 /// List courses, unpublished ones included (scoped to the admin's departments).
-#[utoipa::path(get, path = "/api/v2/admin/catalog/courses", tag = "catalog", params(BrowseQuery),
+#[utoipa::path(get, path = "/api/v2/admin/catalog/courses", tag = "catalog", security(("bearer" = [])), params(BrowseQuery),
     operation_id = "list_courses",
-    responses((status = 200, body = [CourseView]), (status = 401), (status = 403)))]
+    responses((status = 200, body = ::web::Page<CourseView>, description = "A page of courses"), (status = 403)))]
 pub async fn admin_list_courses(
     caller: Authorized<roles::CatalogAdmin>,
     state: web::Data<Catalog>,

@@ -14,7 +14,7 @@ use ::web::{ApiError, Authorized, Json, Reply, Role, roles};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Department subscription information: its plans and sub-departments.
-#[utoipa::path(get, path = "/api/v2/catalog/departments/{id}", tag = "catalog", params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer"), ("id" = String, Path)),
+#[utoipa::path(get, path = "/api/v2/catalog/departments/{id}", tag = "catalog", params(("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag of an earlier answer"), ("id" = String, Path, description = "The department id, e.g. `cs`")),
     responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = DepartmentView), (status = 404, description = "Unknown department")))]
 pub async fn get_department(
     req: HttpRequest,
@@ -39,8 +39,8 @@ pub async fn get_department(
 }
 
 /// Create or rename a department (and set its parent, for sub-departments).
-#[utoipa::path(put, path = "/api/v2/admin/catalog/departments/{id}", tag = "catalog", request_body = DepartmentInput,
-    params(("id" = String, Path)),
+#[utoipa::path(put, path = "/api/v2/admin/catalog/departments/{id}", tag = "catalog", security(("bearer" = [])), request_body = DepartmentInput,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)"), ("id" = String, Path, description = "The department id, e.g. `cs`")),
     responses((status = 200, body = DepartmentView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn put_department(
     caller: Authorized<roles::CatalogAdmin>,

@@ -14,8 +14,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Exchange rates for display currencies.
 #[utoipa::path(get, path = "/api/v2/catalog/exchange-rates", tag = "catalog",
-    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
-    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = [ExchangeRateView])))]
+    params(("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag of an earlier answer")),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = ::web::Page<ExchangeRateView>, description = "Every exchange rate (one page)")))]
 pub async fn list_rates(
     req: HttpRequest,
     state: web::Data<Catalog>,
@@ -34,8 +34,8 @@ pub async fn list_rates(
 }
 
 /// Set the exchange rate of a display currency (billing-admin).
-#[utoipa::path(put, path = "/api/v2/admin/catalog/exchange-rates/{currency}", tag = "catalog", request_body = ExchangeRateInput,
-    params(("currency" = String, Path)),
+#[utoipa::path(put, path = "/api/v2/admin/catalog/exchange-rates/{currency}", tag = "catalog", security(("bearer" = [])), request_body = ExchangeRateInput,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)"), ("currency" = String, Path)),
     responses((status = 200, body = ExchangeRateView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn put_rate(
     caller: Authorized<roles::BillingAdmin>,

@@ -18,73 +18,41 @@ use actix_web::web;
 use utoipa::OpenApi;
 
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Catalog>) {
+    // One resource per path, so a known path with another method answers 405 with `Allow`.
     cfg.app_data(state)
-        .route(
-            "/api/v2/catalog/courses",
-            web::get().to(courses::list_courses),
+        .service(web::resource("/api/v2/catalog/courses").get(courses::list_courses))
+        .service(web::resource("/api/v2/catalog/courses/{id}").get(courses::get_course))
+        .service(web::resource("/api/v2/catalog/programs").get(programs::list_programs))
+        .service(web::resource("/api/v2/catalog/programs/{id}").get(programs::get_program))
+        .service(web::resource("/api/v2/catalog/departments/{id}").get(departments::get_department))
+        .service(web::resource("/api/v2/catalog/exchange-rates").get(exchange_rates::list_rates))
+        .service(
+            web::resource("/api/v2/admin/pricing")
+                .get(prices::list)
+                .post(prices::create),
         )
-        .route(
-            "/api/v2/catalog/courses/{id}",
-            web::get().to(courses::get_course),
+        .service(web::resource("/api/v2/admin/pricing/{id}").delete(prices::deactivate))
+        .service(
+            web::resource("/api/v2/admin/catalog/courses")
+                .get(courses::admin_list_courses)
+                .post(courses::create_course),
         )
-        .route(
-            "/api/v2/catalog/programs",
-            web::get().to(programs::list_programs),
+        .service(web::resource("/api/v2/admin/catalog/courses/{id}").put(courses::update_course))
+        .service(
+            web::resource("/api/v2/admin/catalog/programs")
+                .get(programs::admin_list_programs)
+                .post(programs::create_program),
         )
-        .route(
-            "/api/v2/catalog/programs/{id}",
-            web::get().to(programs::get_program),
+        .service(web::resource("/api/v2/admin/catalog/programs/{id}").put(programs::update_program))
+        .service(
+            web::resource("/api/v2/admin/catalog/departments/{id}")
+                .put(departments::put_department),
         )
-        .route(
-            "/api/v2/catalog/departments/{id}",
-            web::get().to(departments::get_department),
+        .service(
+            web::resource("/api/v2/admin/catalog/exchange-rates/{currency}")
+                .put(exchange_rates::put_rate),
         )
-        .route(
-            "/api/v2/catalog/exchange-rates",
-            web::get().to(exchange_rates::list_rates),
-        )
-        .route("/api/v2/admin/pricing", web::post().to(prices::create))
-        .route("/api/v2/admin/pricing", web::get().to(prices::list))
-        .route(
-            "/api/v2/admin/pricing/{id}",
-            web::delete().to(prices::deactivate),
-        )
-        .route(
-            "/api/v2/admin/catalog/courses",
-            web::post().to(courses::create_course),
-        )
-        .route(
-            "/api/v2/admin/catalog/courses",
-            web::get().to(courses::admin_list_courses),
-        )
-        .route(
-            "/api/v2/admin/catalog/courses/{id}",
-            web::put().to(courses::update_course),
-        )
-        .route(
-            "/api/v2/admin/catalog/programs",
-            web::post().to(programs::create_program),
-        )
-        .route(
-            "/api/v2/admin/catalog/programs",
-            web::get().to(programs::admin_list_programs),
-        )
-        .route(
-            "/api/v2/admin/catalog/programs/{id}",
-            web::put().to(programs::update_program),
-        )
-        .route(
-            "/api/v2/admin/catalog/departments/{id}",
-            web::put().to(departments::put_department),
-        )
-        .route(
-            "/api/v2/admin/catalog/exchange-rates/{currency}",
-            web::put().to(exchange_rates::put_rate),
-        )
-        .route(
-            "/internal/v1/catalog/items/{kind}/{id}",
-            web::get().to(items::item),
-        );
+        .service(web::resource("/internal/v1/catalog/items/{kind}/{id}").get(items::item));
 }
 
 #[derive(OpenApi)]

@@ -17,8 +17,8 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// Create or update course/program pricing, or a department plan.
-#[utoipa::path(post, path = "/api/v2/admin/pricing", tag = "catalog", request_body = PriceInput,
-    params(("Idempotency-Key" = Option<String>, Header)),
+#[utoipa::path(post, path = "/api/v2/admin/pricing", tag = "catalog", security(("bearer" = [])), request_body = PriceInput,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses((status = 201, body = PriceView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn create(
     caller: Authorized<roles::CatalogAdmin>,
@@ -67,18 +67,29 @@ pub async fn create(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 pub struct PriceListQuery {
+    #[param(nullable = false)]
     pub course_id: Option<Uuid>,
+    #[param(nullable = false)]
     pub program_id: Option<Uuid>,
+    #[param(nullable = false)]
     pub department_id: Option<String>,
     /// `true` for active prices only, `false` for deactivated ones; all when absent.
+    #[param(nullable = false)]
     pub active: Option<bool>,
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
 /// List pricing configurations, history included.
-#[utoipa::path(get, path = "/api/v2/admin/pricing", tag = "catalog", params(PriceListQuery),
-    responses((status = 200, description = "A page of prices (`items`, `nextCursor`)", body = [PriceView]), (status = 401), (status = 403)))]
+#[utoipa::path(get, path = "/api/v2/admin/pricing", tag = "catalog", security(("bearer" = [])), params(PriceListQuery),
+    responses((status = 200, description = "A page of prices", body = ::web::Page<PriceView>), (status = 401), (status = 403)))]
 pub async fn list(
     caller: Authorized<roles::CatalogAdmin>,
     state: web::Data<Catalog>,
@@ -112,7 +123,7 @@ pub async fn list(
 }
 
 /// Deactivate a price. The row and its history stay.
-#[utoipa::path(delete, path = "/api/v2/admin/pricing/{id}", tag = "catalog", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/api/v2/admin/pricing/{id}", tag = "catalog", security(("bearer" = [])), params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)"), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = PriceView), (status = 401), (status = 403), (status = 404)))]
 pub async fn deactivate(
     caller: Authorized<roles::CatalogAdmin>,

@@ -33,8 +33,8 @@ async fn check_courses(
 }
 
 /// List purchasable programs.
-#[utoipa::path(get, path = "/api/v2/catalog/programs", tag = "catalog", params(BrowseQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
-    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, description = "A page of programs (`items`, `nextCursor`)", body = [ProgramView])))]
+#[utoipa::path(get, path = "/api/v2/catalog/programs", tag = "catalog", params(BrowseQuery, ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag of an earlier answer")),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, description = "A page of programs", body = ::web::Page<ProgramView>), (status = 422, description = "no_exchange_rate: the display currency has no rate")))]
 pub async fn list_programs(
     req: HttpRequest,
     state: web::Data<Catalog>,
@@ -59,8 +59,8 @@ pub async fn list_programs(
 }
 
 /// Program details with its courses in order and the bundle price.
-#[utoipa::path(get, path = "/api/v2/catalog/programs/{id}", tag = "catalog", params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer"), ("id" = String, Path), CurrencyQuery),
-    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = ProgramView), (status = 404, description = "Unknown or unpublished")))]
+#[utoipa::path(get, path = "/api/v2/catalog/programs/{id}", tag = "catalog", params(("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag of an earlier answer"), ("id" = uuid::Uuid, Path), CurrencyQuery),
+    responses((status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 200, body = ProgramView), (status = 404, description = "Unknown or unpublished"), (status = 422, description = "no_exchange_rate: the display currency has no rate")))]
 pub async fn get_program(
     req: HttpRequest,
     state: web::Data<Catalog>,
@@ -88,8 +88,8 @@ pub async fn get_program(
 }
 
 /// Create a program bundle of ordered courses (its price is set with `/admin/pricing`).
-#[utoipa::path(post, path = "/api/v2/admin/catalog/programs", tag = "catalog", request_body = ProgramInput,
-    params(("Idempotency-Key" = Option<String>, Header)),
+#[utoipa::path(post, path = "/api/v2/admin/catalog/programs", tag = "catalog", security(("bearer" = [])), request_body = ProgramInput,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses((status = 201, body = ProgramView), (status = 400), (status = 401), (status = 403), (status = 422)))]
 pub async fn create_program(
     caller: Authorized<roles::CatalogAdmin>,
@@ -117,8 +117,8 @@ pub async fn create_program(
 }
 
 /// Replace a program's details and course list.
-#[utoipa::path(put, path = "/api/v2/admin/catalog/programs/{id}", tag = "catalog", request_body = ProgramInput,
-    params(("id" = String, Path)),
+#[utoipa::path(put, path = "/api/v2/admin/catalog/programs/{id}", tag = "catalog", security(("bearer" = [])), request_body = ProgramInput,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)"), ("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ProgramView), (status = 400), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn update_program(
     caller: Authorized<roles::CatalogAdmin>,
@@ -153,9 +153,9 @@ pub async fn update_program(
 }
 
 /// List programs, unpublished ones included (scoped to the admin's departments).
-#[utoipa::path(get, path = "/api/v2/admin/catalog/programs", tag = "catalog", params(BrowseQuery),
+#[utoipa::path(get, path = "/api/v2/admin/catalog/programs", tag = "catalog", security(("bearer" = [])), params(BrowseQuery),
     operation_id = "list_programs",
-    responses((status = 200, body = [ProgramView]), (status = 401), (status = 403)))]
+    responses((status = 200, body = ::web::Page<ProgramView>, description = "A page of programs"), (status = 403)))]
 pub async fn admin_list_programs(
     caller: Authorized<roles::CatalogAdmin>,
     state: web::Data<Catalog>,

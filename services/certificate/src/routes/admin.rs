@@ -13,7 +13,7 @@ use sea_orm::TransactionTrait;
 use serde::Deserialize;
 use uuid::Uuid;
 
-#[utoipa::path(get, path = "/api/v2/admin/certificates", tag = "certificates",
+#[utoipa::path(get, path = "/api/v2/admin/certificates", tag = "certificates", security(("bearer" = [])),
     params(super::DepartmentPageQuery),
     responses((status = 200, body = CertificatePage, description = "Certificates of the caller's departments, newest first"),
         (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
@@ -50,7 +50,7 @@ pub struct ManualIssue {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/certificates", tag = "certificates",
+#[utoipa::path(post, path = "/api/v2/admin/certificates", tag = "certificates", security(("bearer" = [])),
     request_body = ManualIssue,
     responses((status = 201, body = CertificateView), (status = 400, description = "invalid_body"),
         (status = 401), (status = 403, description = "Not an admin of the course's department"),
@@ -120,7 +120,7 @@ pub struct Revoke {
     pub reason: String,
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/certificates/{id}/revoke", tag = "certificates",
+#[utoipa::path(post, path = "/api/v2/admin/certificates/{id}/revoke", tag = "certificates", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     request_body = Revoke,
     responses((status = 200, body = CertificateView, description = "Revoked (program certificates that depended on it too)"),

@@ -11,8 +11,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use uuid::Uuid;
 
-#[utoipa::path(get, path = "/api/v2/certificates", tag = "certificates",
-    params(("cursor" = Option<String>, Query, format = Uuid), ("limit" = Option<u64>, Query, description = "1 to 100")),
+#[utoipa::path(get, path = "/api/v2/certificates", tag = "certificates", security(("bearer" = [])),
+    params(("cursor" = Option<String>, Query, nullable = false, pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The `nextCursor` of the previous page (empty: the first page)"), ("limit" = Option<u64>, Query, nullable = false, minimum = 1, maximum = 100, description = "Items per page, 1 to 100 (default 20)")),
     responses((status = 200, body = CertificatePage, description = "The caller's certificates, newest first"),
         (status = 400, description = "invalid_query"), (status = 401)))]
 pub async fn list(
@@ -35,7 +35,7 @@ async fn own(state: &Certificates, caller: &Caller, id: &str) -> Result<Certific
         .ok_or_else(|| missing().into())
 }
 
-#[utoipa::path(get, path = "/api/v2/certificates/{id}", tag = "certificates",
+#[utoipa::path(get, path = "/api/v2/certificates/{id}", tag = "certificates", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = CertificateView), (status = 401),
         (status = 404, description = "Unknown, or another learner's")))]
@@ -48,8 +48,8 @@ pub async fn details(
     Ok(HttpResponse::Ok().json(state.view(&c).await?))
 }
 
-#[utoipa::path(get, path = "/api/v2/certificates/{id}/download", tag = "certificates",
-    params(("id" = String, Path, format = Uuid), ("If-None-Match" = Option<String>, Header)),
+#[utoipa::path(get, path = "/api/v2/certificates/{id}/download", tag = "certificates", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid), ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag of an earlier answer")),
     responses((status = 200, content_type = "application/pdf", description = "The certificate as a PDF, with an ETag"),
         (status = 304, description = "The ETag still matches"), (status = 401),
         (status = 404, description = "Unknown, or another learner's")))]

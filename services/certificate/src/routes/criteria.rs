@@ -17,7 +17,7 @@ async fn course_of(state: &Certificates, caller: &Caller, id: &str) -> Result<Co
     Ok(course)
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/completion-criteria/{courseId}", tag = "certificates",
+#[utoipa::path(get, path = "/api/v2/admin/completion-criteria/{courseId}", tag = "certificates", security(("bearer" = [])),
     params(("courseId" = String, Path, format = Uuid)),
     responses((status = 200, body = CriteriaView, description = "The course's criteria, or the default (all modules) with isSet false"),
         (status = 401), (status = 403), (status = 404, description = "Unknown course")))]
@@ -36,7 +36,7 @@ pub async fn get(
     }))
 }
 
-#[utoipa::path(put, path = "/api/v2/admin/completion-criteria/{courseId}", tag = "certificates",
+#[utoipa::path(put, path = "/api/v2/admin/completion-criteria/{courseId}", tag = "certificates", security(("bearer" = [])),
     params(("courseId" = String, Path, format = Uuid)),
     request_body = Criteria,
     responses((status = 200, body = CriteriaView), (status = 400, description = "invalid_body"),

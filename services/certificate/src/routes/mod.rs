@@ -17,10 +17,16 @@ use serde::Deserialize;
 #[serde(rename_all = "camelCase")]
 pub struct DepartmentPageQuery {
     /// Only this department (one of the caller's).
+    #[param(nullable = false)]
     pub department_id: Option<String>,
-    #[param(format = Uuid)]
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
-    /// 1 to 100
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
@@ -42,59 +48,42 @@ impl DepartmentPageQuery {
 const TEMPLATE_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Certificates>) {
+    // One resource per path, so a known path with another method answers 405 with `Allow`.
     cfg.app_data(state)
-        .route("/api/v2/certificates", web::get().to(certificates::list))
-        .route(
-            "/api/v2/certificates/verify/{number}",
-            web::get().to(certificates::verify),
+        .service(web::resource("/api/v2/certificates").get(certificates::list))
+        .service(web::resource("/api/v2/certificates/verify/{number}").get(certificates::verify))
+        .service(web::resource("/api/v2/certificates/share/{number}").get(certificates::share))
+        .service(web::resource("/api/v2/certificates/{id}").get(certificates::details))
+        .service(web::resource("/api/v2/certificates/{id}/download").get(certificates::download))
+        .service(web::resource("/internal/certificates/{id}/pdf").get(certificates::internal_pdf))
+        .service(
+            web::resource("/api/v2/admin/certificates")
+                .get(admin::list)
+                .post(admin::issue),
         )
-        .route(
-            "/api/v2/certificates/share/{number}",
-            web::get().to(certificates::share),
-        )
-        .route(
-            "/api/v2/certificates/{id}",
-            web::get().to(certificates::details),
-        )
-        .route(
-            "/api/v2/certificates/{id}/download",
-            web::get().to(certificates::download),
-        )
-        .route(
-            "/internal/certificates/{id}/pdf",
-            web::get().to(certificates::internal_pdf),
-        )
-        .route("/api/v2/admin/certificates", web::get().to(admin::list))
-        .route("/api/v2/admin/certificates", web::post().to(admin::issue))
-        .route(
-            "/api/v2/admin/certificates/{id}/revoke",
-            web::post().to(admin::revoke),
-        )
-        .route(
-            "/api/v2/admin/completion-criteria/{courseId}",
-            web::get().to(criteria::get),
-        )
-        .route(
-            "/api/v2/admin/completion-criteria/{courseId}",
-            web::put().to(criteria::put),
+        .service(web::resource("/api/v2/admin/certificates/{id}/revoke").post(admin::revoke))
+        .service(
+            web::resource("/api/v2/admin/completion-criteria/{courseId}")
+                .get(criteria::get)
+                .put(criteria::put),
         )
         // A template carries its images: a larger body than elsewhere (the images' own limit
         // is checked when the template is validated).
         .service(
             web::resource("/api/v2/admin/certificate-templates")
                 .app_data(web::PayloadConfig::new(TEMPLATE_BODY_LIMIT))
-                .route(web::get().to(templates::list))
-                .route(web::post().to(templates::create)),
+                .get(templates::list)
+                .post(templates::create),
         )
         .service(
             web::resource("/api/v2/admin/certificate-templates/{id}")
                 .app_data(web::PayloadConfig::new(TEMPLATE_BODY_LIMIT))
-                .route(web::get().to(templates::get))
-                .route(web::put().to(templates::update)),
+                .get(templates::get)
+                .put(templates::update),
         )
-        .route(
-            "/api/v2/admin/certificate-templates/{id}/preview",
-            web::get().to(templates::preview),
+        .service(
+            web::resource("/api/v2/admin/certificate-templates/{id}/preview")
+                .get(templates::preview),
         );
 }
 

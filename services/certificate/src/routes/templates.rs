@@ -53,7 +53,7 @@ fn valid(design: &Design) -> Result<(), ApiError> {
         .map_err(|i| CertificateError::invalid(i.field, i.reason).into())
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/certificate-templates", tag = "certificates",
+#[utoipa::path(get, path = "/api/v2/admin/certificate-templates", tag = "certificates", security(("bearer" = [])),
     params(super::DepartmentPageQuery),
     responses((status = 200, body = TemplatePage, description = "Templates of the caller's departments"),
         (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
@@ -77,7 +77,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/certificate-templates", tag = "certificates",
+#[utoipa::path(post, path = "/api/v2/admin/certificate-templates", tag = "certificates", security(("bearer" = [])),
     request_body = NewTemplate,
     responses((status = 201, body = TemplateView), (status = 400, description = "invalid_body"),
         (status = 401), (status = 403, description = "Not an admin of the department"),
@@ -129,7 +129,7 @@ async fn template_of(
     Ok(row)
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/certificate-templates/{id}", tag = "certificates",
+#[utoipa::path(get, path = "/api/v2/admin/certificate-templates/{id}", tag = "certificates", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = TemplateView), (status = 401), (status = 403), (status = 404)))]
 pub async fn get(
@@ -141,7 +141,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(TemplateView::of(&row, row.design()?)))
 }
 
-#[utoipa::path(put, path = "/api/v2/admin/certificate-templates/{id}", tag = "certificates",
+#[utoipa::path(put, path = "/api/v2/admin/certificate-templates/{id}", tag = "certificates", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     request_body = TemplateUpdate,
     responses((status = 200, body = TemplateView), (status = 400, description = "invalid_body"),
@@ -172,7 +172,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(TemplateView::of(&row, b.design)))
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/certificate-templates/{id}/preview", tag = "certificates",
+#[utoipa::path(get, path = "/api/v2/admin/certificate-templates/{id}/preview", tag = "certificates", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, content_type = "application/pdf", description = "The template rendered with sample data"),
         (status = 401), (status = 403), (status = 404)))]

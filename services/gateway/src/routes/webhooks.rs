@@ -39,36 +39,100 @@ pub fn configure(cfg: &mut web::ServiceConfig, relay: web::Data<Relay>) {
     cfg.service(
         web::resource("/api/v1/webhooks/{name}")
             .app_data(relay.clone())
-            .route(web::post().to(
-                |req: HttpRequest,
-                 body: Bytes,
-                 relay: web::Data<Relay>,
-                 name: web::Path<String>| async move {
-                    verify_standard(&relay, &req, &body, &name)?;
-                    relay_to(&relay, &req, body, events::subjects::INBOUND_LMS, &name).await
-                },
-            )),
+            .post(lms_webhook),
     )
     .service(
         web::resource("/api/v2/payments/webhook/{processor}")
             .app_data(relay)
-            .route(web::post().to(
-                |req: HttpRequest,
-                 body: Bytes,
-                 relay: web::Data<Relay>,
-                 name: web::Path<String>| async move {
-                    verify_processor(&relay, &req, &body, &name)?;
-                    relay_to(
-                        &relay,
-                        &req,
-                        body,
-                        events::subjects::INBOUND_PROCESSOR,
-                        &name,
-                    )
-                    .await
-                },
-            )),
+            .post(processor_webhook),
     );
+}
+
+/// The answer once JetStream has a webhook.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Received {
+    pub received: bool,
+    /// The event id (from `webhook-id` when the sender gives one).
+    #[schema(format = Uuid)]
+    pub event_id: String,
+    /// Whether JetStream already had this event (a redelivery).
+    pub duplicate: bool,
+}
+
+/// A webhook from the LMS (`lms-completion`: a course completed), signed with Standard
+/// Webhooks; relayed to JetStream `inbound.lms.<name>` and answered once stored.
+#[utoipa::path(post, path = "/api/v1/webhooks/{name}", tag = "webhooks",
+    params(
+        ("name" = String, Path, pattern = "^[a-z0-9-]{1,64}$", description = "The webhook, e.g. `lms-completion`"),
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks delivery id: a redelivery with the same id is one event"),
+        ("webhook-timestamp" = Option<String>, Header, description = "Unix seconds; within 5 minutes of now"),
+        ("webhook-signature" = Option<String>, Header, description = "`v1,<base64 HMAC-SHA256>`"),
+    ),
+    request_body(content = Option<serde_json::Value>, content_type = "application/json", description = "The LMS's event, relayed byte for byte"),
+    responses(
+        (status = 202, body = Received, description = "Stored in JetStream"),
+        (status = 400, description = "invalid_signature: missing, forged or stale (±5 min)"),
+        (status = 404, description = "A name that is no webhook"),
+        (status = 413, description = "payload_too_large"),
+        (status = 503, description = "relay_unavailable: not stored; retry"),
+    ))]
+pub async fn lms_webhook(
+    req: HttpRequest,
+    body: Bytes,
+    relay: web::Data<Relay>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    verify_standard(&relay, &req, &body, &name)?;
+    relay_to(&relay, &req, body, events::subjects::INBOUND_LMS, &name).await
+}
+
+/// A processor's webhook (`stripe`, `gpay`, `sandbox`: `Stripe-Signature`; `square`:
+/// `x-square-hmacsha256-signature`); relayed to JetStream `inbound.processor.<processor>` and
+/// answered once stored.
+#[utoipa::path(post, path = "/api/v2/payments/webhook/{processor}", tag = "webhooks",
+    params(
+        ("processor" = String, Path, pattern = "^[a-z0-9-]{1,64}$", description = "`stripe`, `gpay`, `sandbox`, `square`"),
+        ("Stripe-Signature" = Option<String>, Header, description = "`t=<unix>,v1=<hex HMAC-SHA256>` (Stripe's scheme)"),
+        ("x-square-hmacsha256-signature" = Option<String>, Header, description = "Square's signature"),
+    ),
+    request_body(content = Option<serde_json::Value>, content_type = "application/json", description = "The processor's event, relayed byte for byte"),
+    responses(
+        (status = 202, body = Received, description = "Stored in JetStream"),
+        (status = 400, description = "invalid_signature: missing, forged or stale"),
+        (status = 404, description = "A name that is no processor"),
+        (status = 413, description = "payload_too_large"),
+        (status = 503, description = "relay_unavailable: not stored; retry"),
+    ))]
+pub async fn processor_webhook(
+    req: HttpRequest,
+    body: Bytes,
+    relay: web::Data<Relay>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    verify_processor(&relay, &req, &body, &name)?;
+    relay_to(
+        &relay,
+        &req,
+        body,
+        events::subjects::INBOUND_PROCESSOR,
+        &name,
+    )
+    .await
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Cadence Commerce — gateway", version = "2"),
+    paths(lms_webhook, processor_webhook),
+    components(schemas(Received)),
+    tags((name = "webhooks", description = "Inbound webhooks from the LMS and the processors, relayed to JetStream"))
+)]
+struct WebhookApi;
+
+/// The gateway's own routes: the webhook relay.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <WebhookApi as utoipa::OpenApi>::openapi()
 }
 
 fn valid_name(name: &str) -> bool {
@@ -191,11 +255,11 @@ async fn relay_to(
         }
     }
     match relay.bus.publish(&subject, headers, body).await {
-        Ok(duplicate) => Ok(HttpResponse::Accepted().json(serde_json::json!({
-            "received": true,
-            "eventId": env.id.to_string(),
-            "duplicate": duplicate,
-        }))),
+        Ok(duplicate) => Ok(HttpResponse::Accepted().json(Received {
+            received: true,
+            event_id: env.id.to_string(),
+            duplicate,
+        })),
         Err(e) => {
             tracing::warn!(error = %e, %subject, "webhook not relayed");
             Err(ApiError::unavailable(

@@ -7,31 +7,25 @@ use crate::Notifier;
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Notifier>) {
+    // One resource per path, so a known path with another method answers 405 with `Allow`.
     cfg.app_data(state)
-        .route("/api/v2/admin/notifications", web::get().to(sends::list))
-        .route(
-            "/api/v2/admin/notifications/{id}/resend",
-            web::post().to(sends::resend),
+        .service(web::resource("/api/v2/admin/notifications").get(sends::list))
+        .service(web::resource("/api/v2/admin/notifications/{id}/resend").post(sends::resend))
+        .service(
+            web::resource("/api/v2/admin/notification-templates/{name}/preview")
+                .get(sends::preview),
         )
-        .route(
-            "/api/v2/admin/notification-templates/{name}/preview",
-            web::get().to(sends::preview),
+        .service(
+            web::resource("/api/v2/admin/notification-templates/{name}/departments/{departmentId}")
+                .get(sends::get_override)
+                .put(sends::put_override),
         )
-        .route(
-            "/api/v2/admin/notification-templates/{name}/departments/{departmentId}",
-            web::get().to(sends::get_override),
+        .service(
+            web::resource("/api/v2/notifications/webhooks/sendgrid")
+                .post(crate::webhooks::sendgrid),
         )
-        .route(
-            "/api/v2/admin/notification-templates/{name}/departments/{departmentId}",
-            web::put().to(sends::put_override),
-        )
-        .route(
-            "/api/v2/notifications/webhooks/sendgrid",
-            web::post().to(crate::webhooks::sendgrid),
-        )
-        .route(
-            "/api/v2/notifications/webhooks/mailgun",
-            web::post().to(crate::webhooks::mailgun),
+        .service(
+            web::resource("/api/v2/notifications/webhooks/mailgun").post(crate::webhooks::mailgun),
         );
 }
 

@@ -54,15 +54,27 @@ fn view(s: SendRow) -> SendView {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SendQuery {
-    /// `queued` | `sent` | `failed` | `skipped`
+    /// Only sends in this status.
+    #[param(nullable = false, schema_with = send_status)]
     pub status: Option<String>,
-    #[param(format = Uuid)]
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
-    /// 1 to 100
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/notifications", tag = "notifications",
+const SEND_STATUSES: &[&str] = &["queued", "sent", "failed", "skipped"];
+
+fn send_status() -> utoipa::openapi::Object {
+    ::web::openapi::words(SEND_STATUSES)
+}
+
+#[utoipa::path(get, path = "/api/v2/admin/notifications", tag = "notifications", security(("bearer" = [])),
     params(SendQuery),
     responses((status = 200, body = SendPage, description = "Sends, newest first"),
         (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
@@ -72,7 +84,7 @@ pub async fn list(
     q: web::Query<SendQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(s) = &q.status
-        && !["queued", "sent", "failed", "skipped"].contains(&s.as_str())
+        && !SEND_STATUSES.contains(&s.as_str())
     {
         return Err(NotificationError::InvalidQuery(format!("unknown status `{s}`")).into());
     }
@@ -93,7 +105,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/notifications/{id}/resend", tag = "notifications",
+#[utoipa::path(post, path = "/api/v2/admin/notifications/{id}/resend", tag = "notifications", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 202, description = "Scheduled again"), (status = 401), (status = 403),
         (status = 404), (status = 409, description = "illegal_transition: the send is not parked")))]
@@ -123,10 +135,11 @@ pub async fn resend(
 #[serde(rename_all = "camelCase")]
 pub struct PreviewQuery {
     /// Preview this department's wording, if it has one.
+    #[param(nullable = false)]
     pub department_id: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/notification-templates/{name}/preview", tag = "notifications",
+#[utoipa::path(get, path = "/api/v2/admin/notification-templates/{name}/preview", tag = "notifications", security(("bearer" = [])),
     params(PreviewQuery, ("name" = String, Path, description = "order-confirmation, payment-failed, registration-pending, registration-approved, registration-rejected, enrollment-welcome, refund-requested, refund-approved, refund-rejected, certificate-earned")),
     responses((status = 200, body = Rendered, description = "Subject, HTML and text rendered with sample data"),
         (status = 401), (status = 403), (status = 404, description = "Unknown template")))]
@@ -171,7 +184,7 @@ fn template_of(name: &str) -> Result<Template, ApiError> {
         .ok_or_else(|| NotificationError::NotFound(format!("no template `{name}`")).into())
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/notification-templates/{name}/departments/{departmentId}", tag = "notifications",
+#[utoipa::path(get, path = "/api/v2/admin/notification-templates/{name}/departments/{departmentId}", tag = "notifications", security(("bearer" = [])),
     params(("name" = String, Path), ("departmentId" = String, Path)),
     responses((status = 200, body = OverrideView, description = "The department's wording, or the platform's"),
         (status = 401), (status = 403, description = "Not an admin of the department"), (status = 404)))]
@@ -201,7 +214,7 @@ pub async fn get_override(
     }))
 }
 
-#[utoipa::path(put, path = "/api/v2/admin/notification-templates/{name}/departments/{departmentId}", tag = "notifications",
+#[utoipa::path(put, path = "/api/v2/admin/notification-templates/{name}/departments/{departmentId}", tag = "notifications", security(("bearer" = [])),
     params(("name" = String, Path), ("departmentId" = String, Path)),
     request_body = Override,
     responses((status = 200, body = OverrideView), (status = 400, description = "invalid_body"),

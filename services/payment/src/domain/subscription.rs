@@ -39,6 +39,16 @@ impl Status {
         }
     }
 
+    /// Every status as written.
+    pub const NAMES: &'static [&'static str] = &[
+        "incomplete",
+        "trialing",
+        "active",
+        "past_due",
+        "paused",
+        "cancelled",
+    ];
+
     pub fn parse(s: &str) -> Option<Status> {
         Some(match s {
             "incomplete" => Status::Incomplete,

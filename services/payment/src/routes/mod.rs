@@ -11,105 +11,52 @@ use crate::Payment;
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payment>) {
+    // One resource per path, so a known path with another method answers 405 with `Allow`.
     cfg.app_data(state)
-        .route(
-            "/api/v2/payments/create-intent",
-            web::post().to(payments::create_intent),
+        .service(web::resource("/api/v2/payments/create-intent").post(payments::create_intent))
+        .service(web::resource("/api/v2/payments/confirm").post(payments::confirm))
+        .service(web::resource("/api/v2/payments/history").get(payments::history))
+        .service(web::resource("/api/v2/payments/config").get(payments::config))
+        .service(web::resource("/api/v2/admin/payments/{id}/refund").post(refunds::refund))
+        .service(web::resource("/api/v2/admin/refunds").get(refund_requests::list))
+        .service(web::resource("/api/v2/admin/refunds/{id}/approve").post(refund_requests::approve))
+        .service(web::resource("/api/v2/admin/refunds/{id}/reject").post(refund_requests::reject))
+        .service(web::resource("/api/v2/admin/payment-reviews").get(reviews::list))
+        .service(web::resource("/api/v2/admin/payment-reviews/{id}/clear").post(reviews::clear))
+        .service(
+            web::resource("/api/v2/admin/reconciliation")
+                .get(reconciliation::list)
+                .post(reconciliation::start),
         )
-        .route(
-            "/api/v2/payments/confirm",
-            web::post().to(payments::confirm),
+        .service(web::resource("/api/v2/admin/reconciliation/{id}").get(reconciliation::show))
+        .service(
+            web::resource("/api/v2/admin/reconciliation/{id}/items.csv").get(reconciliation::csv),
         )
-        .route("/api/v2/payments/history", web::get().to(payments::history))
-        .route("/api/v2/payments/config", web::get().to(payments::config))
-        .route(
-            "/api/v2/admin/payments/{id}/refund",
-            web::post().to(refunds::refund),
+        .service(
+            web::resource("/api/v2/subscriptions")
+                .get(subscriptions::list_own)
+                .post(subscriptions::subscribe),
         )
-        .route(
-            "/api/v2/admin/refunds",
-            web::get().to(refund_requests::list),
+        .service(web::resource("/api/v2/subscriptions/{id}").get(subscriptions::get_own))
+        .service(web::resource("/api/v2/subscriptions/{id}/cancel").post(subscriptions::cancel))
+        .service(web::resource("/api/v2/subscriptions/{id}/pause").post(subscriptions::pause))
+        .service(web::resource("/api/v2/subscriptions/{id}/resume").post(subscriptions::resume))
+        .service(
+            web::resource("/api/v2/subscriptions/{id}/payment-method")
+                .put(subscriptions::set_payment_method),
         )
-        .route(
-            "/api/v2/admin/payment-reviews",
-            web::get().to(reviews::list),
+        .service(
+            web::resource("/api/v2/subscriptions/{id}/change-plan")
+                .post(subscriptions::change_plan),
         )
-        .route(
-            "/api/v2/admin/payment-reviews/{id}/clear",
-            web::post().to(reviews::clear),
+        .service(
+            web::resource("/api/v2/subscriptions/{id}/enrollments").post(subscriptions::enroll),
         )
-        .route(
-            "/api/v2/admin/reconciliation",
-            web::post().to(reconciliation::start),
+        .service(web::resource("/api/v2/admin/subscriptions").get(subscriptions::admin_list))
+        .service(
+            web::resource("/api/v2/admin/subscriptions/renewals").post(subscriptions::run_renewals),
         )
-        .route(
-            "/api/v2/admin/reconciliation",
-            web::get().to(reconciliation::list),
-        )
-        .route(
-            "/api/v2/admin/reconciliation/{id}",
-            web::get().to(reconciliation::show),
-        )
-        .route(
-            "/api/v2/admin/reconciliation/{id}/items.csv",
-            web::get().to(reconciliation::csv),
-        )
-        .route(
-            "/api/v2/subscriptions",
-            web::post().to(subscriptions::subscribe),
-        )
-        .route(
-            "/api/v2/subscriptions",
-            web::get().to(subscriptions::list_own),
-        )
-        .route(
-            "/api/v2/subscriptions/{id}",
-            web::get().to(subscriptions::get_own),
-        )
-        .route(
-            "/api/v2/subscriptions/{id}/cancel",
-            web::post().to(subscriptions::cancel),
-        )
-        .route(
-            "/api/v2/subscriptions/{id}/pause",
-            web::post().to(subscriptions::pause),
-        )
-        .route(
-            "/api/v2/subscriptions/{id}/resume",
-            web::post().to(subscriptions::resume),
-        )
-        .route(
-            "/api/v2/subscriptions/{id}/payment-method",
-            web::put().to(subscriptions::set_payment_method),
-        )
-        .route(
-            "/api/v2/subscriptions/{id}/change-plan",
-            web::post().to(subscriptions::change_plan),
-        )
-        .route(
-            "/api/v2/subscriptions/{id}/enrollments",
-            web::post().to(subscriptions::enroll),
-        )
-        .route(
-            "/api/v2/admin/subscriptions",
-            web::get().to(subscriptions::admin_list),
-        )
-        .route(
-            "/api/v2/admin/subscriptions/renewals",
-            web::post().to(subscriptions::run_renewals),
-        )
-        .route(
-            "/internal/v1/subscriptions/coverage",
-            web::get().to(subscriptions::coverage),
-        )
-        .route(
-            "/api/v2/admin/refunds/{id}/approve",
-            web::post().to(refund_requests::approve),
-        )
-        .route(
-            "/api/v2/admin/refunds/{id}/reject",
-            web::post().to(refund_requests::reject),
-        );
+        .service(web::resource("/internal/v1/subscriptions/coverage").get(subscriptions::coverage));
 }
 
 #[derive(utoipa::OpenApi)]

@@ -14,7 +14,7 @@ use ::web::{ApiError, Caller, Json, Page, Reply};
 use actix_web::{HttpRequest, HttpResponse, web};
 use kernel::Lifecycle;
 use sea_orm::TransactionTrait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -27,12 +27,12 @@ pub struct IntentRequest {
     pub order_id: Uuid,
 }
 
-#[utoipa::path(post, path = "/api/v2/payments/create-intent", tag = "payments",
+#[utoipa::path(post, path = "/api/v2/payments/create-intent", tag = "payments", security(("bearer" = [])),
     request_body = IntentRequest,
-    params(("Idempotency-Key" = Option<String>, Header)),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses(
-        (status = 201, description = "The payment with its processor intent and client secret"),
-        (status = 200, description = "The order's existing live payment"),
+        (status = 201, body = crate::views::PaymentView, description = "The payment with its processor intent and client secret"),
+        (status = 200, body = crate::views::PaymentView, description = "The order's existing live payment"),
         (status = 400, description = "invalid_body, invalid_idempotency_key"), (status = 401),
         (status = 403, description = "payment_review_required: too many declined attempts; a billing-admin reviews them"),
         (status = 404, description = "Unknown or another learner's order"),
@@ -414,11 +414,11 @@ pub struct ConfirmRequest {
     pub payment_method: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v2/payments/confirm", tag = "payments",
+#[utoipa::path(post, path = "/api/v2/payments/confirm", tag = "payments", security(("bearer" = [])),
     request_body = ConfirmRequest,
-    params(("Idempotency-Key" = Option<String>, Header)),
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses(
-        (status = 200, description = "succeeded; pending with `failureReason` after a decline; processing with `nextAction`"),
+        (status = 200, body = crate::views::PaymentView, description = "succeeded; pending with `failureReason` after a decline; processing with `nextAction`"),
         (status = 400, description = "invalid_body, invalid_idempotency_key"), (status = 401),
         (status = 403, description = "payment_review_required: too many declined attempts; a billing-admin reviews them"),
         (status = 404, description = "Unknown or another learner's payment"),
@@ -576,13 +576,27 @@ pub(crate) async fn charge(
 #[serde(rename_all = "camelCase")]
 pub struct ConfigQuery {
     /// The department whose processor serves the checkout; absent = the default processor.
+    #[param(nullable = false)]
     pub department_id: Option<String>,
 }
 
 /// `GET /api/v2/payments/config`: which processor serves a department and what its payment form
 /// needs. Public: it holds no secret.
+/// Which processor a checkout uses and what its client SDK needs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentConfig {
+    /// The department asked about; `null`: the default processor.
+    pub department_id: Option<String>,
+    /// `sandbox`, `stripe`, `gpay`, `square` or `converge`.
+    pub processor: String,
+    /// The processor's public client settings (publishable key, application id, ...).
+    #[schema(value_type = Object)]
+    pub client: serde_json::Value,
+}
+
 #[utoipa::path(get, path = "/api/v2/payments/config", tag = "payments", params(ConfigQuery),
-    responses((status = 200, description = "`{departmentId, processor, client}`"), (status = 400)))]
+    responses((status = 200, body = PaymentConfig, description = "The processor that serves the department and what its client SDK needs")))]
 pub async fn config(
     state: web::Data<Payment>,
     q: web::Query<ConfigQuery>,
@@ -592,17 +606,17 @@ pub async fn config(
         .processors
         .for_department(department)
         .ok_or_else(|| PaymentError::Corrupt("no payment processor configured".into()))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "departmentId": department,
-        "processor": processor.name(),
-        "client": processor.client_config(),
-    })))
+    Ok(HttpResponse::Ok().json(PaymentConfig {
+        department_id: department.map(str::to_string),
+        processor: processor.name().to_string(),
+        client: processor.client_config(),
+    }))
 }
 
-#[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments",
-    params(("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query, description = "1 to 100")),
+#[utoipa::path(get, path = "/api/v2/payments/history", tag = "payments", security(("bearer" = [])),
+    params(("cursor" = Option<String>, Query, nullable = false, pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The `nextCursor` of the previous page (empty: the first page)"), ("limit" = Option<u64>, Query, nullable = false, minimum = 1, maximum = 100, description = "Items per page, 1 to 100 (default 20)")),
     responses(
-        (status = 200, description = "`{items, nextCursor}`: the caller's payments, newest first, each with its refunds"),
+        (status = 200, body = ::web::Page<crate::views::PaymentView>, description = "The caller's payments, newest first, each with its refunds"),
         (status = 400, description = "invalid_query"), (status = 401)))]
 pub async fn history(
     state: web::Data<Payment>,

@@ -37,7 +37,7 @@ pub struct RunPage {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/reconciliation", tag = "payments", request_body = RunBody,
+#[utoipa::path(post, path = "/api/v2/admin/reconciliation", tag = "payments", security(("bearer" = [])), request_body = RunBody,
     responses((status = 201, body = RunView, description = "The run, with its findings (none when clean)"),
         (status = 400, description = "invalid_body"), (status = 401), (status = 403),
         (status = 422, description = "invalid_period, unknown_processor, processor_cannot_reconcile"),
@@ -68,14 +68,20 @@ pub async fn start(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunQuery {
+    #[param(nullable = false)]
     pub processor: Option<String>,
-    #[param(format = Uuid)]
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
-    /// 1 to 100
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/reconciliation", tag = "payments", params(RunQuery),
+#[utoipa::path(get, path = "/api/v2/admin/reconciliation", tag = "payments", security(("bearer" = [])), params(RunQuery),
     responses((status = 200, body = RunPage, description = "Runs, newest first"),
         (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
 pub async fn list(
@@ -102,7 +108,7 @@ async fn found(state: &Payment, id: &str) -> Result<RunRow, ApiError> {
     store::run(&state.db, rid).await?.ok_or_else(missing)
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/reconciliation/{id}", tag = "payments",
+#[utoipa::path(get, path = "/api/v2/admin/reconciliation/{id}", tag = "payments", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = RunView), (status = 401), (status = 403), (status = 404)))]
 pub async fn show(
@@ -115,7 +121,7 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(RunView { run, findings }))
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/reconciliation/{id}/items.csv", tag = "payments",
+#[utoipa::path(get, path = "/api/v2/admin/reconciliation/{id}/items.csv", tag = "payments", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, content_type = "text/csv", body = String,
         description = "Every compared charge and refund, matched or not, one per line"),

@@ -20,18 +20,30 @@ use uuid::Uuid;
 
 const STATUSES: &[&str] = &["requested", "approved", "rejected"];
 
+fn status_schema() -> utoipa::openapi::Object {
+    ::web::openapi::words(STATUSES)
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// `requested` (the queue), `approved` or `rejected`; absent = all.
+    #[param(nullable = false, schema_with = status_schema)]
     pub status: Option<String>,
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/refunds", tag = "payments", params(QueueQuery),
-    responses((status = 200, description = "Refund requests, oldest first: `{items, nextCursor}`"),
-        (status = 400), (status = 401), (status = 403)))]
+#[utoipa::path(get, path = "/api/v2/admin/refunds", tag = "payments", security(("bearer" = [])), params(QueueQuery),
+    responses((status = 200, body = ::web::Page<crate::views::RefundRequestView>, description = "Refund requests, oldest first"),
+        (status = 403)))]
 pub async fn list(
     _: Authorized<roles::BillingAdmin>,
     state: web::Data<Payment>,
@@ -92,6 +104,13 @@ async fn decide(
     Ok(decided)
 }
 
+/// An approved request and the refund it made.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Approved {
+    pub request: crate::views::RefundRequestView,
+    pub refund: crate::views::RefundView,
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApproveBody {
@@ -99,9 +118,9 @@ pub struct ApproveBody {
     pub amount: Option<i64>,
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/refunds/{id}/approve", tag = "payments",
+#[utoipa::path(post, path = "/api/v2/admin/refunds/{id}/approve", tag = "payments", security(("bearer" = [])),
     request_body = ApproveBody, params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "Approved, with the refund it made (`succeeded` or `failed`)"),
+    responses((status = 200, body = Approved, description = "Approved, with the refund it made (`succeeded` or `failed`)"),
         (status = 400), (status = 401), (status = 403), (status = 404),
         (status = 409, description = "illegal_transition: already decided"),
         (status = 422, description = "refund_exceeds_captured, invalid_refund")))]
@@ -145,10 +164,10 @@ pub async fn approve(
     let now = refund_requests::set_refund(&state.db, id, refund.id)
         .await?
         .ok_or_else(|| PaymentError::Corrupt(format!("refund request {id} vanished")))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "request": now.view(),
-        "refund": refund.view(),
-    })))
+    Ok(HttpResponse::Ok().json(Approved {
+        request: now.view(),
+        refund: refund.view(),
+    }))
 }
 
 async fn reopen(state: &Payment, id: Uuid, by: &str) -> Result<(), ApiError> {
@@ -162,15 +181,16 @@ async fn reopen(state: &Payment, id: Uuid, by: &str) -> Result<(), ApiError> {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = RefundRejection)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     /// Why the refund is refused (1 to 1000 characters); the learner is told.
     pub reason: String,
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/refunds/{id}/reject", tag = "payments",
+#[utoipa::path(post, path = "/api/v2/admin/refunds/{id}/reject", tag = "payments", security(("bearer" = [])),
     request_body = RejectBody, params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "Rejected"), (status = 400), (status = 401),
+    responses((status = 200, body = crate::views::RefundRequestView, description = "Rejected"), (status = 400), (status = 401),
         (status = 403), (status = 404), (status = 409, description = "illegal_transition"),
         (status = 422, description = "invalid_refund: no reason")))]
 pub async fn reject(

@@ -28,12 +28,12 @@ pub struct RefundBody {
     pub reason: String,
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/payments/{id}/refund", tag = "payments",
+#[utoipa::path(post, path = "/api/v2/admin/payments/{id}/refund", tag = "payments", security(("bearer" = [])),
     request_body = RefundBody,
-    params(("id" = uuid::Uuid, Path, description = "The payment"), ("Idempotency-Key" = Option<String>, Header)),
+    params(("id" = uuid::Uuid, Path, description = "The payment"), ("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses(
-        (status = 201, description = "The refund: `succeeded`, `failed` (it can be tried again), or `processing` (the processor settles it later: a webhook, or the sweeper asking again)"),
-        (status = 200, description = "The refund this Idempotency-Key already made"),
+        (status = 201, body = crate::views::RefundView, description = "The refund: `succeeded`, `failed` (it can be tried again), or `processing` (the processor settles it later: a webhook, or the sweeper asking again)"),
+        (status = 200, body = crate::views::RefundView, description = "The refund this Idempotency-Key already made"),
         (status = 400), (status = 401), (status = 403), (status = 404),
         (status = 409, description = "payment_not_captured, idempotency_key_in_use"),
         (status = 422, description = "refund_exceeds_captured (with `remaining`), invalid_refund, idempotency_key_reused")))]

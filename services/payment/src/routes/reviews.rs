@@ -13,12 +13,24 @@ use uuid::Uuid;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReviewQuery {
-    /// `open` or `cleared`.
+    /// Only reviews in this status.
+    #[param(nullable = false, schema_with = review_status)]
     pub status: Option<String>,
-    #[param(format = Uuid)]
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
-    /// 1 to 100
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
+}
+
+const REVIEW_STATUSES: &[&str] = &["open", "cleared"];
+
+fn review_status() -> utoipa::openapi::Object {
+    ::web::openapi::words(REVIEW_STATUSES)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -28,7 +40,7 @@ pub struct ReviewPage {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/payment-reviews", tag = "payments", params(ReviewQuery),
+#[utoipa::path(get, path = "/api/v2/admin/payment-reviews", tag = "payments", security(("bearer" = [])), params(ReviewQuery),
     responses((status = 200, body = ReviewPage, description = "Learners whose payment attempts were held, newest first"),
         (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
 pub async fn list(
@@ -42,8 +54,7 @@ pub async fn list(
     };
     let limit = page.limit()?;
     if let Some(s) = &q.status
-        && s != "open"
-        && s != "cleared"
+        && !REVIEW_STATUSES.contains(&s.as_str())
     {
         return Err(
             ApiError::bad_request("invalid_query", "status: open or cleared").with_field("status"),
@@ -57,7 +68,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/payment-reviews/{id}/clear", tag = "payments",
+#[utoipa::path(post, path = "/api/v2/admin/payment-reviews/{id}/clear", tag = "payments", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = ReviewRow, description = "Cleared: the learner may pay again; earlier declines no longer count"),
         (status = 401), (status = 403), (status = 404), (status = 409, description = "review_cleared")))]

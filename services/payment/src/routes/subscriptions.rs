@@ -123,8 +123,8 @@ pub struct SubscribeBody {
 
 /// Subscribes the caller to a department plan: with a trial, the method is saved and nothing is
 /// charged until the trial ends; without, the first period is charged now.
-#[utoipa::path(post, path = "/api/v2/subscriptions", tag = "subscriptions", request_body = SubscribeBody,
-    params(("Idempotency-Key" = Option<String>, Header)),
+#[utoipa::path(post, path = "/api/v2/subscriptions", tag = "subscriptions", security(("bearer" = [])), request_body = SubscribeBody,
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key and request answer the first answer again (1 to 255 visible ASCII characters)")),
     responses(
         (status = 201, body = SubscriptionView, description = "trialing, or active after the first charge"),
         (status = 202, body = SubscriptionView, description = "incomplete: the first charge waits for the learner (3-D Secure); finish `firstPayment` with the processor's SDK and the subscription becomes active"),
@@ -345,8 +345,8 @@ async fn start(state: &Payment, new: SubscriptionRow) -> Result<SubscriptionRow,
     Err(PaymentError::PaymentInProgress.into())
 }
 
-#[utoipa::path(get, path = "/api/v2/subscriptions", tag = "subscriptions",
-    params(("cursor" = Option<String>, Query, format = Uuid), ("limit" = Option<u64>, Query, description = "1 to 100")),
+#[utoipa::path(get, path = "/api/v2/subscriptions", tag = "subscriptions", security(("bearer" = [])),
+    params(("cursor" = Option<String>, Query, nullable = false, pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "The `nextCursor` of the previous page (empty: the first page)"), ("limit" = Option<u64>, Query, nullable = false, minimum = 1, maximum = 100, description = "Items per page, 1 to 100 (default 20)")),
     responses((status = 200, body = SubscriptionPage, description = "The caller's subscriptions, newest first"),
         (status = 400, description = "invalid_query"), (status = 401)))]
 pub async fn list_own(
@@ -366,17 +366,29 @@ pub async fn list_own(
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminQuery {
-    /// `incomplete`, `trialing`, `active`, `past_due`, `paused` or `cancelled`.
+    /// Only subscriptions in this status.
+    #[param(nullable = false, schema_with = status_schema)]
     pub status: Option<String>,
+    #[param(nullable = false)]
     pub department_id: Option<String>,
+    #[param(nullable = false)]
     pub user_id: Option<String>,
-    #[param(format = Uuid)]
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
-    /// 1 to 100
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/subscriptions", tag = "subscriptions", params(AdminQuery),
+fn status_schema() -> utoipa::openapi::Object {
+    ::web::openapi::words(Status::NAMES)
+}
+
+#[utoipa::path(get, path = "/api/v2/admin/subscriptions", tag = "subscriptions", security(("bearer" = [])), params(AdminQuery),
     responses((status = 200, body = SubscriptionPage, description = "Every subscription that matches, newest first"),
         (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
 pub async fn admin_list(
@@ -430,7 +442,7 @@ async fn own(state: &Payment, caller: &Caller, id: &str) -> Result<SubscriptionR
         .ok_or_else(|| missing().into())
 }
 
-#[utoipa::path(get, path = "/api/v2/subscriptions/{id}", tag = "subscriptions",
+#[utoipa::path(get, path = "/api/v2/subscriptions/{id}", tag = "subscriptions", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = SubscriptionView), (status = 401), (status = 404)))]
 pub async fn get_own(
@@ -492,7 +504,7 @@ where
     Ok(s)
 }
 
-#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/cancel", tag = "subscriptions",
+#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/cancel", tag = "subscriptions", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)), request_body = CancelBody,
     responses((status = 200, body = SubscriptionView), (status = 400, description = "invalid_body"), (status = 401), (status = 404),
         (status = 409, description = "subscription_state (already cancelled; only trialing or active ones end at the period's end), renewal_in_progress")))]
@@ -524,7 +536,7 @@ pub async fn cancel(
     Ok(HttpResponse::Ok().json(view(&state, &s)?))
 }
 
-#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/pause", tag = "subscriptions",
+#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/pause", tag = "subscriptions", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = SubscriptionView, description = "Paused: nothing is charged and no new enrollment is made through it; what was left of the period is kept for the resumption"),
         (status = 401), (status = 404), (status = 409, description = "subscription_state, renewal_in_progress")))]
@@ -545,7 +557,7 @@ pub async fn pause(
     Ok(HttpResponse::Ok().json(view(&state, &s)?))
 }
 
-#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/resume", tag = "subscriptions",
+#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/resume", tag = "subscriptions", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
     responses((status = 200, body = SubscriptionView, description = "Resumed with what was left of its period; a period already due is charged now"),
         (status = 401), (status = 404), (status = 409, description = "subscription_state, renewal_in_progress"),
@@ -591,7 +603,7 @@ pub struct PaymentMethodBody {
 
 /// Replaces the saved payment method; a past-due subscription's period is charged again with it
 /// at once.
-#[utoipa::path(put, path = "/api/v2/subscriptions/{id}/payment-method", tag = "subscriptions",
+#[utoipa::path(put, path = "/api/v2/subscriptions/{id}/payment-method", tag = "subscriptions", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)), request_body = PaymentMethodBody,
     responses((status = 200, body = SubscriptionView, description = "Saved (and, when past due, charged: active again, or still past due with `lastFailure`)"),
         (status = 400, description = "invalid_body"), (status = 401), (status = 404),
@@ -643,7 +655,7 @@ pub struct ChangePlanBody {
 /// Changes the plan (upgrade or downgrade between the department's plans) at the next renewal:
 /// the period paid for is kept as bought, and the next one is the new plan's, at its price and
 /// interval. Nothing is prorated because nothing is cut short.
-#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/change-plan", tag = "subscriptions",
+#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/change-plan", tag = "subscriptions", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)), request_body = ChangePlanBody,
     responses((status = 200, body = SubscriptionView, description = "`nextPlanId` set (or cleared)"),
         (status = 400, description = "invalid_body"), (status = 401), (status = 404, description = "Unknown subscription or plan"),
@@ -712,7 +724,7 @@ pub struct EnrollmentView {
 /// Self-enrollment (ENR-005): a course of the plan's department (or one under it), at no charge,
 /// while the subscription gives access. The registration follows the usual path to the LMS,
 /// approval rules included (`GET /api/v2/registrations`).
-#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/enrollments", tag = "subscriptions",
+#[utoipa::path(post, path = "/api/v2/subscriptions/{id}/enrollments", tag = "subscriptions", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)), request_body = EnrollBody,
     responses((status = 201, body = EnrollmentView, description = "Enrolled through the subscription"),
         (status = 200, body = EnrollmentView, description = "Already enrolled through it"),
@@ -794,8 +806,8 @@ pub struct RenewalsBody {
     pub advance_days: Option<u32>,
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/subscriptions/renewals", tag = "subscriptions",
-    request_body(content = RenewalsBody, description = "May be empty"),
+#[utoipa::path(post, path = "/api/v2/admin/subscriptions/renewals", tag = "subscriptions", security(("bearer" = [])),
+    request_body(content = Option<RenewalsBody>, description = "May be empty"),
     responses((status = 200, body = engine::Pass, description = "One pass of the renewal job, run now"),
         (status = 400, description = "invalid_body"), (status = 401), (status = 403),
         (status = 422, description = "dev_clock_disabled: `advanceDays` outside a development deployment; validation_failed")))]
@@ -804,11 +816,7 @@ pub async fn run_renewals(
     _: Authorized<roles::BillingAdmin>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let body: RenewalsBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RenewalsBody::default()
-    } else {
-        ::web::json::parse(&body)?
-    };
+    let body: RenewalsBody = ::web::json::parse_optional(&body)?.unwrap_or_default();
     if let Some(days) = body.advance_days {
         let clock = state.dev_clock.as_ref().ok_or_else(|| {
             ApiError::rule(

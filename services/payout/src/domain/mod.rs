@@ -14,6 +14,8 @@ pub enum PayoutError {
     Forbidden(String),
     #[error("{0}")]
     InvalidQuery(String),
+    #[error("{0}")]
+    InvalidPeriod(String),
     #[error("only a parked delivery can be redriven")]
     NotRedrivable,
     #[error(transparent)]
@@ -29,6 +31,7 @@ impl PayoutError {
             NotFound(_) => "not_found",
             Forbidden(_) => "forbidden",
             InvalidQuery(_) => "invalid_query",
+            InvalidPeriod(_) => "invalid_period",
             NotRedrivable => "illegal_transition",
             Ledger(_) | Db(_) => "internal",
         }
@@ -44,6 +47,7 @@ impl From<PayoutError> for ApiError {
             NotFound(_) => ApiError::not_found(detail),
             Forbidden(_) => ApiError::forbidden(detail),
             InvalidQuery(_) => ApiError::bad_request(code, detail),
+            InvalidPeriod(_) => ApiError::rule(code, detail),
             NotRedrivable => ApiError::conflict(code, detail),
             Ledger(e) => ApiError::internal(e),
             Db(e) => e.into(),
@@ -62,6 +66,11 @@ mod tests {
             (PayoutError::NotFound("x".into()), 404, "not_found"),
             (PayoutError::Forbidden("x".into()), 403, "forbidden"),
             (PayoutError::InvalidQuery("x".into()), 400, "invalid_query"),
+            (
+                PayoutError::InvalidPeriod("x".into()),
+                422,
+                "invalid_period",
+            ),
             (PayoutError::NotRedrivable, 409, "illegal_transition"),
         ];
         for (e, status, code) in cases {

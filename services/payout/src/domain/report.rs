@@ -25,6 +25,14 @@ fn parse_instant(raw: &str) -> Option<DateTime<Utc>> {
         .map(|d| Utc.from_utc_datetime(&d))
 }
 
+/// Why a period is refused: dates that do not read (the query is malformed) or a period that
+/// breaks a rule (reversed, longer than ten years).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeriodError {
+    Unreadable(String),
+    Invalid(String),
+}
+
 impl Period {
     /// The caller's period; without one, the twelve calendar months up to `now` (this month
     /// included). An unreadable or empty period is an error, never a default.
@@ -32,26 +40,28 @@ impl Period {
         start: Option<&str>,
         end: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Period, String> {
+    ) -> Result<Period, PeriodError> {
         let end = match end {
-            Some(raw) => parse_instant(raw).ok_or_else(|| format!("end: `{raw}` is not a date"))?,
+            Some(raw) => parse_instant(raw)
+                .ok_or_else(|| PeriodError::Unreadable(format!("end: `{raw}` is not a date")))?,
             None => now,
         };
         let start = match start {
-            Some(raw) => {
-                parse_instant(raw).ok_or_else(|| format!("start: `{raw}` is not a date"))?
-            }
+            Some(raw) => parse_instant(raw)
+                .ok_or_else(|| PeriodError::Unreadable(format!("start: `{raw}` is not a date")))?,
             None => {
                 let months = end.year() * 12 + end.month0() as i32 - 11;
                 month_start(months.div_euclid(12), months.rem_euclid(12) as u32 + 1)
-                    .ok_or("no such month")?
+                    .ok_or_else(|| PeriodError::Invalid("no such month".into()))?
             }
         };
         if start >= end {
-            return Err("start must be before end".into());
+            return Err(PeriodError::Invalid("start must be before end".into()));
         }
         if (end - start).num_days() > 3660 {
-            return Err("a report covers at most ten years".into());
+            return Err(PeriodError::Invalid(
+                "a report covers at most ten years".into(),
+            ));
         }
         Ok(Period { start, end })
     }

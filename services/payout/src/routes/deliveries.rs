@@ -28,7 +28,7 @@ pub struct ParkedPage {
     pub next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/revenue/deliveries", tag = "revenue",
+#[utoipa::path(get, path = "/api/v1/revenue/deliveries", tag = "revenue", security(("bearer" = [])),
     responses((status = 200, body = ParkedPage, description = "Parked webhooks, oldest first"), (status = 401), (status = 403)))]
 pub async fn parked(
     state: web::Data<Payout>,
@@ -47,8 +47,8 @@ pub async fn parked(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/revenue/deliveries/{entryId}/redrive", tag = "revenue",
-    params(("entryId" = String, Path, description = "The ledger entry whose webhook was parked")),
+#[utoipa::path(post, path = "/api/v1/revenue/deliveries/{entryId}/redrive", tag = "revenue", security(("bearer" = [])),
+    params(("entryId" = uuid::Uuid, Path, description = "The ledger entry whose webhook was parked")),
     responses((status = 202, description = "Scheduled again"), (status = 401), (status = 403),
         (status = 404), (status = 409, description = "illegal_transition: the webhook is not parked")))]
 pub async fn redrive(

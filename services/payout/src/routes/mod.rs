@@ -7,30 +7,18 @@ use crate::Payout;
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Payout>) {
+    // One resource per path, so a known path with another method answers 405 with `Allow`.
     cfg.app_data(state)
-        .route(
-            "/api/v1/revenue/by-course/{courseId}",
-            web::get().to(revenue::by_course),
+        .service(web::resource("/api/v1/revenue/by-course/{courseId}").get(revenue::by_course))
+        .service(web::resource("/api/v1/revenue/by-creator/{creatorId}").get(revenue::by_creator))
+        .service(
+            web::resource("/api/v1/revenue/by-instructor/{instructorId}")
+                .get(revenue::by_instructor),
         )
-        .route(
-            "/api/v1/revenue/by-creator/{creatorId}",
-            web::get().to(revenue::by_creator),
-        )
-        .route(
-            "/api/v1/revenue/by-instructor/{instructorId}",
-            web::get().to(revenue::by_instructor),
-        )
-        .route(
-            "/api/v1/revenue/export.csv",
-            web::get().to(revenue::export_csv),
-        )
-        .route(
-            "/api/v1/revenue/deliveries",
-            web::get().to(deliveries::parked),
-        )
-        .route(
-            "/api/v1/revenue/deliveries/{entryId}/redrive",
-            web::post().to(deliveries::redrive),
+        .service(web::resource("/api/v1/revenue/export.csv").get(revenue::export_csv))
+        .service(web::resource("/api/v1/revenue/deliveries").get(deliveries::parked))
+        .service(
+            web::resource("/api/v1/revenue/deliveries/{entryId}/redrive").post(deliveries::redrive),
         );
 }
 

@@ -4,7 +4,7 @@
 
 use crate::Payout;
 use crate::domain::PayoutError;
-use crate::domain::report::Period;
+use crate::domain::report::{Period, PeriodError};
 use crate::storage::{self, reports, reports::Subject};
 use crate::views::*;
 use ::web::{ApiError, Authorized, Caller, Role, roles};
@@ -19,14 +19,38 @@ use uuid::Uuid;
 pub struct PeriodQuery {
     /// Start (inclusive): `YYYY-MM-DD` or RFC 3339. Default: the first day of the month eleven
     /// months ago (twelve monthly buckets with this one).
+    #[param(nullable = false, schema_with = date_or_instant)]
     pub start: Option<String>,
-    /// End (exclusive): `YYYY-MM-DD` or RFC 3339. Default: now.
+    /// End (exclusive): `YYYY-MM-DD` or RFC 3339. Default: now. After `start`, at most ten
+    /// years later (else 422 `invalid_period`).
+    #[param(nullable = false, schema_with = date_or_instant)]
     pub end: Option<String>,
 }
 
+/// `YYYY-MM-DD` or an RFC 3339 date-time.
+fn date_or_instant() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{KnownFormat, ObjectBuilder, SchemaFormat, schema::Type};
+    let of = |f| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(f)))
+            .build()
+    };
+    utoipa::openapi::schema::AnyOfBuilder::new()
+        .item(of(KnownFormat::Date))
+        .item(of(KnownFormat::DateTime))
+        .build()
+        .into()
+}
+
 fn period(state: &Payout, q: &PeriodQuery) -> Result<Period, ApiError> {
-    Period::from_query(q.start.as_deref(), q.end.as_deref(), state.clock.now())
-        .map_err(|m| PayoutError::InvalidQuery(m).into())
+    Period::from_query(q.start.as_deref(), q.end.as_deref(), state.clock.now()).map_err(|e| {
+        match e {
+            PeriodError::Unreadable(m) => PayoutError::InvalidQuery(m),
+            PeriodError::Invalid(m) => PayoutError::InvalidPeriod(m),
+        }
+        .into()
+    })
 }
 
 fn view(p: &Period) -> PeriodView {
@@ -46,9 +70,9 @@ fn enrollments_by_course(rows: &[reports::Enrolled]) -> HashMap<Uuid, (i64, i64)
     out
 }
 
-#[utoipa::path(get, path = "/api/v1/revenue/by-course/{courseId}", tag = "revenue",
-    params(("courseId" = String, Path, description = "The course id"), PeriodQuery),
-    responses((status = 200, body = CourseRevenueReport), (status = 400, description = "invalid_query"),
+#[utoipa::path(get, path = "/api/v1/revenue/by-course/{courseId}", tag = "revenue", security(("bearer" = [])),
+    params(("courseId" = uuid::Uuid, Path, description = "The course id"), PeriodQuery),
+    responses((status = 200, body = CourseRevenueReport), (status = 400, description = "invalid_query: a date that does not read"), (status = 422, description = "invalid_period: `start` not before `end`, or more than ten years"),
         (status = 401), (status = 403, description = "Not a billing-admin, or a dept-admin of no department the course was sold in (a dept-admin's figures cover their departments' sales)"),
         (status = 404, description = "The ledger has no entry for this course")))]
 pub async fn by_course(
@@ -162,9 +186,9 @@ async fn person_scope(
     caller.department_scope(Role::DeptAdmin, None)
 }
 
-#[utoipa::path(get, path = "/api/v1/revenue/by-creator/{creatorId}", tag = "revenue",
+#[utoipa::path(get, path = "/api/v1/revenue/by-creator/{creatorId}", tag = "revenue", security(("bearer" = [])),
     params(("creatorId" = String, Path, description = "The content creator's id (their token `sub`)"), PeriodQuery),
-    responses((status = 200, body = CreatorRevenueReport), (status = 400, description = "invalid_query"),
+    responses((status = 200, body = CreatorRevenueReport), (status = 400, description = "invalid_query: a date that does not read"), (status = 422, description = "invalid_period: `start` not before `end`, or more than ten years"),
         (status = 401), (status = 403, description = "Neither an admin nor this creator"),
         (status = 404, description = "The ledger has no entry for this creator")))]
 pub async fn by_creator(
@@ -204,9 +228,9 @@ pub async fn by_creator(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/revenue/by-instructor/{instructorId}", tag = "revenue",
+#[utoipa::path(get, path = "/api/v1/revenue/by-instructor/{instructorId}", tag = "revenue", security(("bearer" = [])),
     params(("instructorId" = String, Path, description = "The instructor's id (their token `sub`)"), PeriodQuery),
-    responses((status = 200, body = InstructorRevenueReport), (status = 400, description = "invalid_query"),
+    responses((status = 200, body = InstructorRevenueReport), (status = 400, description = "invalid_query: a date that does not read"), (status = 422, description = "invalid_period: `start` not before `end`, or more than ten years"),
         (status = 401), (status = 403, description = "Neither an admin nor this instructor"),
         (status = 404, description = "The ledger has no entry for this instructor")))]
 pub async fn by_instructor(
@@ -249,9 +273,9 @@ pub async fn by_instructor(
 /// Entries per page of the export.
 const EXPORT_PAGE: i64 = 500;
 
-#[utoipa::path(get, path = "/api/v1/revenue/export.csv", tag = "revenue", params(PeriodQuery),
+#[utoipa::path(get, path = "/api/v1/revenue/export.csv", tag = "revenue", security(("bearer" = [])), params(PeriodQuery),
     responses((status = 200, description = "One CSV row per ledger entry recorded in the period, streamed", content_type = "text/csv", body = String),
-        (status = 400, description = "invalid_query"), (status = 401), (status = 403, description = "Not a billing-admin")))]
+        (status = 400, description = "invalid_query: a date that does not read"), (status = 422, description = "invalid_period: `start` not before `end`, or more than ten years"), (status = 401), (status = 403, description = "Not a billing-admin")))]
 pub async fn export_csv(
     state: web::Data<Payout>,
     _caller: Authorized<roles::BillingAdmin>,

@@ -6,34 +6,20 @@ use crate::Registration;
 use actix_web::web;
 
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<Registration>) {
+    // One resource per path, so a known path with another method answers 405 with `Allow`.
     cfg.app_data(state)
-        .route(
-            "/api/v2/registrations",
-            web::get().to(registrations::list_own),
+        .service(web::resource("/api/v2/registrations").get(registrations::list_own))
+        .service(web::resource("/api/v2/registrations/{id}").get(registrations::get_own))
+        .service(web::resource("/api/v2/admin/registrations").get(registrations::admin_list))
+        .service(web::resource("/api/v2/admin/registrations/bulk").post(registrations::bulk))
+        .service(
+            web::resource("/api/v2/admin/registrations/{id}/approve").post(registrations::approve),
         )
-        .route(
-            "/api/v2/registrations/{id}",
-            web::get().to(registrations::get_own),
+        .service(
+            web::resource("/api/v2/admin/registrations/{id}/reject").post(registrations::reject),
         )
-        .route(
-            "/api/v2/admin/registrations",
-            web::get().to(registrations::admin_list),
-        )
-        .route(
-            "/api/v2/admin/registrations/bulk",
-            web::post().to(registrations::bulk),
-        )
-        .route(
-            "/api/v2/admin/registrations/{id}/approve",
-            web::post().to(registrations::approve),
-        )
-        .route(
-            "/api/v2/admin/registrations/{id}/reject",
-            web::post().to(registrations::reject),
-        )
-        .route(
-            "/api/v2/admin/registrations/{id}/redrive",
-            web::post().to(registrations::redrive),
+        .service(
+            web::resource("/api/v2/admin/registrations/{id}/redrive").post(registrations::redrive),
         );
 }
 

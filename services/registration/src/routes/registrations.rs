@@ -15,7 +15,8 @@ fn parse(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| RegistrationError::NotFound(format!("no registration `{raw}`")).into())
 }
 
-#[utoipa::path(get, path = "/api/v2/registrations", tag = "registrations", responses((status = 200, description = "The caller's registrations"), (status = 401)))]
+#[utoipa::path(get, path = "/api/v2/registrations", tag = "registrations", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = ::web::Page<crate::views::RegistrationView>, description = "The caller's registrations, newest first")))]
 pub async fn list_own(
     state: web::Data<Registration>,
     caller: Caller,
@@ -36,7 +37,7 @@ pub async fn list_own(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v2/registrations/{id}", tag = "registrations", params(("id" = String, Path)), responses((status = 200, description = "Registration details"), (status = 404)))]
+#[utoipa::path(get, path = "/api/v2/registrations/{id}", tag = "registrations", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)), responses((status = 200, body = crate::views::RegistrationView, description = "Registration details"), (status = 404, description = "Unknown or another learner's")))]
 pub async fn get_own(
     state: web::Data<Registration>,
     caller: Caller,
@@ -55,20 +56,34 @@ fn in_scope(caller: &Caller, department: &str) -> bool {
     caller.has(Role::EnrollmentAdmin) && caller.departments.iter().any(|d| d == department)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminQuery {
-    /// Defaults to `pending` (the approval queue).
+    /// Defaults to `pending` (the approval queue); `all` for every status.
+    #[param(nullable = false)]
     pub status: Option<String>,
+    /// One of the admin's departments.
+    #[param(nullable = false)]
     pub department_id: Option<String>,
+    #[param(nullable = false)]
     pub course_id: Option<Uuid>,
     /// `failed` lists parked enrollment requests.
+    #[param(nullable = false)]
     pub delivery_status: Option<String>,
+    /// The `nextCursor` of the previous page (empty: the first page).
+    #[param(
+        nullable = false,
+        pattern = "^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(nullable = false, minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v2/admin/registrations", tag = "registrations", params(("status" = Option<String>, Query, description = "Default pending; `all` for every status"), ("departmentId" = Option<String>, Query), ("courseId" = Option<String>, Query), ("deliveryStatus" = Option<String>, Query, description = "`failed` lists parked enrollment requests"), ("cursor" = Option<String>, Query), ("limit" = Option<u64>, Query)), responses((status = 200, description = "The approval queue of the admin's departments"), (status = 400, description = "invalid_query"), (status = 401), (status = 403)))]
+#[utoipa::path(get, path = "/api/v2/admin/registrations", tag = "registrations", security(("bearer" = [])), params(AdminQuery),
+    responses((status = 200, body = ::web::Page<crate::views::RegistrationView>, description = "The approval queue of the admin's departments"), (status = 403, description = "Not an enrollment-admin, or a department not the admin's")))]
 pub async fn admin_list(
     caller: Authorized<roles::EnrollmentAdmin>,
     state: web::Data<Registration>,
@@ -162,9 +177,9 @@ async fn act(
     Ok(row)
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/approve", tag = "registrations",
+#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/approve", tag = "registrations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "Approved; the enrollment request is scheduled"),
+    responses((status = 200, body = crate::views::RegistrationView, description = "Approved; the enrollment request is scheduled"),
         (status = 401), (status = 403, description = "Not an enrollment-admin"),
         (status = 404, description = "Unknown, or outside the admin's departments"),
         (status = 409, description = "illegal_transition")))]
@@ -178,6 +193,7 @@ pub async fn approve(
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = RegistrationRejection)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     pub reason: String,
@@ -191,9 +207,9 @@ fn reason(r: &str) -> Result<String, ApiError> {
     Ok(r.to_string())
 }
 
-#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/reject", tag = "registrations",
+#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/reject", tag = "registrations", security(("bearer" = [])),
     request_body = RejectBody, params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "Rejected, the reason kept"),
+    responses((status = 200, body = crate::views::RegistrationView, description = "Rejected, the reason kept"),
         (status = 400, description = "invalid_body"), (status = 401),
         (status = 403, description = "Not an enrollment-admin"),
         (status = 404, description = "Unknown, or outside the admin's departments"),
@@ -218,7 +234,13 @@ pub struct BulkBody {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// The answer of a bulk action.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkResults {
+    pub results: Vec<BulkResult>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkResult {
     pub id: Uuid,
     pub ok: bool,
@@ -231,9 +253,9 @@ pub struct BulkResult {
 }
 
 /// Bulk approve/reject: each id is applied on its own; the answer has one result per id.
-#[utoipa::path(post, path = "/api/v2/admin/registrations/bulk", tag = "registrations",
+#[utoipa::path(post, path = "/api/v2/admin/registrations/bulk", tag = "registrations", security(("bearer" = [])),
     request_body = BulkBody,
-    responses((status = 200, description = "`{results: [{id, ok, status | code, detail}]}`, one per id"),
+    responses((status = 200, body = BulkResults, description = "One result per id"),
         (status = 400, description = "invalid_body"), (status = 401),
         (status = 403, description = "Not an enrollment-admin"),
         (status = 422, description = "invalid_bulk, invalid_reason, card_data_refused")))]
@@ -271,13 +293,13 @@ pub async fn bulk(
             },
         );
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "results": results })))
+    Ok(HttpResponse::Ok().json(BulkResults { results }))
 }
 
 /// Sends a parked (failed) enrollment request again.
-#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/redrive", tag = "registrations",
+#[utoipa::path(post, path = "/api/v2/admin/registrations/{id}/redrive", tag = "registrations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "The parked enrollment request is pending again"),
+    responses((status = 200, body = crate::views::RegistrationView, description = "The parked enrollment request is pending again"),
         (status = 401), (status = 403, description = "Not an enrollment-admin"),
         (status = 404), (status = 409, description = "illegal_transition: not parked")))]
 pub async fn redrive(

@@ -8,6 +8,7 @@ mod authorization;
 mod backbone;
 mod catalog;
 mod certificates;
+mod contract;
 mod converge;
 mod gateway;
 mod helpers;

@@ -155,7 +155,8 @@ async fn bad_cart_requests_are_refused_and_change_nothing() {
             .json(&json!({"itemType": "course", "itemId": a})),
     )
     .await;
-    assert_problem(s, &b, StatusCode::BAD_REQUEST, "session_required");
+    // Whose cart it would be is unknown: a login or a session id identifies it (401).
+    assert_problem(s, &b, StatusCode::UNAUTHORIZED, "session_required");
 
     let co = shop.env.schema("cart_order").await;
     assert_eq!(count(&co, "SELECT count(*) FROM cart_items").await, 0);
