@@ -8,26 +8,11 @@ use serde_json::Value;
 
 /// The first field holding a card number, as a JSON path (`payload.note`), if any.
 pub fn find(body: &Value) -> Option<String> {
-    fn walk(v: &Value, path: &mut Vec<String>) -> Option<String> {
-        match v {
-            Value::String(s) if holds_card_number(s) => Some(path.join(".")),
-            Value::Number(n) if holds_card_number(&n.to_string()) => Some(path.join(".")),
-            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-                path.push(i.to_string());
-                let found = walk(item, path);
-                path.pop();
-                found
-            }),
-            Value::Object(map) => map.iter().find_map(|(k, item)| {
-                path.push(k.clone());
-                let found = walk(item, path);
-                path.pop();
-                found
-            }),
-            _ => None,
-        }
-    }
-    walk(body, &mut Vec::new())
+    crate::json::first_path(body, &|_, v| match v {
+        Value::String(s) => holds_card_number(s),
+        Value::Number(n) => holds_card_number(&n.to_string()),
+        _ => false,
+    })
 }
 
 /// Refuses a body that holds card data.

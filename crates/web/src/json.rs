@@ -86,30 +86,51 @@ fn whole_numbers(v: &mut serde_json::Value) {
 /// The first string (value or key) holding U+0000, as a JSON path: PostgreSQL text cannot
 /// store it, so it is refused here rather than failing in the database.
 fn nul_field(v: &serde_json::Value) -> Option<String> {
+    first_path(v, &|key, value| match (key, value) {
+        (Some(k), _) if k.contains('\0') => true,
+        (_, serde_json::Value::String(s)) => s.contains('\0'),
+        _ => false,
+    })
+}
+
+/// The JSON path (`payload.items.0.note`) of the first place in `v`, depth first, where
+/// `hit(key, value)` holds; `key` is the member name for an object's members, `None` for the root
+/// and array items.
+pub(crate) fn first_path(
+    v: &serde_json::Value,
+    hit: &dyn Fn(Option<&str>, &serde_json::Value) -> bool,
+) -> Option<String> {
     use serde_json::Value;
-    fn walk(v: &Value, path: &mut Vec<String>) -> Option<String> {
+    fn walk(
+        v: &Value,
+        path: &mut Vec<String>,
+        hit: &dyn Fn(Option<&str>, &Value) -> bool,
+    ) -> Option<String> {
+        let mut child = |step: String, key: Option<&str>, item: &Value| {
+            path.push(step);
+            let found = if hit(key, item) {
+                Some(path.join("."))
+            } else {
+                walk(item, path, hit)
+            };
+            path.pop();
+            found
+        };
         match v {
-            Value::String(s) if s.contains('\0') => Some(path.join(".")),
-            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-                path.push(i.to_string());
-                let found = walk(item, path);
-                path.pop();
-                found
-            }),
-            Value::Object(map) => map.iter().find_map(|(k, item)| {
-                path.push(k.clone());
-                let found = if k.contains('\0') {
-                    Some(path.join("."))
-                } else {
-                    walk(item, path)
-                };
-                path.pop();
-                found
-            }),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| child(i.to_string(), None, item)),
+            Value::Object(map) => map
+                .iter()
+                .find_map(|(k, item)| child(k.clone(), Some(k), item)),
             _ => None,
         }
     }
-    walk(v, &mut Vec::new())
+    if hit(None, v) {
+        return Some(String::new());
+    }
+    walk(v, &mut Vec::new(), hit)
 }
 
 fn missing_field(msg: &str) -> Option<String> {
