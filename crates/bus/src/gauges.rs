@@ -4,6 +4,7 @@
 
 use crate::outbound::OutboundTable;
 use crate::{Bus, BusError, ConsumerSpec};
+use async_nats::jetstream::consumer::PullConsumer;
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 
 fn pg(sql: String) -> Statement {
@@ -66,15 +67,13 @@ pub async fn sample_outbound(
 /// `consumer_pending_messages`, `consumer_ack_pending_messages` and
 /// `consumer_redelivered_messages`, each `{consumer}`, from the server's view of the consumer.
 pub async fn sample_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<(), BusError> {
-    let stream = bus
+    // One request: the consumer's info comes with the consumer.
+    let consumer: PullConsumer = bus
         .jetstream()
-        .get_stream(bus.stream_name(spec.stream))
+        .get_consumer_from_stream(&spec.durable, bus.stream_name(spec.stream))
         .await
         .map_err(BusError::nats)?;
-    let info = stream
-        .consumer_info(&spec.durable)
-        .await
-        .map_err(BusError::nats)?;
+    let info = consumer.cached_info();
     let consumer = spec.durable.clone();
     metrics::gauge!("consumer_pending_messages", "consumer" => consumer.clone())
         .set(info.num_pending as f64);

@@ -487,14 +487,14 @@ async fn sample_backbone(ctx: Context, every: Duration) {
 }
 
 /// Declares every JetStream stream and the durable consumers of the `selected` services, then
-/// returns the consumers' names (`commerce setup-jetstream`, a cluster's setup Job). Idempotent:
+/// returns the consumers declared (`commerce setup-jetstream`, a cluster's setup Job). Idempotent:
 /// what exists is kept. The services are built (they connect to their schemas) but never
 /// served: nothing they would run is started.
 pub async fn setup_jetstream(
     settings: Settings,
     factories: &[Arc<dyn ServiceFactory>],
     selected: &[String],
-) -> Result<Vec<String>, StartError> {
+) -> Result<Vec<bus::ConsumerSpec>, StartError> {
     let chosen = resolve(factories, selected)?;
     let settings = Arc::new(settings);
     let bus = bus::Bus::connect(&settings.bus()).await?;
@@ -520,15 +520,10 @@ pub async fn setup_jetstream(
         Ok(specs) => specs.clone(),
         Err(_) => return Err(StartError::Other("consumer list poisoned".into())),
     };
-    let mut names = Vec::with_capacity(specs.len());
     for spec in &specs {
         bus::inbox::declare_consumer(&bus, spec).await?;
-        names.push(format!(
-            "{} ({} {})",
-            spec.durable, spec.stream, spec.filter
-        ));
     }
-    Ok(names)
+    Ok(specs)
 }
 
 /// Picks factories by name; `all` picks every one. Unknown names are an error.
@@ -583,6 +578,35 @@ pub async fn migrate_infrastructure(
 ) -> Result<(), sea_orm::DbErr> {
     db::execute_all(conn, bus::outbox::MIGRATION_SQL).await?;
     db::execute_all(conn, web::idempotency::MIGRATION_SQL).await
+}
+
+/// A service's migration that brings its outbound tables made before them up to
+/// [`bus::outbound::OutboundTable::observability_sql`]: the index behind the count of parked
+/// deliveries (the `outbound_parked` gauge) and the trace each delivery continues.
+pub struct OutboundObservability {
+    /// The migration's name in the service's history.
+    pub name: &'static str,
+    pub tables: &'static [bus::outbound::OutboundTable],
+}
+
+impl sea_orm_migration::MigrationName for OutboundObservability {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for OutboundObservability {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        use sea_orm::ConnectionTrait;
+        let conn = manager.get_connection();
+        for table in self.tables {
+            for sql in table.observability_sql() {
+                conn.execute_unprepared(&sql).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `ServiceFactory::migrate` for a service whose schema is migrated by `M`.

@@ -38,7 +38,7 @@ pub async fn start(settings: Settings, services: &[String]) -> Result<Host, Star
 pub async fn setup_jetstream(
     settings: Settings,
     services: &[String],
-) -> Result<Vec<String>, StartError> {
+) -> Result<Vec<bus::ConsumerSpec>, StartError> {
     runtime::setup_jetstream(settings, &registry(), services).await
 }
 

@@ -127,8 +127,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::SetupJetstream { services } => {
             let chosen = commerce::parse_services(&services);
-            for name in commerce::setup_jetstream(settings, &chosen).await? {
-                println!("declared consumer {name}");
+            for c in commerce::setup_jetstream(settings, &chosen).await? {
+                println!(
+                    "declared consumer {} ({} {})",
+                    c.durable, c.stream, c.filter
+                );
             }
         }
         Command::DevToken {

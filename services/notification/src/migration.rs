@@ -8,7 +8,10 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261128_000001_init::Migration),
-            Box::new(m20261129_000002_outbound_observability::Migration),
+            Box::new(runtime::OutboundObservability {
+                name: "m20261129_000002_outbound_observability",
+                tables: &[crate::storage::DELIVERIES],
+            }),
         ]
     }
 }
@@ -101,31 +104,6 @@ mod m20261128_000001_init {
             runtime::migrate_infrastructure(conn).await?;
             db::execute_all(conn, SQL).await?;
             for sql in crate::storage::DELIVERIES.create_sql(Some("sends")) {
-                conn.execute_unprepared(&sql).await?;
-            }
-            Ok(())
-        }
-    }
-}
-
-mod m20261129_000002_outbound_observability {
-    use sea_orm_migration::prelude::*;
-
-    pub struct Migration;
-
-    impl MigrationName for Migration {
-        fn name(&self) -> &str {
-            "m20261129_000002_outbound_observability"
-        }
-    }
-
-    /// The index behind the count of parked deliveries (the `outbound_parked` gauge), and
-    /// the trace each delivery continues.
-    #[async_trait::async_trait]
-    impl MigrationTrait for Migration {
-        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            let conn = manager.get_connection();
-            for sql in crate::storage::DELIVERIES.observability_sql() {
                 conn.execute_unprepared(&sql).await?;
             }
             Ok(())

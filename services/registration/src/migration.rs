@@ -12,7 +12,10 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_unenrollments::Migration),
             Box::new(m20261128_000004_line_refunds::Migration),
             Box::new(m20261129_000005_subscriptions::Migration),
-            Box::new(m20261129_000006_outbound_observability::Migration),
+            Box::new(runtime::OutboundObservability {
+                name: "m20261129_000006_outbound_observability",
+                tables: &[crate::storage::DELIVERIES, crate::storage::UNENROLLMENTS],
+            }),
         ]
     }
 }
@@ -194,34 +197,6 @@ mod m20261129_000005_subscriptions {
     impl MigrationTrait for Migration {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             db::execute_all(manager.get_connection(), SQL).await
-        }
-    }
-}
-
-mod m20261129_000006_outbound_observability {
-    use sea_orm_migration::prelude::*;
-
-    pub struct Migration;
-
-    impl MigrationName for Migration {
-        fn name(&self) -> &str {
-            "m20261129_000006_outbound_observability"
-        }
-    }
-
-    /// The index behind the count of parked deliveries (the `outbound_parked` gauge), and
-    /// the trace each delivery continues.
-    #[async_trait::async_trait]
-    impl MigrationTrait for Migration {
-        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            let conn = manager.get_connection();
-            for sql in crate::storage::DELIVERIES.observability_sql() {
-                conn.execute_unprepared(&sql).await?;
-            }
-            for sql in crate::storage::UNENROLLMENTS.observability_sql() {
-                conn.execute_unprepared(&sql).await?;
-            }
-            Ok(())
         }
     }
 }
