@@ -8,13 +8,14 @@
 set -euo pipefail
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 # Ticks of user+system time of every live postgres process, by pid (one awk over /proc).
+# A process that ends meanwhile makes cat fail: that must not end the run (pipefail, set -e).
 pg_ticks() {
-  cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" {print $1, $14 + $15}'
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" {print $1, $14 + $15}'
 }
 # Ticks of user+system time of the NATS server(s).
 nats_ticks() {
   # cat, not awk over the glob: a process that ends meanwhile must not stop the reading.
-  cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(nats-server)" {t += $14 + $15} END {print t + 0}'
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(nats-server)" {t += $14 + $15} END {print t + 0}'
 }
 tck=$(getconf CLK_TCK)
 for learners in $2; do
@@ -27,7 +28,12 @@ for learners in $2; do
   sampler=$!
   n0=$(nats_ticks)
   b0=$(busy)
-  out=$( { TIMEFORMAT='%U %S'; time "$1" --learners "$learners" --seconds "$3" --courses "$4"; } 2>&1 )
+  out=$( { TIMEFORMAT='%U %S'; time "$1" --learners "$learners" --seconds "$3" --courses "$4"; } 2>&1 ) || {
+    kill "$sampler" 2>/dev/null || true
+    echo "$out"
+    echo "purchase-bench failed at $learners learners" >&2
+    exit 1
+  }
   b1=$(busy)
   n1=$(nats_ticks)
   kill "$sampler" 2>/dev/null || true

@@ -7,9 +7,10 @@ use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::{AckKind, Message};
 use bytes::Bytes;
 use events::Envelope;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, Statement,
+    TransactionTrait,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -39,13 +40,17 @@ pub struct ConsumerSpec {
     pub ack_wait: Duration,
     /// Delay before redelivery after the n-th failure (the last entry repeats).
     pub backoff: Vec<Duration>,
-    /// Nudged after each applied event: the service's outbox relay, so events the handler wrote
+    /// Nudged after each applied event that wrote events: the service's outbox relay, so they
     /// leave at once instead of at the next poll.
     pub wake_after_commit: Option<Arc<tokio::sync::Notify>>,
     /// Messages handled at once. 1 keeps the stream's order; more is for handlers whose effects
     /// do not depend on the order of their events (guarded transitions, inserts, sums), so one
     /// slow transaction does not hold the rest back.
     pub concurrency: usize,
+    /// Messages applied in one transaction: what has arrived while the consumer was busy is taken
+    /// together (one `BEGIN`, one multi-row inbox insert, one `COMMIT`), as if applied one after
+    /// the other. When any of them fails, the batch rolls back and each is applied on its own.
+    pub batch: usize,
 }
 
 impl ConsumerSpec {
@@ -64,12 +69,19 @@ impl ConsumerSpec {
             ],
             wake_after_commit: None,
             concurrency: 1,
+            batch: crate::CONSUMER_BATCH,
         }
     }
 
     /// Handles up to `n` messages at once (see [`ConsumerSpec::concurrency`]).
     pub fn concurrent(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
+        self
+    }
+
+    /// Applies up to `n` waiting messages in one transaction (see [`ConsumerSpec::batch`]).
+    pub fn batched(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
         self
     }
 
@@ -314,7 +326,28 @@ pub async fn run_consumer(
                     break;
                 }
                 Some(Ok(msg)) => {
-                    in_flight.push(process(&bus, &db, &spec, handler.as_ref(), &faults, msg));
+                    // What has already arrived joins the batch; nothing waits for more.
+                    let mut batch = vec![msg];
+                    let mut ended = false;
+                    while batch.len() < spec.batch {
+                        match messages.next().now_or_never() {
+                            Some(Some(Ok(m))) => batch.push(m),
+                            Some(Some(Err(e))) => {
+                                tracing::debug!(consumer = %spec.durable, error = %e, "consumer stream error");
+                                ended = !bus.is_connected();
+                                break;
+                            }
+                            Some(None) => {
+                                ended = true;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    in_flight.push(process(&bus, &db, &spec, handler.as_ref(), &faults, batch));
+                    if ended {
+                        break;
+                    }
                 }
             }
         }
@@ -375,32 +408,86 @@ async fn create_consumer(bus: &Bus, spec: &ConsumerSpec) -> Result<PullConsumer,
     Ok(consumer)
 }
 
-/// Handles one message; returns true when a fault plan says the consumer "died".
-async fn process(
-    bus: &Bus,
-    db: &DatabaseConnection,
-    spec: &ConsumerSpec,
-    handler: &dyn Handler,
-    faults: &FaultPlan,
+/// What a handler's transaction asks for once it has committed.
+#[derive(Default)]
+struct AfterCommit {
+    /// Workers to wake.
+    wakes: Vec<Arc<tokio::sync::Notify>>,
+    /// Whether it wrote an event, so the outbox relay has work.
+    enqueued: bool,
+}
+
+tokio::task_local! {
+    static AFTER_COMMIT: std::cell::RefCell<AfterCommit>;
+}
+
+/// Notes that the current handler wrote an event (see [`crate::outbox::enqueue`]).
+pub(crate) fn note_enqueued() {
+    let _ = AFTER_COMMIT.try_with(|a| a.borrow_mut().enqueued = true);
+}
+
+/// Wakes `worker` once the transaction the current handler runs in has committed, or at once
+/// outside a handler. A worker woken before the commit looks for the row it was woken for,
+/// does not see it yet, and sleeps until its next poll.
+pub fn wake_after_commit(worker: &Arc<tokio::sync::Notify>) {
+    if AFTER_COMMIT
+        .try_with(|a| a.borrow_mut().wakes.push(worker.clone()))
+        .is_err()
+    {
+        worker.notify_one();
+    }
+}
+
+/// Runs `work` (a transaction that commits) with [`wake_after_commit`] collecting its wakes,
+/// and wakes them once it succeeded, with `relay` when it wrote an event; a failed one wakes
+/// nobody.
+async fn waking_after<T>(
+    relay: Option<&Arc<tokio::sync::Notify>>,
+    work: impl Future<Output = Result<T, HandlerError>>,
+) -> Result<T, HandlerError> {
+    let (result, after) = AFTER_COMMIT
+        .scope(
+            std::cell::RefCell::new(AfterCommit::default()),
+            async move {
+                let result = work.await;
+                (result, AFTER_COMMIT.with(|a| a.take()))
+            },
+        )
+        .await;
+    if result.is_ok() {
+        let mut wakes = after.wakes;
+        if let (true, Some(relay)) = (after.enqueued, relay) {
+            wakes.push(relay.clone());
+        }
+        let mut woken: Vec<&Arc<tokio::sync::Notify>> = Vec::with_capacity(wakes.len());
+        for w in &wakes {
+            if !woken.iter().any(|x| Arc::ptr_eq(x, w)) {
+                w.notify_one();
+                woken.push(w);
+            }
+        }
+    }
+    result
+}
+
+/// One received message on its way through a handler.
+struct Item {
     msg: Message,
-) -> bool {
+    delivery: Delivery,
+    span: tracing::Span,
+}
+
+/// Reads a message's envelope; a message without one can never succeed and is dead-lettered.
+async fn open(bus: &Bus, spec: &ConsumerSpec, msg: Message) -> Option<Item> {
     let attempt = msg.info().map(|i| i.delivered).unwrap_or(1);
     let subject = bus.relative(msg.subject.as_str()).to_string();
     let headers = msg.headers.clone().unwrap_or_default();
     let envelope = match Envelope::from_headers(&headers) {
         Ok(e) => e,
         Err(e) => {
-            // It can never succeed: dead-letter it at once.
-            dead_letter(
-                bus,
-                spec,
-                &msg,
-                &subject,
-                attempt,
-                &format!("bad envelope: {e}"),
-            )
-            .await;
-            return false;
+            let reason = format!("bad envelope: {e}");
+            dead_letter(bus, spec, &msg, &subject, attempt, &reason).await;
+            return None;
         }
     };
     let span = tracing::info_span!("consume", consumer = %spec.durable, subject = %subject, event_id = %envelope.id, attempt);
@@ -409,54 +496,142 @@ async fn process(
     }
     let delivery = Delivery {
         envelope,
-        subject: subject.clone(),
+        subject,
         headers,
         payload: msg.payload.clone(),
         attempt,
     };
-    // The whole handling runs inside the span; a span guard is never held across an await.
-    async move {
-    let result = apply(db, spec, handler, &delivery).await;
-    match result {
-        Ok(outcome) => {
-            if faults
-                .die_after_commit
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-            {
-                tracing::warn!("fault plan: dying after commit, before ack");
-                return true;
-            }
-            if let (Outcome::Applied, Some(w)) = (&outcome, &spec.wake_after_commit) {
-                w.notify_one();
-            }
-            if matches!(outcome, Outcome::Duplicate) {
-                metrics::counter!("inbox_duplicates_total", "consumer" => spec.durable.clone())
-                    .increment(1);
-            }
-            if let Err(e) = msg.double_ack().await {
-                tracing::warn!(error = %e, "ack failed; the message will be redelivered and skipped");
-            }
-            metrics::counter!("events_consumed_total", "consumer" => spec.durable.clone())
-                .increment(1);
+    Some(Item {
+        msg,
+        delivery,
+        span,
+    })
+}
+
+/// Handles a batch of messages; returns true when a fault plan says the consumer "died".
+async fn process(
+    bus: &Bus,
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    handler: &dyn Handler,
+    faults: &FaultPlan,
+    msgs: Vec<Message>,
+) -> bool {
+    let mut items = Vec::with_capacity(msgs.len());
+    for msg in msgs {
+        if let Some(item) = open(bus, spec, msg).await {
+            items.push(item);
         }
-        Err(e) if e.permanent => {
-            tracing::error!(error = %e, "handler failed permanently; dead-lettering at once");
-            dead_letter(bus, spec, &msg, &subject, attempt, &e.message).await;
+    }
+    let mut ready = prepare_all(bus, spec, handler, items).await;
+    if ready.len() > 1 {
+        let ids: Vec<_> = ready.iter().map(|(i, _)| i.delivery.envelope.id).collect();
+        let relay = spec.wake_after_commit.as_ref();
+        match waking_after(relay, apply_batch(db, spec, handler, &mut ready)).await {
+            Ok(outcomes) => {
+                if died(faults) {
+                    return true;
+                }
+                let acks = ready
+                    .iter()
+                    .zip(outcomes)
+                    .map(|((item, _), o)| settle(bus, spec, item, Ok(o)));
+                futures_util::future::join_all(acks).await;
+                return false;
+            }
+            Err(e) => {
+                // One of them failed (or the batch met a lock): each is applied on its own, so
+                // only the failing one is retried or parked.
+                tracing::debug!(consumer = %spec.durable, error = %e, events = ?ids, "batch rolled back; applying one by one");
+                let items = ready.into_iter().map(|(item, _)| item).collect();
+                ready = prepare_all(bus, spec, handler, items).await;
+            }
         }
-        Err(e) if attempt >= spec.max_deliver => {
-            tracing::error!(error = %e, "handler failed for the last time; dead-lettering");
-            dead_letter(bus, spec, &msg, &subject, attempt, &e.message).await;
+    }
+    for (item, prepared) in ready {
+        let relay = spec.wake_after_commit.as_ref();
+        let result = waking_after(relay, apply(db, spec, handler, &item.delivery, prepared))
+            .instrument(item.span.clone())
+            .await;
+        if result.is_ok() && died(faults) {
+            return true;
         }
-        Err(e) => {
-            let delay = spec.delay_after(attempt);
-            tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
-            let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
-        }
+        settle(bus, spec, &item, result).await;
     }
     false
+}
+
+/// Runs what must not run inside a transaction, for each message; one that fails there is
+/// retried or parked at once.
+async fn prepare_all(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    handler: &dyn Handler,
+    items: Vec<Item>,
+) -> Vec<(Item, Prepared)> {
+    let mut ready = Vec::with_capacity(items.len());
+    for item in items {
+        let prepared = handler
+            .prepare(&item.delivery)
+            .instrument(item.span.clone())
+            .await;
+        match prepared {
+            Ok(p) => ready.push((item, p)),
+            Err(e) => settle(bus, spec, &item, Err(e)).await,
+        }
     }
-    .instrument(span)
+    ready
+}
+
+/// True when the fault plan makes the consumer "die" after this commit, before its acks.
+fn died(faults: &FaultPlan) -> bool {
+    let die = faults
+        .die_after_commit
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if die {
+        tracing::warn!("fault plan: dying after commit, before ack");
+    }
+    die
+}
+
+/// Acknowledges an applied message, or retries or parks a failed one.
+async fn settle(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    item: &Item,
+    result: Result<Outcome, HandlerError>,
+) {
+    let (msg, d) = (&item.msg, &item.delivery);
+    async move {
+        match result {
+            Ok(outcome) => {
+                if matches!(outcome, Outcome::Duplicate) {
+                    metrics::counter!("inbox_duplicates_total", "consumer" => spec.durable.clone())
+                        .increment(1);
+                }
+                if let Err(e) = msg.double_ack().await {
+                    tracing::warn!(error = %e, "ack failed; the message will be redelivered and skipped");
+                }
+                metrics::counter!("events_consumed_total", "consumer" => spec.durable.clone())
+                    .increment(1);
+            }
+            Err(e) if e.permanent => {
+                tracing::error!(error = %e, "handler failed permanently; dead-lettering at once");
+                dead_letter(bus, spec, msg, &d.subject, d.attempt, &e.message).await;
+            }
+            Err(e) if d.attempt >= spec.max_deliver => {
+                tracing::error!(error = %e, "handler failed for the last time; dead-lettering");
+                dead_letter(bus, spec, msg, &d.subject, d.attempt, &e.message).await;
+            }
+            Err(e) => {
+                let delay = spec.delay_after(d.attempt);
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "handler failed; will retry");
+                let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+            }
+        }
+    }
+    .instrument(item.span.clone())
     .await
 }
 
@@ -465,8 +640,8 @@ async fn apply(
     spec: &ConsumerSpec,
     handler: &dyn Handler,
     delivery: &Delivery,
+    prepared: Prepared,
 ) -> Result<Outcome, HandlerError> {
-    let prepared = handler.prepare(delivery).await?;
     let txn = db.begin().await?;
     let inserted = txn
         .execute_raw(Statement::from_sql_and_values(
@@ -487,6 +662,57 @@ async fn apply(
     handler.handle_prepared(&txn, delivery, prepared).await?;
     txn.commit().await?;
     Ok(Outcome::Applied)
+}
+
+/// Applies several messages in one transaction, in their order, as [`apply`] would one after
+/// the other. Any failure rolls the whole batch back (the caller then applies each alone). A
+/// lock wait is bounded, so two batches that would deadlock give up at once instead of waiting
+/// for the deadlock detector.
+async fn apply_batch(
+    db: &DatabaseConnection,
+    spec: &ConsumerSpec,
+    handler: &dyn Handler,
+    items: &mut [(Item, Prepared)],
+) -> Result<Vec<Outcome>, HandlerError> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct Fresh {
+        event_id: uuid::Uuid,
+    }
+    let mut unique = std::collections::HashSet::with_capacity(items.len());
+    let (ids, types): (Vec<uuid::Uuid>, Vec<String>) = items
+        .iter()
+        .map(|(i, _)| &i.delivery.envelope)
+        .filter(|e| unique.insert(e.id))
+        .map(|e| (e.id, e.event_type.clone()))
+        .unzip();
+    let txn = db.begin().await?;
+    let fresh = Fresh::find_by_statement(Statement::from_sql_and_values(
+        sea_orm::DatabaseBackend::Postgres,
+        "INSERT INTO inbox (consumer, event_id, event_type)
+         SELECT $1, u.event_id, u.event_type FROM unnest($2::uuid[], $3::text[]) AS u(event_id, event_type)
+         WHERE set_config('lock_timeout', '100ms', true) IS NOT NULL
+         ON CONFLICT DO NOTHING RETURNING event_id",
+        vec![spec.durable.clone().into(), ids.into(), types.into()],
+    ))
+    .all(&txn)
+    .await?;
+    let mut fresh: std::collections::HashSet<uuid::Uuid> =
+        fresh.into_iter().map(|f| f.event_id).collect();
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (item, prepared) in items.iter_mut() {
+        // Each fresh event once, even when it came twice in the batch.
+        if !fresh.remove(&item.delivery.envelope.id) {
+            outcomes.push(Outcome::Duplicate);
+            continue;
+        }
+        handler
+            .handle_prepared(&txn, &item.delivery, prepared.take())
+            .instrument(item.span.clone())
+            .await?;
+        outcomes.push(Outcome::Applied);
+    }
+    txn.commit().await?;
+    Ok(outcomes)
 }
 
 async fn dead_letter(
@@ -620,5 +846,63 @@ impl Bus {
             .map_err(BusError::nats)?;
         stream.delete_message(seq).await.map_err(BusError::nats)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Notify;
+    use tokio::time::timeout;
+
+    const BRIEF: Duration = Duration::from_millis(20);
+
+    #[tokio::test]
+    async fn a_handler_wakes_its_workers_after_the_commit_and_a_failure_wakes_nobody() {
+        let worker = Arc::new(Notify::new());
+        let woken_inside = waking_after(None, async {
+            wake_after_commit(&worker);
+            Ok(timeout(BRIEF, worker.notified()).await.is_ok())
+        })
+        .await;
+        assert_eq!(woken_inside.ok(), Some(false), "not before the commit");
+        assert!(
+            timeout(BRIEF, worker.notified()).await.is_ok(),
+            "woken once it committed"
+        );
+
+        let failed: Result<(), HandlerError> = waking_after(None, async {
+            wake_after_commit(&worker);
+            Err(HandlerError::transient("rolled back"))
+        })
+        .await;
+        assert!(failed.is_err());
+        assert!(
+            timeout(BRIEF, worker.notified()).await.is_err(),
+            "a rolled-back transaction wakes nobody"
+        );
+
+        // Outside a handler (a route that has committed), at once.
+        wake_after_commit(&worker);
+        assert!(timeout(BRIEF, worker.notified()).await.is_ok());
+
+        // The relay is woken only after a transaction that wrote an event.
+        let relay = Arc::new(Notify::new());
+        let quiet: Result<(), HandlerError> = waking_after(Some(&relay), async { Ok(()) }).await;
+        assert!(quiet.is_ok());
+        assert!(
+            timeout(BRIEF, relay.notified()).await.is_err(),
+            "nothing to relay"
+        );
+        let wrote: Result<(), HandlerError> = waking_after(Some(&relay), async {
+            note_enqueued();
+            Ok(())
+        })
+        .await;
+        assert!(wrote.is_ok());
+        assert!(
+            timeout(BRIEF, relay.notified()).await.is_ok(),
+            "its event leaves at once"
+        );
     }
 }

@@ -32,12 +32,17 @@ use std::time::Duration;
 pub use inbox::{
     ConsumerSpec, DeadLetter, Delivery, FaultPlan, Handler, HandlerError, HandlerFuture,
     PrepareFuture, Prepared, PreparedHandler, RELAYED_HEADER_PREFIX, TuneConsumer, TwoPhase,
+    wake_after_commit,
 };
 pub use outbox::{OutboxRelay, enqueue};
 
 /// Messages a purchase-pipeline consumer handles at once (its handler must not depend on the
 /// order of its events: see [`ConsumerSpec::concurrency`]).
 pub const PIPELINE_CONCURRENCY: usize = 8;
+
+/// Messages a consumer applies in one transaction at most, when that many are waiting (see
+/// [`ConsumerSpec::batch`]).
+pub const CONSUMER_BATCH: usize = 16;
 
 /// Every stream the platform declares: (base name, subjects relative to the prefix).
 pub const STREAMS: &[(&str, &str)] = &[

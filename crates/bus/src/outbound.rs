@@ -386,29 +386,53 @@ pub async fn run_worker(
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The earliest retry this worker knows of: what its own passes recorded, or what the table
+    // said when a pass found nothing due.
+    let mut soonest: Option<DateTime<Utc>> = None;
     loop {
-        let worked = match deliver_due(&db, &table, sender.as_ref(), &policy, clock.as_ref()).await
-        {
-            Ok(n) => n > 0,
+        let pass = deliver_due(&db, &table, sender.as_ref(), &policy, clock.as_ref()).await;
+        let claimed = match pass {
+            Ok(p) => {
+                soonest = match (soonest, p.next_retry) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                p.claimed
+            }
             Err(e) => {
                 tracing::warn!(sender = sender.name(), error = %e, "outbound delivery pass failed");
-                false
+                0
             }
         };
-        if worked {
+        if claimed as u64 >= policy.batch {
+            // A full batch: more may be due now.
             continue;
         }
+        if claimed == 0 {
+            // Nothing was due: learn when something will be (another worker's retries, a lease
+            // that runs out). After a pass that sent something, what was scheduled meanwhile
+            // has woken this worker, so the table is not asked again.
+            soonest = table.next_due(&db).await.ok().flatten();
+        }
         // Asleep until the next retry falls due (at most `idle`), or a new request wakes it.
-        let until_due = match table.next_due(&db).await {
-            Ok(Some(at)) => (at - clock.now()).to_std().unwrap_or(Duration::ZERO),
-            Ok(None) | Err(_) => policy.idle,
-        };
+        let until_due = soonest
+            .map(|at| (at - clock.now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(policy.idle);
         tokio::select! {
             _ = tokio::time::sleep(until_due.min(policy.idle)) => {}
             _ = wake.notified() => {}
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// What one delivery pass did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pass {
+    /// Requests claimed (and sent).
+    pub claimed: usize,
+    /// The earliest next attempt the pass recorded for a request it could not deliver.
+    pub next_retry: Option<DateTime<Utc>>,
 }
 
 /// One pass: claims due requests, sends them concurrently, records each outcome.
@@ -418,15 +442,22 @@ pub async fn deliver_due(
     sender: &dyn Sender,
     policy: &RetryPolicy,
     clock: &dyn kernel::Clock,
-) -> Result<usize, DbErr> {
+) -> Result<Pass, DbErr> {
     let lease =
         chrono::Duration::from_std(policy.lease).map_err(|e| DbErr::Custom(e.to_string()))?;
     let due = table
         .claim_due(db, clock.now(), lease, policy.batch)
         .await?;
+    let mut pass = Pass {
+        claimed: due.len(),
+        next_retry: None,
+    };
     if due.is_empty() {
-        return Ok(0);
+        return Ok(pass);
     }
+    let mut retry_at = |at: DateTime<Utc>| {
+        pass.next_retry = Some(pass.next_retry.map_or(at, |n| n.min(at)));
+    };
     let name = sender.name();
     // Each request is sent in a span of the trace that scheduled it (the sender passes the
     // context on in its `traceparent` header).
@@ -462,6 +493,9 @@ pub async fn deliver_due(
                 table
                     .attempt_failed(db, d.key, &e, park, now + wait, now)
                     .await?;
+                if !park {
+                    retry_at(now + wait);
+                }
                 let outcome = if park { "parked" } else { "retry" };
                 metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => outcome)
                     .increment(1);
@@ -470,6 +504,7 @@ pub async fn deliver_due(
                 let next = chrono::Duration::from_std(policy.base)
                     .map_err(|e| DbErr::Custom(e.to_string()))?;
                 table.deferred(db, d.key, &why, now + next, now).await?;
+                retry_at(now + next);
                 metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => "waiting")
                     .increment(1);
             }
@@ -481,7 +516,7 @@ pub async fn deliver_due(
             }
         }
     }
-    Ok(due.len())
+    Ok(pass)
 }
 
 #[cfg(test)]

@@ -71,6 +71,7 @@ pub async fn enqueue<E: Event>(
         ],
     ))
     .await?;
+    crate::inbox::note_enqueued();
     Ok(env.id)
 }
 

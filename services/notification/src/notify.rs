@@ -94,7 +94,7 @@ pub async fn send(
         now,
     )
     .await?;
-    n.wake.notify_one();
+    bus::wake_after_commit(&n.wake);
     Ok(())
 }
 

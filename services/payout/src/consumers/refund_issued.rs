@@ -89,7 +89,7 @@ impl Handler for RefundIssuedHandler {
                 }
             }
             if scheduled {
-                self.wake.notify_one();
+                bus::wake_after_commit(&self.wake);
             }
             Ok(())
         })

@@ -98,7 +98,7 @@ impl Handler for OrderCompletedHandler {
                 }
             }
             if scheduled {
-                self.wake.notify_one();
+                bus::wake_after_commit(&self.wake);
             }
             Ok(())
         })

@@ -48,7 +48,7 @@ impl Handler for RefundIssuedHandler {
             )
             .await?;
             if scheduled {
-                self.wake.notify_one();
+                bus::wake_after_commit(&self.wake);
             }
             Ok(())
         })

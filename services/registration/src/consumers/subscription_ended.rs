@@ -47,7 +47,7 @@ impl Handler for SubscriptionEndedHandler {
             )
             .await?;
             if scheduled {
-                self.wake.notify_one();
+                bus::wake_after_commit(&self.wake);
             }
             Ok(())
         })

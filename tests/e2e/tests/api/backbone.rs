@@ -10,6 +10,7 @@ use cart_order::{CartOrderService, PRICES_CONSUMER};
 use prost::Message;
 use reqwest::StatusCode;
 use runtime::ServiceFactory;
+use sea_orm::ConnectionTrait;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -355,4 +356,231 @@ async fn setup_jetstream_declares_every_stream_and_consumer_and_can_run_again() 
     wait_for_rows(&env, 1).await;
     app.stop().await;
     env.cleanup().await;
+}
+
+/// Records each applied event with the transaction that applied it; fails `transient_once` on
+/// its first delivery and `poison` always.
+struct Recorder {
+    transient_once: uuid::Uuid,
+    poison: uuid::Uuid,
+    /// Its handling waits for `release`, after telling `entered`.
+    gate: uuid::Uuid,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl bus::Handler for Recorder {
+    fn handle<'a>(
+        &'a self,
+        txn: &'a sea_orm::DatabaseTransaction,
+        d: &'a bus::Delivery,
+    ) -> bus::HandlerFuture<'a> {
+        Box::pin(async move {
+            let id = d.envelope.id;
+            if id == self.poison {
+                return Err(bus::HandlerError::permanent("poison"));
+            }
+            if id == self.gate {
+                self.entered.notify_one();
+                self.release.notified().await;
+            }
+            if id == self.transient_once && d.attempt == 1 {
+                return Err(bus::HandlerError::transient("not yet"));
+            }
+            txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "INSERT INTO applied (event_id, tx) VALUES ($1, txid_current())",
+                vec![id.into()],
+            ))
+            .await?;
+            Ok(())
+        })
+    }
+}
+
+/// Publishes one event on the test subject with envelope `id` (a new `Nats-Msg-Id` each time,
+/// so the same event can be sent twice).
+async fn publish_test_event(bus: &Bus, id: uuid::Uuid) {
+    let mut envelope = events::Envelope::new("test.v1.Batched", "test", chrono::Utc::now(), None);
+    envelope.id = id;
+    let mut headers = envelope.to_headers();
+    headers.insert(
+        events::envelope::H_MSG_ID,
+        uuid::Uuid::now_v7().to_string().as_str(),
+    );
+    bus.publish("commerce.test.batched", headers, Vec::new().into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_messages_apply_in_one_transaction_and_a_failing_one_alone() {
+    let env = TestEnv::new().await;
+    let settings = env.settings(&[]);
+    let bus = Bus::connect(&settings.bus()).await.unwrap();
+    let db = env.schema("batched").await;
+    for sql in bus::outbox::MIGRATION_SQL {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    db.execute_unprepared("CREATE TABLE applied (event_id UUID NOT NULL, tx BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    let (transient_once, poison, gate) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
+    let recorder = Arc::new(Recorder {
+        transient_once,
+        poison,
+        gate,
+        entered: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+    });
+    let handler: Arc<dyn bus::Handler> = recorder.clone();
+    let mut spec = bus::ConsumerSpec::new("test-batched", "COMMERCE", "commerce.test.batched");
+    spec.backoff = vec![Duration::from_millis(100)];
+    let start = |spec: bus::ConsumerSpec| {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let run = tokio::spawn(bus::inbox::run_consumer(
+            bus.clone(),
+            db.clone(),
+            spec,
+            handler.clone(),
+            FaultPlan::default(),
+            shutdown,
+        ));
+        (stop, run)
+    };
+    bus::inbox::declare_consumer(&bus, &spec).await.unwrap();
+
+    // 1. Eight events arrive while the consumer is busy with another: once it is free, one
+    // transaction applies the eight.
+    let (stop, run) = start(spec.clone());
+    publish_test_event(&bus, gate).await;
+    recorder.entered.notified().await;
+    let first: Vec<uuid::Uuid> = (0..8).map(|_| uuid::Uuid::now_v7()).collect();
+    for id in &first {
+        publish_test_event(&bus, *id).await;
+    }
+    eventually(WAIT, "the eight delivered to the busy consumer", || {
+        let bus = bus.clone();
+        async move {
+            let info = test_consumer_info(&bus).await?;
+            (info.num_ack_pending == 9).then_some(())
+        }
+    })
+    .await;
+    recorder.release.notify_one();
+    applied(&db, 9).await;
+    let with_first = format!(
+        "SELECT count(*) FROM applied WHERE tx = (SELECT tx FROM applied WHERE event_id = '{}')",
+        first[0]
+    );
+    assert_eq!(
+        count(&db, &with_first).await,
+        8,
+        "one transaction for the eight that waited"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(DISTINCT tx) FROM applied").await,
+        2
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM inbox").await, 9);
+    stop.send(true).unwrap();
+    run.await.unwrap();
+
+    // 2. A batch holding a transient and a permanent failure: it rolls back, and each event is
+    // applied on its own, so the good ones apply once, the transient one on its second delivery,
+    // and only the poison is dead-lettered.
+    let second = [
+        uuid::Uuid::now_v7(),
+        transient_once,
+        uuid::Uuid::now_v7(),
+        poison,
+        uuid::Uuid::now_v7(),
+    ];
+    for id in &second {
+        publish_test_event(&bus, *id).await;
+    }
+    let (stop, run) = start(spec.clone());
+    applied(&db, 13).await;
+    let letters = eventually(WAIT, "the poison dead-lettered", || {
+        let bus = bus.clone();
+        async move { bus.dead_letters().await.ok().filter(|l| !l.is_empty()) }
+    })
+    .await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].event_id, poison.to_string());
+    assert_eq!(
+        letters[0].deliveries, "1",
+        "a permanent failure is parked at once"
+    );
+    // Every good event once; the poison never reached the inbox.
+    assert_eq!(
+        count(&db, "SELECT count(DISTINCT event_id) FROM applied").await,
+        13
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM inbox").await, 13);
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT count(*) FROM inbox WHERE event_id = '{poison}'")
+        )
+        .await,
+        0
+    );
+
+    // 3. Redelivered events and one event sent twice in the same batch: only the new one is
+    // applied, once.
+    stop.send(true).unwrap();
+    run.await.unwrap();
+    let new = uuid::Uuid::now_v7();
+    publish_test_event(&bus, first[0]).await;
+    publish_test_event(&bus, new).await;
+    publish_test_event(&bus, new).await;
+    publish_test_event(&bus, second[0]).await;
+    let (stop, run) = start(spec.clone());
+    applied(&db, 14).await;
+    eventually(WAIT, "the four messages acknowledged", || {
+        let bus = bus.clone();
+        async move {
+            let info = test_consumer_info(&bus).await?;
+            (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT count(*) FROM applied WHERE event_id = '{new}'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM applied").await, 14);
+    stop.send(true).unwrap();
+    run.await.unwrap();
+    env.cleanup().await;
+}
+
+async fn test_consumer_info(bus: &Bus) -> Option<async_nats::jetstream::consumer::Info> {
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name("COMMERCE"))
+        .await
+        .ok()?;
+    let mut c = stream
+        .get_consumer::<pull::Config>("test-batched")
+        .await
+        .ok()?;
+    c.info().await.ok().cloned()
+}
+
+async fn applied(db: &sea_orm::DatabaseConnection, n: i64) {
+    eventually(WAIT, &format!("{n} events applied"), || {
+        let db = db.clone();
+        async move { (count(&db, "SELECT count(*) FROM applied").await == n).then_some(()) }
+    })
+    .await;
 }
