@@ -35,6 +35,24 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Counts a failed step by its status and problem code (or payment status).
+fn failed(
+    failures: &Mutex<std::collections::BTreeMap<String, u64>>,
+    step: &str,
+    status: u16,
+    body: &Value,
+) {
+    let why = body["code"]
+        .as_str()
+        .or(body["status"].as_str())
+        .unwrap_or_default();
+    *failures
+        .lock()
+        .unwrap()
+        .entry(format!("{step} {status} {why}"))
+        .or_default() += 1;
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -114,7 +132,7 @@ async fn main() {
     let samples: Arc<Mutex<HashMap<&'static str, Vec<Duration>>>> =
         Arc::new(Mutex::new(HashMap::new()));
     let paid_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let failures = Arc::new(Mutex::new(0u64));
+    let failures = Arc::new(Mutex::new(std::collections::BTreeMap::<String, u64>::new()));
     println!(
         "purchase-bench: {learners} learners for {seconds} s over {courses} courses (platform, fake LMS and load in one process)"
     );
@@ -138,7 +156,7 @@ async fn main() {
                 let course = &ids[((w + n) as usize) % ids.len()];
                 let mut step_times = Vec::with_capacity(4);
                 let t = Instant::now();
-                let (s, _) = call(
+                let (s, added) = call(
                     &client,
                     format!("{base}/api/v2/cart/items"),
                     &token,
@@ -147,7 +165,7 @@ async fn main() {
                 .await;
                 step_times.push(t.elapsed());
                 if s != 201 {
-                    *failures.lock().unwrap() += 1;
+                    failed(&failures, "add-item", s, &added);
                     continue;
                 }
                 let t = Instant::now();
@@ -160,7 +178,7 @@ async fn main() {
                 .await;
                 step_times.push(t.elapsed());
                 if s != 201 {
-                    *failures.lock().unwrap() += 1;
+                    failed(&failures, "checkout", s, &order);
                     continue;
                 }
                 let oid = order["id"].as_str().unwrap_or_default().to_string();
@@ -174,7 +192,7 @@ async fn main() {
                 .await;
                 step_times.push(t.elapsed());
                 if s != 201 {
-                    *failures.lock().unwrap() += 1;
+                    failed(&failures, "create-intent", s, &intent);
                     continue;
                 }
                 let t = Instant::now();
@@ -189,7 +207,7 @@ async fn main() {
                 .await;
                 step_times.push(t.elapsed());
                 if s != 200 || paid["status"] != "succeeded" {
-                    *failures.lock().unwrap() += 1;
+                    failed(&failures, "confirm", s, &paid);
                     continue;
                 }
                 paid_at.lock().unwrap().insert(oid, Instant::now());
@@ -245,10 +263,14 @@ async fn main() {
         .filter(|r| r.answered == 200 && r.at <= deadline)
         .count();
     println!();
+    let failures = failures.lock().unwrap().clone();
     println!(
         "paid purchases:                {expected} ({} failed requests)",
-        failures.lock().unwrap()
+        failures.values().sum::<u64>()
     );
+    for (what, n) in &failures {
+        println!("  failed: {what} × {n}");
+    }
     println!(
         "enrollment requests received:  {} (all paid orders: {})",
         pipeline.len(),
