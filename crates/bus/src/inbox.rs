@@ -9,8 +9,7 @@ use bytes::Bytes;
 use events::Envelope;
 use futures_util::{FutureExt, StreamExt};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, Statement,
-    TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, FromQueryResult, Statement, TransactionTrait,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -525,40 +524,52 @@ async fn process(
     }
     let mut ready = prepare_all(bus, spec, handler, items).await;
     if ready.len() > 1 {
-        let ids: Vec<_> = ready.iter().map(|(i, _)| i.delivery.envelope.id).collect();
-        let relay = spec.wake_after_commit.as_ref();
-        match waking_after(relay, apply_batch(db, spec, handler, &mut ready)).await {
+        match apply(db, spec, handler, &mut ready).await {
             Ok(outcomes) => {
                 if died(faults) {
                     return true;
                 }
-                let acks = ready
-                    .iter()
-                    .zip(outcomes)
-                    .map(|((item, _), o)| settle(bus, spec, item, Ok(o)));
-                futures_util::future::join_all(acks).await;
+                acknowledge(bus, spec, &ready, outcomes).await;
                 return false;
             }
             Err(e) => {
                 // One of them failed (or the batch met a lock): each is applied on its own, so
                 // only the failing one is retried or parked.
+                let ids: Vec<_> = ready.iter().map(|(i, _)| i.delivery.envelope.id).collect();
                 tracing::debug!(consumer = %spec.durable, error = %e, events = ?ids, "batch rolled back; applying one by one");
                 let items = ready.into_iter().map(|(item, _)| item).collect();
                 ready = prepare_all(bus, spec, handler, items).await;
             }
         }
     }
-    for (item, prepared) in ready {
-        let relay = spec.wake_after_commit.as_ref();
-        let result = waking_after(relay, apply(db, spec, handler, &item.delivery, prepared))
-            .instrument(item.span.clone())
-            .await;
-        if result.is_ok() && died(faults) {
-            return true;
+    for mut one in ready {
+        let span = one.0.span.clone();
+        let alone = std::slice::from_mut(&mut one);
+        match apply(db, spec, handler, alone).instrument(span).await {
+            Ok(outcomes) => {
+                if died(faults) {
+                    return true;
+                }
+                acknowledge(bus, spec, alone, outcomes).await;
+            }
+            Err(e) => settle(bus, spec, &one.0, Err(e)).await,
         }
-        settle(bus, spec, &item, result).await;
     }
     false
+}
+
+/// Acknowledges applied (or duplicate) messages, all at once.
+async fn acknowledge(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    applied: &[(Item, Prepared)],
+    outcomes: Vec<Outcome>,
+) {
+    let acks = applied
+        .iter()
+        .zip(outcomes)
+        .map(|((item, _), o)| settle(bus, spec, item, Ok(o)));
+    futures_util::future::join_all(acks).await;
 }
 
 /// Runs what must not run inside a transaction, for each message; one that fails there is
@@ -635,40 +646,14 @@ async fn settle(
     .await
 }
 
+/// Applies messages in one transaction, in their order, as if one after the other: one inbox
+/// insert for them all, then each fresh event's handler (an event already in the inbox, or twice
+/// in the batch, is a duplicate). Any failure rolls the whole transaction back. In a batch a
+/// lock wait is bounded, so two batches that would deadlock give up at once (and each message
+/// is then applied alone) instead of waiting for the deadlock detector; a message alone waits
+/// as long as it must. The workers the handlers asked for, and the relay when they wrote an
+/// event, are woken once it has committed.
 async fn apply(
-    db: &DatabaseConnection,
-    spec: &ConsumerSpec,
-    handler: &dyn Handler,
-    delivery: &Delivery,
-    prepared: Prepared,
-) -> Result<Outcome, HandlerError> {
-    let txn = db.begin().await?;
-    let inserted = txn
-        .execute_raw(Statement::from_sql_and_values(
-            sea_orm::DatabaseBackend::Postgres,
-            "INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            vec![
-                spec.durable.clone().into(),
-                delivery.envelope.id.into(),
-                delivery.envelope.event_type.clone().into(),
-            ],
-        ))
-        .await?
-        .rows_affected();
-    if inserted == 0 {
-        txn.rollback().await?;
-        return Ok(Outcome::Duplicate);
-    }
-    handler.handle_prepared(&txn, delivery, prepared).await?;
-    txn.commit().await?;
-    Ok(Outcome::Applied)
-}
-
-/// Applies several messages in one transaction, in their order, as [`apply`] would one after
-/// the other. Any failure rolls the whole batch back (the caller then applies each alone). A
-/// lock wait is bounded, so two batches that would deadlock give up at once instead of waiting
-/// for the deadlock detector.
-async fn apply_batch(
     db: &DatabaseConnection,
     spec: &ConsumerSpec,
     handler: &dyn Handler,
@@ -678,6 +663,7 @@ async fn apply_batch(
     struct Fresh {
         event_id: uuid::Uuid,
     }
+    let bounded = items.len() > 1;
     let mut unique = std::collections::HashSet::with_capacity(items.len());
     let (ids, types): (Vec<uuid::Uuid>, Vec<String>) = items
         .iter()
@@ -685,34 +671,43 @@ async fn apply_batch(
         .filter(|e| unique.insert(e.id))
         .map(|e| (e.id, e.event_type.clone()))
         .unzip();
-    let txn = db.begin().await?;
-    let fresh = Fresh::find_by_statement(Statement::from_sql_and_values(
-        sea_orm::DatabaseBackend::Postgres,
-        "INSERT INTO inbox (consumer, event_id, event_type)
-         SELECT $1, u.event_id, u.event_type FROM unnest($2::uuid[], $3::text[]) AS u(event_id, event_type)
-         WHERE set_config('lock_timeout', '100ms', true) IS NOT NULL
-         ON CONFLICT DO NOTHING RETURNING event_id",
-        vec![spec.durable.clone().into(), ids.into(), types.into()],
-    ))
-    .all(&txn)
-    .await?;
-    let mut fresh: std::collections::HashSet<uuid::Uuid> =
-        fresh.into_iter().map(|f| f.event_id).collect();
-    let mut outcomes = Vec::with_capacity(items.len());
-    for (item, prepared) in items.iter_mut() {
-        // Each fresh event once, even when it came twice in the batch.
-        if !fresh.remove(&item.delivery.envelope.id) {
-            outcomes.push(Outcome::Duplicate);
-            continue;
+    waking_after(spec.wake_after_commit.as_ref(), async move {
+        let txn = db.begin().await?;
+        let fresh = Fresh::find_by_statement(Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "INSERT INTO inbox (consumer, event_id, event_type)
+             SELECT $1, u.event_id, u.event_type
+             FROM unnest($2::uuid[], $3::text[]) AS u(event_id, event_type)
+             WHERE set_config('lock_timeout',
+                 CASE WHEN $4 THEN '100ms' ELSE current_setting('lock_timeout') END, true) IS NOT NULL
+             ON CONFLICT DO NOTHING RETURNING event_id",
+            vec![
+                spec.durable.clone().into(),
+                ids.into(),
+                types.into(),
+                bounded.into(),
+            ],
+        ))
+        .all(&txn)
+        .await?;
+        let mut fresh: std::collections::HashSet<uuid::Uuid> =
+            fresh.into_iter().map(|f| f.event_id).collect();
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (item, prepared) in items.iter_mut() {
+            if !fresh.remove(&item.delivery.envelope.id) {
+                outcomes.push(Outcome::Duplicate);
+                continue;
+            }
+            handler
+                .handle_prepared(&txn, &item.delivery, prepared.take())
+                .instrument(item.span.clone())
+                .await?;
+            outcomes.push(Outcome::Applied);
         }
-        handler
-            .handle_prepared(&txn, &item.delivery, prepared.take())
-            .instrument(item.span.clone())
-            .await?;
-        outcomes.push(Outcome::Applied);
-    }
-    txn.commit().await?;
-    Ok(outcomes)
+        txn.commit().await?;
+        Ok(outcomes)
+    })
+    .await
 }
 
 async fn dead_letter(

@@ -393,10 +393,7 @@ pub async fn run_worker(
         let pass = deliver_due(&db, &table, sender.as_ref(), &policy, clock.as_ref()).await;
         let claimed = match pass {
             Ok(p) => {
-                soonest = match (soonest, p.next_retry) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                soonest = soonest.into_iter().chain(p.next_retry).min();
                 p.claimed
             }
             Err(e) => {
@@ -456,7 +453,7 @@ pub async fn deliver_due(
         return Ok(pass);
     }
     let mut retry_at = |at: DateTime<Utc>| {
-        pass.next_retry = Some(pass.next_retry.map_or(at, |n| n.min(at)));
+        pass.next_retry = pass.next_retry.into_iter().chain([at]).min();
     };
     let name = sender.name();
     // Each request is sent in a span of the trace that scheduled it (the sender passes the

@@ -176,11 +176,7 @@ async fn a_consumer_dying_after_commit_before_ack_has_no_second_effect() {
     eventually(WAIT, "redelivered and acked", || {
         let stream = stream.clone();
         async move {
-            let mut c = stream
-                .get_consumer::<pull::Config>(PRICES_CONSUMER)
-                .await
-                .ok()?;
-            let info = c.info().await.ok()?;
+            let info = consumer_info(&stream, PRICES_CONSUMER).await?;
             (info.delivered.consumer_sequence >= 2
                 && info.num_ack_pending == 0
                 && info.ack_floor.stream_sequence == info.delivered.stream_sequence)
@@ -250,11 +246,7 @@ async fn a_poison_message_is_dead_lettered_while_others_keep_flowing() {
     course_with_price(&app, &admin, "lms-d2", "cs", 200).await;
     wait_for_rows(&env, 2).await;
 
-    let letters = eventually(WAIT, "the poison message dead-lettered", || {
-        let bus = bus.clone();
-        async move { bus.dead_letters().await.ok().filter(|l| !l.is_empty()) }
-    })
-    .await;
+    let letters = dead_letters(&bus, "the poison message dead-lettered").await;
     assert_eq!(letters.len(), 1);
     let dl = &letters[0];
     assert_eq!(dl.consumer, PRICES_CONSUMER);
@@ -505,11 +497,7 @@ async fn waiting_messages_apply_in_one_transaction_and_a_failing_one_alone() {
     }
     let (stop, run) = start(spec.clone());
     applied(&db, 13).await;
-    let letters = eventually(WAIT, "the poison dead-lettered", || {
-        let bus = bus.clone();
-        async move { bus.dead_letters().await.ok().filter(|l| !l.is_empty()) }
-    })
-    .await;
+    let letters = dead_letters(&bus, "the poison dead-lettered").await;
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].event_id, poison.to_string());
     assert_eq!(
@@ -570,11 +558,7 @@ async fn test_consumer_info(bus: &Bus) -> Option<async_nats::jetstream::consumer
         .get_stream(bus.stream_name("COMMERCE"))
         .await
         .ok()?;
-    let mut c = stream
-        .get_consumer::<pull::Config>("test-batched")
-        .await
-        .ok()?;
-    c.info().await.ok().cloned()
+    consumer_info(&stream, "test-batched").await
 }
 
 async fn applied(db: &sea_orm::DatabaseConnection, n: i64) {

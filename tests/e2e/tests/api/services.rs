@@ -131,11 +131,7 @@ async fn registration_alone_turns_an_order_into_an_enrollment_request() {
 
     // An order event without its amounts can never be applied: dead-lettered at once.
     let poison = publish(&bus, &order_completed("learner-3", &course, false)).await;
-    let letters = eventually(WAIT, "the poison order dead-lettered", || {
-        let bus = bus.clone();
-        async move { bus.dead_letters().await.ok().filter(|l| !l.is_empty()) }
-    })
-    .await;
+    let letters = dead_letters(&bus, "the poison order dead-lettered").await;
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].event_id, poison.to_string());
     assert_eq!(letters[0].consumer, registration::ORDERS_CONSUMER);

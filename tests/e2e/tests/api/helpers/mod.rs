@@ -16,6 +16,27 @@ use testkit::{TestApp, TestEnv};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// What JetStream says of the durable consumer `durable` of `stream` (`None` while it cannot).
+pub async fn consumer_info(
+    stream: &async_nats::jetstream::stream::Stream,
+    durable: &str,
+) -> Option<async_nats::jetstream::consumer::Info> {
+    let mut c = stream
+        .get_consumer::<async_nats::jetstream::consumer::pull::Config>(durable)
+        .await
+        .ok()?;
+    c.info().await.ok().cloned()
+}
+
+/// The parked messages, once there is at least one.
+pub async fn dead_letters(bus: &bus::Bus, what: &str) -> Vec<bus::DeadLetter> {
+    testkit::eventually(WAIT, what, || {
+        let bus = bus.clone();
+        async move { bus.dead_letters().await.ok().filter(|l| !l.is_empty()) }
+    })
+    .await
+}
+
 /// The whole platform in one process, as `commerce serve --services all` runs it.
 pub async fn platform(env: &TestEnv) -> TestApp {
     TestApp::spawn(env.settings(&[]), &commerce::registry(), &["all"]).await

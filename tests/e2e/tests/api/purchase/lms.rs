@@ -112,13 +112,7 @@ async fn the_registration_consumer_killed_mid_handling_creates_no_duplicate() {
     eventually(WAIT, "the order event redelivered and acked", || {
         let stream = stream.clone();
         async move {
-            let mut c = stream
-                .get_consumer::<async_nats::jetstream::consumer::pull::Config>(
-                    registration::ORDERS_CONSUMER,
-                )
-                .await
-                .ok()?;
-            let info = c.info().await.ok()?;
+            let info = consumer_info(&stream, registration::ORDERS_CONSUMER).await?;
             (info.delivered.consumer_sequence >= 2 && info.num_ack_pending == 0).then_some(())
         }
     })
