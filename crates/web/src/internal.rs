@@ -88,6 +88,9 @@ impl InternalClient {
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(2))
             .pool_max_idle_per_host(32)
+            // Under the servers' keep-alive (actix's 5 s): a connection the server is closing
+            // is not picked for the next call.
+            .pool_idle_timeout(POOL_IDLE)
             .build()?;
         Ok(InternalClient {
             http,
@@ -97,8 +100,16 @@ impl InternalClient {
 
     /// GETs `url` with the key and the trace context; a 200 answer, or the error it means: 404 is
     /// [`InternalError::NotFound`], anything else [`InternalError::Unavailable`].
+    ///
+    /// A GET changes nothing, so one that failed before any answer came back (the connection
+    /// was refused, reset or closed under it, as when the server ends an idle keep-alive
+    /// connection just as the call goes out) is sent once more on a new connection.
     async fn get(&self, service: &str, url: &str) -> Result<reqwest::Response, InternalError> {
-        self.send(service, self.http.get(url)).await
+        match self.send(service, self.http.get(url)).await {
+            Err(Sent::Unanswered(_)) => self.send(service, self.http.get(url)).await,
+            other => other,
+        }
+        .map_err(InternalError::from)
     }
 
     /// POSTs to `url` (no body) and reads the JSON answer, as [`InternalClient::get_json`] does.
@@ -108,7 +119,8 @@ impl InternalClient {
         url: &str,
     ) -> Result<T, InternalError> {
         self.send(service, self.http.post(url))
-            .await?
+            .await
+            .map_err(InternalError::from)?
             .json::<T>()
             .await
             .map_err(|e| unavailable(service, format!("bad body: {e}")))
@@ -123,7 +135,8 @@ impl InternalClient {
         body: &B,
     ) -> Result<T, InternalError> {
         self.send(service, self.http.post(url).json(body))
-            .await?
+            .await
+            .map_err(InternalError::from)?
             .json::<T>()
             .await
             .map_err(|e| unavailable(service, format!("bad body: {e}")))
@@ -133,19 +146,31 @@ impl InternalClient {
         &self,
         service: &str,
         req: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, InternalError> {
+    ) -> Result<reqwest::Response, Sent> {
         let mut req = req.header(HEADER, &self.key);
         if let Some(tp) = telemetry::current_traceparent() {
             req = req.header("traceparent", tp);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| unavailable(service, e.to_string()))?;
+        let resp = req.send().await.map_err(|e| {
+            // The whole error chain: reqwest's own text only says "error sending request".
+            let mut detail = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                detail.push_str(": ");
+                detail.push_str(&s.to_string());
+                source = s.source();
+            }
+            let failed = unavailable(service, detail);
+            if e.is_timeout() || e.status().is_some() {
+                Sent::Failed(failed)
+            } else {
+                Sent::Unanswered(failed)
+            }
+        })?;
         match resp.status().as_u16() {
             200 => Ok(resp),
-            404 => Err(InternalError::NotFound),
-            s => Err(unavailable(service, format!("status {s}"))),
+            404 => Err(Sent::Failed(InternalError::NotFound)),
+            s => Err(Sent::Failed(unavailable(service, format!("status {s}")))),
         }
     }
 
@@ -172,9 +197,95 @@ impl InternalClient {
     }
 }
 
+/// Why a call failed, and whether it failed before any answer (then a GET may be sent again).
+enum Sent {
+    Unanswered(InternalError),
+    Failed(InternalError),
+}
+
+impl From<Sent> for InternalError {
+    fn from(s: Sent) -> Self {
+        match s {
+            Sent::Unanswered(e) | Sent::Failed(e) => e,
+        }
+    }
+}
+
+/// How long an idle connection stays pooled.
+const POOL_IDLE: Duration = Duration::from_secs(4);
+
 fn unavailable(service: &str, detail: String) -> InternalError {
     InternalError::Unavailable {
         service: service.to_string(),
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A server that closes its first connection as soon as a request arrives (as a server does
+    /// with a keep-alive connection it is ending) and answers `{}` on every later one. Returns
+    /// its address and the number of requests it has read.
+    async fn closing_once() -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counted = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return; // closed without an answer
+                    }
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}")
+                        .await;
+                });
+            }
+        });
+        (format!("http://{addr}/internal/v1/x"), seen)
+    }
+
+    #[tokio::test]
+    async fn a_get_that_lost_its_connection_is_sent_once_more_and_a_post_is_not() {
+        telemetry::install_crypto_provider();
+        let client = InternalClient::new("k", Duration::from_secs(2)).unwrap();
+
+        let (url, seen) = closing_once().await;
+        let got: Result<serde_json::Value, _> = client.get_json("other", &url).await;
+        assert_eq!(got.ok(), Some(serde_json::json!({})));
+        assert_eq!(seen.load(Ordering::SeqCst), 2, "the GET was sent twice");
+
+        let (url, seen) = closing_once().await;
+        let posted: Result<serde_json::Value, _> = client.post_json("other", &url).await;
+        match posted {
+            Err(InternalError::Unavailable { detail, .. }) => {
+                assert!(detail.contains("error sending request"), "{detail}");
+                assert!(
+                    detail.len() > "error sending request".len() + 40,
+                    "the cause: {detail}"
+                );
+            }
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "a POST is never sent twice");
     }
 }

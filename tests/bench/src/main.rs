@@ -5,7 +5,8 @@
 //! received). The platform, the fake LMS and the load all run in this one process against the
 //! real Postgres and NATS.
 //!
-//! `purchase-bench [--learners N] [--seconds S] [--courses K]`
+//! `purchase-bench [--learners N] [--seconds S] [--courses K]`; the platform's warnings are
+//! printed (`BENCH_LOG` sets another log filter, e.g. `info`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Value, json};
@@ -108,6 +109,11 @@ async fn main() {
         ("registration.lms_url", lms.url.clone()),
         ("registration.lms_api_key", LMS_KEY.into()),
         ("registration.lms_webhook_secret", LMS_SECRET.into()),
+        // A failed request is counted below; the warning the platform logged says why.
+        (
+            "telemetry.filter",
+            std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        ),
     ]);
     let app = TestApp::spawn(settings, &commerce::registry(), &["all"]).await;
     lms.set_webhook_url(&app.url("/api/v1/webhooks/enrollment-status"));
