@@ -259,73 +259,78 @@ pub async fn order_views(
     let ids: Vec<Uuid> = rows.iter().map(|o| o.id).collect();
     let mut items = storage::order_items(conn, &ids).await?;
     rows.into_iter()
-        .map(|o| -> Result<OrderView, ApiError> {
+        .map(|o| {
             let its = items.remove(&o.id).unwrap_or_default();
-            Ok(OrderView {
-                id: o.id,
-                order_number: o.order_number.clone(),
-                user_id: o.user_id.clone(),
-                payment_status: o.state()?.payment_status(o.refunded_minor).to_string(),
-                refunded_amount: o.refunded_minor,
-                refunded_settlement_amount: o.in_settlement(o.refunded_minor)?,
-                disputed_at: o.disputed_at,
-                dispute_reason: o.dispute_reason.clone(),
-                status: o.status.clone(),
-                items: its
-                    .iter()
-                    .map(|i| OrderItemView {
-                        id: i.id,
-                        item_type: i.item_type.clone(),
-                        item_id: i.item_id,
-                        name: i.name.clone(),
-                        department_id: i.department_id.clone(),
-                        price: i.price_minor,
-                        discount: i.discount_minor,
-                        tax: i.tax_minor,
-                        course_ids: i.course_ids.clone(),
-                        refunded_amount: i.refunded_minor,
-                        settlement: match (
-                            i.settlement_price_minor,
-                            i.settlement_discount_minor,
-                            i.settlement_tax_minor,
-                        ) {
-                            (Some(price), Some(discount), Some(tax)) => {
-                                Some(crate::domain::display::LineAmounts {
-                                    price,
-                                    discount,
-                                    tax,
-                                })
-                            }
-                            _ => None,
-                        },
-                    })
-                    .collect(),
-                subtotal: o.subtotal_minor,
-                discount_code: o.discount_code.clone(),
-                discount_amount: o.discount_minor,
-                tax: o.tax_minor,
-                tax_source: o.tax_source.clone(),
-                billing_address: o.billing_address.clone(),
-                tax_exemption_ids: o.tax_exemption_ids.clone(),
-                total: o.total_minor,
-                currency: o.currency.clone(),
-                display_amount: o.display_total_minor,
-                display_currency: o.display_currency.clone(),
-                settlement_amount: o.settlement_total_minor,
-                settlement_currency: o.settlement_currency.clone(),
-                exchange_rate: o.exchange_rate.normalize().to_string(),
-                exchange_rate_timestamp: o.exchange_rate_at,
-                exchange_rate_source: o.exchange_rate_source.clone(),
-                quote_expires_at: o.quote_expires_at,
-                payment_id: o.payment_id,
-                failure_reason: o.failure_reason.clone(),
-                created_at: o.created_at,
-                updated_at: o.updated_at,
-                completed_at: o.completed_at,
-                cancelled_at: o.cancelled_at,
-            })
+            order_view(o, &its)
         })
         .collect()
+}
+
+/// An order with the items already read (or just written) with it.
+pub fn order_view(o: OrderRow, its: &[storage::OrderItemRow]) -> Result<OrderView, ApiError> {
+    Ok(OrderView {
+        id: o.id,
+        order_number: o.order_number.clone(),
+        user_id: o.user_id.clone(),
+        payment_status: o.state()?.payment_status(o.refunded_minor).to_string(),
+        refunded_amount: o.refunded_minor,
+        refunded_settlement_amount: o.in_settlement(o.refunded_minor)?,
+        disputed_at: o.disputed_at,
+        dispute_reason: o.dispute_reason.clone(),
+        status: o.status.clone(),
+        items: its
+            .iter()
+            .map(|i| OrderItemView {
+                id: i.id,
+                item_type: i.item_type.clone(),
+                item_id: i.item_id,
+                name: i.name.clone(),
+                department_id: i.department_id.clone(),
+                price: i.price_minor,
+                discount: i.discount_minor,
+                tax: i.tax_minor,
+                course_ids: i.course_ids.clone(),
+                refunded_amount: i.refunded_minor,
+                settlement: match (
+                    i.settlement_price_minor,
+                    i.settlement_discount_minor,
+                    i.settlement_tax_minor,
+                ) {
+                    (Some(price), Some(discount), Some(tax)) => {
+                        Some(crate::domain::display::LineAmounts {
+                            price,
+                            discount,
+                            tax,
+                        })
+                    }
+                    _ => None,
+                },
+            })
+            .collect(),
+        subtotal: o.subtotal_minor,
+        discount_code: o.discount_code.clone(),
+        discount_amount: o.discount_minor,
+        tax: o.tax_minor,
+        tax_source: o.tax_source.clone(),
+        billing_address: o.billing_address.clone(),
+        tax_exemption_ids: o.tax_exemption_ids.clone(),
+        total: o.total_minor,
+        currency: o.currency.clone(),
+        display_amount: o.display_total_minor,
+        display_currency: o.display_currency.clone(),
+        settlement_amount: o.settlement_total_minor,
+        settlement_currency: o.settlement_currency.clone(),
+        exchange_rate: o.exchange_rate.normalize().to_string(),
+        exchange_rate_timestamp: o.exchange_rate_at,
+        exchange_rate_source: o.exchange_rate_source.clone(),
+        quote_expires_at: o.quote_expires_at,
+        payment_id: o.payment_id,
+        failure_reason: o.failure_reason.clone(),
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+        completed_at: o.completed_at,
+        cancelled_at: o.cancelled_at,
+    })
 }
 
 /// A discount code as admins see it: its row.

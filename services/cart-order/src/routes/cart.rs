@@ -269,7 +269,10 @@ pub async fn add(
     }
     let added = storage::add_line(&txn, cart.id, &item, &price, now).await?;
     storage::touch_cart(&txn, cart.id, now, now + state.cart_ttl).await?;
-    let lines = storage::lines(&txn, cart.id).await?;
+    let (added, lines) = match added {
+        Some(line) => (true, storage::with_line(existing, line)),
+        None => (false, existing),
+    };
     let mut v = views::cart(
         &txn,
         Some(&cart),
@@ -410,15 +413,22 @@ pub async fn checkout(
         return Ok(stored);
     }
     let input = checkout_body(&body)?;
-    let txn = state.db.begin().await?;
-    let cart = current_cart(&state, &txn, Some(&caller), session.as_deref(), false).await?;
-    if let (Some(c), Some(a)) = (&cart, &input.billing_address) {
-        storage::set_billing_address(&txn, c.id, a, state.clock.now()).await?;
-    }
-    if let (Some(c), Some(code)) = (&cart, &input.currency) {
-        storage::set_display_currency(&txn, c.id, Some(code), state.clock.now()).await?;
-    }
-    txn.commit().await?;
+    // Only a merge of an anonymous cart or a change the body asks for needs a transaction; the
+    // plain checkout reads its cart (and locks it later, in the order's own transaction).
+    let cart = if session.is_none() && input.billing_address.is_none() && input.currency.is_none() {
+        current_cart(&state, &state.db, Some(&caller), None, false).await?
+    } else {
+        let txn = state.db.begin().await?;
+        let cart = current_cart(&state, &txn, Some(&caller), session.as_deref(), false).await?;
+        if let (Some(c), Some(a)) = (&cart, &input.billing_address) {
+            storage::set_billing_address(&txn, c.id, a, state.clock.now()).await?;
+        }
+        if let (Some(c), Some(code)) = (&cart, &input.currency) {
+            storage::set_display_currency(&txn, c.id, Some(code), state.clock.now()).await?;
+        }
+        txn.commit().await?;
+        cart
+    };
     let Some(mut cart) = cart else {
         return repeated_checkout(&state, &user).await;
     };
@@ -710,6 +720,7 @@ async fn place_order(
     };
     let order = storage::insert_order(txn, &new, now).await?;
     let amounts = plan.lines();
+    let mut items = Vec::with_capacity(current.len());
     for (pos, (line, a)) in current.iter().zip(&amounts).enumerate() {
         let money = storage::LineMoney {
             amounts: *a,
@@ -719,7 +730,9 @@ async fn place_order(
                 .and_then(|s| s.get(pos).copied()),
         };
         let pos = i32::try_from(pos).map_err(ApiError::internal)?;
-        storage::insert_order_item(txn, order.id, pos, line, money, &line.item()?).await?;
+        items.push(
+            storage::insert_order_item(txn, order.id, pos, line, money, &line.item()?).await?,
+        );
     }
     storage::check_out_cart(txn, cart.id, order.id, now).await?;
     // Last before the outbox, so the code's counter row is held for as short a time as can be.
@@ -736,10 +749,6 @@ async fn place_order(
         .await?
         .map_err(CartOrderError::from)?;
     }
-    let items = storage::order_items(txn, &[order.id])
-        .await?
-        .remove(&order.id)
-        .unwrap_or_default();
     let created = crate::events::order_created(&order, &items)?;
     bus::enqueue(txn, NAME, subjects::ORDER_CREATED, &created).await?;
     let order = if plan.total.amount_minor() == 0 {
@@ -751,8 +760,7 @@ async fn place_order(
     } else {
         order
     };
-    let v = order_views(txn, vec![order]).await?;
-    Reply::created(&v[0])
+    Reply::created(&views::order_view(order, &items)?)
 }
 
 /// `{"code": "SUMMER26"}`

@@ -336,11 +336,7 @@ async fn subscription_order(
         },
         settlement: None,
     };
-    storage::insert_order_item(&txn, order.id, 0, &line, money, &b.item).await?;
-    let items = storage::order_items(&txn, &[order.id])
-        .await?
-        .remove(&order.id)
-        .unwrap_or_default();
+    let items = vec![storage::insert_order_item(&txn, order.id, 0, &line, money, &b.item).await?];
     let created = crate::events::order_created(&order, &items)?;
     bus::enqueue(&txn, crate::NAME, events::subjects::ORDER_CREATED, &created).await?;
     if b.amount == 0 {

@@ -222,18 +222,19 @@ pub async fn lines(c: &impl ConnectionTrait, cart: Uuid) -> Result<Vec<LineRow>,
     .await
 }
 
-/// Adds a line; false when the item is already in the cart.
+/// Adds a line and returns it; `None` when the item is already in the cart.
 pub async fn add_line(
     c: &impl ConnectionTrait,
     cart: Uuid,
     item: &CatalogItem,
     price: &CatalogPrice,
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+) -> Result<Option<LineRow>, DbErr> {
     let snapshot = serde_json::to_value(item).map_err(|e| DbErr::Custom(e.to_string()))?;
-    Ok(c.execute_raw(pg(
+    LineRow::find_by_statement(pg(
         "INSERT INTO cart_items (id, cart_id, item_type, item_id, name, price_minor, currency, snapshot, added_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING
+         RETURNING id, item_type, item_id, name, price_minor, currency, snapshot, added_at",
         vec![
             kernel::new_id().into(),
             cart.into(),
@@ -246,9 +247,15 @@ pub async fn add_line(
             now.into(),
         ],
     ))
-    .await?
-    .rows_affected()
-        == 1)
+    .one(c)
+    .await
+}
+
+/// A cart's lines with one more, in the order [`lines`] reads them.
+pub fn with_line(mut lines: Vec<LineRow>, added: LineRow) -> Vec<LineRow> {
+    lines.push(added);
+    lines.sort_by_key(|l| (l.added_at, l.id));
+    lines
 }
 
 /// Re-prices a line from a fresh snapshot.
@@ -327,4 +334,38 @@ pub async fn set_display_currency(
     ))
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: u128, at: i64) -> LineRow {
+        LineRow {
+            id: Uuid::from_u128(id),
+            item_type: "course".into(),
+            item_id: Uuid::from_u128(id),
+            name: format!("line {id}"),
+            price_minor: 100,
+            currency: "USD".into(),
+            snapshot: serde_json::Value::Null,
+            added_at: DateTime::from_timestamp(at, 0).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn a_line_added_takes_its_place_by_time_then_id() {
+        let ids = |v: Vec<LineRow>| v.iter().map(|l| l.id.as_u128()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(with_line(vec![line(1, 10), line(2, 20)], line(3, 30))),
+            [1, 2, 3]
+        );
+        // Same instant: the smaller id first, as `ORDER BY added_at, id` reads them.
+        assert_eq!(
+            ids(with_line(vec![line(5, 10), line(9, 20)], line(7, 20))),
+            [5, 7, 9]
+        );
+        // A clock that stepped back still sorts as the database would.
+        assert_eq!(ids(with_line(vec![line(1, 10)], line(2, 5))), [2, 1]);
+    }
 }

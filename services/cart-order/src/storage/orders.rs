@@ -239,12 +239,15 @@ pub async fn insert_order_item(
     line: &LineRow,
     money: LineMoney,
     item: &CatalogItem,
-) -> Result<(), DbErr> {
-    c.execute_raw(pg(
+) -> Result<OrderItemRow, DbErr> {
+    OrderItemRow::find_by_statement(pg(
         "INSERT INTO order_items (id, order_id, position, item_type, item_id, name, department_id, price_minor, course_ids,
              snapshot, discount_minor, tax_minor, settlement_price_minor, settlement_discount_minor,
              settlement_tax_minor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         RETURNING id, order_id, item_type, item_id, name, department_id, price_minor, discount_minor,
+             tax_minor, course_ids, snapshot, refunded_minor, settlement_price_minor,
+             settlement_discount_minor, settlement_tax_minor",
         vec![
             kernel::new_id().into(),
             order.into(),
@@ -263,8 +266,9 @@ pub async fn insert_order_item(
             money.settlement.map(|s| s.tax).into(),
         ],
     ))
-    .await?;
-    Ok(())
+    .one(c)
+    .await?
+    .ok_or_else(|| DbErr::RecordNotInserted)
 }
 
 pub async fn check_out_cart(
