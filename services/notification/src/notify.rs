@@ -43,17 +43,17 @@ pub async fn send(
     let cause = cause.as_str();
     // Every learner with an order is known (from `order.created`); until the orders consumer has
     // seen it, wait rather than decide "no address".
-    let who = storage::recipient(c, user_id).await?;
+    let storage::Addressee {
+        recipient: who,
+        suppressed,
+        wording: over,
+    } = storage::addressee(c, user_id, department, template.name()).await?;
     if who.is_none() && wait_for_learner {
         return Err(HandlerError::transient(format!(
             "learner {user_id} not known yet"
         )));
     }
     let email = who.as_ref().and_then(|r| r.email.clone());
-    let suppressed = match &email {
-        Some(e) => storage::suppressed(c, e).await?,
-        None => None,
-    };
     let name = who
         .as_ref()
         .and_then(|r| r.name.clone())
@@ -65,10 +65,6 @@ pub async fn send(
         (None, _) => Some("no email address known for the learner".to_string()),
         (Some(_), Some(why)) => Some(format!("address suppressed: {why}")),
         (Some(_), None) => None,
-    };
-    let over = match department {
-        Some(d) => storage::override_of(c, d, template.name()).await?,
-        None => None,
     };
     let r = templates::render_with(
         template,

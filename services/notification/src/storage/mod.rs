@@ -45,16 +45,67 @@ pub struct Recipient {
     pub name: Option<String>,
 }
 
-pub async fn recipient(
+/// Everything an email to a learner depends on, read at once.
+#[derive(Debug, Clone)]
+pub struct Addressee {
+    /// What orders told of the learner; `None` while no order of theirs has been seen.
+    pub recipient: Option<Recipient>,
+    /// Why sends to the learner's address are suppressed, if they are.
+    pub suppressed: Option<String>,
+    /// The department's own wording of the template, if it saved one.
+    pub wording: Option<crate::domain::templates::Override>,
+}
+
+/// The learner, their address's suppression and the department's wording of `template`, in
+/// one statement.
+pub async fn addressee(
     c: &impl ConnectionTrait,
     user_id: &str,
-) -> Result<Option<Recipient>, DbErr> {
-    Recipient::find_by_statement(pg(
-        "SELECT email, name FROM recipients WHERE user_id = $1",
-        vec![user_id.into()],
+    department_id: Option<&str>,
+    template: &str,
+) -> Result<Addressee, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        known: bool,
+        email: Option<String>,
+        name: Option<String>,
+        suppressed: Option<String>,
+        subject: Option<String>,
+        html: Option<String>,
+        text: Option<String>,
+    }
+    let r = Row::find_by_statement(pg(
+        "SELECT r.user_id IS NOT NULL AS known, r.email, r.name,
+             (SELECT s.reason FROM suppressions s WHERE s.email = lower(r.email)) AS suppressed,
+             o.subject, o.html, o.text
+         FROM (VALUES (1)) AS one (x)
+         LEFT JOIN recipients r ON r.user_id = $1
+         LEFT JOIN template_overrides o ON o.department_id = $2 AND o.template = $3",
+        vec![
+            user_id.into(),
+            department_id.map(str::to_string).into(),
+            template.into(),
+        ],
     ))
     .one(c)
-    .await
+    .await?
+    .ok_or_else(|| DbErr::Custom("the addressee query returned no row".into()))?;
+    let wording = match (r.subject, r.html, r.text) {
+        (Some(subject), Some(html), Some(text)) => Some(crate::domain::templates::Override {
+            subject,
+            html,
+            text,
+        }),
+        _ => None,
+    };
+    Ok(Addressee {
+        recipient: r.known.then_some(Recipient {
+            email: r.email,
+            name: r.name,
+        }),
+        suppressed: r.suppressed,
+        wording,
+    })
 }
 
 pub struct OrderCourse<'a> {
