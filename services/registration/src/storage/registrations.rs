@@ -333,38 +333,43 @@ pub async fn transition(
         Ok(to) => to,
         Err(e) => return Ok(Err(TransitionError::Illegal(e))),
     };
-    let moved = c
-        .execute_raw(pg(
-            "UPDATE registrations SET status = $3, updated_at = $4,
-                 reviewed_by = CASE WHEN $5 THEN $6 ELSE reviewed_by END,
-                 reviewed_at = CASE WHEN $5 THEN $4 ELSE reviewed_at END,
-                 rejection_reason = COALESCE($7, rejection_reason),
-                 enrollment_id = COALESCE($8, enrollment_id)
-             WHERE id = $1 AND status = ANY($2)",
-            vec![
-                id.into(),
-                RegistrationStatus::sources(&event).into(),
-                to.as_str().into(),
-                now.into(),
-                event.is_review().into(),
-                m.by.into(),
-                m.reason.map(str::to_string).into(),
-                m.enrollment.map(str::to_string).into(),
-            ],
-        ))
-        .await?
-        .rows_affected();
-    if moved != 1 {
+    // The moved row comes back with the update (and its delivery, unchanged by it).
+    let moved = RegistrationRow::find_by_statement(pg(
+        &format!(
+            "WITH r AS (
+                 UPDATE registrations SET status = $3, updated_at = $4,
+                     reviewed_by = CASE WHEN $5 THEN $6 ELSE reviewed_by END,
+                     reviewed_at = CASE WHEN $5 THEN $4 ELSE reviewed_at END,
+                     rejection_reason = COALESCE($7, rejection_reason),
+                     enrollment_id = COALESCE($8, enrollment_id)
+                 WHERE id = $1 AND status = ANY($2)
+                 RETURNING *)
+             SELECT {COLS} FROM r LEFT JOIN deliveries d ON d.registration_id = r.id"
+        ),
+        vec![
+            id.into(),
+            RegistrationStatus::sources(&event).into(),
+            to.as_str().into(),
+            now.into(),
+            event.is_review().into(),
+            m.by.into(),
+            m.reason.map(str::to_string).into(),
+            m.enrollment.map(str::to_string).into(),
+        ],
+    ))
+    .one(c)
+    .await?;
+    let Some(mut row) = moved else {
         return Err(DbErr::Custom(format!(
             "registration {id} moved under its row lock"
         )));
-    }
+    };
     if to == RegistrationStatus::Approved {
         schedule_delivery(c, id, now).await?;
+        row = get(c, id)
+            .await?
+            .ok_or(DbErr::RecordNotFound("registration".into()))?;
     }
-    let row = get(c, id)
-        .await?
-        .ok_or(DbErr::RecordNotFound("registration".into()))?;
     bus::enqueue(
         c,
         NAME,
