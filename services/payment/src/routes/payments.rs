@@ -489,13 +489,12 @@ pub async fn confirm(
             let p = storage::lock(&txn, p.id)
                 .await?
                 .ok_or_else(|| PaymentError::Corrupt("payment vanished".into()))?;
-            if let Some(outcome) = &outcome {
-                storage::settle(&txn, &p, outcome, &user, st.clock.now()).await?;
-            }
-            let mut view = storage::get(&txn, p.id)
-                .await?
-                .ok_or_else(|| PaymentError::Corrupt("payment vanished".into()))?
-                .view(false);
+            // The payment as it moved, or as locked when it did not.
+            let moved = match &outcome {
+                Some(outcome) => storage::settle(&txn, &p, outcome, &user, st.clock.now()).await?,
+                None => None,
+            };
+            let mut view = moved.unwrap_or(p).view(false);
             if let Some(Outcome::RequiresAction { next_action }) = &outcome {
                 view.next_action = Some(next_action.clone());
             }

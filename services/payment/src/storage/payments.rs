@@ -311,21 +311,21 @@ pub async fn settle_state(
         return Ok(false);
     };
     match lock(c, id).await? {
-        Some(p) => settle(c, &p, outcome, actor, now).await,
+        Some(p) => Ok(settle(c, &p, outcome, actor, now).await?.is_some()),
         None => Ok(false),
     }
 }
 
 /// Applies a processor outcome exactly once: only the domain's legal move happens, as a guarded
-/// update, and only that move writes `payment.succeeded` / `payment.failed`. Returns whether it
-/// moved.
+/// update, and only that move writes `payment.succeeded` / `payment.failed`. Returns the payment
+/// as it moved (the update's own answer), `None` when it did not move.
 pub async fn settle(
     c: &impl ConnectionTrait,
     p: &PaymentRow,
     outcome: &Outcome,
     actor: &str,
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+) -> Result<Option<PaymentRow>, DbErr> {
     let (event, reason, txid, fee) = match outcome {
         Outcome::Succeeded {
             transaction_id,
@@ -350,7 +350,7 @@ pub async fn settle(
             (PaymentEvent::Declined, Some(reason.clone()), None, None)
         }
         Outcome::Cancelled { reason } => (PaymentEvent::Cancel, Some(reason.clone()), None, None),
-        Outcome::Processing => return Ok(false),
+        Outcome::Processing => return Ok(None),
         Outcome::RequiresAction { next_action } => {
             outcome_counted(p, "requires_action");
             audit(
@@ -363,7 +363,7 @@ pub async fn settle(
                 serde_json::json!({"nextAction": next_action}),
             )
             .await?;
-            return Ok(false);
+            return Ok(None);
         }
     };
     let method = match outcome {
@@ -371,15 +371,15 @@ pub async fn settle(
         _ => None,
     };
     let Ok(to) = p.state()?.apply(&event) else {
-        return Ok(false);
+        return Ok(None);
     };
-    let moved = c
-        .execute_raw(pg(
-            "UPDATE payments SET status = $3, failure_reason = $4, transaction_id = $5, updated_at = $6,
+    let moved = PaymentRow::find_by_statement(pg(
+            &format!("UPDATE payments SET status = $3, failure_reason = $4, transaction_id = $5, updated_at = $6,
                  processed_at = CASE WHEN $7 THEN $6 ELSE processed_at END,
                  processor_fee_minor = COALESCE($8, processor_fee_minor),
                  method_type = COALESCE($9, method_type)
-             WHERE id = $1 AND status = ANY($2)",
+             WHERE id = $1 AND status = ANY($2)
+             RETURNING {COLS}"),
             vec![
                 p.id.into(),
                 PaymentStatus::sources(&event).into(),
@@ -392,12 +392,11 @@ pub async fn settle(
                 method.map(|m| m.as_str()).into(),
             ],
         ))
-        .await?
-        .rows_affected()
-        == 1;
-    if !moved {
-        return Ok(false);
-    }
+        .one(c)
+        .await?;
+    let Some(moved) = moved else {
+        return Ok(None);
+    };
     let action = match event {
         PaymentEvent::Declined => "declined",
         _ => to.as_str(),
@@ -457,7 +456,7 @@ pub async fn settle(
         }
         Outcome::RequiresAction { .. } | Outcome::Processing => {}
     }
-    Ok(true)
+    Ok(Some(moved))
 }
 
 /// Records a dispute on the payment, once (the first dispute id wins; a repeated webhook changes
