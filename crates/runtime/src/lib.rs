@@ -580,6 +580,27 @@ pub async fn migrate_infrastructure(
     db::execute_all(conn, web::idempotency::MIGRATION_SQL).await
 }
 
+/// A service's migration that brings an outbox made before it up to
+/// [`bus::outbox::HORIZON_SQL`]: the writing transaction of each row and the index the relay
+/// reads by it.
+pub struct OutboxHorizon {
+    /// The migration's name in the service's history.
+    pub name: &'static str,
+}
+
+impl sea_orm_migration::MigrationName for OutboxHorizon {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for OutboxHorizon {
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        db::execute_all(manager.get_connection(), &bus::outbox::HORIZON_SQL).await
+    }
+}
+
 /// A service's migration that brings its outbound tables made before them up to
 /// [`bus::outbound::OutboundTable::observability_sql`]: the index behind the count of parked
 /// deliveries (the `outbound_parked` gauge) and the trace each delivery continues.

@@ -19,6 +19,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_tax::Migration),
             Box::new(m20261128_000011_display_quotes::Migration),
             Box::new(m20261129_000012_subscription_orders::Migration),
+            Box::new(runtime::OutboxHorizon {
+                name: "m20261129_000013_outbox_horizon",
+            }),
         ]
     }
 }

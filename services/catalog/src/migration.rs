@@ -10,6 +10,9 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_init::Migration),
             Box::new(m20261128_000002_currency_text::Migration),
+            Box::new(runtime::OutboxHorizon {
+                name: "m20261129_000003_outbox_horizon",
+            }),
         ]
     }
 }

@@ -21,6 +21,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000011_velocity::Migration),
             Box::new(m20261129_000012_reconciliation::Migration),
             Box::new(m20261129_000013_subscriptions::Migration),
+            Box::new(runtime::OutboxHorizon {
+                name: "m20261129_000014_outbox_horizon",
+            }),
         ]
     }
 }

@@ -13,6 +13,9 @@ impl MigratorTrait for Migrator {
                 name: "m20261129_000002_outbound_observability",
                 tables: &[crate::storage::DELIVERIES],
             }),
+            Box::new(runtime::OutboxHorizon {
+                name: "m20261129_000003_outbox_horizon",
+            }),
         ]
     }
 }

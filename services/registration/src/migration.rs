@@ -16,6 +16,9 @@ impl MigratorTrait for Migrator {
                 name: "m20261129_000006_outbound_observability",
                 tables: &[crate::storage::DELIVERIES, crate::storage::UNENROLLMENTS],
             }),
+            Box::new(runtime::OutboxHorizon {
+                name: "m20261129_000007_outbox_horizon",
+            }),
         ]
     }
 }

@@ -552,6 +552,94 @@ async fn waiting_messages_apply_in_one_transaction_and_a_failing_one_alone() {
     env.cleanup().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_whose_transaction_commits_after_later_rows_were_sent_is_sent_too() {
+    let env = TestEnv::new().await;
+    let settings = env.settings(&[]);
+    let bus = Bus::connect(&settings.bus()).await.unwrap();
+    let db = env.schema("horizon").await;
+    for sql in bus::outbox::MIGRATION_SQL {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    let relay = bus::OutboxRelay::new(
+        db.clone(),
+        bus.clone(),
+        Duration::from_millis(20),
+        Duration::from_secs(3600),
+    );
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(relay.run(shutdown));
+    let row = |name: &str| {
+        format!(
+            "INSERT INTO outbox (event_id, subject, event_type, source, occurred_at, payload)
+             VALUES ('{name}', 'commerce.test.horizon', 'test.v1.Horizon', 'test', now(), '')"
+        )
+    };
+    let sent = |id: &'static str| {
+        let db = db.clone();
+        async move {
+            eventually(WAIT, &format!("row {id} sent"), move || {
+                let db = db.clone();
+                async move {
+                    let sql = format!(
+                        "SELECT count(*) FROM outbox WHERE event_id = '{id}' AND published_at IS NOT NULL"
+                    );
+                    (count(&db, &sql).await == 1).then_some(())
+                }
+            })
+            .await
+        }
+    };
+    const LATE: &str = "00000000-0000-7000-8000-00000000000a";
+    const B: &str = "00000000-0000-7000-8000-00000000000b";
+    const C: &str = "00000000-0000-7000-8000-00000000000c";
+
+    // A transaction writes its row (it has its id and its `seq`) and stays open while later rows
+    // are written, committed and sent, over several of the relay's passes.
+    let late = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    late.execute_unprepared(&row(LATE)).await.unwrap();
+    db.execute_unprepared(&row(B)).await.unwrap();
+    sent(B).await;
+    db.execute_unprepared(&row(C)).await.unwrap();
+    sent(C).await;
+    late.commit().await.unwrap();
+    sent(LATE).await;
+
+    // Each once, in the order they became visible.
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name("COMMERCE"))
+        .await
+        .unwrap();
+    let reader = stream
+        .create_consumer(pull::Config {
+            filter_subject: bus.subject("commerce.test.horizon"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = reader
+        .fetch()
+        .max_messages(10)
+        .expires(Duration::from_millis(500))
+        .messages()
+        .await
+        .unwrap();
+    let mut published = Vec::new();
+    while let Some(m) = futures_util::StreamExt::next(&mut messages).await {
+        let m = m.unwrap();
+        let id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(events::envelope::H_MSG_ID));
+        published.push(id.map(|v| v.as_str().to_string()).unwrap_or_default());
+    }
+    assert_eq!(published, [B, C, LATE]);
+    stop.send(true).unwrap();
+    run.await.unwrap();
+    env.cleanup().await;
+}
+
 async fn test_consumer_info(bus: &Bus) -> Option<async_nats::jetstream::consumer::Info> {
     let stream = bus
         .jetstream()
