@@ -96,7 +96,19 @@ pub async fn create_cart(
     now: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> Result<CartRow, DbErr> {
-    // An expired cart not yet swept still holds the unique slot: clear it first.
+    let open = || async {
+        match user {
+            Some(u) => open_cart_of_user(c, u, now).await,
+            None => open_cart_of_session(c, session.unwrap_or_default(), now).await,
+        }
+    };
+    if let Some(r) = insert_cart(c, user, session, now, expires).await? {
+        return Ok(r);
+    }
+    if let Some(r) = open().await? {
+        return Ok(r);
+    }
+    // The slot is held by an expired cart not yet swept: clear it and insert again.
     c.execute_raw(pg(
         "DELETE FROM carts WHERE status = 'open' AND expires_at <= $3
            AND ((user_id = $1) OR (user_id IS NULL AND session_id = $2))",
@@ -107,7 +119,21 @@ pub async fn create_cart(
         ],
     ))
     .await?;
-    let row = CartRow::find_by_statement(pg(
+    if let Some(r) = insert_cart(c, user, session, now, expires).await? {
+        return Ok(r);
+    }
+    open().await?.ok_or(DbErr::RecordNotInserted)
+}
+
+/// Inserts an open cart unless the user (or the anonymous session) holds one already.
+async fn insert_cart(
+    c: &impl ConnectionTrait,
+    user: Option<&str>,
+    session: Option<&str>,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<Option<CartRow>, DbErr> {
+    CartRow::find_by_statement(pg(
         &format!(
             "INSERT INTO carts (id, user_id, session_id, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)
              ON CONFLICT DO NOTHING RETURNING {CART_COLS}"
@@ -121,15 +147,7 @@ pub async fn create_cart(
         ],
     ))
     .one(c)
-    .await?;
-    if let Some(r) = row {
-        return Ok(r);
-    }
-    let again = match user {
-        Some(u) => open_cart_of_user(c, u, now).await?,
-        None => open_cart_of_session(c, session.unwrap_or_default(), now).await?,
-    };
-    again.ok_or(DbErr::RecordNotInserted)
+    .await
 }
 
 pub async fn lock_cart(c: &impl ConnectionTrait, id: Uuid) -> Result<Option<CartRow>, DbErr> {

@@ -384,6 +384,38 @@ async fn carts_and_unpaid_orders_expire() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_cart_not_yet_swept_gives_way_to_a_new_one() {
+    // The sweep is an hour away: the expired cart still holds the learner's one open slot.
+    let (shop, clock) = Shop::open_with_order_clock(&[
+        ("cart_order.cart_ttl_hours", "2".into()),
+        ("cart_order.expiry_interval_secs", "3600".into()),
+    ])
+    .await;
+    let a = shop.course("lms-a", 1000, false).await;
+    let b = shop.course("lms-b", 2000, false).await;
+    let learner = shop.learner("learner-1");
+    shop.add(&learner, "course", &a).await;
+    clock.advance(chrono::Duration::hours(3));
+    let cart = shop.add(&learner, "course", &b).await;
+    let lines: Vec<&str> = items(&cart)
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [b.as_str()],
+        "a new cart with the new line only: {cart}"
+    );
+    let co = shop.env.schema("cart_order").await;
+    assert_eq!(
+        count(&co, "SELECT count(*) FROM carts").await,
+        1,
+        "the expired one is gone"
+    );
+    shop.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_checkouts_take_unique_increasing_order_numbers_without_waiting_on_one_row() {
     let shop = Shop::open(&[("gateway.rate_limit_burst", "100".into())]).await;
     let course = shop.course("lms-n", 1000, false).await;
