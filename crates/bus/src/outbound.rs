@@ -376,7 +376,10 @@ impl OutboundTable {
     }
 }
 
-/// Sends due requests until `shutdown`; `wake` is nudged when one is scheduled.
+/// Sends due requests until `shutdown`; `wake` is nudged when one is scheduled. Up to
+/// `policy.batch` requests are in flight at once, each outcome is recorded as soon as its own
+/// send ends, and a request scheduled meanwhile is claimed at once: it does not wait for the
+/// slowest send of the requests claimed before it.
 pub async fn run_worker(
     db: DatabaseConnection,
     table: OutboundTable,
@@ -386,134 +389,149 @@ pub async fn run_worker(
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    // The earliest retry this worker knows of: what its own passes recorded, or what the table
-    // said when a pass found nothing due.
+    // The earliest retry this worker knows of: what its own sends recorded, or what the table
+    // said when a look found nothing due.
     let mut soonest: Option<DateTime<Utc>> = None;
+    // Whether something may be due: after a wake, a timer, or a claim that filled the room.
+    let mut look = true;
+    // Each send is a task of its own: a send holding a pooled connection to record its outcome
+    // must not wait for this loop (waiting for a connection to claim more) to poll it.
+    let mut in_flight = tokio::task::JoinSet::new();
     loop {
-        let pass = deliver_due(&db, &table, sender.as_ref(), &policy, clock.as_ref()).await;
-        let claimed = match pass {
-            Ok(p) => {
-                soonest = soonest.into_iter().chain(p.next_retry).min();
-                p.claimed
+        let room = policy
+            .batch
+            .saturating_sub(u64::try_from(in_flight.len()).unwrap_or(u64::MAX));
+        if look && room > 0 {
+            look = false;
+            match claim(&db, &table, &policy, clock.as_ref(), room).await {
+                Ok(due) => {
+                    if due.is_empty() {
+                        // Nothing due: learn when something will be (another worker's retries,
+                        // a lease that runs out).
+                        soonest = table.next_due(&db).await.ok().flatten();
+                    }
+                    look = due.len() as u64 >= room;
+                    for d in due {
+                        in_flight.spawn(deliver(
+                            db.clone(),
+                            table,
+                            sender.clone(),
+                            policy,
+                            clock.clone(),
+                            d,
+                        ));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(sender = sender.name(), error = %e, "outbound claim failed");
+                }
             }
-            Err(e) => {
-                tracing::warn!(sender = sender.name(), error = %e, "outbound delivery pass failed");
-                0
-            }
-        };
-        if claimed as u64 >= policy.batch {
-            // A full batch: more may be due now.
-            continue;
         }
-        if claimed == 0 {
-            // Nothing was due: learn when something will be (another worker's retries, a lease
-            // that runs out). After a pass that sent something, what was scheduled meanwhile
-            // has woken this worker, so the table is not asked again.
-            soonest = table.next_due(&db).await.ok().flatten();
-        }
-        // Asleep until the next retry falls due (at most `idle`), or a new request wakes it.
+        // Asleep until the next retry falls due (at most `idle`), a send ends or a new request
+        // wakes it.
         let until_due = soonest
             .map(|at| (at - clock.now()).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(policy.idle);
         tokio::select! {
-            _ = tokio::time::sleep(until_due.min(policy.idle)) => {}
-            _ = wake.notified() => {}
-            _ = shutdown.changed() => return,
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                match done {
+                    Ok(Ok(retry)) => soonest = soonest.into_iter().chain(retry).min(),
+                    Ok(Err(e)) => {
+                        tracing::warn!(sender = sender.name(), error = %e, "outbound outcome not recorded");
+                    }
+                    Err(e) => {
+                        tracing::error!(sender = sender.name(), error = %e, "outbound send ended abnormally");
+                    }
+                }
+            }
+            _ = tokio::time::sleep(until_due.min(policy.idle)) => look = true,
+            _ = wake.notified() => look = true,
+            _ = shutdown.changed() => {
+                // What was sent is recorded before the worker ends.
+                while in_flight.join_next().await.is_some() {}
+                return;
+            }
         }
     }
 }
 
-/// What one delivery pass did.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Pass {
-    /// Requests claimed (and sent).
-    pub claimed: usize,
-    /// The earliest next attempt the pass recorded for a request it could not deliver.
-    pub next_retry: Option<DateTime<Utc>>,
-}
-
-/// One pass: claims due requests, sends them concurrently, records each outcome.
-pub async fn deliver_due(
+/// Claims up to `room` due requests under a lease.
+async fn claim(
     db: &DatabaseConnection,
     table: &OutboundTable,
-    sender: &dyn Sender,
     policy: &RetryPolicy,
     clock: &dyn kernel::Clock,
-) -> Result<Pass, DbErr> {
+    room: u64,
+) -> Result<Vec<Due>, DbErr> {
     let lease =
         chrono::Duration::from_std(policy.lease).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let due = table
-        .claim_due(db, clock.now(), lease, policy.batch)
-        .await?;
-    let mut pass = Pass {
-        claimed: due.len(),
-        next_retry: None,
-    };
-    if due.is_empty() {
-        return Ok(pass);
-    }
-    let mut retry_at = |at: DateTime<Utc>| {
-        pass.next_retry = pass.next_retry.into_iter().chain([at]).min();
-    };
+    table.claim_due(db, clock.now(), lease, room).await
+}
+
+/// Sends one claimed request and records its outcome. Returns when it is to be tried again, if
+/// it is.
+async fn deliver(
+    db: DatabaseConnection,
+    table: OutboundTable,
+    sender: Arc<dyn Sender>,
+    policy: RetryPolicy,
+    clock: Arc<dyn kernel::Clock>,
+    d: Due,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let db = &db;
     let name = sender.name();
     // Each request is sent in a span of the trace that scheduled it (the sender passes the
     // context on in its `traceparent` header).
-    let outcomes = futures_util::future::join_all(due.iter().map(|d| {
-        let span =
-            tracing::info_span!("deliver", sender = name, key = %d.key, attempt = d.attempts + 1);
-        if let Some(tp) = &d.traceparent {
-            telemetry::continue_trace(&span, tp);
-        }
-        sender.send(d).instrument(span)
-    }))
-    .await;
+    let span =
+        tracing::info_span!("deliver", sender = name, key = %d.key, attempt = d.attempts + 1);
+    if let Some(tp) = &d.traceparent {
+        telemetry::continue_trace(&span, tp);
+    }
+    let outcome = sender.send(&d).instrument(span).await;
     let now = clock.now();
-    for (d, outcome) in due.iter().zip(outcomes) {
-        let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX);
-        match outcome {
-            Attempt::Delivered(result) => {
-                table
-                    .delivered(db, d.key, result.as_deref(), true, now)
-                    .await?;
-                metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => "delivered")
-                    .increment(1);
+    let attempts = u32::try_from(d.attempts).unwrap_or(u32::MAX);
+    match outcome {
+        Attempt::Delivered(result) => {
+            table
+                .delivered(db, d.key, result.as_deref(), true, now)
+                .await?;
+            metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => "delivered")
+                .increment(1);
+            Ok(None)
+        }
+        Attempt::Retry(e) => {
+            let park = policy.parks_after(attempts);
+            let wait = chrono::Duration::from_std(policy.backoff(attempts))
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+            if park {
+                tracing::error!(sender = name, key = %d.key, error = %e, "outbound request parked after the retry limit");
+            } else {
+                tracing::warn!(sender = name, key = %d.key, error = %e, "outbound request failed; will retry");
             }
-            Attempt::Retry(e) => {
-                let park = policy.parks_after(attempts);
-                let wait = chrono::Duration::from_std(policy.backoff(attempts))
-                    .map_err(|e| DbErr::Custom(e.to_string()))?;
-                if park {
-                    tracing::error!(sender = name, key = %d.key, error = %e, "outbound request parked after the retry limit");
-                } else {
-                    tracing::warn!(sender = name, key = %d.key, error = %e, "outbound request failed; will retry");
-                }
-                table
-                    .attempt_failed(db, d.key, &e, park, now + wait, now)
-                    .await?;
-                if !park {
-                    retry_at(now + wait);
-                }
-                let outcome = if park { "parked" } else { "retry" };
-                metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => outcome)
-                    .increment(1);
-            }
-            Attempt::Wait(why) => {
-                let next = chrono::Duration::from_std(policy.base)
-                    .map_err(|e| DbErr::Custom(e.to_string()))?;
-                table.deferred(db, d.key, &why, now + next, now).await?;
-                retry_at(now + next);
-                metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => "waiting")
-                    .increment(1);
-            }
-            Attempt::Permanent(e) => {
-                tracing::error!(sender = name, key = %d.key, error = %e, "outbound request refused; parked");
-                table.attempt_failed(db, d.key, &e, true, now, now).await?;
-                metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => "parked")
-                    .increment(1);
-            }
+            table
+                .attempt_failed(db, d.key, &e, park, now + wait, now)
+                .await?;
+            let outcome = if park { "parked" } else { "retry" };
+            metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => outcome)
+                .increment(1);
+            Ok((!park).then_some(now + wait))
+        }
+        Attempt::Wait(why) => {
+            let next = chrono::Duration::from_std(policy.base)
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+            table.deferred(db, d.key, &why, now + next, now).await?;
+            metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => "waiting")
+                .increment(1);
+            Ok(Some(now + next))
+        }
+        Attempt::Permanent(e) => {
+            tracing::error!(sender = name, key = %d.key, error = %e, "outbound request refused; parked");
+            table.attempt_failed(db, d.key, &e, true, now, now).await?;
+            metrics::counter!("outbound_requests_total", "sender" => name, "outcome" => "parked")
+                .increment(1);
+            Ok(None)
         }
     }
-    Ok(pass)
 }
 
 #[cfg(test)]

@@ -640,6 +640,107 @@ async fn a_row_whose_transaction_commits_after_later_rows_were_sent_is_sent_too(
     env.cleanup().await;
 }
 
+/// Holds the request `slow` until released; answers every other at once.
+struct Gate {
+    slow: uuid::Uuid,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl bus::outbound::Sender for Gate {
+    fn name(&self) -> &'static str {
+        "gate"
+    }
+    fn send<'a>(
+        &'a self,
+        due: &'a bus::outbound::Due,
+    ) -> futures_util::future::BoxFuture<'a, bus::outbound::Attempt> {
+        Box::pin(async move {
+            if due.key == self.slow {
+                self.entered.notify_one();
+                self.release.notified().await;
+            }
+            bus::outbound::Attempt::Delivered(None)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_scheduled_while_another_is_slow_is_sent_without_waiting_for_it() {
+    let env = TestEnv::new().await;
+    let db = env.schema("gated").await;
+    let table = bus::outbound::OutboundTable {
+        table: "requests",
+        key: "request_id",
+        result: "receipt",
+    };
+    for sql in table.create_sql(None) {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+    let (slow, quick) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let gate = Arc::new(Gate {
+        slow,
+        entered: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+    });
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let clock: Arc<dyn kernel::Clock> = Arc::new(kernel::SystemClock);
+    let run = tokio::spawn(bus::outbound::run_worker(
+        db.clone(),
+        table,
+        gate.clone(),
+        bus::outbound::RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
+            batch: 16,
+            idle: Duration::from_secs(30),
+        },
+        clock.clone(),
+        wake.clone(),
+        shutdown,
+    ));
+    let delivered = |key: uuid::Uuid| {
+        let db = db.clone();
+        async move {
+            let sql = format!(
+                "SELECT count(*) FROM requests WHERE request_id = '{key}' AND status = 'delivered'"
+            );
+            count(&db, &sql).await == 1
+        }
+    };
+
+    table
+        .schedule(&db, slow, uuid::Uuid::now_v7(), clock.now())
+        .await
+        .unwrap();
+    wake.notify_one();
+    gate.entered.notified().await;
+    // The slow one is on its way; another is scheduled.
+    table
+        .schedule(&db, quick, uuid::Uuid::now_v7(), clock.now())
+        .await
+        .unwrap();
+    wake.notify_one();
+    eventually(
+        WAIT,
+        "the second delivered while the first is held",
+        || async move { delivered(quick).await.then_some(()) },
+    )
+    .await;
+    assert!(!delivered(slow).await, "the first is still on its way");
+    gate.release.notify_one();
+    eventually(WAIT, "the first delivered once released", || async move {
+        delivered(slow).await.then_some(())
+    })
+    .await;
+    stop.send(true).unwrap();
+    run.await.unwrap();
+    env.cleanup().await;
+}
+
 async fn test_consumer_info(bus: &Bus) -> Option<async_nats::jetstream::consumer::Info> {
     let stream = bus
         .jetstream()
