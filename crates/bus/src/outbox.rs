@@ -31,6 +31,8 @@ pub const MIGRATION_SQL: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL",
     HORIZON_SQL[0],
     HORIZON_SQL[1],
+    HORIZON_SQL[2],
+    HORIZON_SQL[3],
     "CREATE TABLE IF NOT EXISTS inbox (
         consumer    TEXT NOT NULL,
         event_id    UUID NOT NULL,
@@ -43,9 +45,16 @@ pub const MIGRATION_SQL: &[&str] = &[
 /// The transaction that wrote each row, and an index of the unpublished rows by it: the relay
 /// reads only rows written since its last complete pass began (see [`OutboxRelay`]), instead of
 /// walking every index entry a published row leaves behind until a vacuum removes it. Part of
-/// [`MIGRATION_SQL`]; a schema made before it runs these in a migration of its own.
-pub const HORIZON_SQL: [&str; 2] = [
-    "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS written_xid xid8 NOT NULL DEFAULT pg_current_xact_id()",
+/// [`MIGRATION_SQL`]; a schema made before it runs these in a migration of its own, in one
+/// transaction: the column is added without a default and the default set after, so a week of
+/// retained rows is not rewritten under an exclusive lock, and the rows still unsent are marked
+/// as written by the migration (sent rows keep NULL: only a replay, which marks them, sends
+/// them again).
+pub const HORIZON_SQL: [&str; 4] = [
+    "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS written_xid xid8",
+    "ALTER TABLE outbox ALTER COLUMN written_xid SET DEFAULT pg_current_xact_id()",
+    "UPDATE outbox SET written_xid = pg_current_xact_id()
+     WHERE published_at IS NULL AND written_xid IS NULL",
     "CREATE INDEX IF NOT EXISTS outbox_unpublished_xid ON outbox (written_xid) WHERE published_at IS NULL",
 ];
 

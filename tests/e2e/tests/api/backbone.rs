@@ -561,14 +561,7 @@ async fn a_row_whose_transaction_commits_after_later_rows_were_sent_is_sent_too(
     for sql in bus::outbox::MIGRATION_SQL {
         db.execute_unprepared(sql).await.unwrap();
     }
-    let relay = bus::OutboxRelay::new(
-        db.clone(),
-        bus.clone(),
-        Duration::from_millis(20),
-        Duration::from_secs(3600),
-    );
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let run = tokio::spawn(relay.run(shutdown));
+    let (stop, run) = start_relay(&db, &bus);
     let row = |name: &str| {
         format!(
             "INSERT INTO outbox (event_id, subject, event_type, source, occurred_at, payload)
@@ -638,6 +631,88 @@ async fn a_row_whose_transaction_commits_after_later_rows_were_sent_is_sent_too(
     stop.send(true).unwrap();
     run.await.unwrap();
     env.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_made_before_the_horizon_is_migrated_and_its_unsent_rows_are_sent() {
+    let env = TestEnv::new().await;
+    let settings = env.settings(&[]);
+    let bus = Bus::connect(&settings.bus()).await.unwrap();
+    let db = env.schema("migrated").await;
+    // The outbox as it was: no writing transaction per row. One row sent, one not.
+    for sql in &bus::outbox::MIGRATION_SQL[..2] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    for (id, published) in [("e1", "now()"), ("e2", "NULL")] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO outbox (event_id, subject, event_type, source, occurred_at, payload, published_at)
+             VALUES (md5('{id}')::uuid, 'commerce.test.migrated', 'test.v1.Migrated', 'test', now(), '', {published})"
+        ))
+        .await
+        .unwrap();
+    }
+    // The migration, in one transaction as the migrator runs it.
+    let txn = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+    for sql in bus::outbox::HORIZON_SQL {
+        txn.execute_unprepared(sql).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE written_xid IS NULL").await,
+        1,
+        "the sent row keeps no writer"
+    );
+    let (stop, run) = start_relay(&db, &bus);
+    eventually(WAIT, "the unsent row sent", || {
+        let db = db.clone();
+        async move { (bus::outbox::pending(&db).await.ok()? == 0).then_some(()) }
+    })
+    .await;
+    // New rows get their writer from the default.
+    db.execute_unprepared(
+        "INSERT INTO outbox (event_id, subject, event_type, source, occurred_at, payload)
+         VALUES (md5('e3')::uuid, 'commerce.test.migrated', 'test.v1.Migrated', 'test', now(), '')",
+    )
+    .await
+    .unwrap();
+    eventually(WAIT, "a new row sent", || {
+        let db = db.clone();
+        async move { (bus::outbox::pending(&db).await.ok()? == 0).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE written_xid IS NULL").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
+        )
+        .await,
+        3
+    );
+    stop.send(true).unwrap();
+    run.await.unwrap();
+    env.cleanup().await;
+}
+
+/// A relay of `db`'s outbox polling every 20 ms; send `true` to stop it, then await it.
+fn start_relay(
+    db: &sea_orm::DatabaseConnection,
+    bus: &Bus,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let relay = bus::OutboxRelay::new(
+        db.clone(),
+        bus.clone(),
+        Duration::from_millis(20),
+        Duration::from_secs(3600),
+    );
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    (stop, tokio::spawn(relay.run(shutdown)))
 }
 
 /// Holds the request `slow` until released; answers every other at once.
