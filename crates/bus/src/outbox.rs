@@ -156,6 +156,36 @@ struct Unsent {
     payload: Vec<u8>,
 }
 
+impl TryFrom<OutboxRow> for Unsent {
+    type Error = BusError;
+
+    /// A read row with a column missing is corrupt: every column read is `NOT NULL`.
+    fn try_from(r: OutboxRow) -> Result<Self, BusError> {
+        let OutboxRow {
+            seq,
+            event_id,
+            subject,
+            event_type,
+            source,
+            occurred_at,
+            traceparent,
+            payload,
+            ..
+        } = r;
+        let missing = || BusError::Db(DbErr::Custom(format!("outbox row {seq:?} incomplete")));
+        Ok(Unsent {
+            seq: seq.ok_or_else(missing)?,
+            event_id: event_id.ok_or_else(missing)?,
+            subject: subject.ok_or_else(missing)?,
+            event_type: event_type.ok_or_else(missing)?,
+            source: source.ok_or_else(missing)?,
+            occurred_at: occurred_at.ok_or_else(missing)?,
+            traceparent,
+            payload: payload.ok_or_else(missing)?,
+        })
+    }
+}
+
 /// Publishes a service's outbox. One relay per schema holds the advisory lock at a time, so rows
 /// leave in `seq` order even with several replicas.
 ///
@@ -273,21 +303,12 @@ impl OutboxRelay {
         let next: u64 = first.horizon.parse().map_err(|e| {
             BusError::Db(DbErr::Custom(format!("horizon `{}`: {e}", first.horizon)))
         })?;
+        // No `seq`: the pass's own line when nothing waits (the lateral join found no row).
         let rows: Vec<Unsent> = read
             .into_iter()
-            .filter_map(|r| {
-                Some(Unsent {
-                    seq: r.seq?,
-                    event_id: r.event_id?,
-                    subject: r.subject?,
-                    event_type: r.event_type?,
-                    source: r.source?,
-                    occurred_at: r.occurred_at?,
-                    traceparent: r.traceparent,
-                    payload: r.payload?,
-                })
-            })
-            .collect();
+            .filter(|r| r.seq.is_some())
+            .map(Unsent::try_from)
+            .collect::<Result<_, _>>()?;
         if rows.is_empty() {
             txn.rollback().await?;
             horizon.0 = next;

@@ -88,8 +88,6 @@ impl InternalClient {
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(2))
             .pool_max_idle_per_host(32)
-            // Under the servers' keep-alive (actix's 5 s): a connection the server is closing
-            // is not picked for the next call.
             .pool_idle_timeout(POOL_IDLE)
             .build()?;
         Ok(InternalClient {
@@ -211,8 +209,9 @@ impl From<Sent> for InternalError {
     }
 }
 
-/// How long an idle connection stays pooled.
-const POOL_IDLE: Duration = Duration::from_secs(4);
+/// How long an idle connection to another service stays pooled: under the servers' keep-alive
+/// (actix's 5 s), so a connection the server is closing is not picked for the next call.
+pub const POOL_IDLE: Duration = Duration::from_secs(4);
 
 fn unavailable(service: &str, detail: String) -> InternalError {
     InternalError::Unavailable {

@@ -48,9 +48,7 @@ impl ServiceFactory for GatewayService {
                 .timeout(timeout)
                 .connect_timeout(Duration::from_secs(2))
                 .pool_max_idle_per_host(64)
-                // Under the services' keep-alive (actix's 5 s), so a connection the service is
-                // closing is not picked for the next request.
-                .pool_idle_timeout(Duration::from_secs(4))
+                .pool_idle_timeout(web::internal::POOL_IDLE)
                 .build()
                 .map_err(|e| StartError::Other(format!("gateway http client: {e}")))?;
             let remote: Vec<proxy::Upstream> = ctx

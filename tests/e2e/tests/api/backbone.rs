@@ -663,11 +663,7 @@ async fn an_outbox_made_before_the_horizon_is_migrated_and_its_unsent_rows_are_s
         "the sent row keeps no writer"
     );
     let (stop, run) = start_relay(&db, &bus);
-    eventually(WAIT, "the unsent row sent", || {
-        let db = db.clone();
-        async move { (bus::outbox::pending(&db).await.ok()? == 0).then_some(()) }
-    })
-    .await;
+    outbox_drained(&db, "the unsent row sent").await;
     // New rows get their writer from the default.
     db.execute_unprepared(
         "INSERT INTO outbox (event_id, subject, event_type, source, occurred_at, payload)
@@ -675,11 +671,7 @@ async fn an_outbox_made_before_the_horizon_is_migrated_and_its_unsent_rows_are_s
     )
     .await
     .unwrap();
-    eventually(WAIT, "a new row sent", || {
-        let db = db.clone();
-        async move { (bus::outbox::pending(&db).await.ok()? == 0).then_some(()) }
-    })
-    .await;
+    outbox_drained(&db, "a new row sent").await;
     assert_eq!(
         count(&db, "SELECT count(*) FROM outbox WHERE written_xid IS NULL").await,
         1
@@ -695,6 +687,15 @@ async fn an_outbox_made_before_the_horizon_is_migrated_and_its_unsent_rows_are_s
     stop.send(true).unwrap();
     run.await.unwrap();
     env.cleanup().await;
+}
+
+/// Waits until `db`'s outbox has no unsent row.
+async fn outbox_drained(db: &sea_orm::DatabaseConnection, what: &str) {
+    eventually(WAIT, what, || {
+        let db = db.clone();
+        async move { (bus::outbox::pending(&db).await.ok()? == 0).then_some(()) }
+    })
+    .await;
 }
 
 /// A relay of `db`'s outbox polling every 20 ms; send `true` to stop it, then await it.
